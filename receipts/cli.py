@@ -1,0 +1,402 @@
+"""The one command-line interface: ``receipts keygen | trust | validate | sign | verify``.
+
+Errors are caught in exactly one place (`main`) and mapped to exit codes:
+0 ok · 1 error · 2 usage · 3 schema validation failed · 4 verification failed · 5 gate failed
+· 130 interrupted. ``--verbose`` re-raises for a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from receipts import __version__, schemas
+from receipts.documents import load_document, read_bytes
+from receipts.dsse import parse_envelope
+from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
+from receipts.keys import (
+    ALGORITHMS,
+    PASSPHRASE_ENV,
+    PrivateKey,
+    generate,
+    load_private_key,
+    load_public_key,
+    write_keypair,
+)
+from receipts.trust import TrustRoot, check_update, format_time, load_trust_root, new_root, parse_time, sign_root
+from receipts.trust import trust_root_from_bytes as _root_from_bytes
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="receipts",
+    help="Signed, verifiable receipts for distilled models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+trust_app = typer.Typer(help="Manage the trust root: the publisher keys verifiers pin.", no_args_is_help=True)
+app.add_typer(trust_app, name="trust")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"verbose": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"receipts {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Signed, verifiable receipts for distilled models."""
+    _state["verbose"] = verbose
+
+
+def _passphrase(path: Path, *, confirm: bool = False) -> bytes:
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env is not None:
+        return env.encode("utf-8")
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"no passphrase: {PASSPHRASE_ENV} is unset and there is no terminal to ask on",
+            hint=f"export {PASSPHRASE_ENV}=... or run in a terminal",
+        )
+    text = typer.prompt(f"Passphrase for {path}", hide_input=True, confirmation_prompt=confirm)
+    return str(text).encode("utf-8")
+
+
+def _private_keys(paths: Sequence[Path]) -> list[PrivateKey]:
+    keys = []
+    for path in paths:
+        data = read_bytes(path, what="private key")
+        needs = b"ENCRYPTED PRIVATE KEY" in data
+        keys.append(load_private_key(path, _passphrase(path) if needs else None))
+    return keys
+
+
+# --- keygen -------------------------------------------------------------------------------------
+
+
+@app.command()
+def keygen(
+    out_stem: Annotated[Path, typer.Option("--out", help="DIR/NAME: writes NAME.key.pem and NAME.pub.pem.")],
+    algorithm: Annotated[str, typer.Option(help=f"One of {', '.join(ALGORITHMS)}.")] = ALGORITHMS[0],
+) -> None:
+    """Generate a signing key pair (private key encrypted with a passphrase, mode 0600).
+
+    Example: RECEIPTS_PASSPHRASE=... receipts keygen --out keys/release
+    """
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"unknown algorithm {algorithm!r}", hint=f"use one of {', '.join(ALGORITHMS)}")
+    key = generate(algorithm)  # type: ignore[arg-type]
+    private, public = write_keypair(key, out_stem, _passphrase(out_stem, confirm=True))
+    out.print(f"wrote {private} (private, 0600) and {public} (public)")
+    out.print(f"keyid {key.public.keyid}")
+    out.print(f"next: receipts trust init --publisher NAME --key {public} --out trust.json")
+
+
+# --- trust --------------------------------------------------------------------------------------
+
+
+def _write_new(path: Path, data: bytes, *, force: bool) -> None:
+    if path.exists() and not force:
+        raise UsageError("already exists", file=path, hint="pass --force to overwrite, or another --out")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _show_root(root: TrustRoot, path: Path) -> None:
+    out.print(f"{escape(str(path))}: {escape(root.publisher)} trust root v{root.version}, threshold {root.threshold}")
+    for keyid, key in root.keys.items():
+        out.print(f"  {keyid} {key.public.algorithm} {key.status}")
+    out.print(f"  pin: --trust-root-sha256 {root.sha256}")
+
+
+@trust_app.command("init")
+def trust_init(
+    publisher: Annotated[str, typer.Option(help="Who signs with these keys.")],
+    key: Annotated[list[Path], typer.Option(help="Public key file (NAME.pub.pem); repeatable.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the trust root.")],
+    threshold: Annotated[int, typer.Option(help="Distinct keys required per receipt.")] = 1,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Create version 1 of a trust root (pin it out of band: it is not signed).
+
+    Example: receipts trust init --publisher "Acme ML" --key keys/release.pub.pem --out trust.json
+    """
+    publics = [load_public_key(p) for p in key]
+    data = new_root(publisher, publics, threshold=threshold)
+    _root_from_bytes(data, source=out_path)  # refuse to write something verify would reject
+    _write_new(out_path, data, force=force)
+    _show_root(_root_from_bytes(data, source=out_path), out_path)
+
+
+def _update(
+    trust_root: Path, sign_with: Sequence[Path], out_path: Path | None, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    old = load_trust_root(trust_root)
+    data = sign_root(old, None, _private_keys(sign_with), edit=edit)
+    target = out_path or trust_root
+    target.write_bytes(data)
+    _show_root(_root_from_bytes(data, source=target), target)
+
+
+def _find_key(signed: dict[str, Any], keyid: str) -> dict[str, Any]:
+    for entry in signed["keys"]:
+        if entry["keyid"] == keyid:
+            return entry  # type: ignore[no-any-return]
+    raise UsageError(f"no key {keyid} in the trust root", hint="see `receipts trust show`")
+
+
+_SignWith = Annotated[list[Path], typer.Option("--sign-with", help="Private key of the current root; repeatable.")]
+_RootOpt = Annotated[Path, typer.Option("--trust-root", help="The current trust root file.")]
+_OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the new version here (default: in place).")]
+
+
+@trust_app.command("add")
+def trust_add(trust_root: _RootOpt, key: Annotated[Path, typer.Option(help="Public key to add.")],
+              sign_with: _SignWith, out_path: _OutOpt = None) -> None:
+    """Add a key: writes version n+1 signed by keys of version n.
+
+    Example: receipts trust add --trust-root trust.json --key keys/new.pub.pem --sign-with keys/release.key.pem
+    """
+    public = load_public_key(key)
+
+    def edit(signed: dict[str, Any]) -> None:
+        if any(e["keyid"] == public.keyid for e in signed["keys"]):
+            raise UsageError(f"key {public.keyid} is already in the trust root")
+        signed["keys"].append({
+            "keyid": public.keyid, "algorithm": public.algorithm, "publicKey": public.pem(),
+            "status": "active", "notBefore": signed["issuedAt"],
+        })
+
+    _update(trust_root, sign_with, out_path, edit)
+
+
+@trust_app.command("retire")
+def trust_retire(trust_root: _RootOpt, keyid: Annotated[str, typer.Option(help="keyid to retire.")],
+                 sign_with: _SignWith, out_path: _OutOpt = None) -> None:
+    """Retire a key (old receipts verify only with --allow-retired). Writes version n+1.
+
+    Example: receipts trust retire --trust-root trust.json --keyid sha256:... --sign-with keys/new.key.pem
+    """
+
+    def edit(signed: dict[str, Any]) -> None:
+        _find_key(signed, keyid)["status"] = "retired"
+
+    _update(trust_root, sign_with, out_path, edit)
+
+
+@trust_app.command("revoke")
+def trust_revoke(trust_root: _RootOpt, keyid: Annotated[str, typer.Option(help="keyid to revoke.")],
+                 sign_with: _SignWith, out_path: _OutOpt = None) -> None:
+    """Revoke a key (nothing it signed verifies any more). Writes version n+1.
+
+    Example: receipts trust revoke --trust-root trust.json --keyid sha256:... --sign-with keys/new.key.pem
+    """
+
+    def edit(signed: dict[str, Any]) -> None:
+        entry = _find_key(signed, keyid)
+        entry["status"] = "revoked"
+        entry["revokedAt"] = signed["issuedAt"]
+
+    _update(trust_root, sign_with, out_path, edit)
+
+
+@trust_app.command("update")
+def trust_update(
+    trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root (rewritten).")],
+    new: Annotated[list[Path], typer.Argument(help="Newer versions, oldest first.")],
+) -> None:
+    """Move your pinned trust root forward; each version must be signed by the one before.
+
+    Example: receipts trust update --trust-root pinned.json trust.v2.json trust.v3.json
+    """
+    current = load_trust_root(trust_root)
+    data = b""
+    for path in new:
+        data = read_bytes(path, what="trust root")
+        candidate = _root_from_bytes(data, source=path)
+        check_update(current, candidate)
+        current = candidate
+    trust_root.write_bytes(data)
+    _show_root(current, trust_root)
+
+
+@trust_app.command("show")
+def trust_show(path: Annotated[Path, typer.Argument(help="Trust root file.")]) -> None:
+    """Print a trust root's keys and the sha256 to pin it with.
+
+    Example: receipts trust show trust.json
+    """
+    _show_root(load_trust_root(path), path)
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+def _validate_one(path: Path) -> str:
+    data, value = load_document(path)
+    kind = schemas.detect_kind(value)
+    if kind == "receipt":
+        try:
+            envelope = parse_envelope(data, file=path)
+        except VerificationError as exc:
+            raise SchemaError(path, "receipt", [schemas.Violation("$", exc.message)]) from None
+        statement = json.loads(envelope.payload)
+        schemas.validate(statement, "statement", file=f"{path} (statement)")
+        return "receipt (structure only; run `receipts verify` to check signatures and files)"
+    if kind is None or kind not in schemas.KINDS and kind != "statement":
+        raise InputError(
+            "cannot tell what kind of document this is",
+            file=path,
+            hint="cards, results, footprints and trust roots start with a `format:` marker "
+            f"({', '.join(schemas.KINDS.values())})",
+        )
+    schemas.validate(value, kind, file=path)
+    return kind
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Cards, results, footprints, trust roots, receipts.")]) -> None:
+    """Validate documents against their JSON Schemas, listing every problem with its JSON path.
+
+    Example: receipts validate examples/card.yaml trust.json
+    """
+    failures: list[ReceiptsError] = []
+    for path in files:
+        try:
+            kind = _validate_one(path)
+            out.print(f"[green]ok[/green] {escape(str(path))}: valid {kind}")
+        except (SchemaError, InputError) as exc:
+            err.print(escape(exc.diagnostics()))
+            failures.append(exc)
+    if failures:
+        raise typer.Exit(max(f.exit_code for f in failures))
+
+
+# --- sign ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def sign(
+    card: Annotated[Path, typer.Option(help="The publisher's card.yaml.")],
+    key: Annotated[list[Path], typer.Option(help="Private key (NAME.key.pem); repeatable for multi-signing.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write <name>@<version>/ into.")],
+    run: Annotated[list[Path] | None, typer.Option(help="A `receipts run` output folder; repeatable.")] = None,
+    footprint: Annotated[list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
+    issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
+) -> None:
+    """Bind a card to its weights, runs and footprints, and sign it into OUT/<name>@<version>/.
+
+    Subject files are copied into the receipt folder; receipt.json names them by relative path.
+
+    Example: receipts sign --card card.yaml --weights models/student --key keys/release.key.pem --out receipts/
+    """
+    from receipts.sign import sign_receipt
+
+    when = None
+    if issued_at is not None:
+        try:
+            when = parse_time(issued_at)
+        except ValueError as exc:
+            raise UsageError(f"--issued-at: {exc}", hint="e.g. 2026-11-23T10:00:00Z") from None
+    bundle = sign_receipt(
+        card, _private_keys(key), out_dir, runs=run or [], footprints=footprint or [],
+        weights=weights, issued_at=when, force=force,
+    )
+    out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
+    out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+_MARK = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "not checked": "[yellow]–[/yellow]"}
+
+
+@app.command()
+def verify(
+    target: Annotated[Path, typer.Argument(help="A receipt.json, a receipt folder, or a folder of receipts.")],
+    trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
+    trust_root_sha256: Annotated[str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Check these weights (folder or file) too.")] = None,
+    pack: Annotated[Path | None, typer.Option(help="Check this eval pack folder too.")] = None,
+    allow_retired: Annotated[bool, typer.Option(help="Accept signatures by retired keys.")] = False,
+    expect: Annotated[str | None, typer.Option(help="NAME@VERSION the receipt must be for.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
+) -> None:
+    """Verify receipts against a pinned trust root; exit 4 if any check fails.
+
+    Example: receipts verify receipts/ --trust-root trust.json --weights models/student
+    """
+    from receipts.verify import Report, find_receipts, verify_receipt
+
+    root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    receipts = find_receipts(target)
+    if (weights or pack or expect) and len(receipts) > 1:
+        raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")
+    reports: list[Report] = []
+    for receipt in receipts:
+        try:
+            reports.append(verify_receipt(receipt, root, weights=weights, pack=pack,
+                                          allow_retired=allow_retired, expect=expect))
+        except VerificationError as exc:
+            reports.append(exc.report)  # type: ignore[attr-defined]
+    failed = [r for r in reports if not r.ok]
+    if as_json:
+        out.print_json(json.dumps({"ok": not failed, "trust_root": {"sha256": root.sha256, "version": root.version},
+                                   "receipts": [r.as_json() for r in reports]}))
+    else:
+        for report in reports:
+            verdict = "[green]VERIFIED[/green]" if report.ok else "[red]FAILED[/red]"
+            out.print(f"{verdict} {escape(report.model or '?')}  {escape(report.receipt)}")
+            for check in report.checks:
+                out.print(f"  {_MARK[check.status]} {check.name}: {escape(check.detail)}")
+        out.print(f"{len(reports) - len(failed)} verified, {len(failed)} failed "
+                  f"(trust root {escape(root.publisher)} v{root.version}, sha256 {root.sha256[:16]}…)")
+    if failed:
+        raise typer.Exit(VerificationError.exit_code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; the one place errors become exit codes."""
+    try:
+        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except ReceiptsError as exc:
+        if _state["verbose"]:
+            raise
+        err.print(f"[red]error[/red]: {escape(exc.diagnostics())}")
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("interrupted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Build and sign a receipt bundle: ``<name>@<version>/receipt.json`` plus the files it binds.
+
+Bundle layout (every subject ``name`` is a POSIX path relative to the bundle folder)::
+
+    <name>@<version>/
+      receipt.json                 DSSE envelope around the in-toto Statement (RFC 8785 bytes)
+      card.yaml                    the publisher's card, byte for byte as given
+      weights.manifest.json        per-file digests of the weights (when --weights is given)
+      runs/<pack-id>/results.json  each run's results and examples log (when --run is given)
+      runs/<pack-id>/examples.jsonl
+      footprints/<stem>.json       hardware footprints (when --footprint is given)
+
+The weights and the pack are bound by digest only (subjects named ``weights`` and
+``pack:<id>@<version>``); they are checked when the verifier is given them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from receipts import __version__, schemas
+from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
+from receipts.documents import load_document, read_bytes
+from receipts.dsse import sign_envelope
+from receipts.errors import InputError, UsageError
+from receipts.keys import PrivateKey
+from receipts.trust import format_time
+
+__all__ = [
+    "PAYLOAD_TYPE",
+    "PREDICATE_TYPE",
+    "STATEMENT_TYPE",
+    "Subject",
+    "issued_at_default",
+    "manifest_bytes",
+    "sign_receipt",
+]
+
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://receipts.dev/predicate/distillation-receipt/v1"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One in-toto subject: a file in the bundle, or the weights/pack bound by digest."""
+
+    name: str
+    sha256: str
+    kind: str
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def descriptor(self) -> dict[str, Any]:
+        """The in-toto ResourceDescriptor."""
+        return {
+            "name": self.name,
+            "digest": {"sha256": self.sha256},
+            "annotations": {"kind": self.kind, **dict(self.extra)},
+        }
+
+
+def issued_at_default() -> datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` when set (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC)
+
+
+def manifest_bytes(files: dict[str, str], root: str) -> bytes:
+    """RFC 8785 bytes of a weights manifest."""
+    document = {
+        "format": schemas.KINDS["weights-manifest"],
+        "rule": FOLDER_RULE,
+        "root": f"sha256:{root}",
+        "files": {name: f"sha256:{digest}" for name, digest in files.items()},
+    }
+    return bytes(rfc8785.dumps(document))
+
+
+class _Bundle:
+    """Files staged for a bundle, with their subjects."""
+
+    def __init__(self, staging: Path):
+        self.staging = staging
+        self.subjects: list[Subject] = []
+
+    def add_file(self, name: str, data: bytes, kind: str, **extra: str) -> None:
+        if any(s.name == name for s in self.subjects):
+            raise UsageError(f"two inputs would both be stored as {name}", hint="rename one input")
+        target = self.staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self.subjects.append(Subject(name, sha256_bytes(data), kind, tuple(sorted(extra.items()))))
+
+    def add_digest(self, name: str, sha256: str, kind: str, **extra: str) -> None:
+        self.subjects.append(Subject(name, sha256, kind, tuple(sorted(extra.items()))))
+
+
+def _add_run(bundle: _Bundle, run_dir: Path) -> dict[str, Any]:
+    results_path = run_dir / "results.json"
+    results_bytes, results = load_document(results_path, what="results file")
+    schemas.validate(results, "results", file=results_path)
+    examples_path = run_dir / results["examples"]["path"]
+    examples_bytes = read_bytes(examples_path, what="examples log")
+    if sha256_bytes(examples_bytes) != results["examples"]["sha256"]:
+        raise InputError(
+            "examples log does not match the sha256 recorded in results.json",
+            file=examples_path,
+            hint="the run folder was edited after the run; re-run it",
+        )
+    pack = results["pack"]
+    folder = f"runs/{pack['id']}"
+    bundle.add_file(f"{folder}/results.json", results_bytes, "results")
+    bundle.add_file(f"{folder}/examples.jsonl", examples_bytes, "examples")
+    bundle.add_digest(
+        f"pack:{pack['id']}@{pack['version']}", pack["digest"].removeprefix("sha256:"), "pack"
+    )
+    return {
+        "pack": pack,
+        "results": f"{folder}/results.json",
+        "examples": f"{folder}/examples.jsonl",
+        "summary": results.get("summary", {}),
+    }
+
+
+def _add_footprint(bundle: _Bundle, path: Path) -> dict[str, Any]:
+    data, footprint = load_document(path, what="footprint file")
+    schemas.validate(footprint, "footprint", file=path)
+    name = f"footprints/{path.stem}.json"
+    bundle.add_file(name, data, "footprint")
+    return {"file": name, "summary": footprint.get("summary", {})}
+
+
+def _check_student_digest(runs: Iterable[dict[str, Any]], bundle: _Bundle, root: str) -> None:
+    for run in runs:
+        _, results = load_document(bundle.staging / run["results"])
+        student = results["models"].get("student", {})
+        if "digest" in student and student["digest"] != f"sha256:{root}":
+            raise InputError(
+                f"the run evaluated a student with digest {student['digest']}, "
+                f"but --weights digests to sha256:{root}",
+                file=run["results"],
+                hint="sign with the weights that were evaluated",
+            )
+
+
+def sign_receipt(
+    card_path: Path,
+    keys: Sequence[PrivateKey],
+    out_dir: Path,
+    *,
+    runs: Sequence[Path] = (),
+    footprints: Sequence[Path] = (),
+    weights: Path | None = None,
+    issued_at: datetime | None = None,
+    force: bool = False,
+) -> Path:
+    """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
+
+    Raises:
+        InputError: an input is missing, malformed or inconsistent with another.
+        SchemaError: the card, a results file or a footprint fails its schema.
+        UsageError: no key, or the bundle exists and ``force`` is false.
+    """
+    if not keys:
+        raise UsageError("no signing key given", hint="pass --key KEY.pem")
+    card_bytes, card = load_document(card_path, what="card")
+    schemas.validate(card, "card", file=card_path)
+    model = {k: card["model"][k] for k in ("name", "version", "publisher")}
+    target = out_dir / f"{model['name']}@{model['version']}"
+    if target.exists() and not force:
+        raise UsageError(
+            "receipt folder already exists", file=target, hint="pass --force to replace it"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".signing-") as tmp:
+        bundle = _Bundle(Path(tmp))
+        bundle.add_file("card.yaml", card_bytes, "card")
+        run_entries = [_add_run(bundle, run) for run in runs]
+        footprint_entries = [_add_footprint(bundle, f) for f in footprints]
+        weights_entry = None
+        if weights is not None:
+            digest = digest_weights(weights)
+            bundle.add_file(
+                "weights.manifest.json", manifest_bytes(dict(digest.files), digest.root),
+                "weights-manifest",
+            )
+            bundle.add_digest("weights", digest.root, "weights", rule=FOLDER_RULE)
+            weights_entry = {"rule": FOLDER_RULE, "root": f"sha256:{digest.root}", "files": len(digest.files)}
+            _check_student_digest(run_entries, bundle, digest.root)
+        predicate: dict[str, Any] = {
+            "model": model,
+            "issuedAt": format_time(issued_at or issued_at_default()),
+            "signer": {"keyids": sorted({k.public.keyid for k in keys})},
+            "card": card,
+            "runs": run_entries,
+            "footprints": footprint_entries,
+            "gate": {"verdict": "not_evaluated", "reason": "gate rules arrive with receipts run"},
+            "generator": {"name": "receipts", "version": __version__},
+        }
+        if weights_entry:
+            predicate["weights"] = weights_entry
+        statement = {
+            "_type": STATEMENT_TYPE,
+            "subject": [s.descriptor() for s in bundle.subjects],
+            "predicateType": PREDICATE_TYPE,
+            "predicate": predicate,
+        }
+        schemas.validate(statement, "statement", file="<statement being signed>")
+        # RFC 8785: the bytes are produced once; verifiers check them as received, never re-serialise.
+        payload = bytes(rfc8785.dumps(statement))
+        (bundle.staging / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, payload, keys))
+        if target.exists():
+            shutil.rmtree(target)
+        Path(tmp).rename(target)
+        Path(tmp).mkdir()  # TemporaryDirectory cleans up the (now empty) name it created
+    return target

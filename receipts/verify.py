@@ -1,0 +1,358 @@
+"""Verify a receipt bundle against a pinned trust root (DESIGN §6, the algorithm verify.js shares).
+
+Steps, in order; the first failing step stops verification and raises `VerificationError` carrying
+the report so far (a failed check cannot be ignored by accident):
+
+ 1. envelope    strict DSSE parse (see receipts.dsse)
+ 2. signatures  each signature against the trusted key its keyid names (crypto only)
+ 3. statement   parse the *verified bytes* (never re-serialised): ``_type``, ``predicateType``
+ 4. schema      the statement against schema/statement
+ 5. trust       keys usable at ``issuedAt`` (status, window), claimed by the predicate, >= threshold
+ 6. identity    card name/version = statement = bundle folder (or ``expect``)
+ 7. subjects    unique names, sha256 present, every file subject present with its digest
+ 8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root
+ 9. weights     recomputed from the given folder/file (else "not checked")
+10. pack        recomputed from the given pack folder (else "not checked")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from receipts import schemas
+from receipts.digests import digest_weights, sha256_bytes
+from receipts.documents import parse_json, parse_yaml, read_bytes
+from receipts.dsse import MAX_ENVELOPE_BYTES, check_signatures, parse_envelope
+from receipts.errors import InputError, ReceiptsError, SchemaError, VerificationError
+from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
+from receipts.trust import TrustRoot, parse_time
+
+__all__ = ["Check", "Report", "find_receipts", "verify_receipt"]
+
+CLOCK_SKEW = timedelta(minutes=5)
+FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification step's outcome."""
+
+    name: str
+    status: Literal["pass", "fail", "not checked"]
+    detail: str
+
+
+@dataclass
+class Report:
+    """Per-check report for one receipt."""
+
+    receipt: str
+    checks: list[Check] = field(default_factory=list)
+    model: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return all(c.status != "fail" for c in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        """Machine-readable form for ``--json``."""
+        return {
+            "receipt": self.receipt,
+            "model": self.model,
+            "ok": self.ok,
+            "checks": [c.__dict__ for c in self.checks],
+        }
+
+
+class _Run:
+    """Accumulates checks; ``fail`` raises with the report attached."""
+
+    def __init__(self, report: Report, file: Path):
+        self.report, self.file = report, file
+
+    def ok(self, name: str, detail: str) -> None:
+        self.report.checks.append(Check(name, "pass", detail))
+
+    def skip(self, name: str, detail: str) -> None:
+        self.report.checks.append(Check(name, "not checked", detail))
+
+    def fail(self, name: str, detail: str, hint: str = "") -> VerificationError:
+        self.report.checks.append(Check(name, "fail", detail))
+        error = VerificationError(detail, check=name, file=self.file, hint=hint)
+        error.report = self.report  # type: ignore[attr-defined]
+        return error
+
+
+def _subject_path(bundle: Path, name: str) -> Path | None:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in name or not pure.parts:
+        return None
+    return bundle.joinpath(*pure.parts)
+
+
+def _load_subject(bundle: Path, name: str) -> bytes:
+    path = _subject_path(bundle, name)
+    if path is None:
+        raise InputError("unsafe subject path", file=name)
+    return read_bytes(path, what="subject file")
+
+
+def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> dict[str, bytes]:
+    names = [s["name"] for s in subjects]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise run.fail("subjects", f"duplicate subject names: {duplicates}")
+    kinds = [s["annotations"]["kind"] for s in subjects]
+    if kinds.count("card") != 1:
+        raise run.fail("subjects", f"expected exactly one card subject, found {kinds.count('card')}")
+    for kind in ("weights", "weights-manifest"):
+        if kinds.count(kind) > 1:
+            raise run.fail("subjects", f"more than one {kind} subject")
+    if ("weights" in kinds) != ("weights-manifest" in kinds):
+        raise run.fail("subjects", "a weights subject needs its weights manifest and vice versa")
+    files: dict[str, bytes] = {}
+    problems = []
+    for subject in subjects:
+        if "sha256" not in subject["digest"]:
+            raise run.fail("subjects", f"{subject['name']}: no sha256 digest (only sha256 is supported)")
+        if subject["annotations"]["kind"] not in FILE_KINDS:
+            continue
+        path = _subject_path(bundle, subject["name"])
+        if path is None:
+            raise run.fail("subjects", f"{subject['name']}: not a safe relative POSIX path")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            problems.append(f"{subject['name']}: missing")
+            continue
+        if sha256_bytes(data) != subject["digest"]["sha256"]:
+            problems.append(f"{subject['name']}: digest mismatch (file modified or swapped)")
+            continue
+        files[subject["name"]] = data
+    if problems:
+        raise run.fail("subjects", "; ".join(problems), hint="the files are not the ones that were signed")
+    run.ok("subjects", f"{len(files)} file(s) match their signed digests")
+    return files
+
+
+def _by_kind(subjects: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:
+    return (s for s in subjects if s["annotations"]["kind"] == kind)
+
+
+def _check_bindings(
+    run: _Run, statement: Mapping[str, Any], files: Mapping[str, bytes]
+) -> dict[str, Any] | None:
+    """Cross-file consistency; returns the parsed weights manifest when present."""
+    subjects, predicate = statement["subject"], statement["predicate"]
+    card_subject = next(_by_kind(subjects, "card"))
+    try:
+        card = parse_yaml(files[card_subject["name"]], file=card_subject["name"])
+    except InputError as exc:
+        raise run.fail("bindings", f"card: {exc.message}") from None
+    if card != predicate["card"]:
+        raise run.fail("bindings", "the card file differs from the card inside the signed statement")
+    weights = next(_by_kind(subjects, "weights"), None)
+    packs = {s["name"]: s["digest"]["sha256"] for s in _by_kind(subjects, "pack")}
+    for entry in predicate["runs"]:
+        results_name, examples_name = entry["results"], entry["examples"]
+        if results_name not in files or examples_name not in files:
+            raise run.fail("bindings", f"run {results_name} is not among the signed subjects")
+        try:
+            results = parse_json(files[results_name], file=results_name)
+            schemas.validate(results, "results", file=results_name)
+        except ReceiptsError as exc:
+            raise run.fail("bindings", f"{results_name}: {exc.summary()}") from None
+        if sha256_bytes(files[examples_name]) != results["examples"]["sha256"]:
+            raise run.fail("bindings", f"{examples_name} is not the examples log {results_name} names")
+        pack = results["pack"]
+        if results["pack"] != entry["pack"] or packs.get(f"pack:{pack['id']}@{pack['version']}") != pack[
+            "digest"
+        ].removeprefix("sha256:"):
+            raise run.fail("bindings", f"{results_name}: pack identity differs from the signed pack subject")
+        student = results["models"].get("student", {})
+        if weights and "digest" in student and student["digest"] != "sha256:" + weights["digest"]["sha256"]:
+            raise run.fail("bindings", f"{results_name}: evaluated student is not the signed weights")
+    manifest = None
+    if weights is not None:
+        name = next(_by_kind(subjects, "weights-manifest"))["name"]
+        try:
+            manifest = parse_json(files[name], file=name)
+            schemas.validate(manifest, "weights-manifest", file=name)
+        except ReceiptsError as exc:
+            raise run.fail("bindings", f"{name}: {exc.summary()}") from None
+        from receipts.digests import root_of
+
+        root = root_of({k: v.removeprefix("sha256:") for k, v in manifest["files"].items()})
+        if manifest["root"] != f"sha256:{root}" or root != weights["digest"]["sha256"]:
+            raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
+    run.ok("bindings", "card, runs, pack and weights manifest agree with the statement")
+    return manifest
+
+
+def _diff_weights(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
+    missing = {k: v for k, v in expected.items() if k not in actual}
+    extra = {k: v for k, v in actual.items() if k not in expected}
+    problems = []
+    for name, digest in sorted(missing.items()):
+        moved = [n for n, d in extra.items() if d == digest]
+        problems.append(f"{name} renamed/moved to {moved[0]}" if moved else f"{name} missing")
+        if moved:
+            extra.pop(moved[0])
+    problems += [f"{name} not in the signed manifest" for name in sorted(extra)]
+    problems += [
+        f"{name} modified" for name in sorted(expected) if name in actual and actual[name] != expected[name]
+    ]
+    return problems
+
+
+def _check_weights(run: _Run, manifest: Mapping[str, Any] | None, weights: Path | None) -> None:
+    if weights is None:
+        run.skip("weights", "not checked (pass --weights DIR|FILE to check the model files)")
+        return
+    if manifest is None:
+        raise run.fail("weights", "the receipt binds no weights, but --weights was given")
+    try:
+        actual = digest_weights(weights)
+    except InputError as exc:
+        raise run.fail("weights", exc.summary(), hint=exc.hint) from None
+    expected = {k: v.removeprefix("sha256:") for k, v in manifest["files"].items()}
+    problems = _diff_weights(expected, actual.files)
+    if problems or f"sha256:{actual.root}" != manifest["root"]:
+        raise run.fail("weights", "; ".join(problems) or "root digest differs")
+    run.ok("weights", f"{len(actual.files)} file(s), root sha256:{actual.root}")
+
+
+def _check_pack(run: _Run, subjects: list[dict[str, Any]], pack: Path | None) -> None:
+    packs = list(_by_kind(subjects, "pack"))
+    if pack is None:
+        detail = "not checked (pass --pack DIR)" if packs else "not checked (no run attached)"
+        run.skip("pack", detail)
+        return
+    actual = digest_weights(pack).root
+    if not any(s["digest"]["sha256"] == actual for s in packs):
+        raise run.fail("pack", f"pack folder digests to sha256:{actual}, which no run used")
+    run.ok("pack", f"sha256:{actual}")
+
+
+def _check_trust(
+    run: _Run, root: TrustRoot, valid: set[str], predicate: Mapping[str, Any], now: datetime, allow_retired: bool
+) -> None:
+    issued = parse_time(predicate["issuedAt"])
+    if issued > now + CLOCK_SKEW:
+        raise run.fail("trust", f"issuedAt {predicate['issuedAt']} is in the future")
+    claimed = set(predicate["signer"]["keyids"])
+    reasons, counted = [], set()
+    for keyid in sorted(valid):
+        reason = root.keys[keyid].unusable_reason(issued, allow_retired=allow_retired)
+        if reason is None and keyid not in claimed:
+            reason = f"key {keyid} signed, but the statement claims {sorted(claimed)}"
+        if reason:
+            reasons.append(reason)
+        else:
+            counted.add(keyid)
+    if len(counted) < root.threshold:
+        detail = f"{len(counted)} of {root.threshold} required trusted key(s)"
+        raise run.fail("trust", "; ".join([detail, *reasons]))
+    run.ok("trust", f"{len(counted)} trusted key(s) of {root.publisher} v{root.version} (threshold {root.threshold})")
+
+
+def verify_receipt(
+    receipt: Path,
+    root: TrustRoot,
+    *,
+    weights: Path | None = None,
+    pack: Path | None = None,
+    allow_retired: bool = False,
+    expect: str | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Verify one receipt (``receipt.json`` inside its bundle folder).
+
+    Returns:
+        The report, all checks passed or "not checked".
+
+    Raises:
+        VerificationError: a check failed; ``error.report`` holds the report up to that check.
+        InputError: ``receipt`` itself does not exist.
+    """
+    bundle = receipt.parent
+    report = Report(receipt=str(receipt))
+    run = _Run(report, receipt)
+    data = read_bytes(receipt, what="receipt")
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise run.fail("envelope", f"larger than {MAX_ENVELOPE_BYTES:,} bytes")
+    try:
+        envelope = parse_envelope(data, file=receipt)
+    except VerificationError as exc:
+        raise run.fail("envelope", exc.message) from None
+    if envelope.payload_type != PAYLOAD_TYPE:
+        raise run.fail("envelope", f"payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}")
+    run.ok("envelope", f"DSSE, {len(envelope.signatures)} signature(s)")
+
+    checks = check_signatures(envelope, root.public_keys())
+    valid = {c.keyid for c in checks if c.status == "valid"}
+    summary = ", ".join(f"#{c.index} {c.status}" for c in checks)
+    if not valid:
+        raise run.fail("signatures", f"no valid signature by a key of the trust root ({summary})")
+    run.ok("signatures", summary)
+
+    try:
+        statement = parse_json(envelope.payload, file=f"{receipt} (payload)")
+    except InputError as exc:
+        raise run.fail("statement", exc.message) from None
+    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+        raise run.fail("statement", f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
+    if statement.get("predicateType") != PREDICATE_TYPE:
+        raise run.fail("statement", f"predicateType {statement.get('predicateType')!r} is not {PREDICATE_TYPE}")
+    run.ok("statement", "in-toto Statement v1, distillation receipt v1")
+
+    try:
+        schemas.validate(statement, "statement", file=f"{receipt} (statement)")
+    except SchemaError as exc:
+        first = exc.violations[0]
+        raise run.fail("schema", f"{len(exc.violations)} problem(s), first {first.path}: {first.message}") from None
+    run.ok("schema", "statement matches schema/statement")
+
+    predicate = statement["predicate"]
+    model = predicate["model"]
+    report.model = f"{model['name']}@{model['version']}"
+    _check_trust(run, root, valid, predicate, now or datetime.now(UTC), allow_retired)
+
+    card_model = predicate["card"]["model"]
+    if (card_model["name"], card_model["version"]) != (model["name"], model["version"]):
+        raise run.fail("identity", "card name/version differ from the statement's")
+    location = expect or bundle.name
+    if location != report.model:
+        raise run.fail(
+            "identity",
+            f"receipt is for {report.model} but was served as {location}",
+            hint="an older or different receipt was substituted (rollback / mix-and-match)",
+        )
+    run.ok("identity", report.model)
+
+    files = _check_subjects(run, bundle, statement["subject"])
+    manifest = _check_bindings(run, statement, files)
+    _check_weights(run, manifest, weights)
+    _check_pack(run, statement["subject"], pack)
+    return report
+
+
+def find_receipts(path: Path) -> list[Path]:
+    """The receipt files under ``path``: itself if a file, else every ``receipt.json`` below it.
+
+    Raises:
+        InputError: the path does not exist or holds no receipt.
+    """
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError("does not exist", file=path, hint="pass a receipt.json or a folder of receipts")
+    found = sorted(path.rglob("receipt.json"))
+    if not found:
+        raise InputError("no receipt.json found in this folder", file=path)
+    return found
