@@ -6,9 +6,9 @@ one CLI. It never imports torch, transformers or the runner.
 
 __version__ = "0.1.0"
 
-from receipts.digests import WeightsDigest, digest_weights, sha256_file  # noqa: E402
-from receipts.dsse import Envelope, parse_envelope, sign_envelope  # noqa: E402
-from receipts.errors import (  # noqa: E402
+from receipts.digests import WeightsDigest, digest_weights, sha256_file
+from receipts.dsse import Envelope, parse_envelope, sign_envelope
+from receipts.errors import (
     GateError,
     InputError,
     KeyFileError,
@@ -17,11 +17,11 @@ from receipts.errors import (  # noqa: E402
     UsageError,
     VerificationError,
 )
-from receipts.keys import PrivateKey, PublicKey, generate, load_private_key, load_public_key  # noqa: E402
-from receipts.schemas import detect_kind, validate  # noqa: E402
-from receipts.sign import sign_receipt  # noqa: E402
-from receipts.trust import TrustRoot, load_trust_root  # noqa: E402
-from receipts.verify import Report, verify_receipt  # noqa: E402
+from receipts.keys import PrivateKey, PublicKey, generate, load_private_key, load_public_key
+from receipts.schemas import detect_kind, validate
+from receipts.sign import sign_receipt
+from receipts.trust import TrustRoot, load_trust_root
+from receipts.verify import Report, verify_receipt
 
 __all__ = [
     "Envelope",

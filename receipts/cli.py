@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +32,14 @@ from receipts.keys import (
     load_public_key,
     write_keypair,
 )
-from receipts.trust import TrustRoot, check_update, format_time, load_trust_root, new_root, parse_time, sign_root
+from receipts.trust import (
+    TrustRoot,
+    check_update,
+    load_trust_root,
+    new_root,
+    parse_time,
+    sign_root,
+)
 from receipts.trust import trust_root_from_bytes as _root_from_bytes
 
 __all__ = ["app", "main"]
@@ -124,7 +130,9 @@ def _write_new(path: Path, data: bytes, *, force: bool) -> None:
 
 
 def _show_root(root: TrustRoot, path: Path) -> None:
-    out.print(f"{escape(str(path))}: {escape(root.publisher)} trust root v{root.version}, threshold {root.threshold}")
+    out.print(
+        f"{escape(str(path))}: {escape(root.publisher)} trust root v{root.version}, threshold {root.threshold}"
+    )
     for keyid, key in root.keys.items():
         out.print(f"  {keyid} {key.public.algorithm} {key.status}")
     out.print(f"  pin: --trust-root-sha256 {root.sha256}")
@@ -150,7 +158,10 @@ def trust_init(
 
 
 def _update(
-    trust_root: Path, sign_with: Sequence[Path], out_path: Path | None, edit: Callable[[dict[str, Any]], None]
+    trust_root: Path,
+    sign_with: Sequence[Path],
+    out_path: Path | None,
+    edit: Callable[[dict[str, Any]], None],
 ) -> None:
     old = load_trust_root(trust_root)
     data = sign_root(old, None, _private_keys(sign_with), edit=edit)
@@ -166,14 +177,22 @@ def _find_key(signed: dict[str, Any], keyid: str) -> dict[str, Any]:
     raise UsageError(f"no key {keyid} in the trust root", hint="see `receipts trust show`")
 
 
-_SignWith = Annotated[list[Path], typer.Option("--sign-with", help="Private key of the current root; repeatable.")]
+_SignWith = Annotated[
+    list[Path], typer.Option("--sign-with", help="Private key of the current root; repeatable.")
+]
 _RootOpt = Annotated[Path, typer.Option("--trust-root", help="The current trust root file.")]
-_OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the new version here (default: in place).")]
+_OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Write the new version here (default: in place).")
+]
 
 
 @trust_app.command("add")
-def trust_add(trust_root: _RootOpt, key: Annotated[Path, typer.Option(help="Public key to add.")],
-              sign_with: _SignWith, out_path: _OutOpt = None) -> None:
+def trust_add(
+    trust_root: _RootOpt,
+    key: Annotated[Path, typer.Option(help="Public key to add.")],
+    sign_with: _SignWith,
+    out_path: _OutOpt = None,
+) -> None:
     """Add a key: writes version n+1 signed by keys of version n.
 
     Example: receipts trust add --trust-root trust.json --key keys/new.pub.pem --sign-with keys/release.key.pem
@@ -183,17 +202,26 @@ def trust_add(trust_root: _RootOpt, key: Annotated[Path, typer.Option(help="Publ
     def edit(signed: dict[str, Any]) -> None:
         if any(e["keyid"] == public.keyid for e in signed["keys"]):
             raise UsageError(f"key {public.keyid} is already in the trust root")
-        signed["keys"].append({
-            "keyid": public.keyid, "algorithm": public.algorithm, "publicKey": public.pem(),
-            "status": "active", "notBefore": signed["issuedAt"],
-        })
+        signed["keys"].append(
+            {
+                "keyid": public.keyid,
+                "algorithm": public.algorithm,
+                "publicKey": public.pem(),
+                "status": "active",
+                "notBefore": signed["issuedAt"],
+            }
+        )
 
     _update(trust_root, sign_with, out_path, edit)
 
 
 @trust_app.command("retire")
-def trust_retire(trust_root: _RootOpt, keyid: Annotated[str, typer.Option(help="keyid to retire.")],
-                 sign_with: _SignWith, out_path: _OutOpt = None) -> None:
+def trust_retire(
+    trust_root: _RootOpt,
+    keyid: Annotated[str, typer.Option(help="keyid to retire.")],
+    sign_with: _SignWith,
+    out_path: _OutOpt = None,
+) -> None:
     """Retire a key (old receipts verify only with --allow-retired). Writes version n+1.
 
     Example: receipts trust retire --trust-root trust.json --keyid sha256:... --sign-with keys/new.key.pem
@@ -206,8 +234,12 @@ def trust_retire(trust_root: _RootOpt, keyid: Annotated[str, typer.Option(help="
 
 
 @trust_app.command("revoke")
-def trust_revoke(trust_root: _RootOpt, keyid: Annotated[str, typer.Option(help="keyid to revoke.")],
-                 sign_with: _SignWith, out_path: _OutOpt = None) -> None:
+def trust_revoke(
+    trust_root: _RootOpt,
+    keyid: Annotated[str, typer.Option(help="keyid to revoke.")],
+    sign_with: _SignWith,
+    out_path: _OutOpt = None,
+) -> None:
     """Revoke a key (nothing it signed verifies any more). Writes version n+1.
 
     Example: receipts trust revoke --trust-root trust.json --keyid sha256:... --sign-with keys/new.key.pem
@@ -264,7 +296,7 @@ def _validate_one(path: Path) -> str:
         statement = json.loads(envelope.payload)
         schemas.validate(statement, "statement", file=f"{path} (statement)")
         return "receipt (structure only; run `receipts verify` to check signatures and files)"
-    if kind is None or kind not in schemas.KINDS and kind != "statement":
+    if kind is None or (kind not in schemas.KINDS and kind != "statement"):
         raise InputError(
             "cannot tell what kind of document this is",
             file=path,
@@ -276,7 +308,9 @@ def _validate_one(path: Path) -> str:
 
 
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="Cards, results, footprints, trust roots, receipts.")]) -> None:
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Cards, results, footprints, trust roots, receipts.")],
+) -> None:
     """Validate documents against their JSON Schemas, listing every problem with its JSON path.
 
     Example: receipts validate examples/card.yaml trust.json
@@ -299,10 +333,16 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Cards, results, f
 @app.command()
 def sign(
     card: Annotated[Path, typer.Option(help="The publisher's card.yaml.")],
-    key: Annotated[list[Path], typer.Option(help="Private key (NAME.key.pem); repeatable for multi-signing.")],
+    key: Annotated[
+        list[Path], typer.Option(help="Private key (NAME.key.pem); repeatable for multi-signing.")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write <name>@<version>/ into.")],
-    run: Annotated[list[Path] | None, typer.Option(help="A `receipts run` output folder; repeatable.")] = None,
-    footprint: Annotated[list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")] = None,
+    run: Annotated[
+        list[Path] | None, typer.Option(help="A `receipts run` output folder; repeatable.")
+    ] = None,
+    footprint: Annotated[
+        list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
@@ -322,8 +362,14 @@ def sign(
         except ValueError as exc:
             raise UsageError(f"--issued-at: {exc}", hint="e.g. 2026-11-23T10:00:00Z") from None
     bundle = sign_receipt(
-        card, _private_keys(key), out_dir, runs=run or [], footprints=footprint or [],
-        weights=weights, issued_at=when, force=force,
+        card,
+        _private_keys(key),
+        out_dir,
+        runs=run or [],
+        footprints=footprint or [],
+        weights=weights,
+        issued_at=when,
+        force=force,
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
@@ -336,9 +382,13 @@ _MARK = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "not checked": 
 
 @app.command()
 def verify(
-    target: Annotated[Path, typer.Argument(help="A receipt.json, a receipt folder, or a folder of receipts.")],
+    target: Annotated[
+        Path, typer.Argument(help="A receipt.json, a receipt folder, or a folder of receipts.")
+    ],
     trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
-    trust_root_sha256: Annotated[str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")] = None,
+    trust_root_sha256: Annotated[
+        str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="Check these weights (folder or file) too.")] = None,
     pack: Annotated[Path | None, typer.Option(help="Check this eval pack folder too.")] = None,
     allow_retired: Annotated[bool, typer.Option(help="Accept signatures by retired keys.")] = False,
@@ -358,22 +408,39 @@ def verify(
     reports: list[Report] = []
     for receipt in receipts:
         try:
-            reports.append(verify_receipt(receipt, root, weights=weights, pack=pack,
-                                          allow_retired=allow_retired, expect=expect))
+            reports.append(
+                verify_receipt(
+                    receipt,
+                    root,
+                    weights=weights,
+                    pack=pack,
+                    allow_retired=allow_retired,
+                    expect=expect,
+                )
+            )
         except VerificationError as exc:
             reports.append(exc.report)  # type: ignore[attr-defined]
     failed = [r for r in reports if not r.ok]
     if as_json:
-        out.print_json(json.dumps({"ok": not failed, "trust_root": {"sha256": root.sha256, "version": root.version},
-                                   "receipts": [r.as_json() for r in reports]}))
+        out.print_json(
+            json.dumps(
+                {
+                    "ok": not failed,
+                    "trust_root": {"sha256": root.sha256, "version": root.version},
+                    "receipts": [r.as_json() for r in reports],
+                }
+            )
+        )
     else:
         for report in reports:
             verdict = "[green]VERIFIED[/green]" if report.ok else "[red]FAILED[/red]"
             out.print(f"{verdict} {escape(report.model or '?')}  {escape(report.receipt)}")
             for check in report.checks:
                 out.print(f"  {_MARK[check.status]} {check.name}: {escape(check.detail)}")
-        out.print(f"{len(reports) - len(failed)} verified, {len(failed)} failed "
-                  f"(trust root {escape(root.publisher)} v{root.version}, sha256 {root.sha256[:16]}…)")
+        out.print(
+            f"{len(reports) - len(failed)} verified, {len(failed)} failed "
+            f"(trust root {escape(root.publisher)} v{root.version}, sha256 {root.sha256[:16]}…)"
+        )
     if failed:
         raise typer.Exit(VerificationError.exit_code)
 

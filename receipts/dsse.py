@@ -102,7 +102,10 @@ def _exact_keys(value: Any, keys: set[str], what: str, file: object) -> dict[str
         raise _fail(f"{what} is not a JSON object", file)
     if set(value) != keys:
         extra, missing = set(value) - keys, keys - set(value)
-        parts = [f"unexpected {sorted(extra)}" if extra else "", f"missing {sorted(missing)}" if missing else ""]
+        parts = [
+            f"unexpected {sorted(extra)}" if extra else "",
+            f"missing {sorted(missing)}" if missing else "",
+        ]
         raise _fail(f"{what} has the wrong keys: {'; '.join(p for p in parts if p)}", file)
     return value
 

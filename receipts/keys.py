@@ -208,7 +208,7 @@ def load_private_key(path: Path, passphrase: bytes | None) -> PrivateKey:
         raise KeyFileError(f"not a PEM private key: {exc}", file=path) from None
     except TypeError as exc:
         raise KeyFileError(f"cannot load private key: {exc}", file=path) from None
-    except Exception as exc:  # noqa: BLE001 - cryptography raises UnsupportedAlgorithm et al.
+    except Exception as exc:
         raise KeyFileError(f"cannot load private key: {exc}", file=path) from None
     algorithm = _algorithm_of(key, path)
     assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)  # noqa: S101
@@ -229,7 +229,7 @@ def public_key_from_pem(data: bytes, source: object = "<key>") -> PublicKey:
         )
     try:
         key = serialization.load_pem_public_key(data)
-    except Exception as exc:  # noqa: BLE001 - ValueError, UnsupportedAlgorithm
+    except Exception as exc:
         raise KeyFileError(f"not a PEM public key: {exc}", file=source) from None
     return PublicKey.of(key, source)
 

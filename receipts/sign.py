@@ -122,9 +122,7 @@ def _add_run(bundle: _Bundle, run_dir: Path) -> dict[str, Any]:
     folder = f"runs/{pack['id']}"
     bundle.add_file(f"{folder}/results.json", results_bytes, "results")
     bundle.add_file(f"{folder}/examples.jsonl", examples_bytes, "examples")
-    bundle.add_digest(
-        f"pack:{pack['id']}@{pack['version']}", pack["digest"].removeprefix("sha256:"), "pack"
-    )
+    bundle.add_digest(f"pack:{pack['id']}@{pack['version']}", pack["digest"].removeprefix("sha256:"), "pack")
     return {
         "pack": pack,
         "results": f"{folder}/results.json",
@@ -179,9 +177,7 @@ def sign_receipt(
     model = {k: card["model"][k] for k in ("name", "version", "publisher")}
     target = out_dir / f"{model['name']}@{model['version']}"
     if target.exists() and not force:
-        raise UsageError(
-            "receipt folder already exists", file=target, hint="pass --force to replace it"
-        )
+        raise UsageError("receipt folder already exists", file=target, hint="pass --force to replace it")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".signing-") as tmp:
         bundle = _Bundle(Path(tmp))
@@ -192,11 +188,16 @@ def sign_receipt(
         if weights is not None:
             digest = digest_weights(weights)
             bundle.add_file(
-                "weights.manifest.json", manifest_bytes(dict(digest.files), digest.root),
+                "weights.manifest.json",
+                manifest_bytes(dict(digest.files), digest.root),
                 "weights-manifest",
             )
             bundle.add_digest("weights", digest.root, "weights", rule=FOLDER_RULE)
-            weights_entry = {"rule": FOLDER_RULE, "root": f"sha256:{digest.root}", "files": len(digest.files)}
+            weights_entry = {
+                "rule": FOLDER_RULE,
+                "root": f"sha256:{digest.root}",
+                "files": len(digest.files),
+            }
             _check_student_digest(run_entries, bundle, digest.root)
         predicate: dict[str, Any] = {
             "model": model,

@@ -103,7 +103,7 @@ class TrustRoot:
     source: str
 
     def public_keys(self) -> dict[str, PublicKey]:
-        """keyid -> public key, every status (status is judged separately)."""
+        """Keyid -> public key, every status (status is judged separately)."""
         return {keyid: key.public for keyid, key in self.keys.items()}
 
     def document(self) -> dict[str, Any]:
@@ -125,9 +125,7 @@ def _trusted_key(entry: Mapping[str, Any], where: str, source: object) -> Truste
     except KeyFileError as exc:
         raise _root_fail(f"{where}.publicKey: {exc.message}", source) from None
     if public.algorithm != entry["algorithm"]:
-        raise _root_fail(
-            f"{where}: labelled {entry['algorithm']} but holds a {public.algorithm} key", source
-        )
+        raise _root_fail(f"{where}: labelled {entry['algorithm']} but holds a {public.algorithm} key", source)
     if public.keyid != entry["keyid"]:
         raise _root_fail(f"{where}: keyid does not match the key (expected {public.keyid})", source)
     return TrustedKey(
@@ -153,7 +151,7 @@ def trust_root_from_bytes(data: bytes, *, source: object = "<trust root>") -> Tr
         raise _root_fail(exc.diagnostics().split("\n", 1)[-1].strip(), source) from None
     except VerificationError:
         raise
-    except Exception as exc:  # noqa: BLE001 - InputError from the parser
+    except Exception as exc:
         raise _root_fail(getattr(exc, "message", str(exc)), source) from None
     signed = value["signed"]
     keys: dict[str, TrustedKey] = {}

@@ -240,7 +240,12 @@ def _check_pack(run: _Run, subjects: list[dict[str, Any]], pack: Path | None) ->
 
 
 def _check_trust(
-    run: _Run, root: TrustRoot, valid: set[str], predicate: Mapping[str, Any], now: datetime, allow_retired: bool
+    run: _Run,
+    root: TrustRoot,
+    valid: set[str],
+    predicate: Mapping[str, Any],
+    now: datetime,
+    allow_retired: bool,
 ) -> None:
     issued = parse_time(predicate["issuedAt"])
     if issued > now + CLOCK_SKEW:
@@ -258,7 +263,10 @@ def _check_trust(
     if len(counted) < root.threshold:
         detail = f"{len(counted)} of {root.threshold} required trusted key(s)"
         raise run.fail("trust", "; ".join([detail, *reasons]))
-    run.ok("trust", f"{len(counted)} trusted key(s) of {root.publisher} v{root.version} (threshold {root.threshold})")
+    run.ok(
+        "trust",
+        f"{len(counted)} trusted key(s) of {root.publisher} v{root.version} (threshold {root.threshold})",
+    )
 
 
 def verify_receipt(
@@ -308,14 +316,18 @@ def verify_receipt(
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
         raise run.fail("statement", f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
     if statement.get("predicateType") != PREDICATE_TYPE:
-        raise run.fail("statement", f"predicateType {statement.get('predicateType')!r} is not {PREDICATE_TYPE}")
+        raise run.fail(
+            "statement", f"predicateType {statement.get('predicateType')!r} is not {PREDICATE_TYPE}"
+        )
     run.ok("statement", "in-toto Statement v1, distillation receipt v1")
 
     try:
         schemas.validate(statement, "statement", file=f"{receipt} (statement)")
     except SchemaError as exc:
         first = exc.violations[0]
-        raise run.fail("schema", f"{len(exc.violations)} problem(s), first {first.path}: {first.message}") from None
+        raise run.fail(
+            "schema", f"{len(exc.violations)} problem(s), first {first.path}: {first.message}"
+        ) from None
     run.ok("schema", "statement matches schema/statement")
 
     predicate = statement["predicate"]
