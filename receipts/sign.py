@@ -152,6 +152,37 @@ def _check_student_digest(runs: Iterable[dict[str, Any]], bundle: _Bundle, root:
             )
 
 
+def _predicate(
+    bundle: _Bundle,
+    card: dict[str, Any],
+    keys: Sequence[PrivateKey],
+    runs: Sequence[Path],
+    footprints: Sequence[Path],
+    weights: Path | None,
+    issued_at: datetime | None,
+) -> dict[str, Any]:
+    run_entries = [_add_run(bundle, run) for run in runs]
+    predicate: dict[str, Any] = {
+        "model": {k: card["model"][k] for k in ("name", "version", "publisher")},
+        "issuedAt": format_time(issued_at or issued_at_default()),
+        "signer": {"keyids": sorted({k.public.keyid for k in keys})},
+        "card": card,
+        "runs": run_entries,
+        "footprints": [_add_footprint(bundle, f) for f in footprints],
+        "gate": {"verdict": "not_evaluated", "reason": "gate rules arrive with receipts run"},
+        "generator": {"name": "receipts", "version": __version__},
+    }
+    if weights is not None:
+        digest = digest_weights(weights)
+        manifest = manifest_bytes(dict(digest.files), digest.root)
+        bundle.add_file("weights.manifest.json", manifest, "weights-manifest")
+        bundle.add_digest("weights", digest.root, "weights", rule=FOLDER_RULE)
+        root = f"sha256:{digest.root}"
+        predicate["weights"] = {"rule": FOLDER_RULE, "root": root, "files": len(digest.files)}
+        _check_student_digest(run_entries, bundle, digest.root)
+    return predicate
+
+
 def sign_receipt(
     card_path: Path,
     keys: Sequence[PrivateKey],
@@ -174,43 +205,16 @@ def sign_receipt(
         raise UsageError("no signing key given", hint="pass --key KEY.pem")
     card_bytes, card = load_document(card_path, what="card")
     schemas.validate(card, "card", file=card_path)
-    model = {k: card["model"][k] for k in ("name", "version", "publisher")}
-    target = out_dir / f"{model['name']}@{model['version']}"
+    target = out_dir / f"{card['model']['name']}@{card['model']['version']}"
     if target.exists() and not force:
         raise UsageError("receipt folder already exists", file=target, hint="pass --force to replace it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".signing-") as tmp:
-        bundle = _Bundle(Path(tmp))
+    # Stage next to the target and rename into place: a crash never leaves a half-written receipt.
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".signing-"))
+    try:
+        bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
-        run_entries = [_add_run(bundle, run) for run in runs]
-        footprint_entries = [_add_footprint(bundle, f) for f in footprints]
-        weights_entry = None
-        if weights is not None:
-            digest = digest_weights(weights)
-            bundle.add_file(
-                "weights.manifest.json",
-                manifest_bytes(dict(digest.files), digest.root),
-                "weights-manifest",
-            )
-            bundle.add_digest("weights", digest.root, "weights", rule=FOLDER_RULE)
-            weights_entry = {
-                "rule": FOLDER_RULE,
-                "root": f"sha256:{digest.root}",
-                "files": len(digest.files),
-            }
-            _check_student_digest(run_entries, bundle, digest.root)
-        predicate: dict[str, Any] = {
-            "model": model,
-            "issuedAt": format_time(issued_at or issued_at_default()),
-            "signer": {"keyids": sorted({k.public.keyid for k in keys})},
-            "card": card,
-            "runs": run_entries,
-            "footprints": footprint_entries,
-            "gate": {"verdict": "not_evaluated", "reason": "gate rules arrive with receipts run"},
-            "generator": {"name": "receipts", "version": __version__},
-        }
-        if weights_entry:
-            predicate["weights"] = weights_entry
+        predicate = _predicate(bundle, card, keys, runs, footprints, weights, issued_at)
         statement = {
             "_type": STATEMENT_TYPE,
             "subject": [s.descriptor() for s in bundle.subjects],
@@ -220,9 +224,11 @@ def sign_receipt(
         schemas.validate(statement, "statement", file="<statement being signed>")
         # RFC 8785: the bytes are produced once; verifiers check them as received, never re-serialise.
         payload = bytes(rfc8785.dumps(statement))
-        (bundle.staging / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, payload, keys))
+        (staging / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, payload, keys))
         if target.exists():
             shutil.rmtree(target)
-        Path(tmp).rename(target)
-        Path(tmp).mkdir()  # TemporaryDirectory cleans up the (now empty) name it created
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return target
