@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -21,7 +21,14 @@ from rich.markup import escape
 from receipts import __version__, schemas
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import parse_envelope
-from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
+from receipts.errors import (
+    InputError,
+    ReceiptsError,
+    SchemaError,
+    UsageError,
+    VerificationError,
+    Violation,
+)
 from receipts.keys import (
     ALGORITHMS,
     PASSPHRASE_ENV,
@@ -111,7 +118,7 @@ def keygen(
     """
     if algorithm not in ALGORITHMS:
         raise UsageError(f"unknown algorithm {algorithm!r}", hint=f"use one of {', '.join(ALGORITHMS)}")
-    key = generate(algorithm)  # type: ignore[arg-type]
+    key = generate(algorithm)
     private, public = write_keypair(key, out_stem, _passphrase(out_stem, confirm=True))
     out.print(f"wrote {private} (private, 0600) and {public} (public)")
     out.print(f"keyid {key.public.keyid}")
@@ -129,9 +136,8 @@ def _write_new(path: Path, data: bytes, *, force: bool) -> None:
 
 
 def _show_root(root: TrustRoot, path: Path) -> None:
-    out.print(
-        f"{escape(str(path))}: {escape(root.publisher)} trust root v{root.version}, threshold {root.threshold}"
-    )
+    title = f"{root.publisher} trust root v{root.version}, threshold {root.threshold}"
+    out.print(f"{escape(str(path))}: {escape(title)}")
     for keyid, key in root.keys.items():
         out.print(f"  {keyid} {key.public.algorithm} {key.status}")
     out.print(f"  pin: --trust-root-sha256 {root.sha256}")
@@ -172,7 +178,7 @@ def _update(
 def _find_key(signed: dict[str, Any], keyid: str) -> dict[str, Any]:
     for entry in signed["keys"]:
         if entry["keyid"] == keyid:
-            return entry  # type: ignore[no-any-return]
+            return cast(dict[str, Any], entry)
     raise UsageError(f"no key {keyid} in the trust root", hint="see `receipts trust show`")
 
 
@@ -194,7 +200,7 @@ def trust_add(
 ) -> None:
     """Add a key: writes version n+1 signed by keys of version n.
 
-    Example: receipts trust add --trust-root trust.json --key keys/new.pub.pem --sign-with keys/release.key.pem
+    Example: receipts trust add --trust-root trust.json --key new.pub.pem --sign-with release.key.pem
     """
     public = load_public_key(key)
 
@@ -291,7 +297,7 @@ def _validate_one(path: Path) -> str:
         try:
             envelope = parse_envelope(data, file=path)
         except VerificationError as exc:
-            raise SchemaError(path, "receipt", [schemas.Violation("$", exc.message)]) from None
+            raise SchemaError(path, "receipt", [Violation("$", exc.message)]) from None
         statement = json.loads(envelope.payload)
         schemas.validate(statement, "statement", file=f"{path} (statement)")
         return "receipt (structure only; run `receipts verify` to check signatures and files)"
@@ -350,7 +356,7 @@ def sign(
 
     Subject files are copied into the receipt folder; receipt.json names them by relative path.
 
-    Example: receipts sign --card card.yaml --weights models/student --key keys/release.key.pem --out receipts/
+    Example: receipts sign --card card.yaml --weights models/student --key release.key.pem --out receipts/
     """
     from receipts.sign import sign_receipt
 
@@ -376,7 +382,7 @@ def sign(
 
 # --- verify -------------------------------------------------------------------------------------
 
-_MARK = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "not checked": "[yellow]–[/yellow]"}
+_MARK = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "not checked": "[yellow]-[/yellow]"}
 
 
 @app.command()
@@ -418,7 +424,7 @@ def verify(
                 )
             )
         except VerificationError as exc:
-            reports.append(exc.report)  # type: ignore[attr-defined]
+            reports.append(exc.report)
     failed = [r for r in reports if not r.ok]
     if as_json:
         out.print_json(

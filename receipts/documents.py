@@ -98,37 +98,74 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+def _construct_mapping(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         if key in out:
             line = key_node.start_mark.line + 1
             raise InputError(f"duplicate key {key!r}", where=f"line {line}")
-        out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        out[key] = loader.construct_object(value_node, deep=True)
     return out
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# YAML 1.1 turns `2026-11-23` into a date object; JSON Schema wants strings. Keep timestamps as text.
-_StrictLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in _StrictLoader.yaml_implicit_resolvers.copy().items()
-}
+def _make_strict(loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]) -> None:
+    """The loader refusing duplicate mapping keys (PyYAML silently keeps the last), dates as text."""
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    # YAML 1.1 turns `2026-11-23` into a date object; JSON Schema wants strings. Keep timestamps as text.
+    loader.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in loader.yaml_implicit_resolvers.copy().items()
+    }
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Pure-Python SafeLoader, strict: the reference for behaviour and for every error message."""
+
+
+_make_strict(_StrictLoader)
+
+if yaml.__with_libyaml__:
+
+    class _FastStrictLoader(yaml.CSafeLoader):
+        """The same loader on libyaml's parser (~10x faster); only its scanner and parser are C.
+
+        Construction, the duplicate-key check and tag resolution are the same Python code as
+        `_StrictLoader`'s, so a document that loads gives the same value either way.
+        """
+
+    _make_strict(_FastStrictLoader)
+    _FAST: type[yaml.CSafeLoader] | None = _FastStrictLoader
+else:  # pragma: no cover - PyYAML wheels ship libyaml
+    _FAST = None
+
+# libyaml's composer recurses on the C stack with no depth limit (100,000 nested `[` segfault the
+# interpreter; the pure-Python loader raises RecursionError instead). Every nesting level needs at least
+# one of these indicator bytes, so their count bounds the depth; above the bound use the pure-Python loader.
+_NESTING_BYTES = b"[{-:?"
+_FAST_MAX_INDICATORS = 1000
+
+
+def _fast_is_safe(data: bytes) -> bool:
+    return sum(data.count(c) for c in _NESTING_BYTES) <= _FAST_MAX_INDICATORS
 
 
 def parse_yaml(data: bytes, *, file: object = "<bytes>") -> Any:
     """Parse YAML with the safe loader, duplicate keys refused, dates kept as strings.
 
+    libyaml parses documents small and shallow enough to be safe on the C stack; anything it refuses is
+    parsed again by the pure-Python loader, so errors (and their lines) are always that loader's.
+
     Raises:
         InputError: the bytes are not valid YAML.
     """
     try:
+        if _FAST is not None and _fast_is_safe(data):
+            try:
+                return yaml.load(data, Loader=_FAST)  # noqa: S506 - a CSafeLoader
+            except (yaml.YAMLError, RecursionError):
+                pass  # report it exactly as the reference loader does, below
         return yaml.load(data, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except InputError as exc:
         raise InputError(exc.message, file=file, where=exc.where) from None

@@ -16,6 +16,7 @@ error carries the file it is about, where in it (JSON path or line), what is wro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "GateError",
@@ -110,6 +111,8 @@ class VerificationError(ReceiptsError):
 
     def __init__(self, message: str, *, check: str = "", file: object = None, hint: str = ""):
         self.check = check
+        # verify attaches its per-check report (receipts.verify.Report) so callers can show it
+        self.report: Any = None
         super().__init__(message, file=file, where="", hint=hint)
 
 

@@ -40,7 +40,7 @@ __all__ = [
 Algorithm = Literal["ecdsa-p256-sha256", "ed25519"]
 ALGORITHMS: tuple[Algorithm, ...] = ("ecdsa-p256-sha256", "ed25519")
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-PASSPHRASE_ENV = "RECEIPTS_PASSPHRASE"
+PASSPHRASE_ENV = "RECEIPTS_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
 
 _Private = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 _Public = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey

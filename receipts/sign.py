@@ -78,7 +78,7 @@ def issued_at_default() -> datetime:
 
 def manifest_bytes(files: dict[str, str], root: str) -> bytes:
     """RFC 8785 bytes of a weights manifest."""
-    document = {
+    document: dict[str, Any] = {
         "format": schemas.KINDS["weights-manifest"],
         "rule": FOLDER_RULE,
         "root": f"sha256:{root}",
@@ -215,7 +215,7 @@ def sign_receipt(
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
         predicate = _predicate(bundle, card, keys, runs, footprints, weights, issued_at)
-        statement = {
+        statement: dict[str, Any] = {
             "_type": STATEMENT_TYPE,
             "subject": [s.descriptor() for s in bundle.subjects],
             "predicateType": PREDICATE_TYPE,

@@ -84,7 +84,7 @@ class _Run:
     def fail(self, name: str, detail: str, hint: str = "") -> VerificationError:
         self.report.checks.append(Check(name, "fail", detail))
         error = VerificationError(detail, check=name, file=self.file, hint=hint)
-        error.report = self.report  # type: ignore[attr-defined]
+        error.report = self.report
         return error
 
 

