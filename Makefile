@@ -32,8 +32,10 @@ test: lint
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 bench: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/hash_throughput.py
 	$(BIN)/python bench/sign_verify.py
+	$(BIN)/python bench/run_parity.py
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache .coverage

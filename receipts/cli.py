@@ -1,4 +1,4 @@
-"""The one command-line interface: ``receipts keygen | trust | validate | sign | verify``.
+"""The one command-line interface: ``receipts keygen | trust | validate | run | sign | verify``.
 
 Errors are caught in exactly one place (`main`) and mapped to exit codes:
 0 ok · 1 error · 2 usage · 3 schema validation failed · 4 verification failed · 5 gate failed
@@ -290,9 +290,20 @@ def trust_show(path: Annotated[Path, typer.Argument(help="Trust root file.")]) -
 # --- validate -----------------------------------------------------------------------------------
 
 
+def _validate_pack(path: Path) -> str:
+    from runner.packs import load_pack  # lazily: the kernel reaches the runner only through the CLI
+
+    pack = load_pack(path)
+    return f"pack {pack.id}@{pack.version}: {len(pack.items)} items, digest sha256:{pack.digest}"
+
+
 def _validate_one(path: Path) -> str:
+    if path.name == "pack.yaml" or (path / "pack.yaml").is_file():
+        return _validate_pack(path)
     data, value = load_document(path)
     kind = schemas.detect_kind(value)
+    if kind == "pack":
+        return _validate_pack(path)
     if kind == "receipt":
         try:
             envelope = parse_envelope(data, file=path)
@@ -314,11 +325,15 @@ def _validate_one(path: Path) -> str:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Cards, results, footprints, trust roots, receipts.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Cards, results, footprints, trust roots, receipts, eval packs.")
+    ],
 ) -> None:
     """Validate documents against their JSON Schemas, listing every problem with its JSON path.
 
-    Example: receipts validate examples/card.yaml trust.json
+    An eval pack (its folder or pack.yaml) is loaded whole: every item and template is checked.
+
+    Example: receipts validate examples/card.yaml trust.json packs/capitals-mc
     """
     failures: list[ReceiptsError] = []
     for path in files:
@@ -360,6 +375,12 @@ def sign(
     """
     from receipts.sign import sign_receipt
 
+    if out_dir.suffix.lower() == ".json":
+        raise UsageError(
+            f"--out {out_dir} looks like a file, but a receipt is a folder",
+            hint=f"pass a parent folder: --out {out_dir.parent}/ writes "
+            f"{out_dir.parent}/<name>@<version>/receipt.json with its subject files beside it",
+        )
     when = None
     if issued_at is not None:
         try:
@@ -378,6 +399,110 @@ def sign(
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    packs: Annotated[list[Path], typer.Argument(help="Eval pack folders (or their pack.yaml).")],
+    teacher: Annotated[str, typer.Option(help="Teacher model spec, e.g. hf:models/teacher.")],
+    student: Annotated[str, typer.Option(help="Distilled student model spec.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder (one pack) or parent of one per pack.")],
+    base: Annotated[str | None, typer.Option(help="Base student (before distillation) spec.")] = None,
+    sft: Annotated[
+        str | None, typer.Option(help="SFT baseline spec, to ask whether distilling paid off.")
+    ] = None,
+    student_variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The student again as SPEC@VARIANT (e.g. hf:DIR@int8-dynamic): role student@VARIANT."
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items of each pack.")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the bootstrap (and nothing else: decoding is greedy).")
+    ] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch/BLAS (pinned, recorded).")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Items per model call.")] = 8,
+    variant: Annotated[
+        list[str] | None, typer.Option(help="Only these pack variants (repeatable; default all).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Start over, discarding a run in --out.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Recompute instead of reading cached outputs.")
+    ] = False,
+    gate: Annotated[bool, typer.Option(help="Exit 5 if the pack's release gate fails.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results.json summaries as JSON.")] = False,
+) -> None:
+    """Evaluate packs on teacher, base and student: what survived distillation, with CIs.
+
+    Writes examples.jsonl (every item, all roles side by side) and results.json (schema/results).
+    Interrupted runs keep every finished item: rerun with --resume.
+
+    Example: receipts run packs/capitals-mc --teacher hf:t --base hf:b --student hf:s --out runs/capitals
+    """
+    from runner.cli_run import run_packs
+    from runner.run import RunConfig
+
+    if resume and force:
+        raise UsageError("--resume and --force contradict each other", hint="choose one")
+    roles = {"teacher": teacher, "student": student}
+    if base:
+        roles["base"] = base
+    if sft:
+        roles["sft"] = sft
+    for spec in student_variant or []:
+        from runner.backends import split_spec
+
+        _, _, variant_name = split_spec(spec)
+        if not variant_name:
+            raise UsageError(
+                f"--student-variant {spec}: no @VARIANT", hint="e.g. hf:models/student@int8-dynamic"
+            )
+        roles[f"student@{variant_name}"] = spec
+    config = RunConfig(
+        roles=roles,
+        limit=limit,
+        seed=seed,
+        threads=threads,
+        batch_size=batch_size,
+        variants=tuple(variant) if variant else None,
+        use_cache=not no_cache,
+    )
+    results = run_packs(
+        packs,
+        roles,
+        out_dir,
+        config=config,
+        resume=resume,
+        force=force,
+        gate=gate,
+        console=err,
+        show_progress=not as_json and err.is_terminal,
+    )
+    if as_json:
+        out.print_json(
+            json.dumps([{"summary": r["summary"], "run": r["_run"], "gate": r["gate"]} for r in results])
+        )
+        return
+    for r in results:
+        summary = r["summary"]
+        scores = ", ".join(f"{role} {value:.3f}" for role, value in summary["scores"].items())
+        retention = summary["retention"]
+        out.print(
+            f"[bold]{escape(r['pack']['id'])}[/bold] {escape(summary['primary_metric'])}: {escape(scores)}"
+        )
+        out.print(
+            f"  retention {'n/a' if retention is None else f'{retention:.3f}'}"
+            f" · agreement {summary['agreement_rate']}"
+            f" · gate {summary['gate']} · {r['_run']['seconds']} s"
+            f" · cached {sum(r['_run']['cache_hits'].values())}"
+            f", computed {sum(r['_run']['computed'].values())}"
+        )
+        out.print(f"  wrote {escape(r['_run']['dir'])}/results.json and examples.jsonl")
 
 
 # --- verify -------------------------------------------------------------------------------------
@@ -406,7 +531,14 @@ def verify(
     """
     from receipts.verify import Report, find_receipts, verify_receipt
 
-    root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    try:
+        root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    except VerificationError as exc:
+        if not as_json:
+            raise
+        failure = {"name": exc.check, "status": "fail", "detail": exc.summary(), "hint": exc.hint}
+        out.print_json(json.dumps({"ok": False, "trust_root": None, "receipts": [], "error": failure}))
+        raise typer.Exit(VerificationError.exit_code) from None
     receipts = find_receipts(target)
     if (weights or pack or expect) and len(receipts) > 1:
         raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")

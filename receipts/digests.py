@@ -59,7 +59,8 @@ def sha256_file(path: Path) -> str:
             if key in _cache:
                 return _cache[key]
         digest = hashlib.sha256()
-        buffer = bytearray(CHUNK)
+        # No bigger than the file: a fresh 4 MiB buffer costs more than hashing a small file.
+        buffer = bytearray(min(CHUNK, info.st_size) or 1)
         view = memoryview(buffer)
         with path.open("rb", buffering=0) as handle:
             while count := handle.readinto(buffer):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -30,7 +30,6 @@ KINDS: dict[str, str] = {
     "footprint": "receipts.footprint/v1",
     "weights-manifest": "receipts.weights-manifest/v1",
 }
-_STATEMENT_KINDS = ("statement",)
 
 
 @cache
@@ -42,8 +41,13 @@ def _schemas() -> dict[str, dict[str, Any]]:
 
 
 @cache
-def _registry() -> Registry:  # type: ignore[type-arg]
-    resources = [(s["$id"], Resource.from_contents(s)) for s in _schemas().values()]
+def _registry(prevalidated: frozenset[str] = frozenset()) -> Registry[Any]:
+    resources = []
+    for kind, contents in _schemas().items():
+        if kind in prevalidated:
+            # Keep the identity (and the $defs other schemas point into); accept any instance.
+            contents = {key: contents[key] for key in ("$schema", "$id", "$defs") if key in contents}
+        resources.append((contents["$id"], Resource.from_contents(contents)))
     return Registry().with_resources(resources)
 
 
@@ -57,10 +61,10 @@ def schema(kind: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(kind: str) -> Draft202012Validator:
+def _validator(kind: str, prevalidated: frozenset[str] = frozenset()) -> Draft202012Validator:
     return Draft202012Validator(
         schema(kind),
-        registry=_registry(),
+        registry=_registry(prevalidated),
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
 
@@ -103,7 +107,7 @@ def _hint(error: ValidationError) -> str:
             return f"did you mean `{guesses[0]}`? allowed keys: {', '.join(sorted(props))}"
         return f"remove it; allowed keys: {', '.join(sorted(props))}"
     if error.validator == "enum":
-        return "use one of: " + ", ".join(json.dumps(v) for v in error.validator_value)
+        return "use one of: " + ", ".join(json.dumps(v) for v in cast("list[Any]", error.validator_value))
     if error.validator == "const":
         return f"set it to {json.dumps(error.validator_value)}"
     description = node.get("description", "")
@@ -123,22 +127,28 @@ def _leaves(error: ValidationError) -> Iterable[ValidationError]:
     yield error
 
 
-def violations(value: Any, kind: str) -> list[Violation]:
-    """Every schema violation of ``value`` as ``kind``, sorted by JSON path."""
+def violations(value: Any, kind: str, *, prevalidated: Collection[str] = ()) -> list[Violation]:
+    """Every schema violation of ``value`` as ``kind``, sorted by JSON path.
+
+    Documents of the ``prevalidated`` kinds embedded in ``value`` (by ``$ref`` to their schema) are
+    not walked again: pass a kind only when the caller has just validated that very object.
+    """
     found = []
-    for error in _validator(kind).iter_errors(value):
+    for error in _validator(kind, frozenset(prevalidated)).iter_errors(value):
         for leaf in _leaves(error):
             found.append(Violation(_json_path(leaf.absolute_path), leaf.message, _hint(leaf)))
     unique = {(v.path, v.message): v for v in found}
     return sorted(unique.values(), key=lambda v: (v.path, v.message))
 
 
-def validate(value: Any, kind: str, *, file: object = "<document>") -> None:
-    """Validate ``value`` against the ``kind`` schema.
+def validate(
+    value: Any, kind: str, *, file: object = "<document>", prevalidated: Collection[str] = ()
+) -> None:
+    """Validate ``value`` against the ``kind`` schema (``prevalidated``: see `violations`).
 
     Raises:
         SchemaError: listing every violation with its JSON path and a fix hint.
     """
-    found = violations(value, kind)
+    found = violations(value, kind, prevalidated=prevalidated)
     if found:
         raise SchemaError(file, kind, found)

@@ -121,19 +121,25 @@ def _time(entry: Mapping[str, Any], key: str) -> datetime | None:
 
 def _trusted_key(entry: Mapping[str, Any], where: str, source: object) -> TrustedKey:
     try:
-        public = public_key_from_pem(entry["publicKey"].encode("ascii"), f"{source}:{where}")
+        # utf-8, not ascii: a non-ASCII character must be refused as a bad PEM, not crash the encoder
+        public = public_key_from_pem(entry["publicKey"].encode("utf-8"), f"{source}:{where}")
     except KeyFileError as exc:
         raise _root_fail(f"{where}.publicKey: {exc.message}", source) from None
     if public.algorithm != entry["algorithm"]:
         raise _root_fail(f"{where}: labelled {entry['algorithm']} but holds a {public.algorithm} key", source)
     if public.keyid != entry["keyid"]:
         raise _root_fail(f"{where}: keyid does not match the key (expected {public.keyid})", source)
+    try:
+        # The schema's pattern admits 2026-02-30T00:00:00Z; the instant must also exist.
+        not_before, not_after, revoked_at = (_time(entry, k) for k in ("notBefore", "notAfter", "revokedAt"))
+    except ValueError as exc:
+        raise _root_fail(f"{where}: not a valid UTC time: {exc}", source) from None
     return TrustedKey(
         public=public,
         status=entry["status"],
-        not_before=_time(entry, "notBefore"),
-        not_after=_time(entry, "notAfter"),
-        revoked_at=_time(entry, "revokedAt"),
+        not_before=not_before,
+        not_after=not_after,
+        revoked_at=revoked_at,
         name=entry.get("name", ""),
     )
 

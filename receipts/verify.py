@@ -6,7 +6,7 @@ the report so far (a failed check cannot be ignored by accident):
  1. envelope    strict DSSE parse (see receipts.dsse)
  2. signatures  each signature against the trusted key its keyid names (crypto only)
  3. statement   parse the *verified bytes* (never re-serialised): ``_type``, ``predicateType``
- 4. schema      the statement against schema/statement
+ 4. schema      the statement against schema/statement, and ``issuedAt`` a real instant
  5. trust       keys usable at ``issuedAt`` (status, window), claimed by the predicate, >= threshold
  6. identity    card name/version = statement = bundle folder (or ``expect``)
  7. subjects    unique names, sha256 present, every file subject present with its digest
@@ -90,7 +90,7 @@ class _Run:
 
 def _subject_path(bundle: Path, name: str) -> Path | None:
     pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in name or not pure.parts:
+    if pure.is_absolute() or ".." in pure.parts or "\\" in name or "\0" in name or not pure.parts:
         return None
     return bundle.joinpath(*pure.parts)
 
@@ -233,7 +233,10 @@ def _check_pack(run: _Run, subjects: list[dict[str, Any]], pack: Path | None) ->
         detail = "not checked (pass --pack DIR)" if packs else "not checked (no run attached)"
         run.skip("pack", detail)
         return
-    actual = digest_weights(pack).root
+    try:
+        actual = digest_weights(pack).root
+    except InputError as exc:  # a missing folder, or a symbolic link in it (refused, as for weights)
+        raise run.fail("pack", exc.summary(), hint=exc.hint) from None
     if not any(s["digest"]["sha256"] == actual for s in packs):
         raise run.fail("pack", f"pack folder digests to sha256:{actual}, which no run used")
     run.ok("pack", f"sha256:{actual}")
@@ -244,10 +247,10 @@ def _check_trust(
     root: TrustRoot,
     valid: set[str],
     predicate: Mapping[str, Any],
+    issued: datetime,
     now: datetime,
     allow_retired: bool,
 ) -> None:
-    issued = parse_time(predicate["issuedAt"])
     if issued > now + CLOCK_SKEW:
         raise run.fail("trust", f"issuedAt {predicate['issuedAt']} is in the future")
     claimed = set(predicate["signer"]["keyids"])
@@ -328,12 +331,17 @@ def verify_receipt(
         raise run.fail(
             "schema", f"{len(exc.violations)} problem(s), first {first.path}: {first.message}"
         ) from None
+    try:
+        # The schema's pattern admits 2026-02-30T25:00:00Z; the instant must also exist.
+        issued = parse_time(statement["predicate"]["issuedAt"])
+    except ValueError as exc:
+        raise run.fail("schema", f"predicate.issuedAt is not a valid UTC time: {exc}") from None
     run.ok("schema", "statement matches schema/statement")
 
     predicate = statement["predicate"]
     model = predicate["model"]
     report.model = f"{model['name']}@{model['version']}"
-    _check_trust(run, root, valid, predicate, now or datetime.now(UTC), allow_retired)
+    _check_trust(run, root, valid, predicate, issued, now or datetime.now(UTC), allow_retired)
 
     card_model = predicate["card"]["model"]
     if (card_model["name"], card_model["version"]) != (model["name"], model["version"]):

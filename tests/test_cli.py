@@ -288,6 +288,16 @@ def test_sign_refuses_to_overwrite_without_force(world, capsys):
     assert "--force" in text
 
 
+def test_sign_out_is_a_folder_not_a_file(world, capsys):
+    code, text = run(
+        capsys, "sign", "--card", CARD, "--key", "keys/release.key.pem", "--out", "x/model.receipt.json"
+    )
+    assert code == 2
+    assert "receipt is a folder" in text
+    assert "--out x/" in text
+    assert not Path("x").exists()
+
+
 def test_usage_error_exit_2(capsys):
     code, _ = run(capsys, "verify")
     assert code == 2
@@ -309,3 +319,14 @@ def test_every_command_has_help_with_an_example(capsys, command):
     code, text = run(capsys, *command, "--help")
     assert code == 0
     assert "Example:" in text
+
+
+def test_verify_json_reports_a_refused_trust_root(world, capsys):
+    code, text = run(
+        capsys, "verify", world, "--trust-root", "trust.json", "--trust-root-sha256", "0" * 64, "--json"
+    )
+    assert code == 4
+    report = json.loads(text)
+    assert report["ok"] is False
+    assert report["error"]["name"] == "trust-root"
+    assert "sha256" in report["error"]["detail"]

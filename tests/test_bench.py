@@ -1,0 +1,87 @@
+"""The benchmarks run end to end in --quick mode and record what the README reports.
+
+No timing assertions: the speed targets are the benchmarks' business (``make bench``), not the tests'.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parent.parent / "bench"
+MACHINE_KEYS = {"cpu_model", "cores", "affinity", "python", "threads", "date"}
+THREAD_VARIABLES = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
+
+
+def run_quick(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", *args],
+        env={k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES},  # the script pins them
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def assert_timed(side: dict) -> None:
+    assert side["median_s"] > 0
+    assert len(side["runs_s"]) == 3
+    assert all(t > 0 for t in side["runs_s"])
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs coreutils sha256sum")
+def test_hash_throughput_quick(tmp_path):
+    out = tmp_path / "hash.json"
+    stdout = run_quick("hash_throughput.py", "--work-dir", str(tmp_path / "work"), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "hash_throughput"
+    assert result["quick"] is True
+    assert result["machine"].keys() >= MACHINE_KEYS
+    assert {name: result["machine"]["threads"][name] for name in THREAD_VARIABLES} == dict.fromkeys(
+        THREAD_VARIABLES, "1"
+    )
+    single = result["single_file"]
+    assert single["bytes"] == 64 * 1024 * 1024
+    for side in ("receipts", "sha256sum"):
+        assert_timed(single["sides"][side])
+        assert single["sides"][side]["mib_per_s"] > 0
+    assert single["ratio"] > 0
+    assert single["met"] in (True, False)
+    folder = result["folder"]
+    assert folder["files"] == 102
+    for side in ("receipts", "model_signing"):
+        assert_timed(folder["sides"][side])
+    assert folder["ratio"] > 0
+    assert "sha256sum" in stdout
+
+
+def test_sign_verify_quick(tmp_path):
+    out = tmp_path / "sign.json"
+    stdout = run_quick("sign_verify.py", "--work-dir", str(tmp_path), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "sign_verify"
+    assert result["machine"].keys() >= MACHINE_KEYS
+    for phase in ("sign", "verify"):
+        row = result[phase]
+        assert row["count"] == 100
+        assert_timed(row)
+        assert row["per_1000_s"] > 0
+        assert row["target_per_1000_s"] == 2.0
+        assert row["met"] in (True, False)
+        areas = result["profile"][phase]["own_time_by_area"]
+        assert "JSON Schema validation (jsonschema, referencing)" in areas
+        assert all(a["s"] >= 0 for a in areas.values())
+    disk = result["locations"]["disk"]
+    assert disk["sign"] == result["sign"]
+    assert disk["filesystem"]
+    for command in ("receipts_verify", "python_startup", "import_receipts_cli"):
+        assert_timed(result["cli"][command])
+    assert "cProfile, sign" in stdout
+    assert list(tmp_path.iterdir()) == [out]  # the bundles are cleaned up

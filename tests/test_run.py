@@ -1,0 +1,250 @@
+"""`receipts run` end to end: fake models for fast paths, real transformers models, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from receipts import schemas
+from receipts.cli import main
+from tests.models import smollm2_gguf, tiny_llama
+
+ROOT = Path(__file__).parent.parent
+MINIMAL = ROOT / "tests" / "data" / "pack_minimal"
+CAPITALS = ROOT / "packs" / "capitals-mc"
+TRIO = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _examples(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "examples.jsonl").read_text("utf-8").splitlines()]
+
+
+def test_minimal_pack_unchanged_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "r")
+    assert code == 0, text
+    results = json.loads((tmp_path / "r" / "results.json").read_text("utf-8"))
+    schemas.validate(results, "results")
+    assert results["pack"]["id"] == "tiny-mc"
+    assert set(results["models"]) == {"teacher", "base", "student"}
+
+
+def test_results_agree_with_the_examples_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every headline number is recomputable from examples.jsonl (which results.json binds by digest)."""
+    code, text = run(capsys, "run", CAPITALS, *TRIO, "--out", tmp_path / "r")
+    assert code == 0, text
+    run_dir = tmp_path / "r"
+    results = json.loads((run_dir / "results.json").read_text("utf-8"))
+    import hashlib
+
+    assert (
+        results["examples"]["sha256"] == hashlib.sha256((run_dir / "examples.jsonl").read_bytes()).hexdigest()
+    )
+    rows = _examples(run_dir)
+    variants = {r["variant"] for r in rows}
+    assert "original" in variants
+    assert len(variants) > 1
+    original = [r for r in rows if r["variant"] == "original"]
+    acc = {
+        role: np.mean([r["roles"][role]["score"] for r in original])
+        for role in ("teacher", "base", "student")
+    }
+    overall = results["metrics"]["all"]["acc"]
+    for role, value in acc.items():
+        assert overall["roles"][role]["value"] == pytest.approx(value, abs=1e-6)
+        low, high = overall["roles"][role]["ci95"]
+        assert low <= value <= high
+    expected = (acc["student"] - acc["base"]) / (acc["teacher"] - acc["base"])
+    assert overall["retention"]["student"]["value"] == pytest.approx(expected, abs=1e-5)
+    agreement = np.mean([r["agreement"]["student"] for r in original])
+    assert results["fidelity"]["student"]["agreement_rate"] == pytest.approx(agreement, abs=1e-6)
+    # the same materialised prompt for every role: one prompt hash per item x variant
+    assert len({(r["item"], r["variant"]) for r in rows}) == len(rows)
+    assert "critical" in results["metrics"]
+    assert any(name.startswith("variant=") for name in results["metrics"])
+    assert results["robustness"]["worst_case"]["roles"]["teacher"]["value"] <= acc["teacher"]
+    assert {"ece_10_equal_mass", "ece_15_equal_width", "brier"} <= set(results["calibration"]["student"])
+    assert results["gate"]["verdict"] in {"pass", "fail", "not_evaluated"}
+
+
+def test_unchanged_rerun_reads_the_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "a", "--json")
+    second = run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "b", "--json")
+    assert first[0] == second[0] == 0
+    runs = [json.loads(text)[0]["run"] for _, text in (first, second)]
+    assert sum(runs[0]["computed"].values()) == 6
+    assert sum(runs[1]["computed"].values()) == 0
+    assert sum(runs[1]["cache_hits"].values()) == 6
+    a, b = ((tmp_path / d / "results.json").read_text("utf-8") for d in ("a", "b"))
+    assert a == b
+
+
+def test_existing_run_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "r")[0] == 0
+    code, text = run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "r")
+    assert code == 2
+    assert "--resume" in text
+
+
+def test_resume_refuses_different_models_or_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "r")[0] == 0
+    other = [*TRIO[:-1], "fake:other?skill=0.5"]
+    code, text = run(capsys, "run", MINIMAL, *other, "--out", tmp_path / "r", "--resume")
+    assert code == 2
+    assert "different model specs" in text
+    code, text = run(capsys, "run", CAPITALS, *TRIO, "--out", tmp_path / "r", "--resume")
+    assert code == 2
+    assert "different pack" in text
+
+
+def test_failing_items_are_recorded_then_abort_past_the_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    few = ["--teacher", "fake:t?skill=0.9&fail=0.03", "--student", "fake:s?skill=0.7"]
+    code, text = run(capsys, "run", CAPITALS, *few, "--out", tmp_path / "ok")
+    assert code == 0, text
+    results = json.loads((tmp_path / "ok" / "results.json").read_text("utf-8"))
+    failed = results["errors"]["by_role"]["teacher"]
+    assert failed > 0
+    assert results["errors"]["instances"] == failed
+    errors = [r for r in _examples(tmp_path / "ok") if "error" in r["roles"]["teacher"]]
+    assert len(errors) == failed
+    assert "fails on this prompt" in errors[0]["roles"]["teacher"]["error"]
+    many = ["--teacher", "fake:t?skill=0.9&fail=0.5", "--student", "fake:s?skill=0.7"]
+    code, text = run(capsys, "run", CAPITALS, *many, "--out", tmp_path / "bad")
+    assert code == 1
+    assert "items failed" in text
+    assert "--resume" in text
+
+
+def _receipts(*argv: object, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    script = "import sys; from receipts.cli import main; sys.exit(main(sys.argv[1:]))"
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-c", script, *map(str, argv)], env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+
+
+def test_resume_after_sigkill_gives_the_same_results(tmp_path: Path) -> None:
+    """Kill -9 mid-run, --resume, and get byte-identical results to an uninterrupted run."""
+    slow = [
+        "--teacher",
+        "fake:t?skill=0.9&delay=0.01",
+        "--base",
+        "fake:b?skill=0.3",
+        "--student",
+        "fake:s?skill=0.7",
+    ]
+    common = ["run", CAPITALS, *slow, "--batch-size", "1", "--no-cache"]
+    env = {**os.environ, "RECEIPTS_CACHE": str(tmp_path / "cache")}
+    log = tmp_path / "log.txt"
+    reference = _receipts(*common, "--out", tmp_path / "ref", env=env, log=log)
+    assert reference.wait(timeout=300) == 0, log.read_text("utf-8")
+
+    proc = _receipts(*common, "--out", tmp_path / "killed", env=env, log=log)
+    partial = tmp_path / "killed" / "partial" / "teacher.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 20_000):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (tmp_path / "killed" / "results.json").exists()
+    done_before = len(partial.read_text("utf-8").splitlines())
+    assert 0 < done_before < 348
+
+    resumed = _receipts(*common, "--out", tmp_path / "killed", "--resume", env=env, log=log)
+    assert resumed.wait(timeout=300) == 0, log.read_text("utf-8")
+    for name in ("results.json", "examples.jsonl"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("models")
+    return {
+        "teacher": tiny_llama(base / "teacher", seed=0),
+        "base": tiny_llama(base / "base", seed=1, layers=1),
+    }
+
+
+def test_real_transformers_models(
+    tmp_path: Path, tiny_models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tiny Llamas from a config: a student identical to its teacher has KL 0 and agrees everywhere."""
+    teacher, base = tiny_models["teacher"], tiny_models["base"]
+    code, text = run(
+        capsys,
+        "run",
+        MINIMAL,
+        "--teacher",
+        f"hf:{teacher}",
+        "--base",
+        f"hf:{base}",
+        "--student",
+        f"hf:{teacher}",
+        "--student-variant",
+        f"hf:{teacher}@bf16",
+        "--out",
+        tmp_path / "r",
+    )
+    assert code == 0, text
+    results = json.loads((tmp_path / "r" / "results.json").read_text("utf-8"))
+    assert results["models"]["teacher"]["digest"] == results["models"]["student"]["digest"]
+    assert results["models"]["student@bf16"]["compute_dtype"] == "bfloat16"
+    assert results["fidelity"]["student@bf16"]["kl"]["value"] < 0.01
+    assert any(row["roles"]["student@bf16"]["kl_token"] > 0 for row in _examples(tmp_path / "r"))
+    assert results["models"]["teacher"]["kind"] == "hf"
+    assert results["fidelity"]["student"]["agreement_rate"] == 1.0
+    assert results["fidelity"]["student"]["kl"]["level"] == "token"
+    assert results["fidelity"]["student"]["kl"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert results["fidelity"]["base"]["kl"]["value"] > 0.0
+
+
+@pytest.mark.model
+def test_smollm2_knows_capitals_and_bf16_keeps_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real SmolLM2-135M-Instruct: fp32 teacher vs a bf16 copy as student."""
+    gguf = smollm2_gguf()
+    code, text = run(
+        capsys,
+        "run",
+        CAPITALS,
+        "--teacher",
+        f"gguf:{gguf}",
+        "--student",
+        f"gguf:{gguf}@bf16",
+        "--limit",
+        "20",
+        "--variant",
+        "original",
+        "--out",
+        tmp_path / "r",
+    )
+    assert code == 0, text
+    results = json.loads((tmp_path / "r" / "results.json").read_text("utf-8"))
+    acc = results["metrics"]["all"]["acc"]["roles"]
+    assert acc["teacher"]["value"] >= 0.6
+    assert results["models"]["student"]["compute_dtype"] == "bfloat16"
+    assert results["models"]["student"]["storage_quant"] == "Q4_1"
+    kl = results["fidelity"]["student"]["kl"]
+    assert kl["level"] == "token"
+    assert 0.0 < kl["value"] < 0.05
+    assert results["fidelity"]["student"]["agreement_rate"] >= 0.85
