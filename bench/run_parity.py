@@ -131,7 +131,7 @@ def _converted_folder() -> Path:
     """The float32 safetensors folder receipts converts the GGUF into (made on first use, untimed)."""
     from receipts.digests import sha256_file
     from runner.backends import load_backend
-    from runner.backends.hf import cache_root
+    from runner.backends.local import cache_root
 
     gguf = _smollm2_gguf()
     folder = cache_root() / "gguf" / sha256_file(gguf)  # where runner/backends/hf.py puts it

@@ -35,9 +35,10 @@ FOLDER_RULE = "model_signing/v1.0/files/sha256"
 IGNORED_NAMES = frozenset({".git", ".github", ".gitattributes", ".gitignore", "model.sig"})
 CHUNK = 4 * 1024 * 1024
 
-# (path, size, mtime_ns, inode) -> hex digest. In-process only: a cache on disk would be something
+# (path, size, mtime_ns, ctime_ns, inode) -> hex digest; ctime because a rewrite can restore mtime.
+# In-process only: a cache on disk would be something
 # an attacker could edit to make `verify` accept modified weights.
-_cache: dict[tuple[str, int, int, int], str] = {}
+_cache: dict[tuple[str, int, int, int, int], str] = {}
 _cache_lock = threading.Lock()
 
 
@@ -54,7 +55,7 @@ def sha256_file(path: Path) -> str:
     """
     try:
         info = path.stat()
-        key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+        key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
         with _cache_lock:
             if key in _cache:
                 return _cache[key]

@@ -24,7 +24,7 @@ import numpy as np
 from receipts.errors import InputError, ReceiptsError, UsageError
 from runner import metrics
 from runner.backends import Backend, ChoiceRequest, GenRequest, load_backend
-from runner.backends.hf import cache_root
+from runner.backends.local import cache_root
 from runner.cache import OutputCache, request_key
 from runner.packs import Pack, PromptInstance, materialise
 

@@ -290,3 +290,26 @@ def test_gguf_cache_conversion_reproduces_the_gguf_logits(
         [ChoiceRequest("Question: What is the capital of France?\nAnswer:", CHOICES)]
     )[0]
     assert int(np.argmax(result.logliks)) == 0  # the real model knows this one
+
+
+def test_identity_memo_sees_a_rewritten_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner remembers weights digests across runs, but never for a file rewritten since."""
+    import os
+
+    from receipts.digests import digest_weights
+
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+    model = tiny_llama(tmp_path / "m")
+    first = load_backend(f"hf:{model}").identity.digest
+    assert first == load_backend(f"hf:{model}").identity.digest
+    assert len(list((tmp_path / "cache" / "identities").iterdir())) == 1
+    config = model / "config.json"
+    before = config.stat()
+    edited = config.read_bytes().replace(b'"hidden_size": 32', b'"hidden_size": 33', 1)
+    assert len(edited) == before.st_size
+    assert edited != config.read_bytes()
+    config.write_bytes(edited)
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime: only ctime tells
+    second = load_backend(f"hf:{model}").identity.digest
+    assert second != first
+    assert second == "sha256:" + digest_weights(model).root

@@ -248,3 +248,40 @@ def test_smollm2_knows_capitals_and_bf16_keeps_it(tmp_path: Path, capsys: pytest
     assert kl["level"] == "token"
     assert 0.0 < kl["value"] < 0.05
     assert results["fidelity"]["student"]["agreement_rate"] >= 0.85
+
+
+def test_fully_cached_rerun_never_imports_torch(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    """Identities come from files; weights load on first use: a cached re-run loads no model at all."""
+    teacher, base = tiny_models["teacher"], tiny_models["base"]
+    args = [
+        "run",
+        MINIMAL,
+        "--teacher",
+        f"hf:{teacher}",
+        "--base",
+        f"hf:{base}",
+        "--student",
+        f"hf:{teacher}",
+        "--json",
+        "--out",
+    ]
+    script = (
+        "import sys, json; from receipts.cli import main; code = main(sys.argv[1:]); "
+        "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules}))"
+    )
+    env = {**os.environ, "RECEIPTS_CACHE": str(tmp_path / "cache")}
+    outcomes = []
+    for out in ("cold", "warm"):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, *map(str, args), str(tmp_path / out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        outcomes.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert outcomes[0] == {"code": 0, "torch": True}
+    assert outcomes[1] == {"code": 0, "torch": False}
+    cold, warm = ((tmp_path / d / "results.json").read_text("utf-8") for d in ("cold", "warm"))
+    assert cold == warm

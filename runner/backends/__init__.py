@@ -66,6 +66,6 @@ def load_backend(spec: str) -> Backend:
         from runner.backends.openai import OpenAIBackend
 
         return OpenAIBackend(spec, body)
-    from runner.backends.hf import HFBackend
+    from runner.backends.local import LocalModel
 
-    return HFBackend(spec, kind, body, variant)
+    return LocalModel(spec, kind, body, variant)

@@ -16,7 +16,6 @@ separately.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
@@ -32,11 +31,11 @@ import numpy.typing as npt
 import torch
 import transformers
 
-from receipts.digests import digest_weights, sha256_file
-from receipts.errors import InputError, UsageError
+from receipts.errors import InputError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
+from runner.backends.local import cache_root
 
-__all__ = ["VARIANTS", "HFBackend", "cache_root"]
+__all__ = ["VARIANTS", "HFBackend", "convert_gguf"]
 
 # A run draws its own progress; transformers' per-load bars and advisories would drown it.
 transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -73,30 +72,7 @@ def _row_width(tokens: int) -> int:
     return -(-tokens // ROW_QUANTUM) * ROW_QUANTUM
 
 
-def cache_root() -> Path:
-    """Where converted models and cached outputs live (``$RECEIPTS_CACHE`` or ``~/.cache/receipts``)."""
-    return Path(os.environ.get("RECEIPTS_CACHE") or Path.home() / ".cache" / "receipts")
-
-
-def _gguf_storage_quant(path: Path) -> str:
-    """The dominant tensor type of a GGUF file (the file's ``general.file_type`` when present)."""
-    import gguf
-
-    reader = gguf.GGUFReader(str(path))
-    field = reader.fields.get("general.file_type")
-    if field is not None:
-        value = int(field.parts[field.data[0]][0])
-        names = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 15: "Q4_K_M"}
-        if value in names:
-            return names[value]
-    counts: dict[str, int] = {}
-    for tensor in reader.tensors:
-        name = tensor.tensor_type.name
-        counts[name] = counts.get(name, 0) + int(tensor.n_elements)
-    return max(counts, key=lambda k: counts[k])
-
-
-def _convert_gguf(path: Path, digest: str) -> Path:
+def convert_gguf(path: Path, digest: str) -> Path:
     """Dequantise a GGUF file once into a safetensors folder in the cache; return the folder."""
     target = cache_root() / "gguf" / digest.removeprefix("sha256:")
     if (target / "done").exists():
@@ -128,55 +104,21 @@ def _convert_gguf(path: Path, digest: str) -> Path:
     return target
 
 
-def _tokenizer_identity(tokenizer: Any) -> str:
-    vocab = sorted(tokenizer.get_vocab().items())
-    special = sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items())
-    text = json.dumps([vocab, special], separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class HFBackend:
     """A causal LM loaded with transformers."""
 
     sees_gold = False
 
-    def __init__(self, spec: str, kind: str, location: str, variant: str | None):
-        path = Path(location).expanduser()
-        if not path.exists():
-            raise InputError(
-                f"model spec {spec!r}: {path} does not exist",
-                file=path,
-                hint="hf: takes a folder with config.json; gguf: takes a .gguf file",
-            )
-        variant = variant or "fp32"
-        if variant not in VARIANTS:
-            raise UsageError(
-                f"model spec {spec!r}: unknown variant @{variant}", hint=f"use one of {list(VARIANTS)}"
-            )
-        storage_quant = None
-        if kind == "gguf":
-            if not path.is_file() or path.suffix != ".gguf":
-                raise InputError(f"model spec {spec!r}: {path} is not a .gguf file", file=path)
-            digest = "sha256:" + sha256_file(path)
-            storage_quant = _gguf_storage_quant(path)
-            weights_dir = _convert_gguf(path, digest)
-            root = "sha256:" + digest_weights(path).root
-        else:
-            if not (path / "config.json").is_file():
-                raise InputError(
-                    f"model spec {spec!r}: {path} has no config.json",
-                    file=path,
-                    hint="point hf: at a folder written by save_pretrained",
-                )
-            weights_dir = path
-            root = "sha256:" + digest_weights(path).root
+    def __init__(self, identity: ModelIdentity, folder: Path, variant: str):
+        """Load the model in ``folder`` (see `runner.backends.local.local_identity` for ``identity``)."""
+        spec, path = identity.spec, folder
         dtype = VARIANTS[variant]
         threads = os.environ.get("OMP_NUM_THREADS", "")
         if threads.isdigit() and int(threads) > 0:
             torch.set_num_threads(int(threads))
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(weights_dir)
-            model = transformers.AutoModelForCausalLM.from_pretrained(weights_dir, dtype=dtype)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+            model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         except (OSError, ValueError) as exc:
             raise InputError(
                 f"model spec {spec!r}: transformers could not load it: {exc}", file=path
@@ -193,17 +135,7 @@ class HFBackend:
             runtime_quant = "int8-dynamic"
         self.model: Any = model
         self.max_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
-        params = sum(p.numel() for p in model.parameters())
-        self.identity = ModelIdentity(
-            spec=spec,
-            kind=kind,
-            digest=root,
-            storage_quant=storage_quant or str(model.config.dtype or "float32").removeprefix("torch."),
-            compute_dtype=str(dtype).removeprefix("torch."),
-            runtime_quant=runtime_quant,
-            tokenizer=_tokenizer_identity(self.tokenizer),
-            params=int(params),
-        )
+        self.identity = identity
         bos = self.tokenizer.bos_token_id
         self._prefix = int(bos if bos is not None else self.tokenizer.eos_token_id)
         # The packed scoring path: float32 arithmetic only (see PACK_TOKENS), a forward that takes these
