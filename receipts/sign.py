@@ -27,7 +27,7 @@ from typing import Any
 
 import rfc8785
 
-from receipts import __version__, schemas
+from receipts import __version__, gate, schemas
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import sign_envelope
@@ -43,6 +43,7 @@ __all__ = [
     "issued_at_default",
     "manifest_bytes",
     "sign_receipt",
+    "signed_gate",
 ]
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -106,7 +107,7 @@ class _Bundle:
         self.subjects.append(Subject(name, sha256, kind, tuple(sorted(extra.items()))))
 
 
-def _add_run(bundle: _Bundle, run_dir: Path) -> dict[str, Any]:
+def _add_run(bundle: _Bundle, run_dir: Path, docs: list[dict[str, Any]]) -> dict[str, Any]:
     results_path = run_dir / "results.json"
     results_bytes, results = load_document(results_path, what="results file")
     schemas.validate(results, "results", file=results_path)
@@ -119,6 +120,7 @@ def _add_run(bundle: _Bundle, run_dir: Path) -> dict[str, Any]:
             hint="the run folder was edited after the run; re-run it",
         )
     pack = results["pack"]
+    docs.append(results)
     folder = f"runs/{pack['id']}"
     bundle.add_file(f"{folder}/results.json", results_bytes, "results")
     bundle.add_file(f"{folder}/examples.jsonl", examples_bytes, "examples")
@@ -131,9 +133,10 @@ def _add_run(bundle: _Bundle, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _add_footprint(bundle: _Bundle, path: Path) -> dict[str, Any]:
+def _add_footprint(bundle: _Bundle, path: Path, docs: list[dict[str, Any]]) -> dict[str, Any]:
     data, footprint = load_document(path, what="footprint file")
     schemas.validate(footprint, "footprint", file=path)
+    docs.append(footprint)
     name = f"footprints/{path.stem}.json"
     bundle.add_file(name, data, "footprint")
     return {"file": name, "summary": footprint.get("summary", {})}
@@ -152,6 +155,30 @@ def _check_student_digest(runs: Iterable[dict[str, Any]], bundle: _Bundle, root:
             )
 
 
+def signed_gate(
+    card: dict[str, Any], runs: Sequence[dict[str, Any]], footprints: Sequence[dict[str, Any]]
+) -> dict[str, object]:
+    """The gate verdict a receipt signs (DESIGN §6), recomputed here rather than copied from a run.
+
+    Per run: the pack's rules (as the run recorded them) overridden or extended by the card's
+    ``gate`` section, judged on numbers recomputed from the run's metrics, with ``cost_ratio`` from
+    the footprints of the run's student and teacher (``not_evaluated`` when either is missing).
+    """
+    overrides = {k: float(v) for k, v in card.get("gate", {}).items()}
+    judged = []
+    for results in runs:
+        rules = {r["rule"]: float(r["threshold"]) for r in results.get("gate", {}).get("rules", [])}
+        rules.update(overrides)
+        observed = gate.observed_inputs(results)
+        models = results.get("models", {})
+        observed["cost_ratio"] = gate.cost_ratio(
+            footprints, models.get("student", {}).get("digest"), models.get("teacher", {}).get("digest")
+        )
+        pack = results["pack"]
+        judged.append((f"{pack['id']}@{pack['version']}", gate.evaluate_gate(rules, observed)))
+    return gate.combine(judged)
+
+
 def _predicate(
     bundle: _Bundle,
     card: dict[str, Any],
@@ -161,15 +188,17 @@ def _predicate(
     weights: Path | None,
     issued_at: datetime | None,
 ) -> dict[str, Any]:
-    run_entries = [_add_run(bundle, run) for run in runs]
+    run_docs: list[dict[str, Any]] = []
+    footprint_docs: list[dict[str, Any]] = []
+    run_entries = [_add_run(bundle, run, run_docs) for run in runs]
     predicate: dict[str, Any] = {
         "model": {k: card["model"][k] for k in ("name", "version", "publisher")},
         "issuedAt": format_time(issued_at or issued_at_default()),
         "signer": {"keyids": sorted({k.public.keyid for k in keys})},
         "card": card,
         "runs": run_entries,
-        "footprints": [_add_footprint(bundle, f) for f in footprints],
-        "gate": {"verdict": "not_evaluated", "reason": "gate rules arrive with receipts run"},
+        "footprints": [_add_footprint(bundle, f, footprint_docs) for f in footprints],
+        "gate": signed_gate(card, run_docs, footprint_docs),
         "generator": {"name": "receipts", "version": __version__},
     }
     if weights is not None:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from receipts.gate import GATE_RULES, GATE_TOLERANCE, GateResult, RuleResult, evaluate_gate
+
 __all__ = [
     "BAD_ECE",
     "COVERAGE_GAP",
@@ -834,104 +836,8 @@ def mcnemar(a_correct: npt.ArrayLike, b_correct: npt.ArrayLike) -> McNemar:
 
 
 # ------------------------------------------------------------------------------------------------ gate
-
-GateStatus = Literal["pass", "fail", "not_evaluated"]
-
-GATE_RULES: Mapping[str, tuple[str, Literal["max", "min"]]] = {
-    "max_global_regression": ("global_regression", "max"),
-    "max_critical_regression": ("critical_regression", "max"),
-    "min_retention": ("retention", "min"),
-    "max_cost_ratio": ("cost_ratio", "max"),
-    "max_ece_increase": ("ece_increase", "max"),
-}
-"""Rule -> (the observed number it reads, whether the rule is an upper or a lower bound).
-
-Observed numbers: ``global_regression`` = teacher - student on the headline metric;
-``critical_regression`` = the same on critical items; ``retention`` = (S - B)/(T - B);
-``cost_ratio`` = student cost / teacher cost; ``ece_increase`` = student ECE - teacher ECE.
-"""
-
-GATE_TOLERANCE = 1e-9
-"""Slack on every bound, so that e.g. 0.80 - 0.77 = 0.030000000000000027 passes a 0.03 limit."""
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """One gate rule with the numbers it was judged on."""
-
-    rule: str
-    status: GateStatus
-    threshold: float
-    observed: float | None
-    input: str
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "rule": self.rule,
-            "status": self.status,
-            "threshold": self.threshold,
-            "observed": self.observed,
-            "input": self.input,
-        }
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The verdict (``fail`` if any rule fails, else ``not_evaluated`` if any could not be, else ``pass``)."""
-
-    verdict: GateStatus
-    rules: tuple[RuleResult, ...]
-    reason: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready form, the statement schema's ``gate`` object."""
-        out: dict[str, object] = {"verdict": self.verdict, "rules": [r.as_dict() for r in self.rules]}
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
-
-
-def _judge(rule: str, threshold: float, observed: Mapping[str, float | None]) -> RuleResult:
-    if rule not in GATE_RULES:
-        raise ValueError(f"unknown gate rule {rule!r}; known: {', '.join(GATE_RULES)}")
-    if not math.isfinite(threshold):
-        raise ValueError(f"gate rule {rule}: threshold must be a finite number, got {threshold}")
-    key, bound = GATE_RULES[rule]
-    value = observed.get(key)
-    if value is None or not math.isfinite(value):
-        return RuleResult(rule, "not_evaluated", threshold, None, key)
-    ok = value <= threshold + GATE_TOLERANCE if bound == "max" else value >= threshold - GATE_TOLERANCE
-    return RuleResult(rule, "pass" if ok else "fail", threshold, value, key)
-
-
-def evaluate_gate(rules: Mapping[str, float], observed: Mapping[str, float | None]) -> GateResult:
-    """Judge each configured rule against the observed numbers (see :data:`GATE_RULES`).
-
-    A rule passes when ``observed <= threshold`` (``max_*``) or ``observed >= threshold``
-    (``min_retention``), each with :data:`GATE_TOLERANCE` of slack; it is ``not_evaluated`` when its
-    input is missing, ``None`` or not finite (e.g. retention was null). No rules at all gives
-    ``not_evaluated``.
-
-    Raises:
-        ValueError: an unknown rule name or a non-finite threshold.
-    """
-    results = tuple(_judge(rule, threshold, observed) for rule, threshold in rules.items())
-    failed = [r for r in results if r.status == "fail"]
-    missing = [r for r in results if r.status == "not_evaluated"]
-    if failed:
-        bounds = "; ".join(
-            f"{r.rule}: {r.input} = {r.observed:.4g} vs {r.threshold:.4g}"
-            for r in failed
-            if r.observed is not None
-        )
-        return GateResult("fail", results, f"failed {bounds}")
-    if not results:
-        return GateResult("not_evaluated", results, "no gate rules configured")
-    if missing:
-        return GateResult("not_evaluated", results, "missing inputs: " + ", ".join(r.input for r in missing))
-    return GateResult("pass", results)
-
+# The gate lives in receipts.gate (torch- and numpy-free) so that `receipts sign` can recompute it;
+# re-exported here because the runner's metric API has always named it.
 
 # ----------------------------------------------------------------------------------------- diagnostics
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from receipts import schemas
+from receipts import gate, schemas
 from runner import metrics
 from runner.packs import ORIGINAL, Pack, PromptInstance
 from runner.run import ROLE_ORDER, RunConfig, RunOutcome
@@ -310,21 +310,8 @@ def _fidelity(
 
 
 def _gate(pack: Pack, results: Mapping[str, Any]) -> dict[str, Any]:
-    primary = results["primary_metric"]
-    overall = results["metrics"].get("all", {}).get(primary, {})
-    roles = overall.get("roles", {})
-    observed: dict[str, float | None] = {}
-    if "teacher" in roles and "student" in roles:
-        observed["global_regression"] = roles["teacher"]["value"] - roles["student"]["value"]
-    critical = results["metrics"].get("critical", {}).get(primary, {}).get("roles", {})
-    if "teacher" in critical and "student" in critical:
-        observed["critical_regression"] = critical["teacher"]["value"] - critical["student"]["value"]
-    observed["retention"] = overall.get("retention", {}).get("student", {}).get("value")
-    cal = results.get("calibration", {})
-    if "teacher" in cal and "student" in cal:
-        observed["ece_increase"] = cal["student"]["ece_10_equal_mass"] - cal["teacher"]["ece_10_equal_mass"]
-    observed["cost_ratio"] = None  # needs footprints: evaluated by `receipts sign`
-    return metrics.evaluate_gate(dict(pack.gate), observed).as_dict()
+    # cost_ratio needs footprints: `receipts sign` evaluates it with the card's overrides.
+    return gate.evaluate_gate(dict(pack.gate), gate.observed_inputs(results)).as_dict()
 
 
 def _diagnostics(results: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -55,8 +55,12 @@ def smollm2_gguf() -> Path:
     return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2) -> Path:
-    """Save a random 2-layer Llama with a word-level tokenizer into ``folder``; return it."""
+def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2, pad: bool = True) -> Path:
+    """Save a random 2-layer Llama with a word-level tokenizer into ``folder``; return it.
+
+    ``pad=False`` saves the same weights and vocabulary with no pad token declared anywhere (as many
+    causal LMs ship), to check that nothing depends on one.
+    """
     import torch
     import transformers
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -69,7 +73,11 @@ def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2) -> Path:
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
     )
     tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        **({"pad_token": "<pad>"} if pad else {}),
     )
     config = transformers.LlamaConfig(
         vocab_size=len(vocab),
@@ -81,7 +89,7 @@ def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2) -> Path:
         max_position_embeddings=128,
         bos_token_id=1,
         eos_token_id=2,
-        pad_token_id=3,
+        pad_token_id=3 if pad else None,
     )
     torch.manual_seed(seed)
     model = transformers.LlamaForCausalLM(config)

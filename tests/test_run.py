@@ -285,3 +285,43 @@ def test_fully_cached_rerun_never_imports_torch(tmp_path: Path, tiny_models: dic
     assert outcomes[1] == {"code": 0, "torch": False}
     cold, warm = ((tmp_path / d / "results.json").read_text("utf-8") for d in ("cold", "warm"))
     assert cold == warm
+
+
+def test_tokenizer_without_a_pad_token(
+    tmp_path: Path, tiny_models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same weights and vocabulary, no pad token anywhere: scores and generations are unchanged."""
+    no_pad = tiny_llama(tmp_path / "no-pad", seed=0, pad=False)
+    assert "pad_token" not in json.loads((no_pad / "tokenizer_config.json").read_text("utf-8"))
+    assert json.loads((no_pad / "config.json").read_text("utf-8")).get("pad_token_id") is None
+    teacher = tiny_models["teacher"]
+    for pack, name in ((MINIMAL, "mc"), (ROOT / "packs" / "behaviour-probes", "gen")):
+        code, text = run(
+            capsys,
+            "run",
+            pack,
+            "--teacher",
+            f"hf:{teacher}",
+            "--student",
+            f"hf:{no_pad}",
+            "--limit",
+            "6",
+            "--batch-size",
+            "4",
+            "--out",
+            tmp_path / name,
+        )
+        assert code == 0, text
+        rows = _examples(tmp_path / name)
+        assert rows
+        for row in rows:
+            t, s = row["roles"]["teacher"], row["roles"]["student"]
+            assert s.get("error") is None
+            assert s["answer"] == t["answer"]
+            assert s.get("text") == t.get("text")
+            assert ("text" in t) == (name == "gen")
+            if "logliks" in t:
+                assert s["logliks"] == pytest.approx(t["logliks"], abs=1e-5)
+        results = json.loads((tmp_path / name / "results.json").read_text("utf-8"))
+        assert results["models"]["student"]["digest"] != results["models"]["teacher"]["digest"]
+        assert results["fidelity"]["student"]["agreement_rate"] == 1.0

@@ -136,8 +136,16 @@ class HFBackend:
         self.model: Any = model
         self.max_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
         self.identity = identity
-        bos = self.tokenizer.bos_token_id
-        self._prefix = int(bos if bos is not None else self.tokenizer.eos_token_id)
+        bos, eos, pad = (
+            self.tokenizer.bos_token_id,
+            self.tokenizer.eos_token_id,
+            self.tokenizer.pad_token_id,
+        )
+        # An empty prompt is conditioned on BOS (else EOS, else token 0). Scoring never needs a pad token
+        # (padding is masked out, so any id will do); generate() runs one prompt at a time and only
+        # needs an id to name, so a tokenizer without a pad token (most causal LMs) works unchanged.
+        self._prefix = int(next((t for t in (bos, eos) if t is not None), 0))
+        self._generate_pad = int(next((t for t in (pad, eos) if t is not None), 0))
         # The packed scoring path: float32 arithmetic only (see PACK_TOKENS), a forward that takes these
         # arguments and an attention implementation that takes a custom 4-D mask
         accepted = inspect.signature(model.forward).parameters
@@ -352,7 +360,7 @@ class HFBackend:
                     do_sample=False,
                     output_scores=True,
                     return_dict_in_generate=True,
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                    pad_token_id=self._generate_pad,
                 )
             new = result.sequences[0, ids.shape[1] :].tolist()
             logprobs = [

@@ -1,0 +1,215 @@
+"""The release gate (DESIGN §4): rules, the numbers they read, and the verdict.
+
+Pure Python (no numpy, no torch) so that both ``receipts run`` (the pack's rules on one run) and
+``receipts sign`` (the pack's rules with the card's overrides, plus cost from footprints) judge with
+the same code. The observed numbers are always recomputed from a results document, never copied
+from its recorded verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "COST_KEY",
+    "GATE_RULES",
+    "GATE_TOLERANCE",
+    "GateResult",
+    "GateStatus",
+    "RuleResult",
+    "combine",
+    "cost_ratio",
+    "evaluate_gate",
+    "observed_inputs",
+]
+
+GateStatus = Literal["pass", "fail", "not_evaluated"]
+
+GATE_RULES: Mapping[str, tuple[str, Literal["max", "min"]]] = {
+    "max_global_regression": ("global_regression", "max"),
+    "max_critical_regression": ("critical_regression", "max"),
+    "min_retention": ("retention", "min"),
+    "max_cost_ratio": ("cost_ratio", "max"),
+    "max_ece_increase": ("ece_increase", "max"),
+}
+"""Rule -> (the observed number it reads, whether the rule is an upper or a lower bound).
+
+Observed numbers: ``global_regression`` = teacher - student on the headline metric;
+``critical_regression`` = the same on critical items; ``retention`` = (S - B)/(T - B);
+``cost_ratio`` = student cost / teacher cost; ``ece_increase`` = student ECE - teacher ECE.
+"""
+
+GATE_TOLERANCE = 1e-9
+"""Slack on every bound, so that e.g. 0.80 - 0.77 = 0.030000000000000027 passes a 0.03 limit."""
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One gate rule with the numbers it was judged on."""
+
+    rule: str
+    status: GateStatus
+    threshold: float
+    observed: float | None
+    input: str
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "rule": self.rule,
+            "status": self.status,
+            "threshold": self.threshold,
+            "observed": self.observed,
+            "input": self.input,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The verdict (``fail`` if any rule fails, else ``not_evaluated`` if any could not be, else ``pass``)."""
+
+    verdict: GateStatus
+    rules: tuple[RuleResult, ...]
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form, the statement schema's ``gate`` object."""
+        out: dict[str, object] = {"verdict": self.verdict, "rules": [r.as_dict() for r in self.rules]}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+def _judge(rule: str, threshold: float, observed: Mapping[str, float | None]) -> RuleResult:
+    if rule not in GATE_RULES:
+        raise ValueError(f"unknown gate rule {rule!r}; known: {', '.join(GATE_RULES)}")
+    if not math.isfinite(threshold):
+        raise ValueError(f"gate rule {rule}: threshold must be a finite number, got {threshold}")
+    key, bound = GATE_RULES[rule]
+    value = observed.get(key)
+    if value is None or not math.isfinite(value):
+        return RuleResult(rule, "not_evaluated", threshold, None, key)
+    ok = value <= threshold + GATE_TOLERANCE if bound == "max" else value >= threshold - GATE_TOLERANCE
+    return RuleResult(rule, "pass" if ok else "fail", threshold, value, key)
+
+
+def evaluate_gate(rules: Mapping[str, float], observed: Mapping[str, float | None]) -> GateResult:
+    """Judge each configured rule against the observed numbers (see :data:`GATE_RULES`).
+
+    A rule passes when ``observed <= threshold`` (``max_*``) or ``observed >= threshold``
+    (``min_retention``), each with :data:`GATE_TOLERANCE` of slack; it is ``not_evaluated`` when its
+    input is missing, ``None`` or not finite (e.g. retention was null). No rules at all gives
+    ``not_evaluated``.
+
+    Raises:
+        ValueError: an unknown rule name or a non-finite threshold.
+    """
+    results = tuple(_judge(rule, threshold, observed) for rule, threshold in rules.items())
+    failed = [r for r in results if r.status == "fail"]
+    missing = [r for r in results if r.status == "not_evaluated"]
+    if failed:
+        bounds = "; ".join(
+            f"{r.rule}: {r.input} = {r.observed:.4g} vs {r.threshold:.4g}"
+            for r in failed
+            if r.observed is not None
+        )
+        return GateResult("fail", results, f"failed {bounds}")
+    if not results:
+        return GateResult("not_evaluated", results, "no gate rules configured")
+    if missing:
+        return GateResult("not_evaluated", results, "missing inputs: " + ", ".join(r.input for r in missing))
+    return GateResult("pass", results)
+
+
+COST_KEY = "cost_per_1k_calls"
+"""The footprint summary number ``max_cost_ratio`` compares (student / teacher, same hardware class)."""
+
+
+def _value(node: Mapping[str, Any], *path: str) -> float | None:
+    cur: Any = node
+    for key in path:
+        if not isinstance(cur, Mapping) or key not in cur:
+            return None
+        cur = cur[key]
+    return float(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else None
+
+
+def observed_inputs(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """The gate's observed numbers recomputed from a results document (schema/results).
+
+    ``global_regression`` and ``critical_regression`` are teacher - student on the run's primary
+    metric (all items / the ``critical`` slice), ``retention`` is the student's retention on all items
+    (``None`` when the run reported it null), ``ece_increase`` is the 10-bin equal-mass ECE of the
+    student minus the teacher's. ``cost_ratio`` needs footprints; see :func:`cost_ratio`.
+    """
+    primary = str(results.get("primary_metric", ""))
+    metrics = results.get("metrics", {})
+    observed: dict[str, float | None] = {}
+    for key, slice_name in (("global_regression", "all"), ("critical_regression", "critical")):
+        teacher = _value(metrics, slice_name, primary, "roles", "teacher", "value")
+        student = _value(metrics, slice_name, primary, "roles", "student", "value")
+        observed[key] = None if teacher is None or student is None else teacher - student
+    observed["retention"] = _value(metrics, "all", primary, "retention", "student", "value")
+    calibration = results.get("calibration", {})
+    teacher_ece = _value(calibration, "teacher", "ece_10_equal_mass")
+    student_ece = _value(calibration, "student", "ece_10_equal_mass")
+    observed["ece_increase"] = None
+    if teacher_ece is not None and student_ece is not None:
+        observed["ece_increase"] = student_ece - teacher_ece
+    observed["cost_ratio"] = None
+    return observed
+
+
+def cost_ratio(
+    footprints: Iterable[Mapping[str, Any]], student_digest: str | None, teacher_digest: str | None
+) -> float | None:
+    """Student cost / teacher cost from footprints of both models on the same hardware class.
+
+    Reads ``summary.cost_per_1k_calls`` of a footprint whose ``model.digest`` is the student's and one
+    whose digest is the teacher's, on a ``hardware.hw_class`` both share. ``None`` when no such pair
+    exists (e.g. the teacher is an API with no local footprint), when a cost is missing or the
+    teacher's is not positive. With several shared classes the largest ratio counts (the worst case).
+    """
+    if not student_digest or not teacher_digest:
+        return None
+    costs: dict[tuple[str, str], float] = {}
+    for fp in footprints:
+        digest = fp.get("model", {}).get("digest")
+        hw = fp.get("hardware", {}).get("hw_class")
+        cost = _value(fp, "summary", COST_KEY)
+        if isinstance(digest, str) and isinstance(hw, str) and cost is not None and math.isfinite(cost):
+            costs[(digest, hw)] = cost
+    ratios = [
+        costs[(student_digest, hw)] / teacher_cost
+        for (digest, hw), teacher_cost in costs.items()
+        if digest == teacher_digest and (student_digest, hw) in costs and teacher_cost > 0
+    ]
+    return max(ratios) if ratios else None
+
+
+def combine(per_run: Iterable[tuple[str, GateResult]]) -> dict[str, object]:
+    """One verdict over several runs (one per pack).
+
+    Any failed rule fails; else any rule not evaluated, or no run at all, leaves ``not_evaluated``;
+    else pass. Each rule is tagged with its run's ``pack``.
+    """
+    runs = list(per_run)
+    if not runs:
+        return {"verdict": "not_evaluated", "reason": "no eval run in this receipt", "rules": []}
+    rules: list[dict[str, object]] = []
+    for pack, result in runs:
+        rules.extend({"pack": pack, **r.as_dict()} for r in result.rules)
+    verdicts = {result.verdict for _, result in runs}
+    reasons = "; ".join(f"{pack}: {result.reason}" for pack, result in runs if result.reason)
+    verdict: GateStatus = "pass"
+    if "fail" in verdicts:
+        verdict = "fail"
+    elif "not_evaluated" in verdicts:
+        verdict = "not_evaluated"
+    out: dict[str, object] = {"verdict": verdict, "rules": rules}
+    if reasons:
+        out["reason"] = reasons
+    return out
