@@ -325,3 +325,54 @@ def test_tokenizer_without_a_pad_token(
         results = json.loads((tmp_path / name / "results.json").read_text("utf-8"))
         assert results["models"]["student"]["digest"] != results["models"]["teacher"]["digest"]
         assert results["fidelity"]["student"]["agreement_rate"] == 1.0
+
+
+@pytest.mark.model
+def test_resume_after_sigkill_with_a_real_model(tmp_path: Path) -> None:
+    """SmolLM2 as teacher, killed mid-run: --resume gives the uninterrupted run's bytes.
+
+    The resumed run scores the remaining items in different batches than the reference did, so this
+    also checks that a choice's log-likelihood does not depend on which items share its forward.
+    """
+    gguf = smollm2_gguf()
+    common = [
+        "run",
+        CAPITALS,
+        "--teacher",
+        f"gguf:{gguf}",
+        "--base",
+        "fake:b?skill=0.3",
+        "--student",
+        "fake:s?skill=0.7",
+        "--variant",
+        "original",
+        "--limit",
+        "48",
+        "--batch-size",
+        "4",
+        "--threads",
+        "2",
+        "--no-cache",
+    ]
+    env = {**os.environ, "RECEIPTS_CACHE": str(tmp_path / "cache")}
+    log = tmp_path / "log.txt"
+    reference = _receipts(*common, "--out", tmp_path / "ref", env=env, log=log)
+    assert reference.wait(timeout=600) == 0, log.read_text("utf-8")
+
+    proc = _receipts(*common, "--out", tmp_path / "killed", env=env, log=log)
+    partial = tmp_path / "killed" / "partial" / "teacher.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (
+        not partial.exists() or len(partial.read_bytes().splitlines()) < 10
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (tmp_path / "killed" / "results.json").exists()
+    done_before = len(partial.read_bytes().splitlines())
+    assert 10 <= done_before < 48
+
+    resumed = _receipts(*common, "--out", tmp_path / "killed", "--resume", env=env, log=log)
+    assert resumed.wait(timeout=600) == 0, log.read_text("utf-8")
+    for name in ("results.json", "examples.jsonl"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
