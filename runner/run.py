@@ -44,7 +44,7 @@ class RunConfig:
     limit: int | None = None
     seed: int = 0
     threads: int = 1
-    batch_size: int = 8
+    batch_size: int = 64
     variants: tuple[str, ...] | None = None
     max_error_rate: float = 0.1
     bootstrap_resamples: int = metrics.DEFAULT_RESAMPLES
