@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/hash_throughput.py
 	$(BIN)/python bench/sign_verify.py
 	$(BIN)/python bench/run_parity.py
+	$(BIN)/python bench/bench_overhead.py
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -126,6 +126,8 @@ def evaluate_gate(rules: Mapping[str, float], observed: Mapping[str, float | Non
 
 COST_KEY = "cost_per_1k_calls"
 """The footprint summary number ``max_cost_ratio`` compares (student / teacher, same hardware class)."""
+TIME_KEY = "machine_seconds_per_1k_calls"
+"""Its price-free stand-in: on one hardware class at one price, the ratio of costs is the ratio of times."""
 
 
 def _value(node: Mapping[str, Any], *path: str) -> float | None:
@@ -169,25 +171,29 @@ def cost_ratio(
     """Student cost / teacher cost from footprints of both models on the same hardware class.
 
     Reads ``summary.cost_per_1k_calls`` of a footprint whose ``model.digest`` is the student's and one
-    whose digest is the teacher's, on a ``hardware.hw_class`` both share. ``None`` when no such pair
+    whose digest is the teacher's, on a ``hardware.hw_class`` both share; where no such pair has a price,
+    ``summary.machine_seconds_per_1k_calls`` (same hardware, so the price cancels). ``None`` when no such pair
     exists (e.g. the teacher is an API with no local footprint), when a cost is missing or the
     teacher's is not positive. With several shared classes the largest ratio counts (the worst case).
     """
     if not student_digest or not teacher_digest:
         return None
-    costs: dict[tuple[str, str], float] = {}
-    for fp in footprints:
-        digest = fp.get("model", {}).get("digest")
-        hw = fp.get("hardware", {}).get("hw_class")
-        cost = _value(fp, "summary", COST_KEY)
-        if isinstance(digest, str) and isinstance(hw, str) and cost is not None and math.isfinite(cost):
-            costs[(digest, hw)] = cost
-    ratios = [
-        costs[(student_digest, hw)] / teacher_cost
-        for (digest, hw), teacher_cost in costs.items()
-        if digest == teacher_digest and (student_digest, hw) in costs and teacher_cost > 0
-    ]
-    return max(ratios) if ratios else None
+    for key in (COST_KEY, TIME_KEY):
+        costs: dict[tuple[str, str], float] = {}
+        for fp in footprints:
+            digest = fp.get("model", {}).get("digest")
+            hw = fp.get("hardware", {}).get("hw_class")
+            cost = _value(fp, "summary", key)
+            if isinstance(digest, str) and isinstance(hw, str) and cost is not None and math.isfinite(cost):
+                costs[(digest, hw)] = cost
+        ratios = [
+            costs[(student_digest, hw)] / teacher_cost
+            for (digest, hw), teacher_cost in costs.items()
+            if digest == teacher_digest and (student_digest, hw) in costs and teacher_cost > 0
+        ]
+        if ratios:
+            return max(ratios)
+    return None
 
 
 def combine(per_run: Iterable[tuple[str, GateResult]]) -> dict[str, object]:

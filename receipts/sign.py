@@ -179,6 +179,74 @@ def signed_gate(
     return gate.combine(judged)
 
 
+_DTYPE_QUANT = {"float32": "fp32", "bfloat16": "bf16"}
+
+
+def _quant_of(role: str, model: dict[str, Any]) -> str:
+    variant = role.partition("@")[2]
+    if variant:
+        return variant
+    return str(model.get("runtime_quant") or _DTYPE_QUANT.get(str(model.get("compute_dtype")), "fp32"))
+
+
+def quantization_table(
+    runs: Sequence[dict[str, Any]], footprints: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Quantization survival: per student quantization, what it keeps next to what it costs.
+
+    Score and retention per pack come from the runs' ``student`` and ``student@VARIANT`` roles; memory
+    and speed from the footprints of the student's weights (matched by digest).
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    student_digest = None
+    for results in runs:
+        primary = results.get("primary_metric", "")
+        entry = results.get("metrics", {}).get("all", {}).get(primary, {})
+        pack = f"{results['pack']['id']}@{results['pack']['version']}"
+        for role, model in results.get("models", {}).items():
+            if role != "student" and not role.startswith("student@"):
+                continue
+            if role == "student":
+                student_digest = student_digest or model.get("digest")
+            quant = _quant_of(role, model)
+            row = rows.setdefault(quant, {"quant": quant, "evaluated": {}, "benched": []})
+            row["evaluated"][pack] = {
+                "role": role,
+                "metric": primary,
+                "score": entry.get("roles", {}).get(role, {}).get("value"),
+                "retention": entry.get("retention", {}).get(role, {}).get("value"),
+            }
+    for fp in footprints:
+        if student_digest is None or fp.get("model", {}).get("digest") != student_digest:
+            continue
+        hw = fp.get("hardware", {})
+        for point in fp.get("summary", {}).get("by_quant", {}).values():
+            row = rows.setdefault(point["quant"], {"quant": point["quant"], "evaluated": {}, "benched": []})
+            row["benched"].append(
+                {
+                    "hw_class": hw.get("hw_class"),
+                    "hardware": hw.get("label"),
+                    **{
+                        k: point.get(k)
+                        for k in (
+                            "concurrency",
+                            "status",
+                            "verdict",
+                            "peak_rss_bytes",
+                            "peak_vram_bytes",
+                            "weights_bytes_resident",
+                            "ttft_p50_s",
+                            "tpot_p50_s",
+                            "decode_tps_p50",
+                            "throughput_rps",
+                        )
+                    },
+                }
+            )
+    order = {"fp32": 0, "bf16": 1, "int8-dynamic": 2}
+    return sorted(rows.values(), key=lambda r: (order.get(r["quant"], 9), r["quant"]))
+
+
 def _predicate(
     bundle: _Bundle,
     card: dict[str, Any],
@@ -201,6 +269,9 @@ def _predicate(
         "gate": signed_gate(card, run_docs, footprint_docs),
         "generator": {"name": "receipts", "version": __version__},
     }
+    table = quantization_table(run_docs, footprint_docs)
+    if table:
+        predicate["quantization"] = table
     if weights is not None:
         digest = digest_weights(weights)
         manifest = manifest_bytes(dict(digest.files), digest.root)

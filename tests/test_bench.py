@@ -85,3 +85,18 @@ def test_sign_verify_quick(tmp_path):
         assert_timed(result["cli"][command])
     assert "cProfile, sign" in stdout
     assert list(tmp_path.iterdir()) == [out]  # the bundles are cleaned up
+
+
+def test_bench_overhead_quick(tmp_path):
+    out = tmp_path / "overhead.json"
+    stdout = run_quick("bench_overhead.py", "--work-dir", str(tmp_path / "work"), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "bench_overhead"
+    assert result["machine"].keys() >= MACHINE_KEYS
+    (row,) = result["rounds"]
+    assert row["receipts"]["threads"] == row["bare"]["threads"] == 1
+    assert row["receipts"]["calls"] == row["bare"]["calls"] == 5
+    assert result["decode_tps"]["receipts_bench"] > 0
+    assert result["decode_tps"]["bare_generate"] > 0
+    assert result["ratio"] == result["decode_tps"]["receipts_bench"] / result["decode_tps"]["bare_generate"]
+    assert "ratio receipts/bare" in stdout

@@ -35,7 +35,7 @@ from receipts.errors import InputError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
 from runner.backends.local import cache_root
 
-__all__ = ["VARIANTS", "HFBackend", "convert_gguf"]
+__all__ = ["VARIANTS", "HFBackend", "convert_gguf", "load_model"]
 
 # A run draws its own progress; transformers' per-load bars and advisories would drown it.
 transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -107,6 +107,43 @@ def convert_gguf(path: Path, digest: str) -> Path:
     return target
 
 
+def load_model(folder: Path, variant: str, *, spec: str, device: str = "cpu") -> tuple[Any, Any, str | None]:
+    """``(tokenizer, model, runtime_quant)`` of the model in ``folder`` at a variant, in eval mode.
+
+    Threads follow ``OMP_NUM_THREADS`` (set before torch was imported). ``int8-dynamic`` quantises every
+    ``nn.Linear`` to int8 weights with activations quantised per call (CPU only).
+
+    Raises:
+        InputError: transformers cannot load the folder.
+    """
+    dtype = VARIANTS[variant]
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+        model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"model spec {spec!r}: transformers could not load it: {exc}", file=folder) from None
+    model.eval()  # type: ignore[no-untyped-call]
+    runtime_quant = None
+    if variant == "int8-dynamic":
+        if device != "cpu":
+            raise InputError(
+                f"model spec {spec!r}: int8-dynamic runs on CPU only", hint="bench it with --device cpu"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        runtime_quant = "int8-dynamic"
+    elif device != "cpu":
+        model = model.to(device)  # type: ignore[arg-type]
+    return tokenizer, model, runtime_quant
+
+
 class HFBackend:
     """A causal LM loaded with transformers."""
 
@@ -114,28 +151,7 @@ class HFBackend:
 
     def __init__(self, identity: ModelIdentity, folder: Path, variant: str):
         """Load the model in ``folder`` (see `runner.backends.local.local_identity` for ``identity``)."""
-        spec, path = identity.spec, folder
-        dtype = VARIANTS[variant]
-        threads = os.environ.get("OMP_NUM_THREADS", "")
-        if threads.isdigit() and int(threads) > 0:
-            torch.set_num_threads(int(threads))
-        try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-            model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise InputError(
-                f"model spec {spec!r}: transformers could not load it: {exc}", file=path
-            ) from None
-        model.eval()  # type: ignore[no-untyped-call]
-        runtime_quant = None
-        if variant == "int8-dynamic":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", UserWarning)
-                model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-                    model, {torch.nn.Linear}, dtype=torch.qint8
-                )
-            runtime_quant = "int8-dynamic"
+        self.tokenizer, model, runtime_quant = load_model(folder, variant, spec=identity.spec)
         self.model: Any = model
         self.max_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
         self.identity = identity
@@ -153,7 +169,7 @@ class HFBackend:
         # arguments and an attention implementation that takes a custom 4-D mask
         accepted = inspect.signature(model.forward).parameters
         self._packable = (
-            dtype == torch.float32
+            VARIANTS[variant] == torch.float32
             and runtime_quant is None
             and all(k in accepted for k in ("logits_to_keep", "position_ids", "attention_mask"))
             and getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager")

@@ -304,8 +304,8 @@ def make_footprint_b(folder: Path, world: World) -> None:
     """Release B's footprint (same shape as tests/data/footprint_minimal.json)."""
     footprint = json.loads((DATA / "footprint_minimal.json").read_bytes())
     root = digest_weights(world.base / "weights" / RELEASE_B).root
-    footprint["model"] = {"spec": f"hf:weights/{RELEASE_B}", "digest": f"sha256:{root}"}
-    footprint["summary"] = {"note": "release B footprint; written by make_vectors.py, not a measurement"}
+    footprint["model"].update(spec=f"hf:weights/{RELEASE_B}", digest=f"sha256:{root}")
+    footprint["summary"]["note"] = "release B footprint; written by make_vectors.py, not a measurement"
     (folder / "footprint.json").write_text(json.dumps(footprint, indent=2) + "\n", encoding="utf-8")
 
 
