@@ -727,6 +727,15 @@ def verify(
         raise typer.Exit(VerificationError.exit_code)
 
 
+def _interrupted(argv: Sequence[str] | None) -> int:
+    words = list(argv) if argv is not None else sys.argv[1:]
+    if {"run", "bench"} & set(words[:3]):
+        err.print("interrupted: finished work is kept; rerun the same command with --resume to continue")
+    else:
+        err.print("interrupted")
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the one place errors become exit codes."""
     try:
@@ -737,8 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]error[/red]: {escape(exc.diagnostics())}")
         return exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted")
-        return 130
+        return _interrupted(argv)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.TyperException as exc:  # usage errors from the parser: wrong/missing options
@@ -746,6 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show is not None:
             show()
         return int(getattr(exc, "exit_code", 2))
+    if result == 130:  # typer turns Ctrl-C into a silent Exit(130) and returns its code
+        return _interrupted(argv)
     return result if isinstance(result, int) else 0
 
 

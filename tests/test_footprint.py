@@ -492,3 +492,25 @@ def test_quantization_survival_is_signed_next_to_cost(
         table["int8-dynamic"]["benched"][0]["weights_bytes_resident"]
         < table["fp32"]["benched"][0]["weights_bytes_resident"]
     )
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_points_and_says_how_to_resume(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fp.json"
+    parts = out.with_name(out.name + ".parts")
+    argv = [sys.executable, "-m", "receipts.cli", "bench", f"hf:{tiny}", "--quant", "fp32,int8", *SHORT,
+            "--no-context-search", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not [p for p in parts.glob("point-*.json") if re.fullmatch(r"point-[0-9a-f]{20}\.json", p.name)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "rerun the same command with --resume" in stderr
+    assert "Traceback" not in stderr
+    assert parts.is_dir()
+    assert not out.exists()
