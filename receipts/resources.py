@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-__all__ = ["schema_dir"]
+__all__ = ["schema_dir", "site_dir"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -21,3 +21,12 @@ def schema_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"receipts schemas not found next to {_PACKAGE}; reinstall receipts")
+
+
+@cache
+def site_dir() -> Path:
+    """The folder holding the catalog's templates and assets (``site/`` in a checkout)."""
+    for candidate in (_PACKAGE / "site", _PACKAGE.parent / "site"):
+        if (candidate / "templates").is_dir():
+            return candidate
+    raise FileNotFoundError(f"receipts site templates not found next to {_PACKAGE}; reinstall receipts")

@@ -136,7 +136,7 @@ def violations(value: Any, kind: str, *, prevalidated: Collection[str] = ()) -> 
     found = []
     for error in _validator(kind, frozenset(prevalidated)).iter_errors(value):
         for leaf in _leaves(error):
-            found.append(Violation(_json_path(leaf.absolute_path), leaf.message, _hint(leaf)))
+            found.append(Violation(_json_path(leaf.absolute_path), _shorten(leaf.message), _hint(leaf)))
     unique = {(v.path, v.message): v for v in found}
     return sorted(unique.values(), key=lambda v: (v.path, v.message))
 
@@ -152,3 +152,12 @@ def validate(
     found = violations(value, kind, prevalidated=prevalidated)
     if found:
         raise SchemaError(file, kind, found)
+
+
+def _shorten(message: str, limit: int = 300) -> str:
+    """Jsonschema quotes the offending value whole; a 20,000-character value must not flood the terminal."""
+    if len(message) <= limit:
+        return message
+    return (
+        f"{message[: limit // 2]} … ({len(message) - limit:,} characters omitted) … {message[-limit // 3 :]}"
+    )

@@ -17,6 +17,8 @@ the report so far (a failed check cannot be ignored by accident):
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -376,3 +378,111 @@ def find_receipts(path: Path) -> list[Path]:
     if not found:
         raise InputError("no receipt.json found in this folder", file=path)
     return found
+
+
+_PAGE_BOX = re.compile(r'<div class="rc-verify"([^>]*)>')
+_ATTRIBUTE = re.compile(r'([a-z0-9-]+)="([^"]*)"')
+
+
+def catalog_pages(folder: Path) -> list[tuple[Path, dict[str, str]]]:
+    """The card pages of a built catalog under ``folder``: (page, its ``rc-verify`` attributes)."""
+    if not folder.is_dir():
+        return []
+    pages = []
+    for page in sorted(folder.rglob("index.html")):
+        attrs = page_attributes(page.read_text("utf-8", errors="replace"))
+        if attrs is not None:
+            pages.append((page, attrs))
+    return pages
+
+
+def page_attributes(text: str) -> dict[str, str] | None:
+    """The ``rc-verify`` attributes of a card page's HTML, or ``None`` if it is not a card page."""
+    match = _PAGE_BOX.search(text)
+    if not match:
+        return None
+    return {k: html.unescape(v) for k, v in _ATTRIBUTE.findall(match.group(1))}
+
+
+def check_page(folder: Path, page: Path, attrs: Mapping[str, str]) -> tuple[Path | None, Check]:
+    """A page may only show a receipt the site publishes: the sha256 it names must be that file's.
+
+    Returns the receipt the page names (``None`` if it names none inside ``folder``) and the check.
+    """
+    where = page.relative_to(folder).as_posix()
+    name, version = attrs.get("data-name", ""), attrs.get("data-version", "")
+    target = (page.parent / attrs.get("data-receipt", "")).resolve()
+    if not target.is_relative_to(folder.resolve()) or not target.is_file():
+        return None, Check("page", "fail", f"{where} names a receipt the site does not publish")
+    if target.parent.name != f"{name}@{version}":
+        shows = target.parent.name
+        return target, Check("page", "fail", f"{where} is for {name}@{version} but shows {shows}")
+    if attrs.get("data-receipt-sha256", "") != sha256_bytes(target.read_bytes()):
+        detail = f"{where} was built from another receipt than the one published beside it"
+        return target, Check("page", "fail", detail)
+    return target, Check("page", "pass", f"{where} names exactly this receipt (sha256)")
+
+
+MAX_REMOTE_FILE = 256 * 1024 * 1024
+
+
+def fetch_catalog(url: str, into: Path) -> list[tuple[Path, str]]:
+    """Download a published catalog's receipts (and the files they bind) into ``into``.
+
+    Reads ``catalog/index.json`` under ``url``, then each model's ``receipt.json``, the subject files its
+    (unverified, only used to know what to fetch) statement names, and its page. Returns
+    ``(receipt path, page html)`` pairs; verification happens afterwards on the local copies.
+
+    Raises:
+        InputError: the catalog or a file cannot be fetched.
+    """
+    import base64
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = url if url.endswith("/") else url + "/"
+
+    def get(relative: str) -> bytes:
+        target = urllib.parse.urljoin(base, relative)
+        if not target.startswith(base):
+            raise InputError(f"{relative!r} points outside the catalog", file=url)
+        try:
+            with urllib.request.urlopen(target, timeout=60) as response:  # noqa: S310 - http(s) only, checked
+                data: bytes = response.read(MAX_REMOTE_FILE + 1)
+        except (urllib.error.URLError, OSError) as exc:
+            raise InputError(f"could not fetch {target}: {exc}", file=url, hint="check the URL") from None
+        if len(data) > MAX_REMOTE_FILE:
+            raise InputError(f"{target} is larger than {MAX_REMOTE_FILE:,} bytes", file=url)
+        return data
+
+    if not base.startswith(("https://", "http://")):
+        raise InputError("a catalog URL must start with https:// or http://", file=url)
+    try:
+        index = json.loads(get("catalog/index.json"))
+        models = index["models"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError("catalog/index.json is not a receipts catalog index", file=url) from None
+    out = []
+    for model in models:
+        receipt_rel = str(model["receipt"])
+        bundle_rel = receipt_rel.rsplit("/", 1)[0]
+        bundle = into / PurePosixPath(bundle_rel).name
+        data = get(receipt_rel)
+        (bundle).mkdir(parents=True, exist_ok=True)
+        (bundle / "receipt.json").write_bytes(data)
+        try:
+            statement = json.loads(base64.b64decode(json.loads(data)["payload"]))
+            subjects = [s["name"] for s in statement["subject"] if s["annotations"]["kind"] in FILE_KINDS]
+        except (ValueError, KeyError, TypeError):
+            subjects = []  # verification will say what is wrong with it
+        for name in subjects:
+            path = PurePosixPath(name)
+            if path.is_absolute() or ".." in path.parts:
+                continue  # verification rejects such a subject
+            (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+            (bundle / name).write_bytes(get(f"{bundle_rel}/{name}"))
+        page = get(str(model["page"])).decode("utf-8", errors="replace")
+        out.append((bundle / "receipt.json", page))
+    return out

@@ -267,6 +267,41 @@ def _abstention(instances: Sequence[PromptInstance], scored: Scored, roles: Sequ
     return out
 
 
+def _extraction(
+    pack: Pack, instances: Sequence[PromptInstance], scored: Scored, roles: Sequence[str]
+) -> dict[str, Any]:
+    """Extraction packs: per role, precision/recall/F1 per field and micro-averaged.
+
+    Micro pools the per-item tp/fp/fn counts of all fields over the original prompts; other tasks get
+    an empty mapping.
+    """
+    if pack.task != "extract":
+        return {}
+    keys = [_key(i) for i in instances if i.variant == ORIGINAL]
+    out: dict[str, Any] = {}
+    for r in roles:
+        per_field: dict[str, list[int]] = {}
+        for k in keys:
+            for name, counts in (scored[r][k].get("fields") or {}).items():
+                total = per_field.setdefault(name, [0, 0, 0])
+                for i in range(3):
+                    total[i] += int(counts[i])
+        pooled = [sum(c[i] for c in per_field.values()) for i in range(3)]
+        out[r] = {
+            "micro": _prf(*pooled),
+            "per_field": {name: _prf(*c) for name, c in sorted(per_field.items())},
+            "n": len(keys),
+        }
+    return out
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": _r(precision), "recall": _r(recall), "f1": _r(f1)}
+
+
 def _fidelity(
     pack: Pack, instances: Sequence[PromptInstance], scored: Scored, roles: Sequence[str]
 ) -> dict[str, Any]:
@@ -368,6 +403,7 @@ def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[st
         "calibration": _calibration(pack, instances, scored, roles),
         "abstention": _abstention(instances, scored, roles),
         "fidelity": _fidelity(pack, instances, scored, roles),
+        "extraction": _extraction(pack, instances, scored, roles),
         "errors": {
             "instances": len(failed),
             "by_role": {r: sum(1 for k in scored[r].values() if "error" in k) for r in roles},

@@ -100,3 +100,16 @@ def test_bench_overhead_quick(tmp_path):
     assert result["decode_tps"]["bare_generate"] > 0
     assert result["ratio"] == result["decode_tps"]["receipts_bench"] / result["decode_tps"]["bare_generate"]
     assert "ratio receipts/bare" in stdout
+
+
+def test_catalog_build_quick(tmp_path):
+    out = tmp_path / "catalog.json"
+    stdout = run_quick("catalog_build.py", "--work-dir", str(tmp_path / "work"), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "catalog_build"
+    row = result["sizes"]["50"]
+    assert len(row["receipts_build_s"]) == len(row["plain_mkdocs_s"]) == 1
+    assert row["ratio"] == pytest.approx(row["receipts_build_s"][0] / row["plain_mkdocs_s"][0])
+    assert row["output_bytes"] > row["largest_page_bytes"] > 0
+    assert row["largest_page"].endswith("index.html")
+    assert "receipts build" in stdout

@@ -1,0 +1,168 @@
+"""The catalog from 1,000 and 5,000 receipts: ``receipts build`` against a plain mkdocs build (issue #5).
+
+Run: ``make bench`` (or ``.venv/bin/python bench/catalog_build.py [--quick] [--sizes 1000,5000]``).
+
+Receipts: N signed bundles made here (P-256 key, ``examples/card.yaml`` renamed per model, each with the
+``tests/data/run_minimal`` run), so every page has a card, a run, charts and a bundle to publish.
+Two sides, each a fresh process, wall clock, the order alternating per round:
+
+- ``receipts build``: verify every receipt, render, ``mkdocs build --strict`` through the receipts plugin
+  (the repository's mkdocs.yml): what a publisher runs.
+- ``plain mkdocs``: ``mkdocs build --strict`` of the *same* pages already written to a docs folder
+  (``receipts render`` output, made untimed beforehand) with the receipts plugin removed: the floor any
+  mkdocs site of that many pages pays.
+
+Targets: ratio <= 1.3, output <= 150 MB at 5,000 receipts; the largest page is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import machine
+import yaml
+
+REPO = machine.REPO
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="50 receipts, 1 round")
+    parser.add_argument("--sizes", default="1000,5000")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "receipts-bench-catalog"
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "catalog_build.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.rounds = "50", 1
+    return args
+
+
+def _make_receipts(folder: Path, count: int) -> Path:
+    """``count`` signed receipts and their trust root (reused if already made)."""
+    from receipts.keys import generate
+    from receipts.sign import sign_receipt
+    from receipts.trust import new_root
+
+    done = folder / "done.json"
+    if done.exists():
+        return folder / "trust.json"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    key = generate()
+    (folder / "trust.json").write_bytes(new_root("Bench", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    card = yaml.safe_load((REPO / "examples" / "card.yaml").read_text("utf-8"))
+    cards = folder / "cards"
+    cards.mkdir()
+    for i in range(count):
+        card["model"]["name"] = f"bench-model-{i:05d}"
+        card["model"]["tags"] = ["bench", f"family-{i % 20}"]
+        path = cards / f"{i}.yaml"
+        path.write_text(yaml.safe_dump(card), "utf-8")
+        sign_receipt(path, [key], folder / "receipts", runs=[REPO / "tests" / "data" / "run_minimal"])
+    done.write_text(json.dumps({"count": count}), "utf-8")
+    return folder / "trust.json"
+
+
+def _plain_config(work: Path, docs: Path) -> Path:
+    from mkdocs.utils.yaml import yaml_load
+
+    with (REPO / "mkdocs.yml").open("rb") as fh:
+        config = yaml_load(fh)
+    config["plugins"] = {"search": {}}
+    config["docs_dir"] = str(docs)
+    config["extra_javascript"] = ["assets/receipts/verify.js", "assets/receipts/catalog.js"]
+    path = work / "plain-mkdocs.yml"
+    path.write_text(yaml.safe_dump(config), "utf-8")
+    return path
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+    return took
+
+
+def _size(folder: Path) -> tuple[int, int, str]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    pages = [p for p in files if p.name == "index.html"]
+    largest = max(pages, key=lambda p: p.stat().st_size)
+    return sum(p.stat().st_size for p in files), largest.stat().st_size, str(largest.relative_to(folder))
+
+
+def main() -> None:
+    """Make receipts, time both sides per size, print the table, write the JSON record."""
+    threads = machine.pin_threads()
+    args = _parse()
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "RECEIPTS_SITE_URL": "http://127.0.0.1:8000/"}
+    results: dict[str, Any] = {}
+    for size in (int(s) for s in args.sizes.split(",")):
+        work = args.work_dir / f"n{size}"
+        print(f"{size} receipts: signing (untimed, kept for reuse) ...", flush=True)
+        trust = _make_receipts(work / "input", size)
+        receipts = work / "input" / "receipts"
+        docs = work / "docs"
+        shutil.rmtree(docs, ignore_errors=True)
+        shutil.copytree(REPO / "site" / "pages", docs)
+        render = [str(bin_dir / "receipts"), "render", str(receipts), "--trust-root", str(trust)]
+        subprocess.run(
+            [*render, "--out", str(docs)],
+            check=True, capture_output=True, env=env,
+        )  # fmt: skip
+        plain = _plain_config(work, docs)
+        sides = {
+            "receipts build": [str(bin_dir / "receipts"), "build", str(receipts), "--trust-root", str(trust),
+                               "--out", str(work / "site-receipts")],
+            "plain mkdocs": [str(bin_dir / "mkdocs"), "build", "--strict", "--quiet", "-f", str(plain),
+                             "-d", str(work / "site-plain")],
+        }  # fmt: skip
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        for index in range(args.rounds):
+            order = list(sides) if index % 2 == 0 else list(reversed(sides))
+            for name in order:
+                took = _timed(sides[name], env)
+                times[name].append(took)
+                print(f"  round {index + 1}/{args.rounds}: {name:<15} {took:8.2f} s", flush=True)
+        total, largest, largest_page = _size(work / "site-receipts")
+        ours = statistics.median(times["receipts build"])
+        floor = statistics.median(times["plain mkdocs"])
+        results[str(size)] = {
+            "receipts_build_s": times["receipts build"],
+            "plain_mkdocs_s": times["plain mkdocs"],
+            "ratio": ours / floor,
+            "output_bytes": total,
+            "largest_page_bytes": largest,
+            "largest_page": largest_page,
+            "target_ratio": 1.3,
+            "target_output_bytes": 150 * 10**6 if size == 5000 else None,
+        }
+        print(
+            f"  {size}: receipts build {ours:.1f} s vs plain mkdocs {floor:.1f} s = {ours / floor:.2f}x; "
+            f"output {total / 1e6:.1f} MB; largest page {largest / 1e3:.1f} kB ({largest_page})"
+        )
+    machine.write_results(
+        args.out,
+        {"benchmark": "catalog_build", "command": machine.command_line(), "quick": args.quick,
+         "threads": threads, "sizes": results, "machine": machine.describe_machine()},
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

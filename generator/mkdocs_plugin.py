@@ -1,0 +1,57 @@
+"""The mkdocs plugin: ``plugins: [receipts: {receipts_dir: DIR, trust_root: FILE}]`` in mkdocs.yml.
+
+It verifies every receipt under ``receipts_dir`` against the pinned ``trust_root`` and adds the rendered
+pages, the receipt bundles, the charts and the catalog index to the build as generated files
+(``File.generated``), so ``mkdocs build``, ``mkdocs serve`` and ``mkdocs gh-deploy`` need nothing else.
+A receipt that does not verify stops the build with its path and the failed check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import base
+from mkdocs.config import config_options as opt
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+
+from receipts.errors import ReceiptsError
+from receipts.trust import load_trust_root
+
+__all__ = ["ReceiptsPlugin"]
+
+
+class _Config(base.Config):  # type: ignore[no-untyped-call]
+    receipts_dir = opt.Type(str)
+    trust_root = opt.Type(str)
+
+
+class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
+    """Adds the verified receipts' pages to the site."""
+
+    def on_config(self, config: Any) -> Any:
+        """Load verify.js on every page (Material's instant navigation keeps it running)."""
+        from generator.render import CATALOG_JS, VERIFY_JS
+
+        for script in (VERIFY_JS, CATALOG_JS):
+            if script not in config.extra_javascript:
+                config.extra_javascript.append(script)
+        return config
+
+    def on_files(self, files: Files, /, *, config: Any) -> Files:
+        """Render the receipts and add every output as a generated file."""
+        from generator.render import collect, render
+
+        here = Path(config.config_file_path or ".").resolve().parent
+        receipts_dir = here / self.config.receipts_dir
+        trust_path = here / self.config.trust_root
+        try:
+            root = load_trust_root(trust_path)
+            result = render(collect(receipts_dir, root), root, trust_path.read_bytes())
+        except ReceiptsError as exc:
+            raise PluginError(f"receipts: {exc.diagnostics()}") from None
+        for name, data in result.files.items():
+            files.append(File.generated(config, name, content=data))
+        return files

@@ -1,0 +1,313 @@
+"""Render a folder of signed receipts into catalog pages (engine-neutral; no mkdocs import).
+
+Every receipt is verified against the pinned trust root first; one that fails stops the render with
+the receipt's path and the failed check (a catalog never shows numbers its signatures do not hold).
+The numbers on a page come from the *verified* statement bytes and the bound subject files.
+
+Untrusted text (everything from a card, a pack or a model) is HTML-escaped by Jinja's autoescape and
+placed only inside raw HTML blocks, where Markdown does not run: it can neither become live HTML nor
+Markdown (no links, no emphasis). URLs from cards are shown as code, never as links.
+
+Output (paths relative to the docs folder):
+  models/<name>/<version>/index.md          the card page
+  models/<name>/<version>/receipt/...       the receipt bundle, byte for byte (verify.js fetches it)
+  models/<name>/<version>/*.svg             charts
+  models/index.md                           the catalog table
+  catalog/index.json                        the static index the buyer query and compare read
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator import charts
+from receipts.digests import sha256_bytes
+from receipts.documents import parse_json, read_bytes
+from receipts.dsse import parse_envelope
+from receipts.errors import VerificationError
+from receipts.resources import site_dir
+from receipts.trust import TrustRoot
+from receipts.verify import Report, find_receipts, verify_receipt
+
+__all__ = ["Entry", "RenderResult", "collect", "render"]
+
+INDEX_FORMAT = "receipts.catalog-index/v1"
+
+
+@dataclass
+class Entry:
+    """One verified receipt, ready to render."""
+
+    bundle: Path
+    receipt_bytes: bytes
+    statement: dict[str, Any]
+    report: Report
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def predicate(self) -> dict[str, Any]:
+        """The signed predicate."""
+        predicate: dict[str, Any] = self.statement["predicate"]
+        return predicate
+
+    @property
+    def name(self) -> str:
+        """Model name (from the signed statement)."""
+        return str(self.predicate["model"]["name"])
+
+    @property
+    def version(self) -> str:
+        """Model version (from the signed statement)."""
+        return str(self.predicate["model"]["version"])
+
+    @property
+    def bundle_name(self) -> str:
+        """The bundle's folder name, ``<name>@<version>`` (verify checks it against the statement)."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def page_dir(self) -> str:
+        """Where the page goes, relative to the docs folder."""
+        return f"models/{self.name}/{self.version}"
+
+
+@dataclass
+class RenderResult:
+    """What a render wrote (paths relative to the docs folder)."""
+
+    entries: list[Entry]
+    pages: list[str]
+    files: dict[str, bytes]
+
+
+def collect(receipts_dir: Path, root: TrustRoot) -> list[Entry]:
+    """Verify every receipt under ``receipts_dir`` and load what its page needs.
+
+    Raises:
+        VerificationError: a receipt fails verification (the message names it and the check).
+        InputError: the folder holds no receipt.
+    """
+    entries = []
+    for receipt in find_receipts(receipts_dir):
+        data = read_bytes(receipt, what="receipt")
+        try:
+            report = verify_receipt(receipt, root)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"refusing to publish an unverified receipt: {exc.message}",
+                file=receipt,
+                hint="fix or remove the receipt; the catalog only shows receipts that verify",
+            ) from None
+        if receipt.read_bytes() != data:
+            raise VerificationError("the receipt changed while it was verified", file=receipt)
+        statement = parse_json(parse_envelope(data, file=str(receipt)).payload, file=str(receipt))
+        files = {}
+        for subject in statement["subject"]:
+            name = subject["name"]
+            if "/" in name or name.endswith((".json", ".jsonl")):
+                path = receipt.parent / name
+                if path.is_file():
+                    files[name] = path.read_bytes()
+        entries.append(Entry(receipt.parent, data, statement, report, files))
+    seen: dict[tuple[str, str], Path] = {}
+    for entry in entries:
+        key = (entry.name, entry.version)
+        if key in seen:
+            raise VerificationError(
+                f"two receipts claim {entry.name}@{entry.version}",
+                file=entry.bundle,
+                hint=f"the other is {seen[key]}; publish one receipt per model version",
+            )
+        seen[key] = entry.bundle
+    return sorted(entries, key=lambda e: (e.name, _version_key(e.version)))
+
+
+def _version_key(version: str) -> tuple[Any, ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in version.replace("-", ".").split("."))
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(site_dir() / "templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = _num
+    env.filters["pct"] = _pct
+    env.filters["gb"] = lambda v: "n/a" if v is None else f"{v / 1e9:.2f} GB"
+    env.filters["label"] = lambda k: str(k).replace("_", " ")
+    return env
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if not isinstance(value, int | float) else f"{value:.0%}"
+
+
+def _runs(entry: Entry) -> list[dict[str, Any]]:
+    runs = []
+    for run in entry.predicate.get("runs", []):
+        results = json.loads(entry.files.get(run["results"], b"{}") or b"{}")
+        runs.append({"entry": run, "results": results})
+    return runs
+
+
+def _footprints(entry: Entry) -> list[dict[str, Any]]:
+    out = []
+    for fp in entry.predicate.get("footprints", []):
+        data = entry.files.get(fp["file"])
+        out.append(json.loads(data) if data else {"summary": fp.get("summary", {})})
+    return out
+
+
+def index_row(entry: Entry) -> dict[str, Any]:
+    """One model in the static catalog index (what the buyer query and compare read)."""
+    card = entry.predicate["card"]
+    permissions = card.get("license", {}).get("permissions", {})
+    runs = _runs(entry)
+    evals = {}
+    for run in runs:
+        results, summary = run["results"], run["entry"].get("summary", {})
+        pack = run["entry"]["pack"]["id"]
+        metrics = results.get("metrics", {}).get("all", {})
+        student = {name: m.get("roles", {}).get("student", {}).get("value") for name, m in metrics.items()}
+        evals[pack] = {
+            "primary_metric": summary.get("primary_metric"),
+            "scores": summary.get("scores", {}),
+            "retention": summary.get("retention"),
+            "student_metrics": student,
+            "task": results.get("task"),
+            "extraction": results.get("extraction", {}).get("student", {}).get("micro"),
+        }
+    cost = []
+    for fp in _footprints(entry):
+        hw = fp.get("hardware", {})
+        for point in fp.get("summary", {}).get("by_quant", {}).values():
+            cost.append({"hw_class": hw.get("hw_class"), "hardware": hw.get("label"), **point})
+    return {
+        "name": entry.name,
+        "version": entry.version,
+        "publisher": entry.predicate["model"]["publisher"],
+        "description": card.get("model", {}).get("description", ""),
+        "tags": card.get("model", {}).get("tags", []),
+        "good_at": card.get("task_boundary", {}).get("good_at", []),
+        "license": card.get("license", {}).get("id"),
+        "commercial_use": permissions.get("commercial_use"),
+        "redistribution": permissions.get("redistribution"),
+        "hardware_profiles": card.get("hardware_profiles", []),
+        "evals": evals,
+        "cost": cost,
+        "quantization": entry.predicate.get("quantization", []),
+        "gate": entry.predicate.get("gate", {}).get("verdict"),
+        "issued_at": entry.predicate.get("issuedAt"),
+        "page": f"{entry.page_dir}/",
+        "receipt": f"{entry.page_dir}/{entry.bundle_name}/receipt.json",
+        "receipt_sha256": sha256_bytes(entry.receipt_bytes),
+    }
+
+
+VERIFY_JS = "assets/receipts/verify.js"
+CATALOG_JS = "assets/receipts/catalog.js"
+
+
+def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> RenderResult:
+    """Pages, bundle copies, charts, verify.js and the index for verified entries (nothing written yet).
+
+    ``root_bytes`` is the trust root file as pinned: pages embed it (base64) so the browser can check it
+    hashes to the sha256 the page names.
+    """
+    if sha256_bytes(root_bytes) != root.sha256:
+        raise VerificationError("the trust root bytes given do not match the loaded trust root")
+    env = _environment()
+    files: dict[str, bytes] = {}
+    pages = []
+    by_name: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_name.setdefault(entry.name, []).append(entry)
+    rows = [index_row(e) for e in entries]
+    trust = {"publisher": root.publisher, "version": root.version, "sha256": root.sha256}
+    for entry, row in zip(entries, rows, strict=True):
+        base = entry.page_dir
+        for path in sorted(entry.bundle.rglob("*")):
+            if path.is_file():
+                files[f"{base}/{entry.bundle_name}/{path.relative_to(entry.bundle).as_posix()}"] = (
+                    path.read_bytes()
+                )
+        runs = _runs(entry)
+        chart_names = []
+        for run in runs:
+            svg = charts.retention_by_slice(run["results"])
+            if svg:
+                name = f"retention-{run['entry']['pack']['id']}.svg"
+                files[f"{base}/{name}"] = svg.encode("utf-8")
+                chart_names.append((run["entry"]["pack"]["id"], name))
+        cost_svg = charts.cost_by_quant(row["cost"])
+        if cost_svg:
+            files[f"{base}/cost.svg"] = cost_svg.encode("utf-8")
+        history = [
+            {"version": e.version, "page": f"../{e.version}/", "issued_at": e.predicate.get("issuedAt")}
+            for e in by_name[entry.name]
+        ]
+        text = env.get_template("card.md.j2").render(
+            entry=entry,
+            card=entry.predicate["card"],
+            predicate=entry.predicate,
+            row=row,
+            runs=runs,
+            footprints=_footprints(entry),
+            charts=chart_names,
+            cost_chart=bool(cost_svg),
+            history=history,
+            checks=entry.report.checks,
+            subjects=entry.statement["subject"],
+            envelope_sha256=sha256_bytes(entry.receipt_bytes),
+            trust=trust,
+            trust_b64=base64.b64encode(root_bytes).decode("ascii"),
+            title=json.dumps(f"{entry.name} {entry.version}"),
+        )
+        files[f"{base}/index.md"] = text.encode("utf-8")
+        pages.append(f"{base}/index.md")
+    files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
+    files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
+    for page in ("buyer", "compare"):
+        files[f"{page}/index.md"] = env.get_template(f"{page}.md.j2").render().encode("utf-8")
+        pages.append(f"{page}/index.md")
+    index = {"format": INDEX_FORMAT, "trust_root": trust, "models": rows}
+    files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    files["models/index.md"] = (
+        env.get_template("catalog.md.j2").render(rows=rows, trust=trust).encode("utf-8")
+    )
+    pages.append("models/index.md")
+    return RenderResult(list(entries), pages, files)
+
+
+def write(result: RenderResult, out: Path) -> None:
+    """Write a render into a docs folder (replacing the generated ``models/`` and ``catalog/`` trees)."""
+    for tree in ("models", "catalog", "assets/receipts", "buyer", "compare"):
+        shutil.rmtree(out / tree, ignore_errors=True)
+    for name, data in result.files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)

@@ -1,0 +1,245 @@
+/* receipts: verify the receipt of a catalog page in the reader's browser (WebCrypto).
+ *
+ * Same algorithm as `receipts verify` (DESIGN §6), on what the page carries and the files it publishes:
+ *   1. secure context and WebCrypto present, else "cannot verify here" (never "verified");
+ *   2. the published receipt.json is the one the page was built from (its sha256 is in the page), and
+ *      parses strictly as a DSSE envelope;
+ *   3. the trust root embedded in the page hashes to the sha256 the page names (pin it with the CLI);
+ *   4. signatures: PAE(payloadType, payload) verified with ECDSA P-256/SHA-256 (DER -> raw r||s) or
+ *      Ed25519, by active trusted keys whose window holds issuedAt; unique keys >= threshold;
+ *   5. the statement: in-toto v1, the receipts predicate, name/version equal to the page's;
+ *   6. every subject file published next to the receipt hashes to its signed sha256.
+ * Any doubt is a failure with its reason. Runs on load and again after Material's instant navigation.
+ */
+(function () {
+  "use strict";
+  if (window.receiptsVerify) return;  // loaded twice (page script tag and mkdocs extra_javascript)
+
+  var STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+  var PREDICATE_TYPE = "https://receipts.dev/predicate/distillation-receipt/v1";
+  var PAYLOAD_TYPE = "application/vnd.in-toto+json";
+  var P256_N = BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+
+  function Fail(reason) { this.reason = reason; }
+
+  function fail(reason) { throw new Fail(reason); }
+
+  function b64decode(text) {
+    if (typeof text !== "string" || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) fail("invalid base64");
+    if (/[+/]/.test(text) && /[-_]/.test(text)) fail("base64 mixes alphabets");
+    var std = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (std.length % 4) std += "=";
+    var bin;
+    try { bin = atob(std); } catch (e) { fail("invalid base64"); }
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function utf8(bytes) { return new TextDecoder("utf-8", { fatal: true }).decode(bytes); }
+
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return b.toString(16).padStart(2, "0");
+    }).join("");
+  }
+
+  async function sha256(bytes) { return hex(await crypto.subtle.digest("SHA-256", bytes)); }
+
+  function concat(parts) {
+    var size = parts.reduce(function (n, p) { return n + p.length; }, 0);
+    var out = new Uint8Array(size), at = 0;
+    parts.forEach(function (p) { out.set(p, at); at += p.length; });
+    return out;
+  }
+
+  /* DSSE pre-authentication encoding: "DSSEv1" SP len(type) SP type SP len(body) SP body */
+  function pae(type, body) {
+    var enc = new TextEncoder();
+    var t = enc.encode(type);
+    return concat([enc.encode("DSSEv1 " + t.length + " "), t, enc.encode(" " + body.length + " "), body]);
+  }
+
+  /* Strict DER ECDSA-Sig-Value -> 64-byte r||s (P-256). Minimal encodings only; 0 < r, s < n. */
+  function derToRaw(der) {
+    var i = 0;
+    function byte() { if (i >= der.length) throw new Error("short"); return der[i++]; }
+    function length() {
+      var first = byte();
+      if (first < 0x80) return first;
+      if (first !== 0x81) throw new Error("length form");
+      var len = byte();
+      if (len < 0x80) throw new Error("non-minimal length");
+      return len;
+    }
+    function integer() {
+      if (byte() !== 0x02) throw new Error("not an INTEGER");
+      var len = length();
+      if (len < 1 || len > 33 || i + len > der.length) throw new Error("integer length");
+      var value = der.slice(i, i + len);
+      i += len;
+      if (value[0] & 0x80) throw new Error("negative");
+      if (len > 1 && value[0] === 0 && !(value[1] & 0x80)) throw new Error("non-minimal integer");
+      var big = BigInt("0x" + (hex(value) || "0"));
+      if (big <= 0n || big >= P256_N) throw new Error("out of range");
+      var trimmed = value[0] === 0 ? value.slice(1) : value;
+      if (trimmed.length > 32) throw new Error("too long");
+      var out = new Uint8Array(32);
+      out.set(trimmed, 32 - trimmed.length);
+      return out;
+    }
+    if (byte() !== 0x30) throw new Error("not a SEQUENCE");
+    var total = length();
+    if (i + total !== der.length) throw new Error("trailing bytes");
+    var r = integer(), s = integer();
+    if (i !== der.length) throw new Error("trailing bytes");
+    return concat([r, s]);
+  }
+
+  function strictJSON(text, what) {
+    var value;
+    try { value = JSON.parse(text); } catch (e) { fail(what + " is not JSON"); }
+    return value;
+  }
+
+  function exactKeys(obj, keys, what) {
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) fail(what + " is not an object");
+    var have = Object.keys(obj).sort().join(","), want = keys.slice().sort().join(",");
+    if (have !== want) fail(what + " has keys [" + have + "], expected [" + want + "]");
+  }
+
+  function pemBody(pem) {
+    var m = /^-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----\s*$/.exec(pem || "");
+    if (!m) fail("a trust-root key is not an SPKI PEM");
+    return b64decode(m[1].replace(/\s+/g, ""));
+  }
+
+  async function importKey(entry) {
+    var der = pemBody(entry.publicKey);
+    if (entry.algorithm === "ecdsa-p256-sha256") {
+      return { alg: { name: "ECDSA", hash: "SHA-256" }, ecdsa: true,
+        key: await crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]) };
+    }
+    if (entry.algorithm === "ed25519") {
+      return { alg: { name: "Ed25519" }, ecdsa: false,
+        key: await crypto.subtle.importKey("spki", der, { name: "Ed25519" }, false, ["verify"]) };
+    }
+    fail("unsupported key algorithm " + entry.algorithm);
+  }
+
+  function within(entry, issued) {
+    var t = Date.parse(issued);
+    if (entry.notBefore && t < Date.parse(entry.notBefore)) return false;
+    if (entry.notAfter && t >= Date.parse(entry.notAfter)) return false;
+    return true;
+  }
+
+  async function fetchBytes(url) {
+    var response = await fetch(url, { cache: "no-store", credentials: "omit" });
+    if (!response.ok) fail("could not fetch " + url + " (HTTP " + response.status + ")");
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  async function verifyPage(box) {
+    if (!window.isSecureContext || !window.crypto || !crypto.subtle) {
+      return { state: "cannot", text: "Cannot verify here: this page is not served over a secure origin " +
+        "(https or localhost), so the browser offers no WebCrypto. Verify with the CLI instead." };
+    }
+    var rootBytes = b64decode(box.getAttribute("data-trust-root"));
+    var bundle = box.getAttribute("data-receipt").replace(/receipt\.json$/, "");
+    var published = await fetchBytes(box.getAttribute("data-receipt"));
+    if ((await sha256(published)) !== box.getAttribute("data-receipt-sha256")) {
+      fail("the published receipt.json is not the receipt this page was built from");
+    }
+    var envelopeText = utf8(published);
+
+    if ((await sha256(rootBytes)) !== box.getAttribute("data-trust-sha256")) {
+      fail("the trust root on this page does not hash to the sha256 it names");
+    }
+    var root = strictJSON(utf8(rootBytes), "trust root").signed;
+    if (!root || !Array.isArray(root.keys)) fail("malformed trust root");
+
+    var env = strictJSON(envelopeText, "envelope");
+    exactKeys(env, ["payload", "payloadType", "signatures"], "envelope");
+    if (env.payloadType !== PAYLOAD_TYPE) fail("payloadType is not " + PAYLOAD_TYPE);
+    if (!Array.isArray(env.signatures) || env.signatures.length < 1 || env.signatures.length > 8) {
+      fail("envelope must hold 1 to 8 signatures");
+    }
+    var payload = b64decode(env.payload);
+    var message = pae(env.payloadType, payload);
+    // signatures first, over the bytes as received; only then is the payload parsed
+    var valid = [];
+    for (var k = 0; k < env.signatures.length; k++) {
+      var sig = env.signatures[k];
+      exactKeys(sig, ["keyid", "sig"], "signature " + k);
+      var entry = root.keys.find(function (e) { return e.keyid === sig.keyid; });
+      if (!entry || entry.status !== "active") continue;
+      var imported = await importKey(entry);
+      var raw = b64decode(sig.sig);
+      if (imported.ecdsa) {
+        try { raw = derToRaw(raw); } catch (e) { continue; }
+      }
+      if (await crypto.subtle.verify(imported.alg, imported.key, raw, message)) valid.push(entry);
+    }
+    if (!valid.length) fail("signatures: 0 valid trusted key(s)");
+    var statement = strictJSON(utf8(payload), "statement");
+    if (statement._type !== STATEMENT_TYPE) fail("not an in-toto Statement v1");
+    if (statement.predicateType !== PREDICATE_TYPE) fail("predicateType is not the receipts predicate");
+    var predicate = statement.predicate || {};
+    var issued = predicate.issuedAt;
+    var claimed = ((predicate.signer || {}).keyids) || [];
+    var good = new Set();
+    valid.forEach(function (entry) {
+      if (within(entry, issued) && claimed.indexOf(entry.keyid) >= 0) good.add(entry.keyid);
+    });
+    if (good.size < (root.threshold || 1)) {
+      fail("signatures: " + good.size + " valid trusted key(s) in their validity window, threshold " +
+        (root.threshold || 1));
+    }
+
+    var model = predicate.model || {};
+    if (model.name !== box.getAttribute("data-name") || model.version !== box.getAttribute("data-version")) {
+      fail("this receipt is for " + model.name + "@" + model.version + ", not for this page");
+    }
+    var checked = 0;
+    for (var i = 0; i < statement.subject.length; i++) {
+      var subject = statement.subject[i];
+      var kind = (subject.annotations || {}).kind;
+      if (kind === "weights" || kind === "pack") continue;
+      if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._@-]+)*$/.test(subject.name) || subject.name.indexOf("..") >= 0) {
+        fail("subject name " + JSON.stringify(subject.name) + " is not a safe relative path");
+      }
+      var bytes = await fetchBytes(bundle + subject.name);
+      if ((await sha256(bytes)) !== subject.digest.sha256) fail("subject " + subject.name + " does not match its signed sha256");
+      checked++;
+    }
+    return { state: "verified", text: "Verified in your browser: " + good.size + " trusted signature(s) of " +
+      root.publisher + " (trust root v" + root.version + "), statement for " + model.name + "@" + model.version +
+      ", " + checked + " bound file(s) match." };
+  }
+
+  async function run() {
+    var box = document.querySelector(".rc-verify");
+    if (!box) return;
+    var status = box.querySelector(".rc-status");
+    status.setAttribute("data-state", "pending");
+    status.textContent = "Verifying in your browser…";
+    var result;
+    try {
+      result = await verifyPage(box);
+    } catch (e) {
+      result = { state: "failed", text: "FAILED: " + (e instanceof Fail ? e.reason : "verification error: " + e) };
+    }
+    status.setAttribute("data-state", result.state);
+    status.textContent = result.text;
+  }
+
+  window.receiptsVerify = { derToRaw: derToRaw, run: run };
+  if (window.document$ && typeof window.document$.subscribe === "function") {
+    window.document$.subscribe(function () { run(); });
+  } else if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", run);
+  } else {
+    run();
+  }
+})();
