@@ -57,7 +57,12 @@ if [ "$code" -ne 4 ]; then
   exit 1
 fi
 
+step "catalog: verify every receipt, render the pages, mkdocs build --strict -> $OUT/site"
+receipts build "$OUT/receipts" --trust-root "$OUT/trust.json" --out "$OUT/site"
+receipts verify "$OUT/site" --trust-root "$OUT/trust.json"
+
 step "done"
+echo "catalog:    $OUT/site (serve it: python3 -m http.server -d $OUT/site 8000, open http://127.0.0.1:8000/)"
 echo "receipt:    $BUNDLE"
 echo "trust root: $OUT/trust.json (pin: receipts trust show $OUT/trust.json)"
 echo "verify it:  receipts verify $BUNDLE --trust-root $OUT/trust.json --weights $WEIGHTS"

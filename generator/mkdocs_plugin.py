@@ -49,7 +49,8 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
         trust_path = here / self.config.trust_root
         try:
             root = load_trust_root(trust_path)
-            result = render(collect(receipts_dir, root), root, trust_path.read_bytes())
+            root_bytes = trust_path.read_bytes()
+            result = render(collect(receipts_dir, root, root_bytes=root_bytes), root, root_bytes)
         except ReceiptsError as exc:
             raise PluginError(f"receipts: {exc.diagnostics()}") from None
         for name, data in result.files.items():

@@ -19,9 +19,12 @@ Output (paths relative to the docs folder):
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import os
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ from receipts.documents import parse_json, read_bytes
 from receipts.dsse import parse_envelope
 from receipts.errors import VerificationError
 from receipts.resources import site_dir
-from receipts.trust import TrustRoot
+from receipts.trust import TrustRoot, trust_root_from_bytes
 from receipts.verify import Report, find_receipts, verify_receipt
 
 __all__ = ["Entry", "RenderResult", "collect", "render"]
@@ -88,24 +91,52 @@ class RenderResult:
     files: dict[str, bytes]
 
 
-def collect(receipts_dir: Path, root: TrustRoot) -> list[Entry]:
+@functools.cache
+def _root_from(data: bytes) -> TrustRoot:
+    return trust_root_from_bytes(data)
+
+
+def _verify_one(receipt: Path, root: TrustRoot | bytes) -> tuple[Report | None, bytes, str]:
+    """Verify one receipt (maybe in a worker process): (report or None, the bytes verified, failure text)."""
+    if isinstance(root, bytes):  # a worker process: trust roots hold key objects that do not pickle
+        root = _root_from(root)
+    data = read_bytes(receipt, what="receipt")
+    try:
+        report = verify_receipt(receipt, root)
+    except VerificationError as exc:
+        return None, data, exc.message
+    return report, data, ""
+
+
+def collect(
+    receipts_dir: Path, root: TrustRoot, *, root_bytes: bytes | None = None, workers: int | None = None
+) -> list[Entry]:
     """Verify every receipt under ``receipts_dir`` and load what its page needs.
+
+    With ``root_bytes`` (the trust root file) and many receipts, they are verified in parallel, one
+    process per core; each is then read again and must still be the bytes that were verified.
 
     Raises:
         VerificationError: a receipt fails verification (the message names it and the check).
         InputError: the folder holds no receipt.
     """
+    receipts = find_receipts(receipts_dir)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if root_bytes is not None and workers > 1 and len(receipts) >= 64:
+        if sha256_bytes(root_bytes) != root.sha256:
+            raise VerificationError("the trust root bytes given do not match the loaded trust root")
+        with ProcessPoolExecutor(workers) as pool:
+            outcomes = list(pool.map(_verify_one, receipts, [root_bytes] * len(receipts), chunksize=32))
+    else:
+        outcomes = [_verify_one(r, root) for r in receipts]
     entries = []
-    for receipt in find_receipts(receipts_dir):
-        data = read_bytes(receipt, what="receipt")
-        try:
-            report = verify_receipt(receipt, root)
-        except VerificationError as exc:
+    for receipt, (report, data, failure) in zip(receipts, outcomes, strict=True):
+        if report is None:
             raise VerificationError(
-                f"refusing to publish an unverified receipt: {exc.message}",
+                f"refusing to publish an unverified receipt: {failure}",
                 file=receipt,
                 hint="fix or remove the receipt; the catalog only shows receipts that verify",
-            ) from None
+            )
         if receipt.read_bytes() != data:
             raise VerificationError("the receipt changed while it was verified", file=receipt)
         statement = parse_json(parse_envelope(data, file=str(receipt)).payload, file=str(receipt))
@@ -295,10 +326,13 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
         files[f"{page}/index.md"] = env.get_template(f"{page}.md.j2").render().encode("utf-8")
         pages.append(f"{page}/index.md")
     index = {"format": INDEX_FORMAT, "trust_root": trust, "models": rows}
+    peers = [
+        [f"{o['name']}@{o['version']}" for o in (rows[i + 1 : i + 4] or rows[max(0, i - 3) : i])]
+        for i in range(len(rows))
+    ]
     files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    files["models/index.md"] = (
-        env.get_template("catalog.md.j2").render(rows=rows, trust=trust).encode("utf-8")
-    )
+    catalog = env.get_template("catalog.md.j2").render(rows=rows, peers=peers, trust=trust)
+    files["models/index.md"] = catalog.encode("utf-8")
     pages.append("models/index.md")
     return RenderResult(list(entries), pages, files)
 

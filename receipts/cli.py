@@ -674,7 +674,8 @@ def render(
     from generator.render import render as render_pages
 
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    result = render_pages(collect(receipts_dir, root), root, trust_root.read_bytes())
+    root_bytes = trust_root.read_bytes()
+    result = render_pages(collect(receipts_dir, root, root_bytes=root_bytes), root, root_bytes)
     write(result, out_dir)
     out.print(
         f"rendered {len(result.entries)} receipt(s) into {escape(str(out_dir))}: {len(result.pages)} pages"

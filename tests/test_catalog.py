@@ -359,3 +359,29 @@ def test_verify_a_published_catalog_url(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Path) -> None:
+    from generator.render import collect
+    from receipts.errors import VerificationError
+    from receipts.trust import trust_root_from_bytes
+
+    key = generate()
+    root_bytes = new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    root = trust_root_from_bytes(root_bytes)
+    card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
+    for i in range(70):
+        card["model"]["name"] = f"model-{i:03d}"
+        path = tmp_path / "cards" / f"{i}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(card), "utf-8")
+        sign_receipt(path, [key], tmp_path / "receipts")
+    parallel = collect(tmp_path / "receipts", root, root_bytes=root_bytes, workers=2)
+    serial = collect(tmp_path / "receipts", root, workers=1)
+    assert [e.name for e in parallel] == [e.name for e in serial] == [f"model-{i:03d}" for i in range(70)]
+    assert [e.report.as_json() for e in parallel] == [e.report.as_json() for e in serial]
+    victim = tmp_path / "receipts" / "model-042@0.1.0" / "card.yaml"
+    victim.write_bytes(victim.read_bytes() + b"#\n")
+    with pytest.raises(VerificationError, match="refusing to publish an unverified receipt") as caught:
+        collect(tmp_path / "receipts", root, root_bytes=root_bytes, workers=2)
+    assert "model-042@0.1.0" in caught.value.file
