@@ -32,12 +32,14 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
     """Adds the verified receipts' pages to the site."""
 
     def on_config(self, config: Any) -> Any:
-        """Load verify.js on every page (Material's instant navigation keeps it running)."""
-        from generator.render import CATALOG_JS, VERIFY_JS
+        """Load verify.js, catalog.js and the stylesheet on every page (instant navigation keeps them)."""
+        from generator.render import CATALOG_JS, STYLE_CSS, VERIFY_JS
 
         for script in (VERIFY_JS, CATALOG_JS):
             if script not in config.extra_javascript:
                 config.extra_javascript.append(script)
+        if STYLE_CSS not in config.extra_css:
+            config.extra_css.append(STYLE_CSS)
         return config
 
     def on_files(self, files: Files, /, *, config: Any) -> Files:

@@ -261,6 +261,7 @@ def index_row(entry: Entry) -> dict[str, Any]:
 
 VERIFY_JS = "assets/receipts/verify.js"
 CATALOG_JS = "assets/receipts/catalog.js"
+STYLE_CSS = "assets/receipts/receipts.css"
 
 
 def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> RenderResult:
@@ -322,6 +323,7 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
         pages.append(f"{base}/index.md")
     files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
     files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
+    files[STYLE_CSS] = (site_dir() / "assets" / "receipts.css").read_bytes()
     for page in ("buyer", "compare"):
         files[f"{page}/index.md"] = env.get_template(f"{page}.md.j2").render().encode("utf-8")
         pages.append(f"{page}/index.md")
