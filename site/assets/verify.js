@@ -33,10 +33,12 @@
     try { bin = atob(std); } catch (e) { fail("invalid base64"); }
     var out = new Uint8Array(bin.length);
     for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    if (btoa(bin).replace(/=+$/, "") !== std.replace(/=+$/, "")) fail("non-canonical base64 (unused bits set)");
     return out;
   }
 
-  function utf8(bytes) { return new TextDecoder("utf-8", { fatal: true }).decode(bytes); }
+  /* UTF-8 that keeps a byte-order mark (TextDecoder drops it by default), so strictJSON can refuse it. */
+  function utf8(bytes) { return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes); }
 
   function hex(buffer) {
     return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
@@ -96,10 +98,51 @@
     return concat([r, s]);
   }
 
+  /* JSON as the CLI reads it: no byte-order mark, no key twice in an object (JSON.parse would silently
+     keep the last one, so a signed document could be read two ways). */
   function strictJSON(text, what) {
+    if (text.charCodeAt(0) === 0xfeff) fail(what + " starts with a byte-order mark");
     var value;
     try { value = JSON.parse(text); } catch (e) { fail(what + " is not JSON"); }
+    var i = 0, stack = [];
+    while (i < text.length) {
+      var ch = text[i];
+      if (ch === '"') {
+        var j = i + 1;
+        while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+        var top = stack[stack.length - 1];
+        if (top && top.expectKey) {
+          var key = JSON.parse(text.slice(i, j + 1));
+          if (top.keys.has(key)) fail(what + " has the key " + JSON.stringify(key) + " twice");
+          top.keys.add(key);
+          top.expectKey = false;
+        }
+        i = j + 1;
+        continue;
+      }
+      if (ch === "{") stack.push({ keys: new Set(), expectKey: true });
+      else if (ch === "[") stack.push(null);
+      else if (ch === "}" || ch === "]") stack.pop();
+      else if (ch === ",") { var t = stack[stack.length - 1]; if (t) t.expectKey = true; }
+      i++;
+    }
     return value;
+  }
+
+  /* An RFC 3339 UTC instant that exists (2026-02-30 matches the pattern and is refused). */
+  function instant(text, what) {
+    if (typeof text !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(text)) fail(what + " is not an RFC 3339 UTC time");
+    var t = Date.parse(text);
+    if (isNaN(t) || new Date(t).toISOString().slice(0, 19) + "Z" !== text) fail(what + " " + text + " is not a real instant");
+    return t;
+  }
+
+  function canonicalJSON(value) {
+    if (Array.isArray(value)) return "[" + value.map(canonicalJSON).join(",") + "]";
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).sort().map(function (k) { return JSON.stringify(k) + ":" + canonicalJSON(value[k]); }).join(",") + "}";
+    }
+    return JSON.stringify(value);
   }
 
   function exactKeys(obj, keys, what) {
@@ -158,6 +201,15 @@
     }
     var root = strictJSON(utf8(rootBytes), "trust root").signed;
     if (!root || !Array.isArray(root.keys)) fail("malformed trust root");
+    for (var r = 0; r < root.keys.length; r++) {
+      var keyEntry = root.keys[r];
+      if ("sha256:" + (await sha256(pemBody(keyEntry.publicKey))) !== keyEntry.keyid) {
+        fail("trust root: key entry " + keyEntry.keyid + " does not carry the key it names");
+      }
+      ["notBefore", "notAfter", "revokedAt"].forEach(function (f) {
+        if (keyEntry[f] !== undefined) instant(keyEntry[f], "trust root: " + keyEntry.keyid + " " + f);
+      });
+    }
 
     var env = strictJSON(envelopeText, "envelope");
     exactKeys(env, ["payload", "payloadType", "signatures"], "envelope");
@@ -183,9 +235,20 @@
     }
     if (!valid.length) fail("signatures: 0 valid trusted key(s)");
     var statement = strictJSON(utf8(payload), "statement");
+    exactKeys(statement, ["_type", "predicate", "predicateType", "subject"], "statement");
     if (statement._type !== STATEMENT_TYPE) fail("not an in-toto Statement v1");
     if (statement.predicateType !== PREDICATE_TYPE) fail("predicateType is not the receipts predicate");
     var predicate = statement.predicate || {};
+    var keys = Object.keys(predicate);
+    PREDICATE_REQUIRED.forEach(function (k) { if (keys.indexOf(k) < 0) fail("schema: the predicate has no " + k); });
+    keys.forEach(function (k) {
+      if (PREDICATE_REQUIRED.indexOf(k) < 0 && PREDICATE_OPTIONAL.indexOf(k) < 0) fail("schema: unexpected predicate field " + k);
+    });
+    CARD_REQUIRED.forEach(function (k) {
+      if (!predicate.card || !(k in predicate.card)) fail("schema: the signed card has no " + k);
+    });
+    var issuedAt = instant(predicate.issuedAt, "issuedAt");
+    if (issuedAt > Date.now() + 5 * 60 * 1000) fail("issuedAt " + predicate.issuedAt + " is in the future");
     var issued = predicate.issuedAt;
     var claimed = ((predicate.signer || {}).keyids) || [];
     var good = new Set();
@@ -201,6 +264,17 @@
     if (model.name !== box.getAttribute("data-name") || model.version !== box.getAttribute("data-version")) {
       fail("this receipt is for " + model.name + "@" + model.version + ", not for this page");
     }
+    var cardModel = (predicate.card || {}).model || {};
+    if (cardModel.name !== model.name || cardModel.version !== model.version) {
+      fail("the signed card is for " + cardModel.name + "@" + cardModel.version + ", the statement for " + model.name + "@" + model.version);
+    }
+    var names = new Set(), cards = 0, files = {};
+    statement.subject.forEach(function (sub) {
+      if (names.has(sub.name)) fail("subject " + sub.name + " is listed twice");
+      names.add(sub.name);
+      if ((sub.annotations || {}).kind === "card") cards++;
+    });
+    if (cards !== 1) fail("the statement must bind exactly one card file, it binds " + cards);
     var checked = 0;
     for (var i = 0; i < statement.subject.length; i++) {
       var subject = statement.subject[i];
@@ -211,11 +285,66 @@
       }
       var bytes = await fetchBytes(bundle + subject.name);
       if ((await sha256(bytes)) !== subject.digest.sha256) fail("subject " + subject.name + " does not match its signed sha256");
+      files[subject.name] = bytes;
       checked++;
     }
+    await checkBindings(statement, files);
     return { state: "verified", text: "Verified in your browser: " + good.size + " trusted signature(s) of " +
       root.publisher + " (trust root v" + root.version + "), statement for " + model.name + "@" + model.version +
-      ", " + checked + " bound file(s) match." };
+      ", " + checked + " bound file(s) match and agree (card.yaml against the signed card: checked at build)." };
+  }
+
+  var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
+  var PREDICATE_OPTIONAL = ["weights", "quantization"];
+  var CARD_REQUIRED = ["format", "model", "lineage", "training_data", "license", "task_boundary",
+    "intended_use", "failure_modes", "hardware_profiles", "update_history"];
+
+  function ofKind(statement, kind) {
+    return statement.subject.filter(function (s) { return (s.annotations || {}).kind === kind; });
+  }
+
+  /* Cross-file consistency, as the CLI's "bindings" check, for the JSON files (card.yaml against the
+     signed card needs a YAML parser: that comparison is the build's, and the page says so). */
+  async function checkBindings(statement, files) {
+    var predicate = statement.predicate;
+    var weights = ofKind(statement, "weights")[0];
+    var packs = {};
+    ofKind(statement, "pack").forEach(function (s) { packs[s.name] = s.digest.sha256; });
+    for (var i = 0; i < predicate.runs.length; i++) {
+      var entry = predicate.runs[i];
+      if (!files[entry.results] || !files[entry.examples]) fail("bindings: run " + entry.results + " is not among the signed files");
+      var results = strictJSON(utf8(files[entry.results]), entry.results);
+      if ((await sha256(files[entry.examples])) !== ((results.examples || {}).sha256)) {
+        fail("bindings: " + entry.examples + " is not the examples log " + entry.results + " names");
+      }
+      var pack = results.pack || {};
+      if (canonicalJSON(pack) !== canonicalJSON(entry.pack) ||
+          packs["pack:" + pack.id + "@" + pack.version] !== String(pack.digest).replace(/^sha256:/, "")) {
+        fail("bindings: " + entry.results + ": pack identity differs from the signed pack subject");
+      }
+      var student = (results.models || {}).student || {};
+      if (weights && student.digest && student.digest !== "sha256:" + weights.digest.sha256) {
+        fail("bindings: " + entry.results + ": the evaluated student is not the signed weights");
+      }
+    }
+    if (weights) {
+      var manifestSubject = ofKind(statement, "weights-manifest")[0];
+      if (!manifestSubject || !files[manifestSubject.name]) fail("bindings: no weights manifest");
+      var manifest = strictJSON(utf8(files[manifestSubject.name]), manifestSubject.name);
+      var paths = Object.keys(manifest.files || {}).sort(function (a, b) {
+        var x = a.split("/"), y = b.split("/");
+        for (var k = 0; k < Math.min(x.length, y.length); k++) { if (x[k] !== y[k]) return x[k] < y[k] ? -1 : 1; }
+        return x.length - y.length;
+      });
+      var raw = concat(paths.map(function (p) {
+        var h = String(manifest.files[p]).replace(/^sha256:/, "");
+        return new Uint8Array(h.match(/../g).map(function (b) { return parseInt(b, 16); }));
+      }));
+      var root = await sha256(raw);
+      if (manifest.root !== "sha256:" + root || root !== weights.digest.sha256) {
+        fail("bindings: the weights manifest does not add up to the signed weights digest");
+      }
+    }
   }
 
   async function run() {
