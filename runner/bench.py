@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,6 @@ class BenchConfig:
     page_cache: str = "warm"
     seed: int = 0
     point_timeout_s: float = 1800.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Refuse settings that cannot produce a measurement."""

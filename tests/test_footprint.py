@@ -304,64 +304,37 @@ def test_out_must_be_a_json_file(tiny: Path, tmp_path: Path, capsys: pytest.Capt
     assert ".json" in text
 
 
+def _finished_points(parts: Path) -> list[Path]:
+    return [p for p in parts.glob("point-*.json") if re.fullmatch(r"point-[0-9a-f]{20}\.json", p.name)]
+
+
+def _bench_until_first_point(bench: list[str], parts: Path, output: int) -> subprocess.Popen[str]:
+    """Start ``receipts BENCH...`` in its own process group; return once its first point is kept."""
+    argv = [sys.executable, "-m", "receipts.cli", *bench]
+    proc = subprocess.Popen(argv, stdout=output, stderr=output, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not _finished_points(parts):
+        assert time.monotonic() < deadline, "no measurement point finished within 120 s"
+        time.sleep(0.2)
+    return proc
+
+
 @pytest.mark.slow
 def test_interrupted_bench_resumes_without_measuring_again(
     tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "fp.json"
     parts = out.with_name(out.name + ".parts")
-    argv = [
-        sys.executable,
-        "-m",
-        "receipts.cli",
-        "bench",
-        f"hf:{tiny}",
-        "--quant",
-        "fp32,int8",
-        *SHORT,
-        "--no-context-search",
-        "--out",
-        str(out),
-    ]
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-
-    def finished_points() -> list[Path]:
-        return [p for p in parts.glob("point-*.json") if re.fullmatch(r"point-[0-9a-f]{20}\.json", p.name)]
-
-    while not finished_points() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    bench = ["bench", f"hf:{tiny}", "--quant", "fp32,int8", *SHORT, "--no-context-search", "--out", str(out)]
+    proc = _bench_until_first_point(bench, parts, subprocess.DEVNULL)
     os.killpg(proc.pid, signal.SIGKILL)  # a crash: no chance to clean up
     proc.wait()
-    assert finished_points()
+    assert _finished_points(parts)
     assert not out.exists()
-    code, text = cli(
-        capsys,
-        "bench",
-        f"hf:{tiny}",
-        "--quant",
-        "fp32,int8",
-        *SHORT,
-        "--no-context-search",
-        "--out",
-        str(out),
-    )
+    code, text = cli(capsys, *bench)
     assert code == 2
     assert "--resume" in text
-    code, text = cli(
-        capsys,
-        "bench",
-        f"hf:{tiny}",
-        "--quant",
-        "fp32,int8",
-        *SHORT,
-        "--no-context-search",
-        "--out",
-        str(out),
-        "--resume",
-    )
+    code, text = cli(capsys, *bench, "--resume")
     assert code == 0, text
     assert "kept from the interrupted bench" in text
     schemas.validate(json.loads(out.read_text()), "footprint")
@@ -498,15 +471,8 @@ def test_quantization_survival_is_signed_next_to_cost(
 def test_ctrl_c_keeps_finished_points_and_says_how_to_resume(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "fp.json"
     parts = out.with_name(out.name + ".parts")
-    argv = [sys.executable, "-m", "receipts.cli", "bench", f"hf:{tiny}", "--quant", "fp32,int8", *SHORT,
-            "--no-context-search", "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while not [p for p in parts.glob("point-*.json") if re.fullmatch(r"point-[0-9a-f]{20}\.json", p.name)]:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    bench = ["bench", f"hf:{tiny}", "--quant", "fp32,int8", *SHORT, "--no-context-search", "--out", str(out)]
+    proc = _bench_until_first_point(bench, parts, subprocess.PIPE)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr
