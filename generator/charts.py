@@ -6,14 +6,23 @@ an SVG is served as an image file and shown through ``<img>``, so even a hostile
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["cost_by_quant", "horizontal_bars", "retention_by_slice"]
+__all__ = [
+    "cost_by_quant",
+    "horizontal_bars",
+    "latency_distribution",
+    "reliability_diagram",
+    "retention_by_slice",
+]
 
 COLORS = {"teacher": "#5c6bc0", "base": "#bdbdbd", "student": "#26a69a", "sft": "#ffa726"}
 _FALLBACK = ["#8d6e63", "#ab47bc", "#29b6f6", "#d4e157"]
+_MAX_ROLES = 6  # past six overlapping lines a reliability diagram stops being readable
+_MAX_DOTS = 400  # per latency row: an evenly spaced pick from the sorted samples keeps the shape
 
 
 def horizontal_bars(
@@ -25,19 +34,14 @@ def horizontal_bars(
 ) -> str:
     """Grouped horizontal bars: ``groups`` = [(label, [(series, value), ...]), ...]. Values ≥ 0."""
     series = list(dict.fromkeys(name for _, values in groups for name, _ in values))
-    colors = {name: COLORS.get(name, _FALLBACK[i % len(_FALLBACK)]) for i, name in enumerate(series)}
+    colors = _palette(series)
     top = (
         max_value or max((v for _, values in groups for _, v in values if v is not None), default=1.0) or 1.0
     )
     bar, gap, label_w, plot_w = 12, 10, 170, 360
     height = 40 + sum(len(values) * bar + gap for _, values in groups) + 24
     width = label_w + plot_w + 90
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
-        f'aria-label="{escape(title)}">',
-        f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
-    ]
+    out = _svg_open(title, width, height)
     y = 30
     for label, values in groups:
         out.append(f'<text x="0" y="{y + bar}" >{escape(_clip(label, 28))}</text>')
@@ -60,6 +64,20 @@ def horizontal_bars(
         x += 20 + 7 * len(_clip(name, 24))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _svg_open(title: str, width: int, height: int) -> list[str]:
+    # quoteattr, not escape: the title carries the pack id, and a quote must not end the attribute
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
+        f"aria-label={quoteattr(title)}>",
+        f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
+
+
+def _palette(names: Sequence[str]) -> dict[str, str]:
+    return {name: COLORS.get(name, _FALLBACK[i % len(_FALLBACK)]) for i, name in enumerate(names)}
 
 
 def _clip(text: str, limit: int) -> str:
@@ -98,3 +116,208 @@ def cost_by_quant(points: Sequence[Mapping[str, Any]]) -> str | None:
 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _finite(value: Any) -> float | None:
+    number = _float(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+# ------------------------------------------------------------------------------------ reliability diagram
+
+
+def reliability_diagram(results: Mapping[str, Any]) -> str | None:
+    """Accuracy against mean confidence per reliability bin, one line per role, or ``None``.
+
+    Reads ``results["calibration"][role]["reliability"]`` (the run's equal-width bins; empty ones are
+    skipped) and ``["ece_10_equal_mass"]`` for the legend. Marker area follows the bin's count. At most
+    six roles are drawn, quantized variants (``student@int8``) included; ``None`` when no role has a
+    non-empty bin.
+    """
+    calibration = results.get("calibration")
+    entries = calibration.items() if isinstance(calibration, Mapping) else []
+    roles = [(str(role), bins, entry) for role, entry in entries if (bins := _bins(entry))][:_MAX_ROLES]
+    if not roles:
+        return None
+    pack = results.get("pack", {}).get("id", "")
+    left, top, size = 44, 30, 240
+    legend_x = left + size + 24
+    out = _svg_open(f"reliability · {pack}" if pack else "reliability", legend_x + 230, top + size + 44)
+    out += _unit_axes(left, top, size)
+    out += _legend_row(legend_x, top + 6, "#9e9e9e", "perfect calibration", dashed=True)
+    colors = _palette([role for role, _, _ in roles])
+    for i, (role, bins, entry) in enumerate(roles, start=1):
+        xy = [(left + size * conf, top + size * (1 - acc), count) for conf, acc, count in bins]
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in xy)
+        out.append(f'<polyline points="{points}" fill="none" stroke="{colors[role]}" stroke-width="1.5"/>')
+        out += [
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{_marker_radius(count):.1f}" '
+            f'fill="{colors[role]}" fill-opacity="0.8"/>'
+            for x, y, count in xy
+        ]
+        ece = _finite(entry.get("ece_10_equal_mass"))
+        text = f"{_clip(role, 22)} · ECE {'n/a' if ece is None else f'{ece:.3f}'}"
+        out += _legend_row(legend_x, top + 6 + 18 * i, colors[role], text)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _marker_radius(count: float) -> float:
+    # area grows with the count, on one scale for every page (same count, same size); capped at ~95 items
+    return min(1.5 + 0.8 * math.sqrt(count), 9.0)
+
+
+def _bins(entry: Any) -> list[tuple[float, float, float]]:
+    """(mean confidence, accuracy, count) of the non-empty bins, values clamped into [0, 1]."""
+    reliability = entry.get("reliability") if isinstance(entry, Mapping) else None
+    out = []
+    for b in reliability if isinstance(reliability, list) else []:
+        if not isinstance(b, Mapping):
+            continue
+        conf, acc, count = (_finite(b.get(key)) for key in ("mean_confidence", "accuracy", "count"))
+        if conf is not None and acc is not None and count is not None and count > 0:
+            out.append((min(max(conf, 0.0), 1.0), min(max(acc, 0.0), 1.0), count))
+    return out
+
+
+def _unit_axes(left: int, top: int, size: int) -> list[str]:
+    """Both axes 0..1 with ticks at 0, 0.5 and 1, their titles, and the dashed diagonal."""
+    bottom, right, mid = top + size, left + size, top + size / 2
+    out = [
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#757575"/>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#757575"/>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{top}" stroke="#9e9e9e" stroke-dasharray="4 3"/>',
+        f'<text x="{left + size / 2:.1f}" y="{bottom + 32}" text-anchor="middle">mean confidence</text>',
+        f'<text x="12" y="{mid:.1f}" text-anchor="middle" transform="rotate(-90 12 {mid:.1f})">'
+        "accuracy</text>",
+    ]
+    for tick in (0.0, 0.5, 1.0):
+        x, y = left + size * tick, bottom - size * tick
+        out += [
+            f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#757575"/>',
+            f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{tick:g}</text>',
+            f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" stroke="#757575"/>',
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>',
+        ]
+    return out
+
+
+def _legend_row(x: int, y: int, color: str, text: str, *, dashed: bool = False) -> list[str]:
+    dash = ' stroke-dasharray="4 3"' if dashed else ""
+    return [
+        f'<line x1="{x}" y1="{y}" x2="{x + 16}" y2="{y}" stroke="{color}" stroke-width="2"{dash}/>',
+        f'<text x="{x + 22}" y="{y + 4}">{escape(text)}</text>',
+    ]
+
+
+# ------------------------------------------------------------------------------- latency distribution
+
+
+def latency_distribution(footprint: Mapping[str, Any]) -> str | None:
+    """Per-call end-to-end seconds of each benched point as box and whiskers over its raw samples.
+
+    One row per ``ok`` point of ``footprint["points"]``, from its ``["samples"]["e2e_s"]``: whiskers span
+    min..max, the box p25..p75 and the bar marks the median (nearest rank, as `receipts bench` defines
+    percentiles), and every call is a faint dot (at most 400 per row). The rows share one linear axis
+    from 0 s. ``None`` when no ``ok`` point has samples.
+    """
+    rows = [
+        (str(p.get("quant")), f"{p.get('quant')} c{p.get('concurrency')}", samples)
+        for p in footprint.get("points", [])
+        if (samples := _e2e_samples(p))
+    ]
+    if not rows:
+        return None
+    end, step = _nice_axis(max(samples[-1] for _, _, samples in rows))
+    label_w, plot_w, row_h, top = 110, 360, 30, 30
+    axis_y = top + row_h * len(rows) + 4
+    out = _svg_open("end-to-end latency per call (s)", label_w + plot_w + 150, axis_y + 24)
+    colors = _palette(list(dict.fromkeys(quant for quant, _, _ in rows)))
+
+    def x_of(seconds: float) -> float:
+        return label_w + plot_w * seconds / end
+
+    for i, (quant, label, samples) in enumerate(rows):
+        out += _box_row(label, samples, colors[quant], top + row_h * i + row_h / 2, x_of, x_of(end) + 8)
+    out += _seconds_axis(label_w, plot_w, axis_y, end, step)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _e2e_samples(point: Any) -> list[float]:
+    """The point's finite, non-negative per-call e2e seconds, sorted; empty unless its status is ok."""
+    if not isinstance(point, Mapping) or point.get("status") != "ok":
+        return []
+    samples = point.get("samples")
+    raw = samples.get("e2e_s") if isinstance(samples, Mapping) else None
+    values = [_finite(v) for v in raw] if isinstance(raw, list) else []
+    return sorted(v for v in values if v is not None and v >= 0)
+
+
+def _box_row(
+    label: str,
+    samples: Sequence[float],
+    color: str,
+    cy: float,
+    x_of: Callable[[float], float],
+    note_x: float,
+) -> list[str]:
+    """One row: label, whiskers, box, the sampled dots, the median bar and a median · n note."""
+    quartiles = [_nearest_rank(samples, p) for p in (0, 25, 50, 75, 100)]
+    lo, q1, median, q3, hi = (x_of(q) for q in quartiles)
+    n = len(samples)
+    # evenly spaced ranks from the smallest to the largest sample: the tails stay visible
+    dots = samples if n <= _MAX_DOTS else [samples[k * (n - 1) // (_MAX_DOTS - 1)] for k in range(_MAX_DOTS)]
+    out = [
+        '<g class="row">',
+        f'<text x="0" y="{cy + 4:.1f}">{escape(_clip(label, 18))}</text>',
+        f'<line x1="{lo:.1f}" y1="{cy:.1f}" x2="{hi:.1f}" y2="{cy:.1f}" stroke="#616161"/>',
+        f'<line x1="{lo:.1f}" y1="{cy - 5:.1f}" x2="{lo:.1f}" y2="{cy + 5:.1f}" stroke="#616161"/>',
+        f'<line x1="{hi:.1f}" y1="{cy - 5:.1f}" x2="{hi:.1f}" y2="{cy + 5:.1f}" stroke="#616161"/>',
+        f'<rect x="{q1:.1f}" y="{cy - 7:.1f}" width="{max(q3 - q1, 1.0):.1f}" height="14" fill="{color}" '
+        f'fill-opacity="0.25" stroke="{color}"/>',
+    ]
+    # a fixed jitter pattern spreads equal samples vertically without making the file nondeterministic
+    out += [
+        f'<circle cx="{x_of(s):.1f}" cy="{cy + (k * 7 % 11 - 5):.1f}" r="1.5" fill="{color}" '
+        f'fill-opacity="0.35"/>'
+        for k, s in enumerate(dots)
+    ]
+    out += [
+        f'<line x1="{median:.1f}" y1="{cy - 7:.1f}" x2="{median:.1f}" y2="{cy + 7:.1f}" stroke="{color}" '
+        f'stroke-width="2"/>',
+        f'<text x="{note_x:.1f}" y="{cy + 4:.1f}">median {_seconds(quartiles[2])} · n {n}</text>',
+        "</g>",
+    ]
+    return out
+
+
+def _nearest_rank(ordered: Sequence[float], percent: float) -> float:
+    # runner.benchstats.nearest_rank's definition (the ceil(p/100 · N)-th smallest, p = 0 the smallest),
+    # so the chart agrees with the footprint's numbers; copied because the catalog never imports the runner
+    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
+
+
+def _nice_axis(highest: float, intervals: int = 5) -> tuple[float, float]:
+    """(end, step) of an axis from 0 past ``highest`` in about ``intervals`` steps of 1, 2 or 5 times 10^k."""
+    raw = (highest if highest > 0 else 1.0) / intervals
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return step * max(1, math.ceil(highest / step - 1e-9)), step
+
+
+def _seconds_axis(x0: int, width: int, y: int, end: float, step: float) -> list[str]:
+    """The shared seconds axis: in ms when it ends below one second, else in s."""
+    scale, unit = (1000.0, "ms") if end < 1 else (1.0, "s")
+    out = [f'<line x1="{x0}" y1="{y}" x2="{x0 + width}" y2="{y}" stroke="#757575"/>']
+    for k in range(round(end / step) + 1):
+        x = x0 + width * k * step / end
+        out += [
+            f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + 4}" stroke="#757575"/>',
+            f'<text x="{x:.1f}" y="{y + 16}" text-anchor="middle">{k * step * scale:g} {unit}</text>',
+        ]
+    return out
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"

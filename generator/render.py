@@ -11,8 +11,10 @@ Markdown (no links, no emphasis). URLs from cards are shown as code, never as li
 Output (paths relative to the docs folder):
   models/<name>/<version>/index.md          the card page
   models/<name>/<version>/receipt/...       the receipt bundle, byte for byte (verify.js fetches it)
-  models/<name>/<version>/*.svg             charts
-  models/index.md                           the catalog table
+  models/<name>/<version>/*.svg             charts: retention per slice, reliability diagram, cost,
+                                            latency distribution per footprint
+  models/index.md, catalog/<k>/index.md     the catalog table (split into pages of PAGE_ROWS models)
+  tags/index.md, tags/<tag>/[<k>/]index.md   tag listings (same table)
   catalog/index.json                        the static index the buyer query and compare read
 """
 
@@ -22,14 +24,16 @@ import base64
 import functools
 import json
 import os
+import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from generator import charts
 from receipts.digests import sha256_bytes
@@ -177,8 +181,39 @@ def _environment() -> jinja2.Environment:
     env.filters["num"] = _num
     env.filters["pct"] = _pct
     env.filters["gb"] = lambda v: "n/a" if v is None else f"{v / 1e9:.2f} GB"
-    env.filters["label"] = lambda k: str(k).replace("_", " ")
+    env.filters["label"] = _label
+    env.filters["inert"] = _inert
+    env.filters["sortkey"] = lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else ""
+    env.tests["tag_slug"] = _is_tag_slug
     return env
+
+
+def _label(key: Any) -> str:
+    return str(key).replace("_", " ")
+
+
+def _inert(value: Any) -> markupsafe.Markup:
+    """Untrusted data as inert HTML: strings escaped, mappings as ``<dl>``, lists as ``<ul>``.
+
+    Strings that look like URLs or URIs (``http://``, ``javascript:``, ...) become ``<code>``, never links.
+    A Python function rather than a recursive Jinja macro: the same output, faster on large catalogs.
+    Every piece of data goes through ``escape`` (or is this function's own ``Markup``) before it is joined.
+    """
+    esc, html = markupsafe.escape, markupsafe.Markup
+    if isinstance(value, Mapping):
+        items = "".join(f"<dt>{esc(_label(k))}</dt><dd>{_inert(v)}</dd>" for k, v in value.items())
+        return html(f'<dl class="rc-dl">{items}</dl>')
+    if isinstance(value, str):
+        uri = value.startswith(("http://", "https://")) or (":" in value[:12] and " " not in value)
+        return html(f"<code>{esc(value)}</code>") if uri else esc(value)
+    if isinstance(value, Sequence | Set):
+        if not value:
+            return html("<em>none</em>")
+        items = "".join(f"<li>{_inert(v)}</li>" for v in value)
+        return html(f"<ul>{items}</ul>")
+    if value is None:
+        return html("<em>not stated</em>")
+    return esc(_num(value))
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -295,6 +330,22 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
                 name = f"retention-{run['entry']['pack']['id']}.svg"
                 files[f"{base}/{name}"] = svg.encode("utf-8")
                 chart_names.append((run["entry"]["pack"]["id"], name))
+        reliability = []
+        for run in runs:
+            svg = charts.reliability_diagram(run["results"])
+            if svg:
+                name = f"reliability-{run['entry']['pack']['id']}.svg"
+                files[f"{base}/{name}"] = svg.encode("utf-8")
+                reliability.append((run["entry"]["pack"]["id"], name))
+        footprints = _footprints(entry)
+        latency = []
+        for number, footprint in enumerate(footprints, start=1):
+            svg = charts.latency_distribution(footprint)
+            if svg:
+                name = f"latency-{number}.svg"
+                files[f"{base}/{name}"] = svg.encode("utf-8")
+                hardware = footprint.get("hardware", {})
+                latency.append((str(hardware.get("label") or hardware.get("hw_class") or number), name))
         cost_svg = charts.cost_by_quant(row["cost"])
         if cost_svg:
             files[f"{base}/cost.svg"] = cost_svg.encode("utf-8")
@@ -308,8 +359,10 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
             predicate=entry.predicate,
             row=row,
             runs=runs,
-            footprints=_footprints(entry),
+            footprints=footprints,
             charts=chart_names,
+            reliability_charts=reliability,
+            latency_charts=latency,
             cost_chart=bool(cost_svg),
             history=history,
             checks=entry.report.checks,
@@ -328,20 +381,84 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
         files[f"{page}/index.md"] = env.get_template(f"{page}.md.j2").render().encode("utf-8")
         pages.append(f"{page}/index.md")
     index = {"format": INDEX_FORMAT, "trust_root": trust, "models": rows}
+    files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
     peers = [
         [f"{o['name']}@{o['version']}" for o in (rows[i + 1 : i + 4] or rows[max(0, i - 3) : i])]
         for i in range(len(rows))
     ]
-    files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    catalog = env.get_template("catalog.md.j2").render(rows=rows, peers=peers, trust=trust)
-    files["models/index.md"] = catalog.encode("utf-8")
-    pages.append("models/index.md")
+    items = list(zip(rows, peers, strict=True))
+    # Catalog page 1 is models/index.md (in the nav); pages 2.. go under catalog/ so no page number can
+    # share a folder with a model name (names may be digits).
+    Listing = tuple[str, str, str, str, str | None, list[tuple[dict[str, Any], list[str]]]]
+    listings: list[Listing] = [("models", "catalog", "Catalog", "Catalog", None, items)]
+    by_tag: dict[str, list[tuple[dict[str, Any], list[str]]]] = {}
+    for item in items:
+        for tag in item[0]["tags"]:
+            if _is_tag_slug(tag):
+                by_tag.setdefault(tag, []).append(item)
+    for tag, tagged in sorted(by_tag.items()):
+        listings.append((f"tags/{tag}", f"tags/{tag}", f"Tag: {tag}", f"Models tagged `{tag}`", tag, tagged))
+    for first, rest, title, heading, tag_name, listed in listings:
+        for listing_path, listing in _listing_pages(
+            env, (first, rest), title, heading, tag_name, listed, trust
+        ):
+            files[listing_path] = listing.encode("utf-8")
+            pages.append(listing_path)
+    tags = [(tag, len(tagged)) for tag, tagged in sorted(by_tag.items())]
+    files["tags/index.md"] = env.get_template("tags.md.j2").render(tags=tags).encode("utf-8")
+    pages.append("tags/index.md")
     return RenderResult(list(entries), pages, files)
+
+
+PAGE_ROWS = 1000
+"""Rows per catalog or tag page: a listing past this many models is split into numbered pages."""
+
+
+def _is_tag_slug(tag: Any) -> bool:
+    """A tag usable as a folder name (the card schema's pattern, checked again: it becomes a path)."""
+    return isinstance(tag, str) and re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,49}", tag) is not None
+
+
+def _listing_pages(
+    env: jinja2.Environment,
+    folders: tuple[str, str],
+    title: str,
+    heading: str,
+    tag: str | None,
+    items: Sequence[tuple[dict[str, Any], list[str]]],
+    trust: dict[str, Any],
+) -> list[tuple[str, str]]:
+    """A listing split into pages of ``PAGE_ROWS``: page 1 in ``folders[0]``, page k in ``folders[1]/k``."""
+    folder_of = {1: folders[0]}
+    chunks = [items[i : i + PAGE_ROWS] for i in range(0, len(items), PAGE_ROWS)] or [items]
+    out = []
+    for number, chunk in enumerate(chunks, start=1):
+        path = f"{folder_of.get(number, f'{folders[1]}/{number}')}/index.md"
+        base = "../" * path.count("/")
+        pages = [
+            {"number": k, "href": f"{base}{folder_of.get(k, f'{folders[1]}/{k}')}/", "current": k == number}
+            for k in range(1, len(chunks) + 1)
+        ]
+        text = env.get_template("catalog.md.j2").render(
+            title=title if number == 1 else f"{title} (page {number})",
+            heading=heading,
+            intro=tag is None,
+            tag=tag,
+            items=chunk,
+            base=base,
+            pages=pages,
+            page=number,
+            per_page=PAGE_ROWS,
+            total=len(items),
+            trust=trust,
+        )
+        out.append((path, text))
+    return out
 
 
 def write(result: RenderResult, out: Path) -> None:
     """Write a render into a docs folder (replacing the generated ``models/`` and ``catalog/`` trees)."""
-    for tree in ("models", "catalog", "assets/receipts", "buyer", "compare"):
+    for tree in ("models", "catalog", "assets/receipts", "buyer", "compare", "tags"):
         shutil.rmtree(out / tree, ignore_errors=True)
     for name, data in result.files.items():
         path = out / name

@@ -426,6 +426,56 @@ def test_compare_shows_models_side_by_side(market: str, browser: Any) -> None:
     assert "measured" in text
 
 
+def test_card_page_charts_load(market: str, browser: Any) -> None:
+    """The tiny model's page: retention, reliability, cost and latency charts, each a loaded image."""
+    page = browser.new_page()
+    page.goto(market + "/models/tiny-model/0.1.0/")
+    state, text = status_of(page)
+    assert state == "verified", text
+    images = page.locator("p.rc-chart img").evaluate_all(
+        "imgs => imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+    )
+    assert {src.rsplit("/", 1)[-1] for src, _ in images} >= {
+        "retention-contract-clauses.svg",
+        "reliability-contract-clauses.svg",
+        "cost.svg",
+        "latency-1.svg",
+    }, images
+    assert all(loaded for _, loaded in images), images
+
+
+def test_catalog_table_sorts_by_column(market: str, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(market + "/models/")
+    page.wait_for_selector("table.rc-sortable[data-rc-sortable=ready]")
+
+    def column(n: int) -> list[str]:
+        return [
+            t.strip()
+            for t in page.locator(f"table.rc-catalog tbody tr td:nth-child({n})").all_text_contents()
+        ]
+
+    def names() -> list[str]:
+        return page.locator("table.rc-catalog tbody tr td:nth-child(1) a").all_text_contents()
+
+    assert names() == sorted(names())  # as built: by name
+    page.click("table.rc-catalog th:nth-child(1) button")
+    assert names() == sorted(names())  # ascending
+    page.click("table.rc-catalog th:nth-child(1) button")
+    assert names() == sorted(names(), reverse=True)
+    assert page.locator("table.rc-catalog th:nth-child(1)").get_attribute("aria-sort") == "descending"
+    # numeric columns sort by the raw number, not the text; models without a value go last both ways
+    keys = "table.rc-catalog tbody tr td:nth-child(6)"
+    page.click("table.rc-catalog th:nth-child(6) button")
+    retention = [float(v) for v in page.locator(keys).evaluate_all("tds => tds.map(t => t.dataset.sort)")]
+    assert retention == sorted(retention)
+    assert len(set(retention)) > 1
+    page.click("table.rc-catalog th:nth-child(8) button")
+    page.click("table.rc-catalog th:nth-child(8) button")  # decode tok/s, descending
+    assert names()[0] == "tiny-model"  # the only model with a footprint
+    assert column(8)[1:] == ["n/a"] * (len(names()) - 1)
+
+
 # --- the committed verifier vectors through verify.js ----------------------------------------------------
 
 VECTORS = ROOT / "tests" / "vectors"

@@ -9,6 +9,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -165,6 +167,57 @@ def test_hostile_card_text_renders_inert(
     assert "[click me](javascript:window.__pwned=4)" in html  # Markdown did not run on it
     assert "<strong>bold</strong>" not in html
     assert "A" * 1500 in html  # long strings are kept whole
+
+
+def _internal_links(site: Path, page: Path) -> list[tuple[str, Path]]:
+    """Every relative href/src of a built page, resolved to the file a static server would send."""
+    url_dir = page.parent
+    out = []
+    for _, attrs in parse(page.read_text("utf-8")).tags:
+        for name in ("href", "src"):
+            value = attrs.get(name)
+            if not value or value.startswith(("#", "http://", "https://", "data:", "mailto:")):
+                continue
+            target = (url_dir / value.split("#")[0].split("?")[0]).resolve()
+            out.append((value, target / "index.html" if target.is_dir() else target))
+    return out
+
+
+def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
+    world: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import generator.render
+
+    monkeypatch.setattr(generator.render, "PAGE_ROWS", 1)  # 2 receipts -> every listing has 2 pages
+    site = tmp_path / "site"
+    code, text = cli(capsys, "build", world["receipts"], "--trust-root", world["trust"], "--out", site)
+    assert code == 0, text
+    first, second = site / "models" / "index.html", site / "catalog" / "2" / "index.html"
+    assert 'href="../models/hostile-model/0.1.0/"' in first.read_text("utf-8")  # sorted by name
+    assert "models/smollm2-135m-distilled-20l/0.1.0/" not in first.read_text("utf-8")
+    assert 'href="../../models/smollm2-135m-distilled-20l/0.1.0/"' in second.read_text("utf-8")
+    assert "Page 2 of 2" in second.read_text("utf-8")
+    for tag in ("distilled", "demo", "layer-pruned", "cpu"):  # examples/card.yaml's tags, on both cards
+        assert (site / "tags" / tag / "index.html").is_file()
+        assert (site / "tags" / tag / "2" / "index.html").is_file()
+        assert f'href="{tag}/"' in (site / "tags" / "index.html").read_text("utf-8")
+    listings = [first, second, site / "tags" / "index.html", *sorted((site / "tags").glob("*/**/index.html"))]
+    for page in listings + sorted((site / "models").glob("*/*/index.html")):
+        for value, target in _internal_links(site, page):
+            assert target.is_file(), f"{page.relative_to(site)}: {value} -> {target} does not exist"
+    catalog = first.read_text("utf-8")
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in catalog  # hostile description, as text
+    assert "<script>window.__pwned" not in catalog
+    # search indexes the catalog (names, publishers, descriptions), not every card page or tag listing
+    index = json.loads((site / "search" / "search_index.json").read_text("utf-8"))
+    locations = {doc["location"].split("#")[0] for doc in index["docs"]}
+    assert "models/" in locations
+    assert not [loc for loc in locations if loc.startswith(("models/smollm2", "models/hostile", "tags/d"))]
+    assert "tags/" in locations  # the list of tags is searchable; the per-tag listings are not
+    assert any("smollm2-135m-distilled-20l" in doc["text"] for doc in index["docs"])
 
 
 def test_unverified_receipt_refuses_to_render(
@@ -385,3 +438,53 @@ def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Pa
     with pytest.raises(VerificationError, match="refusing to publish an unverified receipt") as caught:
         collect(tmp_path / "receipts", root, root_bytes=root_bytes, workers=2)
     assert "model-042@0.1.0" in caught.value.file
+
+
+ZENSICAL_CONFIG = """\
+site_name: receipts
+site_url: http://127.0.0.1:8000/
+docs_dir: docs
+site_dir: site
+theme:
+  name: material
+  features: [navigation.instant]
+nav:
+  - Home: index.md
+  - Catalog: models/index.md
+  - Find a model: buyer/index.md
+  - Compare: compare/index.md
+  - Tags: tags/index.md
+  - How to verify: verify.md
+extra_javascript: [assets/receipts/verify.js, assets/receipts/catalog.js]
+extra_css: [assets/receipts/receipts.css]
+plugins: [search]
+"""
+
+
+def test_render_output_builds_with_zensical(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Engine-neutral: `receipts render` + Zensical (no receipts plugin) makes a site that verifies."""
+    shutil.copytree(ROOT / "site" / "pages", tmp_path / "docs")
+    code, text = cli(
+        capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "docs"
+    )
+    assert code == 0, text
+    (tmp_path / "mkdocs.yml").write_text(ZENSICAL_CONFIG, "utf-8")
+    zensical = Path(sys.executable).parent / "zensical"
+    proc = subprocess.run(
+        [str(zensical), "build"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    site = tmp_path / "site"
+    code, text = cli(capsys, "verify", site, "--trust-root", world["trust"])
+    assert code == 0, text
+    assert "2 verified, 0 failed" in text
+    assert text.count("names exactly this receipt") == 2  # both card pages found and matched
+    html = (site / "models" / "hostile-model" / "0.1.0" / "index.html").read_text("utf-8")
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert "<script>window.__pwned" not in html
+    search = json.loads((site / "search.json").read_text("utf-8"))
+    locations = {item["location"].split("#")[0] for item in search["items"]}
+    assert "models/" in locations
+    assert not [loc for loc in locations if loc.startswith("models/h")]

@@ -1,0 +1,68 @@
+"""Screenshots of a built catalog, taken in Debian's chromium the way a reader sees it (verify.js included).
+
+    python examples/screenshot.py SITE_DIR OUT_DIR [--card models/NAME/VERSION/] [--query "ram_gb=16&..."]
+
+Serves SITE_DIR on 127.0.0.1 (a secure context, so WebCrypto runs), waits until the card page's
+verification status settles and the buyer query has answered, and writes ``card.png``, ``catalog.png`` and
+``buyer.png`` into OUT_DIR. Exits non-zero if the card page does not say "verified".
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def main() -> int:
+    """Serve, open each page, screenshot it."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("site", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--card", help="card page path, e.g. models/NAME/VERSION/ (default: the first)")
+    parser.add_argument("--query", default="ram_gb=16&task=contract-clauses&commercial=1&priority=precision")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    card = args.card or next(
+        str(p.parent.relative_to(args.site)) + "/" for p in sorted(args.site.glob("models/*/*/index.html"))
+    )
+    handler = functools.partial(_Quiet, directory=str(args.site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("chromium is not installed: apt-get install -y chromium (or run `make setup`)", file=sys.stderr)
+        return 2
+    with sync_playwright() as pw:
+        flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        browser = pw.chromium.launch(executable_path=chromium, args=flags)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/{card}")
+        page.wait_for_selector(".rc-status:not([data-state=pending])")
+        state = page.get_attribute(".rc-status", "data-state")
+        page.screenshot(path=str(args.out / "card.png"), full_page=True)
+        page.goto(f"{base}/models/")
+        page.screenshot(path=str(args.out / "catalog.png"))
+        page.goto(f"{base}/buyer/?{args.query}")
+        page.wait_for_selector("[data-rc-app][data-ready=true]")
+        page.screenshot(path=str(args.out / "buyer.png"))
+        browser.close()
+    server.shutdown()
+    print(f"{card}: {state}; screenshots in {args.out}/ (card.png, catalog.png, buyer.png)")
+    return 0 if state == "verified" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
