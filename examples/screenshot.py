@@ -3,8 +3,9 @@
     python examples/screenshot.py SITE_DIR OUT_DIR [--card models/NAME/VERSION/] [--query "ram_gb=16&..."]
 
 Serves SITE_DIR on 127.0.0.1 (a secure context, so WebCrypto runs), waits until the card page's
-verification status settles and the buyer query has answered, and writes ``card.png``, ``catalog.png`` and
-``buyer.png`` into OUT_DIR. Exits non-zero if the card page does not say "verified".
+verification status settles and the buyer query has answered, and writes ``card.png``, ``scorecard.png``
+and ``cost.png`` (the card page, then scrolled to those sections), ``catalog.png`` and ``buyer.png`` into
+OUT_DIR. Exits non-zero if the card page does not say "verified".
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def main() -> int:
         page.goto(f"{base}/{card}")
         page.wait_for_selector(".rc-status:not([data-state=pending])")
         state = page.get_attribute(".rc-status", "data-state")
-        page.screenshot(path=str(args.out / "card.png"), full_page=True)
+        page.screenshot(path=str(args.out / "card.png"))
+        for section, name in (("distillation-scorecard", "scorecard.png"), ("local-cost", "cost.png")):
+            page.goto(f"{base}/{card}#{section}")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(args.out / name))
         page.goto(f"{base}/models/")
         page.screenshot(path=str(args.out / "catalog.png"))
         page.goto(f"{base}/buyer/?{args.query}")
@@ -60,7 +65,7 @@ def main() -> int:
         page.screenshot(path=str(args.out / "buyer.png"))
         browser.close()
     server.shutdown()
-    print(f"{card}: {state}; screenshots in {args.out}/ (card.png, catalog.png, buyer.png)")
+    print(f"{card}: {state}; screenshots in {args.out}/ (card, scorecard, cost, catalog, buyer .png)")
     return 0 if state == "verified" else 1
 
 

@@ -1,0 +1,157 @@
+"""The main job end to end, as `make demo` runs it, at reduced size (``DEMO_SIZE=small``).
+
+Real SmolLM2-135M-Instruct teacher -> truncated base -> distilled student + SFT baseline
+(examples/distill.py), real runs of the bundled packs, real benches, a demo key, signed receipts, a
+built catalog; then the contracts between the stages: every file validates, every receipt verifies with
+the CLI and in Chromium, the catalog shows retention, fidelity, cost and licence, and tampering with any
+artifact is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from receipts.cli import main
+from receipts.schemas import violations
+from tests.test_browser import browser, serve, status_of  # noqa: F401 - fixtures, used by name
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run examples/demo.sh at reduced size into a fresh folder (a fresh cache too: nothing reused)."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    env = {
+        **os.environ,
+        "DEMO_SIZE": "small",
+        "DEMO_OUT": str(out),
+        "RECEIPTS_CACHE": str(out.parent / "cache"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", str(ROOT / "examples" / "demo.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    (out.parent / "demo.log").write_text(proc.stdout + proc.stderr, "utf-8")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for stage in range(1, 9):
+        assert f"] {stage}/8 " in proc.stdout  # every stage announced its progress
+    return out
+
+
+def _verify(target: Path, trust: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["verify", str(target), "--trust-root", str(trust)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+STUDENT = "smollm2-135m-distilled-20l@0.1.0"
+SFT = "smollm2-135m-sft-20l@0.1.0"
+
+
+def test_every_file_validates_and_every_receipt_verifies(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receipts = demo / "receipts"
+    bundles = sorted(p.name for p in receipts.iterdir())
+    assert STUDENT in bundles
+    assert SFT in bundles
+    for bundle in receipts.iterdir():
+        card = yaml.safe_load((bundle / "card.yaml").read_text("utf-8"))
+        assert violations(card, "card") == [], bundle
+        for results in bundle.rglob("results.json"):
+            assert violations(json.loads(results.read_text("utf-8")), "results") == [], results
+        for footprint in bundle.glob("footprints/*.json"):
+            assert violations(json.loads(footprint.read_text("utf-8")), "footprint") == [], footprint
+        code, text = _verify(bundle, demo / "trust.json", capsys)
+        assert code == 0, text
+    code, text = _verify(demo / "site", demo / "trust.json", capsys)
+    assert code == 0, text
+    assert f"{len(bundles)} verified, 0 failed" in text
+
+
+def test_retention_comes_from_real_runs(demo: Path) -> None:
+    statement = _statement(demo / "receipts" / STUDENT)
+    runs = {r["pack"]["id"]: r for r in statement["predicate"]["runs"]}
+    assert set(runs) == {"capitals-mc", "contract-clauses", "behaviour-probes"}
+    capitals = runs["capitals-mc"]["summary"]
+    scores = capitals["scores"]
+    assert scores["teacher"] > scores["base"]  # dropping a third of the layers costs accuracy
+    assert capitals["retention"] is not None
+    quant = {q["quant"]: q for q in statement["predicate"]["quantization"]}
+    assert {"fp32", "int8-dynamic"} <= set(quant)  # quantization survival: evaluated and benched
+    assert quant["int8-dynamic"]["evaluated"]["capitals-mc@1.0.0"]["retention"] is not None
+    assert quant["int8-dynamic"]["benched"]
+    trio = json.loads((demo / "trio.json").read_text("utf-8"))
+    assert statement["predicate"]["card"]["lineage"]["relation"] == "distilled"
+    results = json.loads((demo / "runs" / "student" / "capitals-mc" / "results.json").read_text("utf-8"))
+    assert results["models"]["student"]["digest"] == trio["digests"]["student"]  # the run saw these weights
+
+
+def _statement(bundle: Path) -> dict[str, Any]:
+    import base64
+
+    envelope = json.loads((bundle / "receipt.json").read_text("utf-8"))
+    statement: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
+    return statement
+
+
+def test_catalog_pages_verify_in_chromium_and_show_the_evidence(demo: Path, serve: Any, browser: Any) -> None:  # noqa: F811
+    base = serve(demo / "site")
+    page = browser.new_page()
+    for bundle in sorted((demo / "receipts").iterdir()):
+        name, version = bundle.name.split("@")
+        page.goto(f"{base}/models/{name}/{version}/")
+        state, text = status_of(page)
+        assert state == "verified", f"{bundle.name}: {text}"
+        body = page.locator("article").inner_text()
+        assert "Provenance and license" in body
+        assert str(yaml.safe_load((bundle / "card.yaml").read_text("utf-8"))["license"]["id"]) in body
+        if bundle.name in (STUDENT, SFT):
+            assert "Retention" in body
+            assert "Fidelity" in body
+            assert "decode tok/s" in body
+            assert "no footprint in this receipt" not in body  # a measured cost, not a claim
+    page.goto(f"{base}/buyer/?ram_gb=16&task=capitals-mc&commercial=1&priority=quality")
+    page.wait_for_selector("[data-rc-app][data-ready=true]")
+    ranked = page.locator("tr.rc-match td:nth-child(2)").all_text_contents()
+    assert any(STUDENT.replace("@", " ") in r for r in ranked)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "card.yaml",
+        "receipt.json",
+        "runs/capitals-mc/results.json",
+        "runs/capitals-mc/examples.jsonl",
+        "footprint",
+    ],
+)
+def test_tampering_any_artifact_is_caught(
+    demo: Path, tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / STUDENT
+    shutil.copytree(demo / "receipts" / STUDENT, bundle)
+    path = next(bundle.glob("footprints/*.json")) if target == "footprint" else bundle / target
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle] = data[middle] ^ 0x01
+    path.write_bytes(bytes(data))
+    code, text = _verify(bundle, demo / "trust.json", capsys)
+    assert code == 4, text
