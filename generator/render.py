@@ -323,20 +323,17 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
                     path.read_bytes()
                 )
         runs = _runs(entry)
-        chart_names = []
-        for run in runs:
-            svg = charts.retention_by_slice(run["results"])
-            if svg:
-                name = f"retention-{run['entry']['pack']['id']}.svg"
-                files[f"{base}/{name}"] = svg.encode("utf-8")
-                chart_names.append((run["entry"]["pack"]["id"], name))
-        reliability = []
-        for run in runs:
-            svg = charts.reliability_diagram(run["results"])
-            if svg:
-                name = f"reliability-{run['entry']['pack']['id']}.svg"
-                files[f"{base}/{name}"] = svg.encode("utf-8")
-                reliability.append((run["entry"]["pack"]["id"], name))
+        run_charts: dict[str, list[tuple[str, str]]] = {"retention": [], "reliability": []}
+        for kind, draw in (
+            ("retention", charts.retention_by_slice),
+            ("reliability", charts.reliability_diagram),
+        ):
+            for run in runs:
+                svg = draw(run["results"])
+                if svg:
+                    name = f"{kind}-{run['entry']['pack']['id']}.svg"
+                    files[f"{base}/{name}"] = svg.encode("utf-8")
+                    run_charts[kind].append((run["entry"]["pack"]["id"], name))
         footprints = _footprints(entry)
         latency = []
         for number, footprint in enumerate(footprints, start=1):
@@ -360,8 +357,8 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
             row=row,
             runs=runs,
             footprints=footprints,
-            charts=chart_names,
-            reliability_charts=reliability,
+            charts=run_charts["retention"],
+            reliability_charts=run_charts["reliability"],
             latency_charts=latency,
             cost_chart=bool(cost_svg),
             history=history,
