@@ -665,8 +665,9 @@ def render(
 ) -> None:
     """Verify receipts and render their catalog pages as Markdown (for mkdocs, zensical or any engine).
 
-    Writes models/<name>/<version>/index.md with the receipt bundle beside it, charts, models/index.md
-    and catalog/index.json. A receipt that does not verify stops the render (exit 4).
+    Writes models/<name>/<version>/index.md with the receipt bundle and charts beside it, the catalog
+    (models/index.md, catalog/<k>/ past 1,000 models), tags/, buyer/, compare/ and catalog/index.json.
+    A receipt that does not verify stops the render (exit 4).
 
     Example: receipts render receipts/ --trust-root trust.json --out docs/
     """
