@@ -7,7 +7,8 @@
 #     -> receipts bench: the student at fp32 and int8 on this machine
 #   Gemma 3 270M (a second family, from PyPI chunk packages), scored against the same reference teacher
 #     -> receipts run + receipts bench
-#   -> a DEMO key and trust root -> receipts sign (one receipt per model) -> receipts build (the catalog)
+#   -> a DEMO key and trust root -> receipts sign (one receipt per model; the student's exported as a
+#   Hugging Face card, a CycloneDX ML-BOM and an OpenSSF model.sig) -> receipts build (the catalog)
 #   -> receipts verify (the built site) -> a tampered copy is caught.
 #
 # Everything is cached ($RECEIPTS_CACHE, default ~/.cache/receipts; footprints and the key in demo-out/):
@@ -115,8 +116,10 @@ KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --force)
 mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf '%h\n' | sort)
 mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)
 receipts validate examples/card.yaml
+mkdir -p "$OUT/exports"
+# --model-sig: the same key also signs the weights folder the OpenSSF model_signing way (model.sig).
 receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" \
-  --footprint "$OUT/footprints/student.json" "${KEY[@]}"
+  --footprint "$OUT/footprints/student.json" --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
 receipts validate examples/demo/smollm2-135m-sft-20l.card.yaml
 receipts sign --card examples/demo/smollm2-135m-sft-20l.card.yaml --weights "$SFT" \
   "${SFT_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/sft.json" "${KEY[@]}"
@@ -132,6 +135,12 @@ for bundle in "$OUT"/receipts/*@*/; do
   receipts verify "$bundle" --trust-root "$OUT/trust.json" > /dev/null
   echo "verified $bundle"
 done
+STUDENT_BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-20l@*/)
+receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --weights "$STUDENT" \
+  --model-sig "$OUT/exports/student.model.sig" | grep "model.sig"
+# The student's receipt for other tools: a Hugging Face model card and a CycloneDX 1.6 ML-BOM.
+receipts export hf "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --out "$OUT/exports/student.README.md"
+receipts export cyclonedx "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --out "$OUT/exports/student.cdx.json"
 
 step "7/8 tampering: one byte of a copy of the student's card changed -> verification must fail (exit 4)"
 BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-20l@*/)
@@ -157,3 +166,4 @@ echo "catalog:    $OUT/site  (serve: python3 -m http.server -d $OUT/site -b 127.
 echo "receipts:   $OUT/receipts/"
 echo "trust root: $OUT/trust.json (pin it: receipts trust show $OUT/trust.json)"
 echo "verify one: receipts verify $BUNDLE --trust-root $OUT/trust.json --weights $STUDENT"
+echo "exports:    $OUT/exports/ (Hugging Face README.md, CycloneDX ML-BOM, OpenSSF model.sig of the student)"

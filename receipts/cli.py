@@ -1,4 +1,4 @@
-"""The one CLI: ``receipts keygen | trust | validate | run | bench | sign | verify | render | build``.
+"""The one CLI: ``receipts`` with keygen, trust, validate, run, bench, sign, verify, render, build, export.
 
 Errors are caught in exactly one place (`main`) and mapped to exit codes:
 0 ok · 1 error · 2 usage · 3 schema validation failed · 4 verification failed · 5 gate failed
@@ -59,6 +59,11 @@ app = typer.Typer(
 )
 trust_app = typer.Typer(help="Manage the trust root: the publisher keys verifiers pin.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
+export_app = typer.Typer(
+    help="Export a verified receipt for other tools: a Hugging Face model card, a CycloneDX ML-BOM.",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -366,12 +371,18 @@ def sign(
     weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
+    model_sig: Annotated[
+        Path | None,
+        typer.Option(help="Also write an OpenSSF model_signing signature here (e.g. WEIGHTS/model.sig)."),
+    ] = None,
 ) -> None:
     """Bind a card to its weights, runs and footprints, and sign it into OUT/<name>@<version>/.
 
     Subject files are copied into the receipt folder; receipt.json names them by relative path.
 
     Example: receipts sign --card card.yaml --weights models/student --key release.key.pem --out receipts/
+
+    With --model-sig, the weights also get a model.sig that `model_signing verify key` accepts.
     """
     from receipts.sign import sign_receipt
 
@@ -387,9 +398,14 @@ def sign(
             when = parse_time(issued_at)
         except ValueError as exc:
             raise UsageError(f"--issued-at: {exc}", hint="e.g. 2026-11-23T10:00:00Z") from None
+    keys = _private_keys(key)
+    if model_sig is not None:
+        from receipts.modelsig import model_sig_key, write_model_sig
+
+        sig_key = model_sig_key(keys, weights, model_sig)  # refuse before anything is written
     bundle = sign_receipt(
         card,
-        _private_keys(key),
+        keys,
         out_dir,
         runs=run or [],
         footprints=footprint or [],
@@ -399,6 +415,9 @@ def sign(
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
+    if model_sig is not None and weights is not None:
+        write_model_sig(weights, sig_key, model_sig)
+        out.print(f"wrote {escape(str(model_sig))} (OpenSSF model signing, key {sig_key.public.keyid})")
 
 
 # --- run ----------------------------------------------------------------------------------------
@@ -407,7 +426,13 @@ def sign(
 @app.command()
 def run(
     packs: Annotated[list[Path], typer.Argument(help="Eval pack folders (or their pack.yaml).")],
-    teacher: Annotated[str, typer.Option(help="Teacher model spec, e.g. hf:models/teacher.")],
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="Teacher model spec: hf:DIR[@bf16|@int8-dynamic], gguf:FILE, or a served model "
+            "openai:URL#MODEL[?num_concurrent=8&max_retries=3&timeout=300&api=completions|chat]."
+        ),
+    ],
     student: Annotated[str, typer.Option(help="Distilled student model spec.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder (one pack) or parent of one per pack.")],
     base: Annotated[str | None, typer.Option(help="Base student (before distillation) spec.")] = None,
@@ -437,6 +462,16 @@ def run(
         bool, typer.Option("--no-cache", help="Recompute instead of reading cached outputs.")
     ] = False,
     gate: Annotated[bool, typer.Option(help="Exit 5 if the pack's release gate fails.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Spread the model work over Ray: local (start one here), auto (this machine's cluster) "
+            "or ray://HOST:10001. Same results, same --resume.",
+        ),
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="With --ray: model replicas (actors) per role.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print results.json summaries as JSON.")] = False,
 ) -> None:
     """Evaluate packs on teacher, base and student: what survived distillation, with CIs.
@@ -445,6 +480,8 @@ def run(
     Interrupted runs keep every finished item: rerun with --resume.
 
     Example: receipts run packs/capitals-mc --teacher hf:t --base hf:b --student hf:s --out runs/capitals
+
+    On a Ray cluster: receipts run packs/capitals-mc ... --ray auto --ray-workers 4
     """
     from runner.cli_run import run_packs
     from runner.run import RunConfig
@@ -484,6 +521,8 @@ def run(
         gate=gate,
         console=err,
         show_progress=not as_json and err.is_terminal,
+        ray=ray,
+        ray_workers=ray_workers,
     )
     if as_json:
         out.print_json(
@@ -727,6 +766,10 @@ def verify(
         str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="Check these weights (folder or file) too.")] = None,
+    model_sig: Annotated[
+        Path | None,
+        typer.Option(help="With --weights: check this model_signing signature (default: WEIGHTS/model.sig)."),
+    ] = None,
     pack: Annotated[Path | None, typer.Option(help="Check this eval pack folder too.")] = None,
     allow_retired: Annotated[bool, typer.Option(help="Accept signatures by retired keys.")] = False,
     expect: Annotated[str | None, typer.Option(help="NAME@VERSION the receipt must be for.")] = None,
@@ -759,6 +802,8 @@ def verify(
     receipts = find_receipts(target)
     if (weights or pack or expect) and len(receipts) > 1:
         raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")
+    if model_sig is not None and weights is None:
+        raise UsageError("--model-sig needs --weights", hint="pass --weights DIR --model-sig DIR/model.sig")
     reports: list[Report] = []
     for receipt in receipts:
         try:
@@ -770,6 +815,7 @@ def verify(
                     pack=pack,
                     allow_retired=allow_retired,
                     expect=expect,
+                    model_sig=model_sig,
                 )
             )
         except VerificationError as exc:
@@ -821,6 +867,71 @@ def verify(
         )
     if failed:
         raise typer.Exit(VerificationError.exit_code)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def _write_export(text: str, dest: Path | None, what: str) -> None:
+    if dest is None:
+        sys.stdout.write(text)
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, dest)
+    err.print(f"wrote {what} to {escape(str(dest))}")
+
+
+@export_app.command("hf")
+def export_hf(
+    receipt: Annotated[Path, typer.Argument(help="A receipt.json or its folder.")],
+    trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
+    trust_root_sha256: Annotated[
+        str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")
+    ] = None,
+    dest: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+    receipt_url: Annotated[
+        str | None, typer.Option(help="Where the receipt is published (linked from the card).")
+    ] = None,
+) -> None:
+    """Write a Hugging Face model card (README.md) from a receipt that verifies.
+
+    The YAML front matter carries license, base_model, base_model_relation, datasets and a
+    model-index with every evaluated metric; the body carries the scorecard, states the numbers are
+    self-reported, and says how to verify them.
+
+    Example: receipts export hf receipts/my-model@1.0.0 --trust-root trust.json --out README.md
+    """
+    from receipts.export import load_verified
+    from receipts.export.hf import model_card
+
+    root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    _write_export(model_card(load_verified(receipt, root), receipt_url=receipt_url), dest, "model card")
+
+
+@export_app.command("cyclonedx")
+def export_cyclonedx(
+    receipt: Annotated[Path, typer.Argument(help="A receipt.json or its folder.")],
+    trust_root: Annotated[Path, typer.Option("--trust-root", help="Your pinned trust root file.")],
+    trust_root_sha256: Annotated[
+        str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")
+    ] = None,
+    dest: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+) -> None:
+    """Write a CycloneDX 1.6 ML-BOM (JSON) from a receipt that verifies.
+
+    One machine-learning-model component with the weights' hashes, licences, the teacher as a
+    pedigree ancestor, and a modelCard with every metric per slice with its confidence interval.
+
+    Example: receipts export cyclonedx receipts/my-model@1.0.0 --trust-root trust.json --out bom.json
+    """
+    from receipts.export import load_verified
+    from receipts.export.cyclonedx import ml_bom
+
+    root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
+    bom = ml_bom(load_verified(receipt, root))
+    _write_export(json.dumps(bom, indent=2, ensure_ascii=False) + "\n", dest, "CycloneDX ML-BOM")
 
 
 def _interrupted(argv: Sequence[str] | None) -> int:

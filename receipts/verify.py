@@ -12,6 +12,8 @@ the report so far (a failed check cannot be ignored by accident):
  7. subjects    unique names, sha256 present, every file subject present with its digest
  8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root
  9. weights     recomputed from the given folder/file (else "not checked")
+    model.sig   with --weights: an OpenSSF model_signing signature (the given file, else the folder's
+                ``model.sig`` if present) by a trusted key over exactly the signed manifest (modelsig)
 10. pack        recomputed from the given pack folder (else "not checked")
 """
 
@@ -30,6 +32,7 @@ from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, VerificationError
+from receipts.keys import PublicKey
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from receipts.trust import TrustRoot, parse_time
 
@@ -229,6 +232,22 @@ def _check_weights(run: _Run, manifest: Mapping[str, Any] | None, weights: Path 
     run.ok("weights", f"{len(actual.files)} file(s), root sha256:{actual.root}")
 
 
+def _check_model_sig(
+    run: _Run, keys: Mapping[str, PublicKey], manifest: Mapping[str, Any] | None, sig: Path | None
+) -> None:
+    from receipts.modelsig import MAX_MODEL_SIG_BYTES, check_model_sig
+
+    if sig is None:
+        return
+    if manifest is None:
+        raise run.fail("model.sig", "the receipt binds no weights to check model.sig against")
+    try:
+        data = read_bytes(sig, what="model signature", limit=MAX_MODEL_SIG_BYTES)
+        run.ok("model.sig", check_model_sig(data, keys, manifest["files"], manifest["root"], file=sig))
+    except (InputError, VerificationError) as exc:
+        raise run.fail("model.sig", exc.summary(), hint=exc.hint) from None
+
+
 def _check_pack(run: _Run, subjects: list[dict[str, Any]], pack: Path | None) -> None:
     packs = list(_by_kind(subjects, "pack"))
     if pack is None:
@@ -283,8 +302,12 @@ def verify_receipt(
     allow_retired: bool = False,
     expect: str | None = None,
     now: datetime | None = None,
+    model_sig: Path | None = None,
 ) -> Report:
     """Verify one receipt (``receipt.json`` inside its bundle folder).
+
+    ``model_sig`` (default: ``weights/model.sig`` when that exists) is checked as an OpenSSF
+    model_signing signature by a key usable at ``issuedAt`` over exactly the signed weights manifest.
 
     Returns:
         The report, all checks passed or "not checked".
@@ -360,6 +383,14 @@ def verify_receipt(
     files = _check_subjects(run, bundle, statement["subject"])
     manifest = _check_bindings(run, statement, files)
     _check_weights(run, manifest, weights)
+    if model_sig is None and weights is not None and (weights / "model.sig").is_file():
+        model_sig = weights / "model.sig"
+    usable = {
+        k: t.public
+        for k, t in root.keys.items()
+        if t.unusable_reason(issued, allow_retired=allow_retired) is None
+    }
+    _check_model_sig(run, usable, manifest, model_sig)
     _check_pack(run, statement["subject"], pack)
     return report
 

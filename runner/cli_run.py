@@ -21,7 +21,7 @@ from rich.progress import (
 from receipts.errors import GateError, UsageError
 from runner.packs import load_pack
 from runner.report import write_reports
-from runner.run import RunConfig, execute
+from runner.run import Engine, RunConfig, execute
 
 __all__ = ["pin_threads", "run_packs"]
 
@@ -58,6 +58,8 @@ def run_packs(
     gate: bool,
     console: Console,
     show_progress: bool,
+    ray: str | None = None,
+    ray_workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Run every pack; one pack writes into ``out``, several into ``out/<pack id>/``.
 
@@ -69,6 +71,11 @@ def run_packs(
     ids = [p.id for p in loaded]
     if len(set(ids)) != len(ids):
         raise UsageError(f"the same pack is given twice: {ids}")
+    engine: Engine | None = None
+    if ray is not None:
+        from runner.ray_engine import RayEngine
+
+        engine = RayEngine(ray, workers=ray_workers, threads=config.threads)
     all_results = []
     for pack in loaded:
         run_dir = out if len(loaded) == 1 else out / pack.id
@@ -83,7 +90,13 @@ def run_packs(
             transient=False,
         ) as bar:
             outcome = execute(
-                pack, config, run_dir, resume=resume, force=force, progress=_Bar(bar, pack.id).update
+                pack,
+                config,
+                run_dir,
+                resume=resume,
+                force=force,
+                progress=_Bar(bar, pack.id).update,
+                engine=engine,
             )
         results = write_reports(pack, config, outcome)
         results["_run"] = {

@@ -136,7 +136,8 @@ def _metric(
     )
     entry: dict[str, Any] = {
         "roles": {r: _est(est[r]) for r in roles},
-        "differences": {k: _est(v) for k, v in est.items() if "-" in k},
+        # role names may hold "-" themselves (student@int8-dynamic): a difference is any non-role key
+        "differences": {k: _est(v) for k, v in est.items() if k not in roles},
     }
     if "base" in roles:
         gap = est["teacher-base"]

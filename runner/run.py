@@ -17,18 +17,28 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 
 from receipts.errors import InputError, ReceiptsError, UsageError
 from runner import metrics
-from runner.backends import Backend, ChoiceRequest, GenRequest, load_backend
+from runner.backends import Backend, ChoiceRequest, GenRequest, ModelIdentity, load_backend
 from runner.backends.local import cache_root
 from runner.cache import OutputCache, request_key
 from runner.packs import Pack, PromptInstance, materialise
 
-__all__ = ["ROLE_ORDER", "RunConfig", "RunOutcome", "execute"]
+__all__ = [
+    "ROLE_ORDER",
+    "Engine",
+    "LocalEngine",
+    "RunConfig",
+    "RunOutcome",
+    "WorkItem",
+    "WorkResult",
+    "execute",
+    "work",
+]
 
 ROLE_ORDER = ("teacher", "base", "student", "sft")
 MANIFEST = "run.json"
@@ -150,14 +160,15 @@ def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _request(backend: Backend, inst: PromptInstance, pack: Pack) -> tuple[str, ChoiceRequest | GenRequest]:
+def _request_for(sees_gold: bool, inst: PromptInstance, pack: Pack) -> tuple[str, ChoiceRequest | GenRequest]:
+    """The cache key and the request for ``inst`` (gold only for backends that replay gold answers)."""
     if inst.continuations is not None:
-        gold = inst.gold if backend.sees_gold and isinstance(inst.gold, int) else None
+        gold = inst.gold if sees_gold and isinstance(inst.gold, int) else None
         key = request_key("choices", context=inst.prompt, continuations=list(inst.continuations))
         return key, ChoiceRequest(inst.prompt, inst.continuations, gold)
     gen = pack.generation
     gold_text = None
-    if backend.sees_gold:
+    if sees_gold:
         if isinstance(inst.gold, tuple) and inst.gold:
             gold_text = inst.gold[0]
         elif isinstance(inst.gold, Mapping):
@@ -180,126 +191,224 @@ def _batches(items: Sequence[PromptInstance], size: int) -> Iterator[list[Prompt
         yield list(items[start : start + size])
 
 
+@dataclass(frozen=True)
+class WorkItem:
+    """One item's model work for one role: what to compute, and what the driver already has.
+
+    Attributes:
+        inst: the prompt instance.
+        request: the request to send, or None when ``output`` came from the cache.
+        output: the cached output (when ``request`` is None).
+        dist: teacher only: also return its distributions over the KL target.
+        kl_target: student roles: the continuation to measure token-level KL on ...
+        teacher_dist: ... against these teacher distributions (None: no KL to measure).
+    """
+
+    inst: PromptInstance
+    request: ChoiceRequest | GenRequest | None
+    output: dict[str, Any] | None = None
+    dist: bool = False
+    kl_target: str | None = None
+    teacher_dist: np.ndarray[Any, np.dtype[np.float32]] | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        """False when the driver can finish the item without a model call."""
+        return self.request is not None or self.dist or self.teacher_dist is not None
+
+
+@dataclass(frozen=True)
+class WorkResult:
+    """What a model produced for one `WorkItem`."""
+
+    output: dict[str, Any]
+    dist: tuple[str, np.ndarray[Any, np.dtype[np.float32]]] | None = None
+    kl: dict[str, Any] = field(default_factory=dict)
+
+
+def _compute(backend: Backend, requests: Sequence[ChoiceRequest | GenRequest]) -> list[dict[str, Any]]:
+    choice = [r for r in requests if isinstance(r, ChoiceRequest)]
+    gen = [r for r in requests if isinstance(r, GenRequest)]
+    out: list[dict[str, Any]] = []
+    if choice:
+        for res in backend.score_choices(choice):
+            out.append({"logliks": list(res.logliks), "greedy": list(res.greedy), "tokens": list(res.tokens)})
+    if gen:
+        for g in backend.generate(gen):
+            out.append({"text": g.text, "token_logprobs": [round(v, 6) for v in g.token_logprobs]})
+    return out
+
+
+def _compute_each(backend: Backend, requests: Sequence[ChoiceRequest | GenRequest]) -> list[dict[str, Any]]:
+    """All requests in one call; if that fails, item by item so only the failing item is lost."""
+    try:
+        return _compute(backend, requests)
+    except ReceiptsError:
+        raise
+    except Exception:  # one bad batch: retry item by item
+        fresh: list[dict[str, Any]] = []
+        for request in requests:
+            try:
+                fresh.extend(_compute(backend, [request]))
+            except ReceiptsError:
+                raise
+            except Exception as exc:  # recorded with the item; the run aborts past a threshold
+                fresh.append({"error": f"{type(exc).__name__}: {exc}"[:500]})
+        return fresh
+
+
+def work(backend: Backend | None, items: Sequence[WorkItem]) -> list[WorkResult]:
+    """Do the model work for a batch of items: outputs, then teacher distributions or token KL.
+
+    The one function every engine calls (in process, or inside a Ray actor), so a distributed run
+    computes exactly what a local one does.
+
+    Raises:
+        ReceiptsError: the backend refused in a way no retry fixes (e.g. an endpoint without logprobs).
+    """
+    outputs = [item.output for item in items]
+    missing = [i for i, item in enumerate(items) if item.request is not None]
+    if missing:
+        assert backend is not None  # noqa: S101 - callers only pass None when nothing needs a model
+        fresh = _compute_each(backend, [r for i in missing if (r := items[i].request) is not None])
+        for i, value in zip(missing, fresh, strict=True):
+            outputs[i] = value
+    results = []
+    for item, output in zip(items, outputs, strict=True):
+        assert output is not None  # noqa: S101 - every item has a cached or a fresh output
+        if "error" in output or backend is None:
+            results.append(WorkResult(output))
+            continue
+        dist = None
+        kl: dict[str, Any] = {}
+        if item.dist:
+            target = _kl_target(item.inst, {"output": output})
+            dists = backend.teacher_forced(item.inst.prompt, target) if target is not None else None
+            if target is not None and dists is not None:
+                dist = (target, dists)
+        elif item.teacher_dist is not None and item.kl_target is not None:
+            p = item.teacher_dist
+            q = backend.teacher_forced(item.inst.prompt, item.kl_target)
+            if q is not None and p.shape == q.shape:
+                kl = {"kl_token": round(metrics.token_kl(p, q), 8), "kl_positions": int(p.shape[0])}
+        results.append(WorkResult(output, dist, kl))
+    return results
+
+
 class _RoleRun:
-    """Runs one role over the instances, appending each row as soon as it exists."""
+    """One role over the instances: prepares work, records each row as soon as it exists.
+
+    The engine (local: `_run_local`; Ray: runner/ray_engine.py) decides where `work` runs; this
+    class owns the driver's side — cache, partial rows, teacher distributions, error threshold.
+    """
 
     def __init__(
         self,
         role: str,
-        backend: Backend,
+        identity: ModelIdentity,
         pack: Pack,
         config: RunConfig,
         partial: Path,
         done: dict[str, dict[str, Any]],
         teacher: _TeacherDists | None,
+        total: int,
     ):
-        self.role, self.backend, self.pack, self.config = role, backend, pack, config
-        self.done, self.teacher = done, teacher
+        self.role, self.identity, self.pack, self.config = role, identity, pack, config
+        self.done, self.teacher, self.total = done, teacher, total
         root = cache_root() if config.use_cache else None
-        self.cache = OutputCache(root, backend.identity.key)
+        self.cache = OutputCache(root, identity.key)
         self.handle: IO[str] = partial.open("a", encoding="utf-8")
         self.computed = 0
         self.errors = sum(1 for row in done.values() if "error" in row["output"])
+        self.limit_errors = max(5, int(config.max_error_rate * total))
+        self.sees_gold = False
 
-    def _append(self, inst: PromptInstance, output: dict[str, Any], extra: dict[str, Any]) -> None:
+    def todo(self, instances: Sequence[PromptInstance]) -> list[PromptInstance]:
+        """The instances this role has no row for yet."""
+        return [inst for inst in instances if _instance_key(inst) not in self.done]
+
+    def _kl_key(self, inst: PromptInstance, target: str) -> str:
+        assert self.teacher is not None  # noqa: S101
+        return request_key("kl", teacher=self.teacher.key, prompt=inst.prompt, continuation=target)
+
+    def prepare(self, inst: PromptInstance) -> WorkItem:
+        """What the model must still do for ``inst`` (nothing, when everything is cached)."""
+        key, request = _request_for(self.sees_gold, inst, self.pack)
+        cached = self.cache.get(key)
+        if self.role == "teacher":
+            # the KL target of an MC item is its gold continuation, known before the output is
+            target = _kl_target(inst, {"output": cached or {}})
+            if cached is None and target is None:  # a generate item: the target is the output
+                return WorkItem(inst, request, dist=self.teacher is not None)
+            need = self.teacher is not None and target is not None and not self.teacher.has(inst, target)
+            return WorkItem(inst, request if cached is None else None, cached, dist=need)
+        item = WorkItem(inst, request if cached is None else None, cached)
+        if self.teacher is None or self.teacher.tokenizer != self.identity.tokenizer:
+            return item
+        target = self.teacher.target(inst)
+        if target is None or self._kl_key(inst, target) in self.cache.values:
+            return item
+        p = self.teacher.load(inst, target)
+        if p is None:
+            return item
+        return WorkItem(inst, item.request, cached, kl_target=target, teacher_dist=p)
+
+    def finish(self, item: WorkItem, result: WorkResult) -> None:
+        """Record one finished item: cache, teacher distributions or KL, the partial row."""
+        inst, output = item.inst, result.output
+        if item.request is not None:
+            self.computed += 1
+            if "error" not in output:
+                self.cache.put(_request_for(self.sees_gold, inst, self.pack)[0], output)
+        extra: dict[str, Any] = {}
+        if "error" in output:
+            self.errors += 1
+        elif self.role == "teacher":
+            if result.dist is not None and self.teacher is not None:
+                self.teacher.save(inst, *result.dist)
+        elif self.teacher is not None and self.teacher.tokenizer == self.identity.tokenizer:
+            target = self.teacher.target(inst)
+            if target is not None:
+                kl_key = self._kl_key(inst, target)
+                if result.kl:
+                    self.cache.put(kl_key, result.kl)
+                extra = dict(self.cache.values.get(kl_key, {}))
         row = {"key": _instance_key(inst), "prompt_sha256": inst.prompt_sha256, "output": output, **extra}
         self.handle.write(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n")
         self.handle.flush()
         self.done[row["key"]] = row
 
-    def _outputs(self, batch: list[PromptInstance]) -> list[dict[str, Any]]:
-        requests = [_request(self.backend, inst, self.pack) for inst in batch]
-        results: list[dict[str, Any] | None] = [self.cache.get(key) for key, _ in requests]
-        missing = [i for i, r in enumerate(results) if r is None]
-        if not missing:
-            return [r for r in results if r is not None]
-        try:
-            fresh = self._compute([requests[i][1] for i in missing])
-        except ReceiptsError:
-            raise
-        except Exception:  # one bad batch: retry item by item so only the failing item is lost
-            fresh = []
-            for i in missing:
-                try:
-                    fresh.extend(self._compute([requests[i][1]]))
-                except ReceiptsError:
-                    raise
-                except Exception as exc:  # recorded with the item; the run aborts past a threshold
-                    fresh.append({"error": f"{type(exc).__name__}: {exc}"[:500]})
-        for i, value in zip(missing, fresh, strict=True):
-            results[i] = value
-            if "error" not in value:
-                self.cache.put(requests[i][0], value)
-            self.computed += 1
-        return [r for r in results if r is not None]
+    def batch_done(self, progress: Progress | None) -> None:
+        """After each batch: stop past the error threshold, report progress."""
+        if self.errors > self.limit_errors:
+            raise InputError(
+                f"role {self.role}: {self.errors} items failed (limit {self.limit_errors}); "
+                f"last error: {self._last_error()}",
+                hint="fix the model or pack and rerun with --resume (finished items are kept)",
+            )
+        if progress is not None:
+            progress(self.role, len(self.done), self.total)
 
-    def _compute(self, requests: Sequence[ChoiceRequest | GenRequest]) -> list[dict[str, Any]]:
-        choice = [r for r in requests if isinstance(r, ChoiceRequest)]
-        gen = [r for r in requests if isinstance(r, GenRequest)]
-        out: list[dict[str, Any]] = []
-        if choice:
-            for res in self.backend.score_choices(choice):
-                out.append(
-                    {"logliks": list(res.logliks), "greedy": list(res.greedy), "tokens": list(res.tokens)}
-                )
-        if gen:
-            for g in self.backend.generate(gen):
-                out.append({"text": g.text, "token_logprobs": [round(v, 6) for v in g.token_logprobs]})
-        return out
-
-    def _kl(self, inst: PromptInstance) -> dict[str, Any]:
-        """Token-level KL(teacher‖this role) at the teacher-forced positions, when tokenizers match."""
-        if self.teacher is None or self.role == "teacher":
-            return {}
-        if self.teacher.tokenizer != self.backend.identity.tokenizer:
-            return {}
-        target = self.teacher.target(inst)
-        if target is None:
-            return {}
-        key = request_key("kl", teacher=self.teacher.key, prompt=inst.prompt, continuation=target)
-        cached = self.cache.values.get(key)  # not counted as an output cache hit
-        if cached is not None:
-            return cached
-        p = self.teacher.load(inst, target)
-        q = self.backend.teacher_forced(inst.prompt, target) if p is not None else None
-        if p is None or q is None or p.shape != q.shape:
-            return {}
-        value = {"kl_token": round(metrics.token_kl(p, q), 8), "kl_positions": int(p.shape[0])}
-        self.cache.put(key, value)
-        return value
-
-    def run(self, instances: Sequence[PromptInstance], progress: Progress | None) -> None:
-        todo = [inst for inst in instances if _instance_key(inst) not in self.done]
-        total = len(instances)
-        limit_errors = max(5, int(self.config.max_error_rate * total))
-        try:
-            for batch in _batches(todo, max(1, self.config.batch_size)):
-                for inst, output in zip(batch, self._outputs(batch), strict=True):
-                    extra = {}
-                    if "error" in output:
-                        self.errors += 1
-                    elif self.role == "teacher" and self.teacher is not None:
-                        self.teacher.record(inst, output, self.backend)
-                    else:
-                        extra = self._kl(inst)
-                    self._append(inst, output, extra)
-                if self.errors > limit_errors:
-                    raise InputError(
-                        f"role {self.role}: {self.errors} items failed (limit {limit_errors}); "
-                        f"last error: {self._last_error()}",
-                        hint="fix the model or pack and rerun with --resume (finished items are kept)",
-                    )
-                if progress is not None:
-                    progress(self.role, len(self.done), total)
-        finally:
-            self.handle.close()
-            self.cache.close()
+    def close(self) -> None:
+        """Close the partial file and the cache."""
+        self.handle.close()
+        self.cache.close()
 
     def _last_error(self) -> str:
         for row in reversed(list(self.done.values())):
             if "error" in row["output"]:
                 return str(row["output"]["error"])
         return ""
+
+
+def _run_local(
+    job: _RoleRun, backend: Backend, instances: Sequence[PromptInstance], progress: Progress | None
+) -> None:
+    for batch in _batches(job.todo(instances), max(1, job.config.batch_size)):
+        items = [job.prepare(inst) for inst in batch]
+        for item, result in zip(items, work(backend, items), strict=True):
+            job.finish(item, result)
+        job.batch_done(progress)
 
 
 class _TeacherDists:
@@ -309,10 +418,10 @@ class _TeacherDists:
     needs no teacher forward; with ``--no-cache`` they live in the run folder.
     """
 
-    def __init__(self, folder: Path, backend: Backend, rows: Mapping[str, Mapping[str, Any]]):
+    def __init__(self, folder: Path, identity: ModelIdentity, rows: Mapping[str, Mapping[str, Any]]):
         self.folder, self.rows = folder, rows
-        self.tokenizer = backend.identity.tokenizer
-        self.key = backend.identity.key
+        self.tokenizer = identity.tokenizer
+        self.key = identity.key
         folder.mkdir(parents=True, exist_ok=True)
 
     def _path(self, inst: PromptInstance, target: str) -> Path:
@@ -321,16 +430,16 @@ class _TeacherDists:
     def target(self, inst: PromptInstance) -> str | None:
         return _kl_target(inst, self.rows.get(_instance_key(inst)))
 
-    def record(self, inst: PromptInstance, output: Mapping[str, Any], backend: Backend) -> None:
-        target = _kl_target(inst, {"output": output})
-        if target is None or self._path(inst, target).exists():
-            return
-        dists = backend.teacher_forced(inst.prompt, target)
-        if dists is not None:
-            path = self._path(inst, target)
-            tmp = path.with_name(path.stem + ".tmp.npy")
-            np.save(tmp, dists)
-            os.replace(tmp, path)
+    def has(self, inst: PromptInstance, target: str) -> bool:
+        """Whether the distributions over ``target`` are on disk already."""
+        return self._path(inst, target).exists()
+
+    def save(self, inst: PromptInstance, target: str, dists: np.ndarray[Any, np.dtype[np.float32]]) -> None:
+        """Keep the distributions (written to a temporary name, then renamed: never half a file)."""
+        path = self._path(inst, target)
+        tmp = path.with_name(path.stem + ".tmp.npy")
+        np.save(tmp, dists)
+        os.replace(tmp, path)
 
     def load(self, inst: PromptInstance, target: str) -> np.ndarray[Any, np.dtype[np.float32]] | None:
         path = self._path(inst, target)
@@ -349,6 +458,56 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
+class Engine(Protocol):
+    """Where `work` runs: in this process (`LocalEngine`) or across a cluster (runner/ray_engine.py)."""
+
+    name: str
+
+    def open(self, role: str, spec: str) -> tuple[ModelIdentity, bool]:
+        """Get the model behind ``spec`` ready; return its identity and whether it sees gold answers."""
+        ...
+
+    def run(
+        self, jobs: Sequence[_RoleRun], instances: Sequence[PromptInstance], progress: Progress | None
+    ) -> None:
+        """Run every job over the instances (the jobs do not depend on each other)."""
+        ...
+
+    def close(self) -> None:
+        """Release every model opened."""
+        ...
+
+
+class LocalEngine:
+    """Every role in this process, one after another."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.backends: dict[str, Backend] = {}
+
+    def open(self, role: str, spec: str) -> tuple[ModelIdentity, bool]:
+        """Load the backend (local models load lazily, on the first call)."""
+        backend = self.backends[role] = load_backend(spec)
+        return backend.identity, backend.sees_gold
+
+    def run(
+        self, jobs: Sequence[_RoleRun], instances: Sequence[PromptInstance], progress: Progress | None
+    ) -> None:
+        """Each job in turn; a role's model is released as soon as the role is done."""
+        for job in jobs:
+            try:
+                _run_local(job, self.backends[job.role], instances, progress)
+            finally:
+                self.backends.pop(job.role).close()
+
+    def close(self) -> None:
+        """Release any model still open (after an error)."""
+        for backend in self.backends.values():
+            backend.close()
+        self.backends.clear()
+
+
 def execute(
     pack: Pack,
     config: RunConfig,
@@ -357,8 +516,12 @@ def execute(
     resume: bool = False,
     force: bool = False,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> RunOutcome:
     """Evaluate every role on the pack's materialised prompts; return the rows per role.
+
+    The teacher runs first (later roles measure KL against its distributions), then every other
+    role; an engine may run those at once. Rows are appended as they finish, whatever the engine.
 
     Raises:
         UsageError: no teacher/student, a run already in ``run_dir`` (without resume/force), or a
@@ -374,36 +537,51 @@ def execute(
     instances = _select(pack, config)
     if not instances:
         raise UsageError(f"pack {pack.id} has no items to run (--limit {config.limit})")
+    engine = engine or LocalEngine()
     outcome = RunOutcome(run_dir, {}, {}, instances)
     teacher: _TeacherDists | None = None
     ordered = sorted(config.roles, key=lambda r: (ROLE_ORDER.index(r.split("@")[0]), r))
-    for role in ordered:
-        backend = load_backend(config.roles[role])
-        identity = backend.identity.as_json()
-        recorded = manifest["identities"].get(role)
-        if recorded is not None and recorded != identity:
-            raise UsageError(
-                f"--resume refused: the model behind {role} changed since the run started",
-                hint=f"was {recorded.get('digest') or recorded.get('endpoint')}, "
-                f"now {identity.get('digest') or identity.get('endpoint')}; use a fresh --out",
-            )
-        manifest["identities"][role] = identity
-        manifest["library_versions"] = _library_versions()
-        manifest["threads"] = config.threads
-        _write_json(run_dir / MANIFEST, manifest)
-        partial = run_dir / "partial" / f"{role.replace('@', '_at_')}.jsonl"
-        done = _read_partial(partial)
-        if role == "teacher":
-            dists = cache_root() / "dists" / backend.identity.key if config.use_cache else None
-            teacher = _TeacherDists(dists or run_dir / "partial" / "teacher-dists", backend, done)
-        job = _RoleRun(role, backend, pack, config, partial, done, teacher)
-        try:
-            job.run(instances, progress)
-        finally:
-            backend.close()
-        outcome.rows[role] = done
-        outcome.identities[role] = {"spec": config.roles[role], **identity}
-        outcome.cache_hits[role] = job.cache.hits
-        outcome.computed[role] = job.computed
+    try:
+        for phase in (ordered[:1], ordered[1:]):  # the teacher, then everyone else
+            jobs = []
+            for role in phase:
+                identity, sees_gold = engine.open(role, config.roles[role])
+                _check_identity(manifest, role, identity)
+                manifest["identities"][role] = identity.as_json()
+                manifest["library_versions"] = _library_versions()
+                manifest["threads"] = config.threads
+                manifest["engine"] = engine.name
+                _write_json(run_dir / MANIFEST, manifest)
+                partial = run_dir / "partial" / f"{role.replace('@', '_at_')}.jsonl"
+                done = _read_partial(partial)
+                if role == "teacher":
+                    dists = cache_root() / "dists" / identity.key if config.use_cache else None
+                    teacher = _TeacherDists(dists or run_dir / "partial" / "teacher-dists", identity, done)
+                job = _RoleRun(role, identity, pack, config, partial, done, teacher, len(instances))
+                job.sees_gold = sees_gold
+                jobs.append(job)
+            try:
+                engine.run(jobs, instances, progress)
+            finally:
+                for job in jobs:
+                    job.close()
+            for job in jobs:
+                outcome.rows[job.role] = job.done
+                outcome.identities[job.role] = {"spec": config.roles[job.role], **job.identity.as_json()}
+                outcome.cache_hits[job.role] = job.cache.hits
+                outcome.computed[job.role] = job.computed
+    finally:
+        engine.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _check_identity(manifest: Mapping[str, Any], role: str, identity: ModelIdentity) -> None:
+    recorded = manifest["identities"].get(role)
+    now = identity.as_json()
+    if recorded is not None and recorded != now:
+        raise UsageError(
+            f"--resume refused: the model behind {role} changed since the run started",
+            hint=f"was {recorded.get('digest') or recorded.get('endpoint')}, "
+            f"now {now.get('digest') or now.get('endpoint')}; use a fresh --out",
+        )

@@ -97,10 +97,39 @@ def test_retention_comes_from_real_runs(demo: Path) -> None:
     assert {"fp32", "int8-dynamic"} <= set(quant)  # quantization survival: evaluated and benched
     assert quant["int8-dynamic"]["evaluated"]["capitals-mc@1.0.0"]["retention"] is not None
     assert quant["int8-dynamic"]["benched"]
+    results = json.loads((demo / "receipts" / STUDENT / "runs" / "capitals-mc" / "results.json").read_text())
+    overall = next(iter(results["metrics"].values()))["acc"]
+    assert "student@int8-dynamic" in overall["roles"]
+    assert not set(overall["differences"]) & set(overall["roles"])  # a role with "-" is not a difference
     trio = json.loads((demo / "trio.json").read_text("utf-8"))
     assert statement["predicate"]["card"]["lineage"]["relation"] == "distilled"
     results = json.loads((demo / "runs" / "student" / "capitals-mc" / "results.json").read_text("utf-8"))
     assert results["models"]["student"]["digest"] == trio["digests"]["student"]  # the run saw these weights
+
+
+def test_the_students_exports_are_read_by_their_own_tools(demo: Path) -> None:
+    """The Hugging Face card, the CycloneDX ML-BOM and the OpenSSF model.sig demo.sh writes."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from huggingface_hub import ModelCard
+
+    exports = demo / "exports"
+    results = json.loads((demo / "receipts" / STUDENT / "runs" / "capitals-mc" / "results.json").read_text())
+    card = ModelCard.load(exports / "student.README.md")
+    assert card.data.license == "apache-2.0"
+    accuracy = results["metrics"]["all"]["acc"]["roles"]["student"]["value"]
+    assert any(r.metric_type == "accuracy" and r.metric_value == accuracy for r in card.data.eval_results)
+    bom = (exports / "student.cdx.json").read_text("utf-8")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
+    assert json.loads(bom)["metadata"]["component"]["type"] == "machine-learning-model"
+    trio = json.loads((demo / "trio.json").read_text("utf-8"))
+    model_signing = Path(sys.executable).parent / "model_signing"
+    check = subprocess.run(
+        [str(model_signing), "verify", "key", trio["models"]["student"], "--signature",
+         str(exports / "student.model.sig"), "--public_key", str(demo / "keys" / "demo.pub.pem")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def _statement(bundle: Path) -> dict[str, Any]:

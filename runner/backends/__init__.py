@@ -1,7 +1,8 @@
 """Model backends: parse a model spec and load it.
 
 Specs (DESIGN §3 and §10): ``hf:DIR[@fp32|@bf16|@int8-dynamic]``, ``gguf:FILE[@variant]``,
-``openai:BASE_URL#MODEL``, ``replay:FILE.jsonl``, ``fake:NAME[?skill=..&abstain=..&seed=..]``.
+``openai:BASE_URL#MODEL[?api=chat&num_concurrent=N&max_retries=N&timeout=S]``, ``replay:FILE.jsonl``,
+``fake:NAME[?skill=..&abstain=..&seed=..]``.
 torch and transformers are imported only when an ``hf:``/``gguf:`` spec is loaded.
 """
 
