@@ -62,6 +62,7 @@ __all__ = [
     "abstention_stats",
     "accuracy",
     "agreement_rate",
+    "agrees",
     "bootstrap_indices",
     "brier_score",
     "calibration_error",
@@ -530,14 +531,25 @@ def abstain_agreement(student_abstained: npt.ArrayLike, teacher_abstained: npt.A
 # -------------------------------------------------------------------------------------------- fidelity
 
 
+def agrees(student_answer: object, teacher_answer: object) -> bool:
+    """Whether both gave the same readable answer.
+
+    ``None`` (nothing could be read: invalid JSON, no match) agrees with nothing: two unreadable outputs
+    are two failures, not agreement.
+    """
+    return student_answer is not None and student_answer == teacher_answer
+
+
 def agreement_rate(student_answers: Sequence[object], teacher_answers: Sequence[object]) -> float:
-    """Share of items where the student's normalised answer equals the teacher's (``==``); symmetric.
+    """Share of items where the student's normalised answer equals the teacher's; symmetric.
+
+    An item where either answer is ``None`` (unreadable) counts as disagreement (see `agrees`).
 
     Raises:
         ValueError: mismatched or empty inputs.
     """
     n = _same_length(student_answers, teacher_answers)
-    return sum(s == t for s, t in zip(student_answers, teacher_answers, strict=True)) / n
+    return sum(agrees(s, t) for s, t in zip(student_answers, teacher_answers, strict=True)) / n
 
 
 @dataclass(frozen=True)
@@ -580,7 +592,7 @@ def fidelity_cells(
     tc = _binary(teacher_correct, "teacher_correct")
     _same_length(student_answers, teacher_answers, tc)
     cells = Counter(
-        (s == t, bool(c)) for s, t, c in zip(student_answers, teacher_answers, tc.tolist(), strict=True)
+        (agrees(s, t), bool(c)) for s, t, c in zip(student_answers, teacher_answers, tc.tolist(), strict=True)
     )
     return FidelityCells(cells[True, True], cells[True, False], cells[False, True], cells[False, False])
 

@@ -119,9 +119,16 @@ class RayEngine:
             raise _unwrap(exc) from None
 
     def open(self, role: str, spec: str) -> tuple[ModelIdentity, bool]:
-        """The model's identity, from a worker (the driver need not hold the weights)."""
+        """The model's identity: computed here when this machine holds the model, else by a worker.
+
+        Either way every shard checks it again where it runs (`_shard`), so a node holding other
+        weights at the same path fails the run instead of mixing models.
+        """
         self._init()
-        identity, sees_gold = self._get(self.ray.remote(num_cpus=self.threads)(_identity).remote(spec))
+        try:
+            identity, sees_gold = _identity(spec)
+        except InputError:  # the weights live on the cluster only
+            identity, sees_gold = self._get(self.ray.remote(num_cpus=self.threads)(_identity).remote(spec))
         self.specs[role] = (spec, identity)
         return identity, sees_gold
 

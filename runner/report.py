@@ -82,7 +82,9 @@ def _examples(
                 "expected": inst.expected,
                 "roles": cells,
                 "agreement": {
-                    r: scored[r][key].get("answer") == teacher_answer for r in roles if r != "teacher"
+                    r: metrics.agrees(scored[r][key].get("answer"), teacher_answer)
+                    for r in roles
+                    if r != "teacher"
                 },
             }
         )
@@ -317,6 +319,10 @@ def _fidelity(
         cells = metrics.fidelity_cells(answers, teacher_answers, teacher_correct)
         entry: dict[str, Any] = {
             "agreement_rate": _r(cells.agreement_rate),
+            # neither answer could be read (invalid JSON, no match): counted as disagreement, shown apart
+            "both_unreadable": sum(
+                s is None and t is None for s, t in zip(answers, teacher_answers, strict=True)
+            ),
             "cells": {
                 "agree_teacher_correct": cells.agree_teacher_correct,
                 "agree_teacher_wrong": cells.agree_teacher_wrong,

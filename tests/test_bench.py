@@ -113,3 +113,19 @@ def test_catalog_build_quick(tmp_path):
     assert row["output_bytes"] > row["largest_page_bytes"] > 0
     assert row["largest_page"].endswith("index.html")
     assert "receipts build" in stdout
+
+
+def test_ray_vs_local_quick(tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray.json"
+    stdout = run_quick("ray_vs_local.py", "--rounds", "1", "--limit", "2", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "ray_vs_local"
+    assert result["machine"].keys() >= MACHINE_KEYS
+    rows = result["results"]
+    assert set(rows) == {"local t=1", "local t=2", "ray w=1", "ray w=2"}
+    assert rows["local t=1"]["ratio_to_local_t1"] == 1.0
+    # the Ray path computes exactly what the local path does
+    assert rows["ray w=1"]["examples_identical_to_local_t1"] is True
+    assert rows["ray w=2"]["examples_identical_to_local_t1"] is True
+    assert "ray w=2" in stdout

@@ -589,7 +589,16 @@ def test_agreement_and_cells_hand_computed():
     assert cells.agreement_rate == 0.6
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=40))
+def test_two_unreadable_answers_do_not_agree():
+    student = [None, None, "a", "b"]
+    teacher = [None, "a", None, "b"]
+    assert m.agreement_rate(student, teacher) == 0.25
+    assert m.fidelity_cells(student, teacher, [0, 1, 1, 1]) == m.FidelityCells(1, 0, 2, 1)
+
+
+@given(
+    st.lists(st.tuples(st.none() | st.integers(0, 3), st.none() | st.integers(0, 3)), min_size=1, max_size=40)
+)
 def test_agreement_is_symmetric_and_matches_cells(pairs):
     s, t = [a for a, _ in pairs], [b for _, b in pairs]
     assert m.agreement_rate(s, t) == m.agreement_rate(t, s)

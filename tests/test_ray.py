@@ -139,3 +139,25 @@ def test_ray_missing_is_one_clear_error(
     err = capsys.readouterr().err
     assert "--ray needs Ray installed" in err
     assert "Traceback" not in err
+
+
+def test_missing_model_fails_with_the_path_named(
+    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither this machine nor a Ray worker holds the teacher: one message naming it, no traceback."""
+    args = run_args(models, MC, tmp_path / "r", "--limit", "1", "--ray", "local")
+    args[args.index("--teacher") + 1] = f"hf:{tmp_path / 'no-such-model'}"
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "no-such-model" in err
+    assert "Traceback" not in err
+
+
+def test_a_worker_with_other_weights_at_the_same_path_is_refused(models: dict[str, Path]) -> None:
+    from receipts.errors import InputError
+    from runner.backends import load_backend
+    from runner.ray_engine import _shard
+
+    other = load_backend(f"hf:{models['student']}").identity
+    with pytest.raises(InputError, match="a Ray worker sees a different model"):
+        next(_shard(f"hf:{models['teacher']}", other, [[]]))
