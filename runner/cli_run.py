@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from receipts.errors import GateError, UsageError
-from runner.packs import load_pack
+from runner.packs import Pack, load_pack
 from runner.report import write_reports
 from runner.run import Engine, RunConfig, execute
 
@@ -71,11 +71,28 @@ def run_packs(
     ids = [p.id for p in loaded]
     if len(set(ids)) != len(ids):
         raise UsageError(f"the same pack is given twice: {ids}")
-    engine: Engine | None = None
-    if ray is not None:
-        from runner.ray_engine import RayEngine
+    if ray is None:
+        return _run_all(loaded, config, out, resume, force, gate, console, show_progress, None)
+    from runner.ray_engine import RayEngine
 
-        engine = RayEngine(ray, workers=ray_workers, threads=config.threads)
+    engine = RayEngine(ray, workers=ray_workers, threads=config.threads)
+    try:
+        return _run_all(loaded, config, out, resume, force, gate, console, show_progress, engine)
+    finally:
+        engine.shutdown()  # one Ray session for every pack of the command
+
+
+def _run_all(
+    loaded: Sequence[Pack],
+    config: RunConfig,
+    out: Path,
+    resume: bool,
+    force: bool,
+    gate: bool,
+    console: Console,
+    show_progress: bool,
+    engine: Engine | None,
+) -> list[dict[str, Any]]:
     all_results = []
     for pack in loaded:
         run_dir = out if len(loaded) == 1 else out / pack.id

@@ -64,7 +64,8 @@ def _import_ray() -> Any:
         import ray
     except ImportError:
         raise UsageError(
-            "--ray needs Ray installed", hint="pip install 'receipts[ray]' (or: pip install ray)"
+            "--ray needs Ray installed",
+            hint="pip install ray==2.60.0 (or, in a receipts checkout: pip install -e '.[ray]')",
         ) from None
     return ray
 
@@ -178,7 +179,11 @@ class RayEngine:
                     self.ray.cancel(stream, force=True)
 
     def close(self) -> None:
-        """Disconnect; a Ray started here (``local``) stops with it."""
+        """Nothing to release after a pack: shards end with their work (Ray stays up for the next pack)."""
+        self.specs.clear()
+
+    def shutdown(self) -> None:
+        """Disconnect from Ray at the end of the command; a Ray started here (``local``) stops with it."""
         if self._started:
             self.ray.shutdown()
             self._started = False

@@ -164,7 +164,8 @@ def test_body_states_self_reported_and_how_to_verify(world: dict[str, Path], tmp
     assert "self-reported by the publisher" in body
     assert "Hugging Face has not verified them" in body
     assert f"trust root with sha256 ` {root_sha} `" in body
-    assert "pip install receipts\n" in body
+    assert "pip install receipts" not in body  # that PyPI name is another project: never send users there
+    assert "receipts verify " in body
     assert "This run carries no metrics." in body  # run_minimal is signed too, and has none
     assert "receipts verify smollm2-135m-distilled-20l@0.1.0/ --trust-root trust.json" in body
     assert f"--trust-root-sha256 {root_sha} --weights" in body

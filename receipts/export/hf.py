@@ -400,10 +400,11 @@ Version {version}, published by {publisher}.
 ## How to verify
 
 Get the publisher's trust root (trust.json) out of band, never from this page, and the receipt
-bundle {where}. Then, in a folder holding both and this repository's weights:
+bundle {where}. Install the receipts verifier from its source repository (`pip install .` in a
+checkout; the PyPI package that happens to be named `receipts` is an unrelated project). Then, in a
+folder holding both and this repository's weights:
 
 ```sh
-pip install receipts
 receipts verify {bundle_dir}/ --trust-root trust.json \\
   --trust-root-sha256 {root_hex} --weights <weights dir>
 ```
