@@ -110,7 +110,9 @@ def _size(folder: Path) -> tuple[int, int, str]:
 
 def _breakdown(folder: Path) -> dict[str, int]:
     """Bytes per kind of output: what a reader of the table needs to see where the size goes."""
-    kinds = dict.fromkeys(("card pages", "receipt bundles", "charts", "listings", "search index", "other"), 0)
+    kinds = dict.fromkeys(
+        ("card pages", "receipt bundles", "exports", "charts", "listings", "search index", "other"), 0
+    )
     for path in folder.rglob("*"):
         if not path.is_file():
             continue
@@ -118,6 +120,8 @@ def _breakdown(folder: Path) -> dict[str, int]:
         size = path.stat().st_size
         if rel[0] == "models" and len(rel) >= 5:
             kinds["receipt bundles"] += size  # models/<name>/<version>/<name>@<version>/...
+        elif rel[0] == "models" and len(rel) == 4 and path.name.endswith((".md.txt", ".cdx.json")):
+            kinds["exports"] += size  # the Hugging Face card and the CycloneDX ML-BOM beside each page
         elif rel[0] == "models" and len(rel) == 4 and path.suffix == ".svg":
             kinds["charts"] += size
         elif rel[0] == "models" and len(rel) == 4:

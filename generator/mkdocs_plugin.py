@@ -1,7 +1,8 @@
 """The mkdocs plugin: ``plugins: [receipts: {receipts_dir: DIR, trust_root: FILE}]`` in mkdocs.yml.
 
 It verifies every receipt under ``receipts_dir`` against the pinned ``trust_root`` and adds the rendered
-pages, the receipt bundles, the charts and the catalog index to the build as generated files
+pages, the receipt bundles, their exports (the Hugging Face card links the published receipt under
+``site_url``), the charts and the catalog index to the build as generated files
 (``File.generated``), so ``mkdocs build``, ``mkdocs serve`` and ``mkdocs gh-deploy`` need nothing else.
 A receipt that does not verify stops the build with its path and the failed check.
 """
@@ -52,7 +53,8 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
         try:
             root = load_trust_root(trust_path)
             root_bytes = trust_path.read_bytes()
-            result = render(collect(receipts_dir, root, root_bytes=root_bytes), root, root_bytes)
+            entries = collect(receipts_dir, root, root_bytes=root_bytes)
+            result = render(entries, root, root_bytes, site_url=config.site_url)
         except ReceiptsError as exc:
             raise PluginError(f"receipts: {exc.diagnostics()}") from None
         for name, data in result.files.items():

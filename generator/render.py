@@ -10,9 +10,11 @@ Markdown (no links, no emphasis). URLs from cards are shown as code, never as li
 
 Output (paths relative to the docs folder):
   models/<name>/<version>/index.md          the card page
-  models/<name>/<version>/receipt/...       the receipt bundle, byte for byte (verify.js fetches it)
+  models/<name>/<version>/<name>@<version>/ the receipt bundle, byte for byte (verify.js fetches it)
   models/<name>/<version>/*.svg             charts: retention per slice, reliability diagram, cost,
                                             latency distribution per footprint
+  models/<name>/<version>/README.md.txt     downloads made from the verified receipt, outside its bundle
+    and .../<name>-<version>.cdx.json       (generator/exports.py): Hugging Face card, CycloneDX ML-BOM
   models/index.md, catalog/<k>/index.md     the catalog table (split into pages of PAGE_ROWS models)
   tags/index.md, tags/<tag>/[<k>/]index.md   tag listings (same table)
   catalog/index.json                        the static index the buyer query and compare read
@@ -36,6 +38,7 @@ import jinja2
 import markupsafe
 
 from generator import charts
+from generator.exports import page_exports, receipt_url, verified_receipt
 from receipts.digests import sha256_bytes
 from receipts.documents import parse_json, read_bytes
 from receipts.dsse import parse_envelope
@@ -144,13 +147,19 @@ def collect(
         if receipt.read_bytes() != data:
             raise VerificationError("the receipt changed while it was verified", file=receipt)
         statement = parse_json(parse_envelope(data, file=str(receipt)).payload, file=str(receipt))
+        predicate = statement["predicate"]
+        read = {run["results"] for run in predicate.get("runs", [])}
+        read |= {fp["file"] for fp in predicate.get("footprints", [])}
         files = {}
         for subject in statement["subject"]:
             name = subject["name"]
-            if "/" in name or name.endswith((".json", ".jsonl")):
+            if name in read or "/" in name or name.endswith((".json", ".jsonl")):
                 path = receipt.parent / name
                 if path.is_file():
                     files[name] = path.read_bytes()
+                    # pages and exports show these bytes: they must be the ones the signature covers
+                    if sha256_bytes(files[name]) != subject["digest"]["sha256"]:
+                        raise VerificationError(f"{name} changed while it was verified", file=path)
         entries.append(Entry(receipt.parent, data, statement, report, files))
     seen: dict[tuple[str, str], Path] = {}
     for entry in entries:
@@ -299,11 +308,18 @@ CATALOG_JS = "assets/receipts/catalog.js"
 STYLE_CSS = "assets/receipts/receipts.css"
 
 
-def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> RenderResult:
-    """Pages, bundle copies, charts, verify.js and the index for verified entries (nothing written yet).
+def render(
+    entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes, *, site_url: str | None = None
+) -> RenderResult:
+    """Pages, bundle copies, exports, charts, verify.js and the index for verified entries (nothing written).
 
     ``root_bytes`` is the trust root file as pinned: pages embed it (base64) so the browser can check it
-    hashes to the sha256 the page names.
+    hashes to the sha256 the page names. ``site_url`` (where the site is published, if known) gives the
+    Hugging Face card an absolute link to the published receipt.
+
+    Raises:
+        VerificationError: the trust root bytes are not the loaded root's, or a file an export reads
+            (a weights manifest) changed since its receipt was verified.
     """
     if sha256_bytes(root_bytes) != root.sha256:
         raise VerificationError("the trust root bytes given do not match the loaded trust root")
@@ -343,6 +359,11 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
                 files[f"{base}/{name}"] = svg.encode("utf-8")
                 hardware = footprint.get("hardware", {})
                 latency.append((str(hardware.get("label") or hardware.get("hw_class") or number), name))
+        hf_card, bom = page_exports(
+            verified_receipt(entry, root.sha256), receipt_url=receipt_url(site_url, row["receipt"])
+        )
+        files[f"{base}/{hf_card.file}"] = hf_card.data
+        files[f"{base}/{bom.file}"] = bom.data
         cost_svg = charts.cost_by_quant(row["cost"])
         if cost_svg:
             files[f"{base}/cost.svg"] = cost_svg.encode("utf-8")
@@ -361,6 +382,7 @@ def render(entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes) -> Rend
             reliability_charts=run_charts["reliability"],
             latency_charts=latency,
             cost_chart=bool(cost_svg),
+            exports={"hf": hf_card.file, "bom": bom.file},
             history=history,
             checks=entry.report.checks,
             subjects=entry.statement["subject"],

@@ -167,6 +167,62 @@ def test_hostile_card_text_renders_inert(
     assert "[click me](javascript:window.__pwned=4)" in html  # Markdown did not run on it
     assert "<strong>bold</strong>" not in html
     assert "A" * 1500 in html  # long strings are kept whole
+    folder = tmp_path / "site" / "models" / "hostile-model" / "0.1.0"
+    assert (folder / "README.md.txt").read_text("utf-8").startswith("---\nlicense: ")  # a file, as exported
+    bom = json.loads((folder / "hostile-model-0.1.0.cdx.json").read_text("utf-8"))
+    assert bom["metadata"]["component"]["description"] == HOSTILE["script"] + " " + HOSTILE["close_json"]
+    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.html")] == ["index.html"]  # no page
+
+
+def test_card_pages_offer_exports_beside_the_unchanged_bundle(
+    world: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from huggingface_hub import ModelCard
+
+    monkeypatch.setenv("RECEIPTS_SITE_URL", "https://catalog.example.org/acme/")  # mkdocs.yml's site_url
+    site = tmp_path / "site"
+    code, text = cli(capsys, "build", world["receipts"], "--trust-root", world["trust"], "--out", site)
+    assert code == 0, text
+    pages = sorted((site / "models").glob("*/*/index.html"))
+    assert len(pages) == 2
+    for page in pages:
+        folder, name, version = page.parent, page.parent.parent.name, page.parent.name
+        links = {attrs.get("href"): attrs for tag, attrs in parse(page.read_text("utf-8")).tags if tag == "a"}
+        bom_file = f"{name}-{version}.cdx.json"
+        assert links["README.md.txt"]["download"] == "README.md"  # saved under the name the Hub wants
+        assert "download" in links[bom_file]
+        assert "carry no signature of their own" in page.read_text("utf-8")
+        bom = (folder / bom_file).read_text("utf-8")
+        assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
+        # the HF card links the receipt where the site publishes it (site_url + its path)
+        url = f"https://catalog.example.org/acme/models/{name}/{version}/{name}@{version}/receipt.json"
+        card = ModelCard.load(folder / "README.md.txt").data
+        assert "receipts" in card.tags
+        assert {r.source_url for r in card.eval_results or []} <= {url}
+        assert f"]({url})\n" in (folder / "README.md.txt").read_text("utf-8")  # "Published receipt" link
+        # the same bytes `receipts export` writes from the source bundle
+        source = world["receipts"] / f"{name}@{version}"
+        for kind, extra, exported in (
+            ("hf", ("--receipt-url", url), "README.md.txt"),
+            ("cyclonedx", (), bom_file),
+        ):
+            out = tmp_path / "exports" / f"{name}.{kind}"
+            code, text = cli(
+                capsys, "export", kind, source, "--trust-root", world["trust"], "--out", out, *extra
+            )
+            assert code == 0, text
+            assert (folder / exported).read_bytes() == out.read_bytes(), kind
+        # the bundle is published exactly as signed: nothing added to it, nothing changed
+        bundle = folder / f"{name}@{version}"
+        published = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+        assert published == {p.relative_to(source): p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    code, text = cli(capsys, "verify", site, "--trust-root", world["trust"])
+    assert code == 0, text
 
 
 def _internal_links(site: Path, page: Path) -> list[tuple[str, Path]]:
@@ -414,6 +470,29 @@ def test_verify_a_published_catalog_url(
         server.server_close()
 
 
+def test_files_changed_after_verification_are_refused(
+    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages and exports show the bytes the signature covers, even if a file changes after its check."""
+    import generator.render
+    from receipts.errors import VerificationError
+    from receipts.trust import load_trust_root
+
+    receipts = tmp_path / "receipts"
+    shutil.copytree(world["receipts"], receipts)
+    verify = generator.render.verify_receipt
+
+    def verify_then_tamper(receipt: Path, root: object) -> object:
+        report = verify(receipt, root)  # type: ignore[arg-type]
+        for results in receipt.parent.glob("runs/*/results.json"):
+            results.write_bytes(results.read_bytes().replace(b"{", b"{ ", 1))
+        return report
+
+    monkeypatch.setattr(generator.render, "verify_receipt", verify_then_tamper)
+    with pytest.raises(VerificationError, match=r"runs/.*/results\.json changed while it was verified"):
+        generator.render.collect(receipts, load_trust_root(world["trust"]))
+
+
 def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Path) -> None:
     from generator.render import collect
     from receipts.errors import VerificationError
@@ -484,6 +563,11 @@ def test_render_output_builds_with_zensical(
     html = (site / "models" / "hostile-model" / "0.1.0" / "index.html").read_text("utf-8")
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
     assert "<script>window.__pwned" not in html
+    folder = site / "models" / "hostile-model" / "0.1.0"
+    rendered = tmp_path / "docs" / "models" / "hostile-model" / "0.1.0"
+    for export in ("README.md.txt", "hostile-model-0.1.0.cdx.json"):
+        assert (folder / export).read_bytes() == (rendered / export).read_bytes()  # copied as a file
+    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.html")] == ["index.html"]
     search = json.loads((site / "search.json").read_text("utf-8"))
     locations = {item["location"].split("#")[0] for item in search["items"]}
     assert "models/" in locations
