@@ -9,8 +9,10 @@ A receipt that does not verify stops the build with its path and the failed chec
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mkdocs.config import base
 from mkdocs.config import config_options as opt
@@ -19,9 +21,29 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 
 from receipts.errors import ReceiptsError
-from receipts.trust import load_trust_root
+from receipts.trust import TrustRoot, load_trust_root
 
-__all__ = ["ReceiptsPlugin"]
+if TYPE_CHECKING:
+    from generator.render import Entry
+
+__all__ = ["ReceiptsPlugin", "prepared"]
+
+_PREPARED: dict[tuple[Path, str], list[Entry]] = {}
+
+
+@contextmanager
+def prepared(receipts_dir: Path, root: TrustRoot, entries: Sequence[Entry]) -> Iterator[None]:
+    """Within this block the plugin renders these already verified entries instead of verifying again.
+
+    ``receipts build`` verifies every receipt before mkdocs starts (so a failure stops it before anything
+    is built); this hands the plugin the verified bytes for the same folder and trust root.
+    """
+    key = (receipts_dir.resolve(), root.sha256)
+    _PREPARED[key] = list(entries)
+    try:
+        yield
+    finally:
+        _PREPARED.pop(key, None)
 
 
 class _Config(base.Config):  # type: ignore[no-untyped-call]
@@ -53,7 +75,9 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
         try:
             root = load_trust_root(trust_path)
             root_bytes = trust_path.read_bytes()
-            entries = collect(receipts_dir, root, root_bytes=root_bytes)
+            entries = _PREPARED.get((receipts_dir.resolve(), root.sha256))
+            if entries is None:
+                entries = collect(receipts_dir, root, root_bytes=root_bytes)
             result = render(entries, root, root_bytes, site_url=config.site_url)
         except ReceiptsError as exc:
             raise PluginError(f"receipts: {exc.diagnostics()}") from None

@@ -39,10 +39,10 @@ import markupsafe
 
 from generator import charts
 from generator.exports import page_exports, receipt_url, verified_receipt
+from generator.figures import figures, role_label, roles
 from receipts.digests import sha256_bytes
-from receipts.documents import parse_json, read_bytes
-from receipts.dsse import parse_envelope
 from receipts.errors import VerificationError
+from receipts.output import check_folder, refused
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot, trust_root_from_bytes
 from receipts.verify import Report, find_receipts, verify_receipt
@@ -103,25 +103,25 @@ def _root_from(data: bytes) -> TrustRoot:
     return trust_root_from_bytes(data)
 
 
-def _verify_one(receipt: Path, root: TrustRoot | bytes) -> tuple[Report | None, bytes, str]:
-    """Verify one receipt (maybe in a worker process): (report or None, the bytes verified, failure text)."""
+def _verify_one(receipt: Path, root: TrustRoot | bytes) -> tuple[Report, str]:
+    """Verify one receipt (maybe in a worker process): (its report, the failure text or "")."""
     if isinstance(root, bytes):  # a worker process: trust roots hold key objects that do not pickle
         root = _root_from(root)
-    data = read_bytes(receipt, what="receipt")
     try:
-        report = verify_receipt(receipt, root)
+        return verify_receipt(receipt, root), ""
     except VerificationError as exc:
-        return None, data, exc.message
-    return report, data, ""
+        return exc.report or Report(receipt=str(receipt)), exc.summary()
 
 
 def collect(
     receipts_dir: Path, root: TrustRoot, *, root_bytes: bytes | None = None, workers: int | None = None
 ) -> list[Entry]:
-    """Verify every receipt under ``receipts_dir`` and load what its page needs.
+    """Verify every receipt under ``receipts_dir`` and keep the bytes each verification read.
 
-    With ``root_bytes`` (the trust root file) and many receipts, they are verified in parallel, one
-    process per core; each is then read again and must still be the bytes that were verified.
+    Pages, bundle copies and exports are made from those bytes only (the envelope, and each signed
+    subject read without following links); nothing is read from the folder again, so a file changed or
+    added after its check can never reach the catalog. With ``root_bytes`` (the trust root file) and many
+    receipts, they are verified in parallel, one process per core.
 
     Raises:
         VerificationError: a receipt fails verification (the message names it and the check).
@@ -137,30 +137,16 @@ def collect(
     else:
         outcomes = [_verify_one(r, root) for r in receipts]
     entries = []
-    for receipt, (report, data, failure) in zip(receipts, outcomes, strict=True):
-        if report is None:
+    for receipt, (report, failure) in zip(receipts, outcomes, strict=True):
+        if failure:
+            failed = next((c.name for c in report.checks if c.status == "fail"), "")
             raise VerificationError(
-                f"refusing to publish an unverified receipt: {failure}",
+                f"refusing to publish an unverified receipt: {failure.removeprefix(f'{receipt}: ')}",
+                check=failed,
                 file=receipt,
                 hint="fix or remove the receipt; the catalog only shows receipts that verify",
             )
-        if receipt.read_bytes() != data:
-            raise VerificationError("the receipt changed while it was verified", file=receipt)
-        statement = parse_json(parse_envelope(data, file=str(receipt)).payload, file=str(receipt))
-        predicate = statement["predicate"]
-        read = {run["results"] for run in predicate.get("runs", [])}
-        read |= {fp["file"] for fp in predicate.get("footprints", [])}
-        files = {}
-        for subject in statement["subject"]:
-            name = subject["name"]
-            if name in read or "/" in name or name.endswith((".json", ".jsonl")):
-                path = receipt.parent / name
-                if path.is_file():
-                    files[name] = path.read_bytes()
-                    # pages and exports show these bytes: they must be the ones the signature covers
-                    if sha256_bytes(files[name]) != subject["digest"]["sha256"]:
-                        raise VerificationError(f"{name} changed while it was verified", file=path)
-        entries.append(Entry(receipt.parent, data, statement, report, files))
+        entries.append(Entry(receipt.parent, report.envelope, report.statement, report, dict(report.files)))
     seen: dict[tuple[str, str], Path] = {}
     for entry in entries:
         key = (entry.name, entry.version)
@@ -333,11 +319,10 @@ def render(
     trust = {"publisher": root.publisher, "version": root.version, "sha256": root.sha256}
     for entry, row in zip(entries, rows, strict=True):
         base = entry.page_dir
-        for path in sorted(entry.bundle.rglob("*")):
-            if path.is_file():
-                files[f"{base}/{entry.bundle_name}/{path.relative_to(entry.bundle).as_posix()}"] = (
-                    path.read_bytes()
-                )
+        # The bundle as signed: receipt.json and the subjects' verified bytes, nothing else from the folder.
+        files[f"{base}/{entry.bundle_name}/receipt.json"] = entry.receipt_bytes
+        for name, data in sorted(entry.files.items()):
+            files[f"{base}/{entry.bundle_name}/{name}"] = data
         runs = _runs(entry)
         run_charts: dict[str, list[tuple[str, str]]] = {"retention": [], "reliability": []}
         for kind, draw in (
@@ -390,6 +375,8 @@ def render(
             trust=trust,
             trust_b64=base64.b64encode(root_bytes).decode("ascii"),
             title=json.dumps(f"{entry.name} {entry.version}"),
+            figures=figures(entry.predicate),
+            roles=[(role, role_label(role)) for role in roles(entry.predicate)],
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         pages.append(f"{base}/index.md")
@@ -475,11 +462,29 @@ def _listing_pages(
     return out
 
 
+GENERATED = ("models", "catalog", "assets/receipts", "buyer", "compare", "tags")
+"""The trees a render owns in a docs folder; everything else there (hand-written pages) is left alone."""
+
+
 def write(result: RenderResult, out: Path) -> None:
-    """Write a render into a docs folder (replacing the generated ``models/`` and ``catalog/`` trees)."""
-    for tree in ("models", "catalog", "assets/receipts", "buyer", "compare", "tags"):
-        shutil.rmtree(out / tree, ignore_errors=True)
-    for name, data in result.files.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    """Write a render into a docs folder, replacing only the generated trees (``GENERATED``).
+
+    Every receipt verified before this is called, so nothing is removed for a render that fails to verify.
+
+    Raises:
+        UsageError: ``out`` is a file.
+        InputError: the folder cannot be written.
+    """
+    check_folder(out, what="the rendered pages")
+    try:
+        for tree in GENERATED:
+            if (out / tree).is_symlink() or (out / tree).is_file():
+                (out / tree).unlink()
+            else:
+                shutil.rmtree(out / tree, ignore_errors=True)
+        for name, data in result.files.items():
+            path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    except OSError as exc:
+        raise refused(exc, Path(exc.filename or out), what="the rendered pages") from exc

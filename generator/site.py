@@ -1,24 +1,41 @@
-"""``receipts build``: render verified receipts and build the static site with mkdocs (strict).
+"""``receipts build``: verify every receipt, build the static site with mkdocs (strict), swap it into place.
 
-The build runs mkdocs on a small generated config that ``INHERIT``s the chosen mkdocs.yml (by default
-the repository's) and points the receipts plugin at the given receipts and trust root, so the site looks
-exactly like ``mkdocs build`` would make it with that configuration.
+The order is the point: nothing is deleted before the new site exists.
+
+1. The mkdocs config is read and ``--out`` is checked: a non-empty folder that is not a previous receipts
+   build (no ``MARKER`` file) is refused unless ``force`` (it may be someone's home folder).
+2. Every receipt is verified (``generator.render.collect``); a failure stops here with the receipt, the
+   failed check and exit 4, exactly as ``receipts render`` reports it. The plugin then renders from these
+   verified entries instead of verifying again.
+3. mkdocs builds into a fresh folder beside ``--out`` (``.<out>.building-*``), on a small generated config
+   that ``INHERIT``s the chosen mkdocs.yml and points the receipts plugin at the receipts and trust root.
+   Its warnings and errors are collected and reported (the build is strict).
+4. Only then: the old ``--out`` is moved aside, the new folder renamed into its place, the old one removed.
+   A failure at any step leaves the previous site as it was.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from receipts.errors import InputError, ReceiptsError
+from generator import mkdocs_plugin
+from generator.render import collect
+from receipts.errors import InputError, ReceiptsError, UsageError
+from receipts.output import check_folder, refused
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot
-from receipts.verify import find_receipts
 
-__all__ = ["build_site", "default_config"]
+__all__ = ["MARKER", "build_site", "default_config"]
+
+MARKER = ".receipts-build"
+"""A file every receipts build leaves at the top of its site: ``--out`` holding it may be replaced."""
 
 
 def default_config() -> Path:
@@ -32,51 +49,139 @@ def default_config() -> Path:
     return path
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    from mkdocs.utils.yaml import yaml_load
+
+    try:
+        with path.open("rb") as fh:
+            parent = yaml_load(fh) or {}
+    except FileNotFoundError:
+        raise InputError("mkdocs config does not exist", file=path, hint="check --config-file") from None
+    except IsADirectoryError:
+        raise InputError("expected an mkdocs.yml file, found a folder", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the mkdocs config: {exc.strerror}", file=path) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}" if mark else ""
+        raise InputError(f"not valid YAML: {exc.problem or exc.context}", file=path, where=where) from None
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"not valid YAML: {exc}", file=path) from None
+    if not isinstance(parent, dict):
+        raise InputError("an mkdocs config is a YAML mapping (site_name: ..., theme: ...)", file=path)
+    return parent
+
+
+def _check_out(out: Path, force: bool) -> None:
+    check_folder(out, what="the built site")
+    if out.is_symlink():
+        raise UsageError("is a symbolic link; pass the real folder", file=out)
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not force:
+        raise UsageError(
+            "is a non-empty folder that is not a previous receipts build; refusing to replace it",
+            file=out,
+            hint="pass an empty or new folder, or --force to replace everything in it",
+        )
+
+
+class _Collector(logging.Handler):
+    """mkdocs' warnings and errors, to say what went wrong (its own message only says "Aborted")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def build_site(
-    receipts_dir: Path, trust_path: Path, out: Path, *, root: TrustRoot, config_file: Path | None = None
+    receipts_dir: Path,
+    trust_path: Path,
+    out: Path,
+    *,
+    root: TrustRoot,
+    config_file: Path | None = None,
+    force: bool = False,
 ) -> int:
-    """Build the site into ``out``; return how many receipts it publishes.
+    """Build the site and swap it into ``out``; return how many receipts it publishes.
 
     Raises:
-        VerificationError: a receipt does not verify (nothing is built).
-        InputError: mkdocs reports an error or a warning (the build is strict).
+        VerificationError: a receipt does not verify (nothing is built, ``out`` is untouched).
+        UsageError: ``out`` is a file, a link, or a non-empty folder that no receipts build made.
+        InputError: the config cannot be read, or mkdocs reports an error or a warning (the build is strict).
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
-    count = len(find_receipts(receipts_dir))
     base = (config_file or default_config()).resolve()
-    from mkdocs.utils.yaml import yaml_load
-
-    with base.open("rb") as fh:
-        parent = yaml_load(fh) or {}
+    parent = _read_config(base)
+    _check_out(out, force)
+    root_bytes = trust_path.read_bytes()
+    entries = collect(receipts_dir, root, root_bytes=root_bytes)
     docs = (base.parent / str(parent.get("docs_dir", "docs"))).resolve()
-    with tempfile.TemporaryDirectory(prefix="receipts-build-") as tmp:
-        child = Path(tmp) / "mkdocs.yml"
-        child.write_text(
-            yaml.safe_dump(
-                {
-                    "INHERIT": str(base),
-                    "docs_dir": str(docs),
-                    "site_dir": str(out.resolve()),
-                    "plugins": {
-                        "receipts": {
-                            "receipts_dir": str(receipts_dir.resolve()),
-                            "trust_root": str(trust_path.resolve()),
-                        }
-                    },
-                }
-            ),
-            "utf-8",
-        )
-        logging.getLogger("mkdocs").setLevel(logging.WARNING)
-        try:
-            build(load_config(str(child), strict=True))
-        except ReceiptsError:
-            raise
-        except (MkDocsException, SystemExit) as exc:
-            raise InputError(
-                f"mkdocs build failed: {exc}", file=base, hint="see the warnings above"
-            ) from None
-    return count
+    target = out.resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building-"))
+    except OSError as exc:
+        raise refused(exc, target, what="the built site") from exc
+    log = _Collector()
+    mkdocs_log = logging.getLogger("mkdocs")
+    try:
+        with tempfile.TemporaryDirectory(prefix="receipts-build-") as tmp:
+            child = Path(tmp) / "mkdocs.yml"
+            plugin = {"receipts_dir": str(receipts_dir.resolve()), "trust_root": str(trust_path.resolve())}
+            child.write_text(
+                yaml.safe_dump(
+                    {
+                        "INHERIT": str(base),
+                        "docs_dir": str(docs),
+                        "site_dir": str(staging),
+                        "plugins": {"receipts": plugin},
+                    }
+                ),
+                "utf-8",
+            )
+            mkdocs_log.addHandler(log)
+            with mkdocs_plugin.prepared(receipts_dir, root, entries):
+                try:
+                    build(load_config(str(child), strict=True))
+                except ReceiptsError:
+                    raise
+                except (MkDocsException, SystemExit, OSError, yaml.YAMLError) as exc:
+                    said = "; ".join(dict.fromkeys(log.lines)) or str(exc)
+                    raise InputError(
+                        f"mkdocs build failed: {said}",
+                        file=base,
+                        hint="fix what mkdocs names; nothing was replaced",
+                    ) from None
+        (staging / MARKER).write_text("built by receipts build; this folder may be replaced by the next\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp made it 0700; a site is published like any new folder
+        _swap(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        mkdocs_log.removeHandler(log)
+    return len(entries)
+
+
+def _swap(new: Path, out: Path) -> None:
+    """Put ``new`` at ``out``; the old ``out`` is moved aside first and removed only once ``new`` is there."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        old.rmdir()
+        out.rename(old)
+    try:
+        new.rename(out)
+    except OSError as exc:
+        if old is not None:
+            old.rename(out)
+        raise refused(exc, out, what="the built site") from exc
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

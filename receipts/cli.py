@@ -34,10 +34,12 @@ from receipts.keys import (
     PASSPHRASE_ENV,
     PrivateKey,
     generate,
+    keypair_paths,
     load_private_key,
     load_public_key,
     write_keypair,
 )
+from receipts.output import check_file, check_folder, write_file
 from receipts.trust import (
     TrustRoot,
     check_update,
@@ -65,8 +67,9 @@ export_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: text from files and paths is printed as is (``items.jsonl:100:`` is not an emoji code)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 _state = {"verbose": False}
 
 
@@ -123,21 +126,25 @@ def keygen(
     """
     if algorithm not in ALGORITHMS:
         raise UsageError(f"unknown algorithm {algorithm!r}", hint=f"use one of {', '.join(ALGORITHMS)}")
+    if out_stem.is_dir():
+        raise UsageError(
+            "is a folder; --out takes DIR/NAME (the key files are NAME.key.pem and NAME.pub.pem)",
+            file=out_stem,
+            hint=f"e.g. --out {out_stem}/release",
+        )
+    keypair_paths(out_stem)  # refuse a bad destination before asking for a passphrase
     key = generate(algorithm)
     private, public = write_keypair(key, out_stem, _passphrase(out_stem, confirm=True))
-    out.print(f"wrote {private} (private, 0600) and {public} (public)")
+    out.print(f"wrote {escape(str(private))} (private, 0600) and {escape(str(public))} (public)")
     out.print(f"keyid {key.public.keyid}")
-    out.print(f"next: receipts trust init --publisher NAME --key {public} --out trust.json")
+    out.print(f"next: receipts trust init --publisher NAME --key {escape(str(public))} --out trust.json")
 
 
 # --- trust --------------------------------------------------------------------------------------
 
 
 def _write_new(path: Path, data: bytes, *, force: bool) -> None:
-    if path.exists() and not force:
-        raise UsageError("already exists", file=path, hint="pass --force to overwrite, or another --out")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    write_file(path, data, what="the trust root", force=force)
 
 
 def _show_root(root: TrustRoot, path: Path) -> None:
@@ -153,14 +160,21 @@ def trust_init(
     publisher: Annotated[str, typer.Option(help="Who signs with these keys.")],
     key: Annotated[list[Path], typer.Option(help="Public key file (NAME.pub.pem); repeatable.")],
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the trust root.")],
-    threshold: Annotated[int, typer.Option(help="Distinct keys required per receipt.")] = 1,
+    threshold: Annotated[int, typer.Option(min=1, help="Distinct keys required per receipt.")] = 1,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Create version 1 of a trust root (pin it out of band: it is not signed).
 
     Example: receipts trust init --publisher "Acme ML" --key keys/release.pub.pem --out trust.json
     """
+    check_file(out_path, what="the trust root", force=force)
     publics = [load_public_key(p) for p in key]
+    distinct = len({p.keyid for p in publics})
+    if threshold > distinct:
+        raise UsageError(
+            f"--threshold {threshold} is more than the {distinct} distinct key(s) given",
+            hint="add --key for each signer, or lower --threshold",
+        )
     data = new_root(publisher, publics, threshold=threshold)
     _root_from_bytes(data, source=out_path)  # refuse to write something verify would reject
     _write_new(out_path, data, force=force)
@@ -174,9 +188,10 @@ def _update(
     edit: Callable[[dict[str, Any]], None],
 ) -> None:
     old = load_trust_root(trust_root)
-    data = sign_root(old, None, _private_keys(sign_with), edit=edit)
     target = out_path or trust_root
-    target.write_bytes(data)
+    check_file(target, what="the trust root")  # before a passphrase is asked or anything signed
+    data = sign_root(old, None, _private_keys(sign_with), edit=edit)
+    write_file(target, data, what="the trust root")
     _show_root(_root_from_bytes(data, source=target), target)
 
 
@@ -273,13 +288,14 @@ def trust_update(
     Example: receipts trust update --trust-root pinned.json trust.v2.json trust.v3.json
     """
     current = load_trust_root(trust_root)
+    check_file(trust_root, what="the trust root")
     data = b""
     for path in new:
         data = read_bytes(path, what="trust root")
         candidate = _root_from_bytes(data, source=path)
         check_update(current, candidate)
         current = candidate
-    trust_root.write_bytes(data)
+    write_file(trust_root, data, what="the trust root")
     _show_root(current, trust_root)
 
 
@@ -375,6 +391,13 @@ def sign(
         Path | None,
         typer.Option(help="Also write an OpenSSF model_signing signature here (e.g. WEIGHTS/model.sig)."),
     ] = None,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            help="Sign only if the release gate passes (exit 5 otherwise; a rule not evaluated does not "
+            "pass unless the card lists it in gate.optional)."
+        ),
+    ] = False,
 ) -> None:
     """Bind a card to its weights, runs and footprints, and sign it into OUT/<name>@<version>/.
 
@@ -392,6 +415,9 @@ def sign(
             hint=f"pass a parent folder: --out {out_dir.parent}/ writes "
             f"{out_dir.parent}/<name>@<version>/receipt.json with its subject files beside it",
         )
+    from receipts.output import check_folder
+
+    check_folder(out_dir, what="the receipt folder")
     when = None
     if issued_at is not None:
         try:
@@ -412,6 +438,7 @@ def sign(
         weights=weights,
         issued_at=when,
         force=force,
+        require_gate=gate,
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
@@ -445,13 +472,14 @@ def run(
             help="The student again as SPEC@VARIANT (e.g. hf:DIR@int8-dynamic): role student@VARIANT."
         ),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N items of each pack.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each pack.")] = None,
     seed: Annotated[
         int, typer.Option(help="Seed for the bootstrap (and nothing else: decoding is greedy).")
     ] = 0,
-    threads: Annotated[int, typer.Option(help="CPU threads for torch/BLAS (pinned, recorded).")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch/BLAS (pinned, recorded).")] = 1,
     batch_size: Annotated[
-        int, typer.Option(help="Items per model call (a throughput knob only: scores never depend on it).")
+        int,
+        typer.Option(min=1, help="Items per model call (a throughput knob only: scores never depend on it)."),
     ] = 64,
     variant: Annotated[
         list[str] | None, typer.Option(help="Only these pack variants (repeatable; default all).")
@@ -471,7 +499,9 @@ def run(
             "or ray://HOST:10001. Same results, same --resume.",
         ),
     ] = None,
-    ray_workers: Annotated[int, typer.Option(help="With --ray: model replicas (actors) per role.")] = 1,
+    ray_workers: Annotated[
+        int, typer.Option(min=1, help="With --ray: model replicas (actors) per role.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print results.json summaries as JSON.")] = False,
 ) -> None:
     """Evaluate packs on teacher, base and student: what survived distillation, with CIs.
@@ -488,6 +518,7 @@ def run(
 
     if resume and force:
         raise UsageError("--resume and --force contradict each other", hint="choose one")
+    check_folder(out_dir, what="the run")
     roles = {"teacher": teacher, "student": student}
     if base:
         roles["base"] = base
@@ -568,7 +599,7 @@ def bench(
     quant: Annotated[
         str, typer.Option(help="Quantizations to bench, comma-separated: fp32, bf16, int8.")
     ] = "fp32",
-    prompt_tokens: Annotated[int, typer.Option(help="Prompt length N in tokens.")] = 128,
+    prompt_tokens: Annotated[int, typer.Option(min=1, help="Prompt length N in tokens.")] = 128,
     new_tokens: Annotated[int, typer.Option(help="New tokens G per call (greedy, exactly G).")] = 32,
     concurrency: Annotated[
         str, typer.Option(help="Requests served together, comma-separated, e.g. 1,4.")
@@ -588,18 +619,22 @@ def bench(
         float | None,
         typer.Option(help="Power draw (W) for an *estimated* energy where no counter is readable."),
     ] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads (pinned before torch loads, read back).")] = 1,
+    threads: Annotated[
+        int, typer.Option(min=1, help="CPU threads (pinned before torch loads, read back).")
+    ] = 1,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    warmups: Annotated[int, typer.Option(help="Full-length warm-up calls per point (≥ 3 for VALID).")] = 3,
+    warmups: Annotated[
+        int, typer.Option(min=0, help="Full-length warm-up calls per point (≥ 3 for VALID).")
+    ] = 3,
     min_duration: Annotated[
-        float, typer.Option(help="Seconds of timed calls per point (≥ 10 for VALID).")
+        float, typer.Option(min=0.0, help="Seconds of timed calls per point (≥ 10 for VALID).")
     ] = 10.0,
-    min_calls: Annotated[int, typer.Option(help="Timed calls per point (≥ 30 for VALID).")] = 30,
+    min_calls: Annotated[int, typer.Option(min=1, help="Timed calls per point (≥ 30 for VALID).")] = 30,
     context_search: Annotated[
         bool, typer.Option("--context-search/--no-context-search", help="Search max usable context.")
     ] = True,
     max_context: Annotated[
-        int | None, typer.Option(help="Stop the context search at this many tokens.")
+        int | None, typer.Option(min=1, help="Stop the context search at this many tokens.")
     ] = None,
     page_cache: Annotated[
         str, typer.Option(help="warm (read weights first) or cold (evict them) before load.")
@@ -674,7 +709,7 @@ def bench(
         )
     out.print(
         f"max usable context: {summary['max_usable_context'] or 'n/a'}"
-        f" · cost/1k calls: {_fmt(summary['cost_per_1k_calls'], '.4f')} {summary['currency'] or ''}"
+        f" · cost/1k calls: {_fmt(summary['cost_per_1k_calls'], '.4f')} {escape(summary['currency'] or '')}"
         f" · machine-seconds/1k calls {_fmt(summary['machine_seconds_per_1k_calls'], '.1f')}"
     )
     colour = "green" if verdict["status"] == "VALID" else "yellow"
@@ -712,7 +747,9 @@ def render(
     """
     from generator.render import collect, write
     from generator.render import render as render_pages
+    from receipts.output import check_folder
 
+    check_folder(out_dir, what="the rendered pages")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     root_bytes = trust_root.read_bytes()
     result = render_pages(collect(receipts_dir, root, root_bytes=root_bytes), root, root_bytes)
@@ -735,15 +772,21 @@ def build(
         str | None,
         typer.Option("--trust-root-sha256", help="Refuse the trust root unless its sha256 matches."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace --out even if it is a non-empty folder no receipts build made.")
+    ] = False,
 ) -> None:
-    """Verify receipts and build the static catalog site with mkdocs-material (strict).
+    """Verify every receipt, build the static catalog with mkdocs-material (strict), then swap it into --out.
+
+    Nothing in --out changes unless the whole build succeeds; a non-empty --out that is not a previous
+    receipts build is refused without --force.
 
     Example: receipts build receipts/ --trust-root trust.json --out site-build/
     """
     from generator.site import build_site
 
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    count = build_site(receipts_dir, trust_root, out_dir, root=root, config_file=config_file)
+    count = build_site(receipts_dir, trust_root, out_dir, root=root, config_file=config_file, force=force)
     out.print(f"built {count} receipt page(s) into {escape(str(out_dir))}")
 
 
@@ -774,13 +817,23 @@ def verify(
     allow_retired: Annotated[bool, typer.Option(help="Accept signatures by retired keys.")] = False,
     expect: Annotated[str | None, typer.Option(help="NAME@VERSION the receipt must be for.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
+    max_file_mb: Annotated[
+        float, typer.Option(min=0.001, help="A catalog URL: the most MiB read for one file.")
+    ] = 256,
+    max_catalog_mb: Annotated[
+        float, typer.Option(min=0.001, help="A catalog URL: the most MiB read for the whole catalog.")
+    ] = 2048,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            help="Also exit 5 unless every receipt's signed gate passes (a rule not evaluated fails)."
+        ),
+    ] = False,
 ) -> None:
-    """Verify receipts against a pinned trust root; exit 4 if any check fails.
+    """Verify receipts against a pinned trust root; exit 4 if any check fails (5: --gate not passed).
 
     Example: receipts verify receipts/ --trust-root trust.json --weights models/student
     """
-    from receipts.verify import Report, find_receipts, verify_receipt
-
     try:
         root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     except VerificationError as exc:
@@ -789,84 +842,112 @@ def verify(
         failure = {"name": exc.check, "status": "fail", "detail": exc.summary(), "hint": exc.hint}
         out.print_json(json.dumps({"ok": False, "trust_root": None, "receipts": [], "error": failure}))
         raise typer.Exit(VerificationError.exit_code) from None
-    remote_pages: list[tuple[Path, str]] = []
+    if model_sig is not None and weights is None:
+        raise UsageError("--model-sig needs --weights", hint="pass --weights DIR --model-sig DIR/model.sig")
+    options: dict[str, Any] = {
+        "weights": weights,
+        "pack": pack,
+        "allow_retired": allow_retired,
+        "expect": expect,
+        "model_sig": model_sig,
+    }
     if target_arg.startswith(("https://", "http://")):
         import tempfile
 
-        from receipts.verify import fetch_catalog
+        from generator.remote import Limits
 
-        target = Path(tempfile.mkdtemp(prefix="receipts-catalog-"))
-        remote_pages = fetch_catalog(target_arg, target)
+        mib = 1024 * 1024
+        limits = Limits(file_bytes=int(max_file_mb * mib), catalog_bytes=int(max_catalog_mb * mib))
+        # A fresh private (0700) folder, removed afterwards; nothing is written anywhere else.
+        with tempfile.TemporaryDirectory(prefix="receipts-catalog-") as download:
+            reports = _verify_catalog_url(target_arg, Path(download), root, limits, options)
     else:
-        target = Path(target_arg)
-    receipts = find_receipts(target)
-    if (weights or pack or expect) and len(receipts) > 1:
-        raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")
-    if model_sig is not None and weights is None:
-        raise UsageError("--model-sig needs --weights", hint="pass --weights DIR --model-sig DIR/model.sig")
-    reports: list[Report] = []
-    for receipt in receipts:
-        try:
-            reports.append(
-                verify_receipt(
-                    receipt,
-                    root,
-                    weights=weights,
-                    pack=pack,
-                    allow_retired=allow_retired,
-                    expect=expect,
-                    model_sig=model_sig,
-                )
-            )
-        except VerificationError as exc:
-            reports.append(exc.report)
-    if remote_pages:  # a published catalog: each page must name exactly the receipt it publishes
-        from receipts.digests import sha256_bytes
-        from receipts.verify import Check, page_attributes
-
-        for receipt, html in remote_pages:
-            attrs = page_attributes(html)
-            named = attrs.get("data-receipt-sha256") if attrs else None
-            ok = named == sha256_bytes(receipt.read_bytes())
-            detail = (
-                "the page names exactly this receipt (sha256)" if ok else "the page names another receipt"
-            )
-            owner = next(r for r in reports if Path(r.receipt) == receipt)
-            owner.checks.append(Check("page", "pass" if ok else "fail", detail))
-    elif target.is_dir():  # a built catalog: each page must name exactly the receipt the site publishes
-        from receipts.verify import catalog_pages, check_page
-
-        by_path = {Path(r.receipt).resolve(): r for r in reports}
-        for page, attrs in catalog_pages(target):
-            shown, check = check_page(target, page, attrs)
-            holder = by_path.get(shown) if shown else None
-            if holder is None:
-                holder = Report(receipt=str(page))
-                reports.append(holder)
-            holder.checks.append(check)
+        reports = _verify_local(Path(target_arg), root, options)
     failed = [r for r in reports if not r.ok]
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "ok": not failed,
-                    "trust_root": {"sha256": root.sha256, "version": root.version},
-                    "receipts": [r.as_json() for r in reports],
-                }
-            )
-        )
-    else:
-        for report in reports:
-            verdict = "[green]VERIFIED[/green]" if report.ok else "[red]FAILED[/red]"
-            out.print(f"{verdict} {escape(report.model or '?')}  {escape(report.receipt)}")
-            for check in report.checks:
-                out.print(f"  {_MARK[check.status]} {check.name}: {escape(check.detail)}")
-        out.print(
-            f"{len(reports) - len(failed)} verified, {len(failed)} failed "
-            f"(trust root {escape(root.publisher)} v{root.version}, sha256 {root.sha256[:16]}…)"
-        )
+    _print_reports(reports, root, as_json=as_json)
     if failed:
         raise typer.Exit(VerificationError.exit_code)
+    if gate:
+        _require_gates(reports)
+
+
+def _print_reports(reports: Sequence[Any], root: TrustRoot, *, as_json: bool) -> None:
+    failed = [r for r in reports if not r.ok]
+    if as_json:
+        document = {
+            "ok": not failed,
+            "trust_root": {"sha256": root.sha256, "version": root.version},
+            "receipts": [r.as_json() for r in reports],
+        }
+        out.print_json(json.dumps(document))
+        return
+    for report in reports:
+        verdict = "[green]VERIFIED[/green]" if report.ok else "[red]FAILED[/red]"
+        out.print(f"{verdict} {escape(report.model or '?')}  {escape(report.receipt)}")
+        for check in report.checks:
+            out.print(f"  {_MARK[check.status]} {check.name}: {escape(check.detail)}")
+    out.print(
+        f"{len(reports) - len(failed)} verified, {len(failed)} failed "
+        f"(trust root {escape(root.publisher)} v{root.version}, sha256 {root.sha256[:16]}…)"
+    )
+
+
+def _require_gates(reports: Sequence[Any]) -> None:
+    """``verify --gate``: every verified receipt's signed gate must let its release through."""
+    from receipts.errors import GateError
+    from receipts.gate import release_decision
+
+    blocked = []
+    for report in reports:
+        if not report.statement:  # a page-only report of a built site: its receipt is listed on its own
+            continue
+        predicate = report.statement["predicate"]
+        optional = predicate["card"].get("gate", {}).get("optional", [])
+        passed, why = release_decision(predicate["gate"], optional)
+        if not passed:
+            blocked.append(f"{report.model}: {why}")
+    if blocked:
+        raise GateError("the release gate did not pass: " + "; ".join(blocked), hint="see the receipt's gate")
+
+
+def _verify_all(receipts: Sequence[Path], root: TrustRoot, options: dict[str, Any]) -> list[Any]:
+    from receipts.verify import verify_receipt
+
+    if any(options[k] for k in ("weights", "pack", "expect")) and len(receipts) > 1:
+        raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")
+    reports = []
+    for receipt in receipts:
+        try:
+            reports.append(verify_receipt(receipt, root, **options))
+        except VerificationError as exc:
+            reports.append(exc.report)
+    return reports
+
+
+def _verify_local(target: Path, root: TrustRoot, options: dict[str, Any]) -> list[Any]:
+    """A receipt, a folder of receipts, or a built site (whose pages are checked too)."""
+    from receipts.verify import find_receipts
+
+    reports = _verify_all(find_receipts(target), root, options)
+    if target.is_dir():  # a built catalog: each page names a receipt the site publishes, shows its figures
+        from generator.sitecheck import check_built_site
+
+        check_built_site(target, reports)
+    return reports
+
+
+def _verify_catalog_url(
+    url: str, into: Path, root: TrustRoot, limits: Any, options: dict[str, Any]
+) -> list[Any]:
+    """A published catalog: download into ``into``, verify, and check each page against its receipt."""
+    from generator.remote import fetch_catalog
+    from generator.sitecheck import check_published_pages
+    from receipts.verify import find_receipts
+
+    pages = fetch_catalog(url, into, limits)
+    reports = _verify_all(find_receipts(into), root, options)
+    check_published_pages(pages, reports)
+    return reports
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -876,10 +957,7 @@ def _write_export(text: str, dest: Path | None, what: str) -> None:
     if dest is None:
         sys.stdout.write(text)
         return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, dest)
+    write_file(dest, text.encode("utf-8"), what=f"the {what}")
     err.print(f"wrote {what} to {escape(str(dest))}")
 
 
@@ -906,6 +984,8 @@ def export_hf(
     from receipts.export import load_verified
     from receipts.export.hf import model_card
 
+    if dest is not None:
+        check_file(dest, what="the model card")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     _write_export(model_card(load_verified(receipt, root), receipt_url=receipt_url), dest, "model card")
 
@@ -929,6 +1009,8 @@ def export_cyclonedx(
     from receipts.export import load_verified
     from receipts.export.cyclonedx import ml_bom
 
+    if dest is not None:
+        check_file(dest, what="the CycloneDX ML-BOM")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     bom = ml_bom(load_verified(receipt, root))
     _write_export(json.dumps(bom, indent=2, ensure_ascii=False) + "\n", dest, "CycloneDX ML-BOM")
@@ -943,6 +1025,15 @@ def _interrupted(argv: Sequence[str] | None) -> int:
     return 130
 
 
+_OS_HINT = "check that path and its permissions; --verbose shows where it failed"
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the one place errors become exit codes."""
     try:
@@ -952,6 +1043,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         err.print(f"[red]error[/red]: {escape(exc.diagnostics())}")
         return exc.exit_code
+    except OSError as exc:  # the net under every specific handler: still one line, never a traceback
+        if _state["verbose"]:
+            raise
+        err.print(f"[red]error[/red]: {escape(_os_error(exc))}")
+        err.print(f"  fix: {_OS_HINT}")
+        return 1
     except (KeyboardInterrupt, typer.Abort):
         return _interrupted(argv)
     except typer.Exit as exc:

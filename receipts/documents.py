@@ -1,4 +1,10 @@
-"""Strict loading of JSON and YAML documents: duplicate keys, BOMs and deep nesting are refused.
+"""Strict, bounded loading of JSON and YAML documents: hostile input is refused before it costs much.
+
+Refused: duplicate keys, BOMs, NaN, nesting deeper than `MAX_DEPTH`, documents over a byte limit
+(`MAX_DOCUMENT_BYTES` by default), integers too long to convert in linear time, and YAML anchors and
+aliases. Aliases are how a few hundred bytes of YAML expand into gigabytes (a "billion laughs"); a
+publisher format (cards, packs, configs) never needs them, so they are refused while the event stream
+is scanned, before anything is composed or constructed.
 
 Errors name the file and the line (YAML, JSON) so a publisher can fix a card without guessing.
 """
@@ -13,9 +19,15 @@ import yaml
 
 from receipts.errors import InputError
 
-__all__ = ["MAX_DEPTH", "load_document", "parse_json", "parse_yaml", "read_bytes"]
+__all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "load_document", "parse_json", "parse_yaml", "read_bytes"]
 
 MAX_DEPTH = 64
+# Cards, packs, configs, results and receipts are kilobytes; 16 MiB leaves room for large results files
+# while bounding what a parser (and the schema validation after it) may be asked to walk.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+# Python refuses to convert longer decimal strings (int_max_str_digits); YAML 1.1's base-60 integers
+# (`1:2:3`) bypass that check and convert in quadratic time, so every YAML integer is held to it.
+_MAX_INT_CHARS = 4300
 
 
 class _DuplicateKey(ValueError):
@@ -46,6 +58,15 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _check_size(size: int, limit: int | None, *, what: str, file: object) -> None:
+    if limit is not None and size > limit:
+        raise InputError(
+            f"{what} is {size:,} bytes, over the {limit:,}-byte limit",
+            file=file,
+            hint="check that this is the file you meant",
+        )
+
+
 def read_bytes(path: Path, *, what: str = "file", limit: int | None = None) -> bytes:
     """Read a file's bytes, turning OS errors into one clear `InputError`.
 
@@ -53,12 +74,7 @@ def read_bytes(path: Path, *, what: str = "file", limit: int | None = None) -> b
         InputError: the path is missing, a directory, unreadable, or larger than ``limit``.
     """
     try:
-        if limit is not None and path.stat().st_size > limit:
-            raise InputError(
-                f"{what} is larger than the {limit:,}-byte limit",
-                file=path,
-                hint="check that this is the file you meant",
-            )
+        _check_size(path.stat().st_size, limit, what=what, file=path)
         return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{what} does not exist", file=path, hint="check the path") from None
@@ -68,12 +84,21 @@ def read_bytes(path: Path, *, what: str = "file", limit: int | None = None) -> b
         raise InputError(f"cannot read {what}: {exc.strerror}", file=path) from exc
 
 
-def parse_json(data: bytes, *, file: object = "<bytes>", max_depth: int = MAX_DEPTH) -> Any:
-    """Parse UTF-8 JSON strictly: no BOM, no duplicate keys, no NaN, bounded nesting.
+def parse_json(
+    data: bytes,
+    *,
+    file: object = "<bytes>",
+    max_depth: int = MAX_DEPTH,
+    limit: int | None = MAX_DOCUMENT_BYTES,
+) -> Any:
+    """Parse UTF-8 JSON strictly: no BOM, no duplicate keys, no NaN, bounded nesting and size.
+
+    ``limit`` caps the document in bytes (``None``: the caller has bounded it already).
 
     Raises:
-        InputError: the bytes are not such a JSON document.
+        InputError: the bytes are not such a JSON document, or are over ``limit``.
     """
+    _check_size(len(data), limit, what="JSON document", file=file)
     if data.startswith(b"\xef\xbb\xbf"):
         raise InputError("starts with a byte-order mark", file=file, hint="save as UTF-8 without BOM")
     try:
@@ -98,7 +123,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _construct_mapping(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+_Loader = yaml.SafeLoader | yaml.CSafeLoader
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
@@ -110,9 +138,20 @@ def _construct_mapping(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.Ma
     return out
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > _MAX_INT_CHARS:
+        raise InputError(
+            f"an integer written with {len(node.value):,} characters is too long",
+            where=f"line {node.start_mark.line + 1}",
+            hint="quote it to keep it as text",
+        )
+    return loader.construct_yaml_int(node)
+
+
 def _make_strict(loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]) -> None:
     """The loader refusing duplicate mapping keys (PyYAML silently keeps the last), dates as text."""
     loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     # YAML 1.1 turns `2026-11-23` into a date object; JSON Schema wants strings. Keep timestamps as text.
     loader.yaml_implicit_resolvers = {
         key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -120,8 +159,32 @@ def _make_strict(loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]) -> None
     }
 
 
+def _check_node(event: yaml.NodeEvent, level: int) -> None:
+    """Refuse an anchor, an alias or a node deeper than `MAX_DEPTH` (level 1 is the document's root)."""
+    where = f"line {event.start_mark.line + 1}" if event.start_mark else ""
+    if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+        raise InputError(
+            "YAML anchors and aliases are not allowed in receipts documents",
+            where=where,
+            hint="write the values out in full",
+        )
+    if level > MAX_DEPTH:
+        raise InputError(f"YAML nested deeper than {MAX_DEPTH} levels", where=where)
+
+
 class _StrictLoader(yaml.SafeLoader):
     """Pure-Python SafeLoader, strict: the reference for behaviour and for every error message."""
+
+    _level = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Check each node's event before composing it: nothing is built from a refused document."""
+        self._level += 1
+        try:
+            _check_node(self.peek_event(), self._level)  # type: ignore[no-untyped-call]  # stub gap
+            return super().compose_node(parent, index)
+        finally:
+            self._level -= 1
 
 
 _make_strict(_StrictLoader)
@@ -132,7 +195,8 @@ if yaml.__with_libyaml__:
         """The same loader on libyaml's parser (~10x faster); only its scanner and parser are C.
 
         Construction, the duplicate-key check and tag resolution are the same Python code as
-        `_StrictLoader`'s, so a document that loads gives the same value either way.
+        `_StrictLoader`'s, so a document that loads gives the same value either way. libyaml composes
+        in C (no `compose_node` to override), so `_scan` checks the event stream before it composes.
         """
 
     _make_strict(_FastStrictLoader)
@@ -140,35 +204,49 @@ if yaml.__with_libyaml__:
 else:  # pragma: no cover - PyYAML wheels ship libyaml
     _FAST = None
 
-# libyaml's composer recurses on the C stack with no depth limit (100,000 nested `[` segfault the
-# interpreter; the pure-Python loader raises RecursionError instead). Every nesting level needs at least
-# one of these indicator bytes, so their count bounds the depth; above the bound use the pure-Python loader.
-_NESTING_BYTES = b"[{-:?"
-_FAST_MAX_INDICATORS = 1000
+
+def _scan(data: bytes, loader: type[yaml.CSafeLoader]) -> None:
+    """Refuse anchors, aliases and deep nesting from the event stream, before anything is composed.
+
+    libyaml's parser keeps its own stack, but its composer recurses on the C stack (100,000 nested `[`
+    segfault the interpreter) and would expand aliases; the scan stops at the first refused event.
+    """
+    level = 0
+    for event in yaml.parse(data, Loader=loader):
+        if isinstance(event, yaml.NodeEvent):
+            _check_node(event, level + 1)
+        if isinstance(event, yaml.CollectionStartEvent):
+            level += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            level -= 1
 
 
-def _fast_is_safe(data: bytes) -> bool:
-    return sum(data.count(c) for c in _NESTING_BYTES) <= _FAST_MAX_INDICATORS
+def _load(data: bytes) -> Any:
+    if _FAST is not None:
+        try:
+            _scan(data, _FAST)
+            return yaml.load(data, Loader=_FAST)  # noqa: S506 - a CSafeLoader
+        except (yaml.YAMLError, RecursionError):
+            pass  # report it exactly as the reference loader does, below
+    return yaml.load(data, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
 
 
-def parse_yaml(data: bytes, *, file: object = "<bytes>") -> Any:
-    """Parse YAML with the safe loader, duplicate keys refused, dates kept as strings.
+def parse_yaml(data: bytes, *, file: object = "<bytes>", limit: int | None = MAX_DOCUMENT_BYTES) -> Any:
+    """Parse YAML with the safe loader: duplicate keys, anchors and aliases refused, dates kept as text.
 
-    libyaml parses documents small and shallow enough to be safe on the C stack; anything it refuses is
-    parsed again by the pure-Python loader, so errors (and their lines) are always that loader's.
+    libyaml parses documents that its event stream shows to be alias-free and at most `MAX_DEPTH`
+    deep; anything it refuses is parsed again by the pure-Python loader, so errors (and their lines)
+    are always that loader's. ``limit`` caps the document in bytes (``None``: bounded by the caller).
 
     Raises:
-        InputError: the bytes are not valid YAML.
+        InputError: the bytes are not valid YAML, use anchors or aliases, nest deeper than
+            `MAX_DEPTH`, or are over ``limit``.
     """
+    _check_size(len(data), limit, what="YAML document", file=file)
     try:
-        if _FAST is not None and _fast_is_safe(data):
-            try:
-                return yaml.load(data, Loader=_FAST)  # noqa: S506 - a CSafeLoader
-            except (yaml.YAMLError, RecursionError):
-                pass  # report it exactly as the reference loader does, below
-        return yaml.load(data, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        return _load(data)
     except InputError as exc:
-        raise InputError(exc.message, file=file, where=exc.where) from None
+        raise InputError(exc.message, file=file, where=exc.where, hint=exc.hint) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -180,16 +258,16 @@ def parse_yaml(data: bytes, *, file: object = "<bytes>") -> Any:
         raise InputError("YAML nested too deeply", file=file) from None
 
 
-def load_document(path: Path, *, what: str = "file") -> tuple[bytes, Any]:
-    """Read and parse a JSON (``.json``) or YAML (anything else) document.
+def load_document(path: Path, *, what: str = "file", limit: int = MAX_DOCUMENT_BYTES) -> tuple[bytes, Any]:
+    """Read and parse a JSON (``.json``) or YAML (anything else) document of at most ``limit`` bytes.
 
     Returns:
         The raw bytes (for hashing: never canonicalise before hashing) and the parsed value.
 
     Raises:
-        InputError: missing, unreadable or malformed.
+        InputError: missing, unreadable, over ``limit`` (checked before reading) or malformed.
     """
-    data = read_bytes(path, what=what)
+    data = read_bytes(path, what=what, limit=limit)
     if path.suffix.lower() == ".json":
-        return data, parse_json(data, file=path)
-    return data, parse_yaml(data, file=path)
+        return data, parse_json(data, file=path, limit=None)
+    return data, parse_yaml(data, file=path, limit=None)

@@ -24,6 +24,7 @@ __all__ = [
     "cost_ratio",
     "evaluate_gate",
     "observed_inputs",
+    "release_decision",
 ]
 
 GateStatus = Literal["pass", "fail", "not_evaluated"]
@@ -219,3 +220,34 @@ def combine(per_run: Iterable[tuple[str, GateResult]]) -> dict[str, object]:
     if reasons:
         out["reason"] = reasons
     return out
+
+
+def release_decision(gate: Mapping[str, Any], optional: Iterable[str] = ()) -> tuple[bool, str]:
+    """Whether a gate lets a release through, failing closed, and why (for ``--gate`` flags: exit 5).
+
+    Only ``pass`` passes. A rule that could not be evaluated blocks the release unless it is one of the
+    ``optional`` rules (the card's ``gate.optional``); a failed rule always blocks; no rules at all block.
+    """
+    rules = [r for r in gate.get("rules", []) if isinstance(r, Mapping)]
+    if not rules:
+        return False, str(gate.get("reason") or "no gate rules were evaluated")
+    allowed = set(optional)
+    failed = [r for r in rules if r.get("status") == "fail"]
+    missing = [r for r in rules if r.get("status") == "not_evaluated" and r.get("rule") not in allowed]
+    if failed:
+        return False, "failed " + "; ".join(_rule_text(r) for r in failed)
+    if missing:
+        names = ", ".join(sorted({f"{_where(r)}{r.get('rule')} (needs {r.get('input')})" for r in missing}))
+        return False, f"not evaluated: {names}; a card can accept that by listing the rule in gate.optional"
+    skipped = sorted({str(r.get("rule")) for r in rules if r.get("status") == "not_evaluated"})
+    return True, "passed" + (f" (optional, not evaluated: {', '.join(skipped)})" if skipped else "")
+
+
+def _where(rule: Mapping[str, Any]) -> str:
+    return f"{rule['pack']}: " if rule.get("pack") else ""
+
+
+def _rule_text(rule: Mapping[str, Any]) -> str:
+    observed, threshold = rule.get("observed"), rule.get("threshold")
+    numbers = f" = {observed:.4g} vs {threshold:.4g}" if isinstance(observed, int | float) else ""
+    return f"{_where(rule)}{rule.get('rule')}{numbers}"

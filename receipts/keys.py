@@ -8,7 +8,6 @@ minimal DER encoding with 0 < r, s < n (high-S is accepted, as OpenSSL and WebCr
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from receipts.documents import read_bytes
-from receipts.errors import KeyFileError
+from receipts.errors import KeyFileError, ReceiptsError
+from receipts.output import check_file, write_file
 
 __all__ = [
     "ALGORITHMS",
@@ -31,6 +31,7 @@ __all__ = [
     "PublicKey",
     "generate",
     "keyid_of",
+    "keypair_paths",
     "load_private_key",
     "load_public_key",
     "public_key_from_pem",
@@ -151,30 +152,46 @@ def generate(algorithm: Algorithm = "ecdsa-p256-sha256") -> PrivateKey:
     return PrivateKey(ec.generate_private_key(ec.SECP256R1()), "ecdsa-p256-sha256")
 
 
+def keypair_paths(stem: Path) -> tuple[Path, Path]:
+    """Where `write_keypair` writes: ``STEM.key.pem`` and ``STEM.pub.pem``.
+
+    Raises:
+        KeyFileError: either file exists (a key is never overwritten).
+        UsageError: either is a folder.
+        InputError: their folder cannot be created or written.
+    """
+    private_path = stem.with_name(stem.name + ".key.pem")
+    public_path = stem.with_name(stem.name + ".pub.pem")
+    for path in (private_path, public_path):
+        if path.exists() or path.is_symlink():
+            raise KeyFileError("already exists; refusing to overwrite a key", file=path)
+        check_file(path, what="a key file", force=False)
+    return private_path, public_path
+
+
 def write_keypair(key: PrivateKey, stem: Path, passphrase: bytes) -> tuple[Path, Path]:
     """Write ``STEM.key.pem`` (encrypted PKCS#8, mode 0600) and ``STEM.pub.pem`` (SPKI).
 
     Raises:
         KeyFileError: a file would be overwritten, or the passphrase is empty.
+        UsageError: a key path is a folder.
+        InputError: the folder cannot be created or written.
     """
     if not passphrase:
         raise KeyFileError("empty passphrase", hint=f"set {PASSPHRASE_ENV} or type one at the prompt")
-    private_path = stem.with_name(stem.name + ".key.pem")
-    public_path = stem.with_name(stem.name + ".pub.pem")
-    for path in (private_path, public_path):
-        if path.exists():
-            raise KeyFileError("already exists; refusing to overwrite a key", file=path)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = keypair_paths(stem)
     private_pem = key.key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase),
     )
-    # Create with 0600 from the start: no window where the key is world-readable.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_pem)
-    public_path.write_text(key.public.pem(), encoding="ascii")
+    # Created 0600 from the start and never replaced: no window where the key is world-readable.
+    write_file(private_path, private_pem, what="the private key", force=False, mode=0o600)
+    try:
+        write_file(public_path, key.public.pem().encode("ascii"), what="the public key", force=False)
+    except ReceiptsError:
+        private_path.unlink(missing_ok=True)  # half a key pair is no key pair
+        raise
     return private_path, public_path
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +28,14 @@ from typing import Any
 import rfc8785
 
 from receipts import __version__, gate, schemas
+from receipts.binding import evidence_problems
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import sign_envelope
-from receipts.errors import InputError, UsageError
+from receipts.errors import GateError, InputError, UsageError, VerificationError
 from receipts.keys import PrivateKey
+from receipts.output import make_folder
+from receipts.paths import name_problem, tree_files
 from receipts.trust import format_time
 
 __all__ = [
@@ -96,6 +99,12 @@ class _Bundle:
         self.subjects: list[Subject] = []
 
     def add_file(self, name: str, data: bytes, kind: str, **extra: str) -> None:
+        problem = name_problem(name)
+        if problem is not None:
+            raise UsageError(
+                f"an input would be stored as {name!r}, which {problem}",
+                hint="rename the input file (footprints are stored under their file name)",
+            )
         if any(s.name == name for s in self.subjects):
             raise UsageError(f"two inputs would both be stored as {name}", hint="rename one input")
         target = self.staging / name
@@ -142,17 +151,27 @@ def _add_footprint(bundle: _Bundle, path: Path, docs: list[dict[str, Any]]) -> d
     return {"file": name, "summary": footprint.get("summary", {})}
 
 
-def _check_student_digest(runs: Iterable[dict[str, Any]], bundle: _Bundle, root: str) -> None:
-    for run in runs:
-        _, results = load_document(bundle.staging / run["results"])
-        student = results["models"].get("student", {})
-        if "digest" in student and student["digest"] != f"sha256:{root}":
-            raise InputError(
-                f"the run evaluated a student with digest {student['digest']}, "
-                f"but --weights digests to sha256:{root}",
-                file=run["results"],
-                hint="sign with the weights that were evaluated",
-            )
+def _check_evidence(
+    card: dict[str, Any],
+    runs: Sequence[dict[str, Any]],
+    run_docs: Sequence[dict[str, Any]],
+    footprints: Sequence[dict[str, Any]],
+    footprint_docs: Sequence[dict[str, Any]],
+    weights_root: str | None,
+) -> None:
+    problems = evidence_problems(
+        card,
+        [(run["results"], doc) for run, doc in zip(runs, run_docs, strict=True)],
+        [(fp["file"], doc) for fp, doc in zip(footprints, footprint_docs, strict=True)],
+        weights_root,
+    )
+    if problems:
+        raise VerificationError(
+            "the card contradicts the evidence: " + "; ".join(problems),
+            check="bindings",
+            hint="sign with the weights that were evaluated, and name in the card the teacher and base the "
+            "runs used (or leave them unstated)",
+        )
 
 
 def signed_gate(
@@ -164,7 +183,7 @@ def signed_gate(
     ``gate`` section, judged on numbers recomputed from the run's metrics, with ``cost_ratio`` from
     the footprints of the run's student and teacher (``not_evaluated`` when either is missing).
     """
-    overrides = {k: float(v) for k, v in card.get("gate", {}).items()}
+    overrides = {k: float(v) for k, v in card.get("gate", {}).items() if k != "optional"}
     judged = []
     for results in runs:
         rules = {r["rule"]: float(r["threshold"]) for r in results.get("gate", {}).get("rules", [])}
@@ -259,19 +278,21 @@ def _predicate(
     run_docs: list[dict[str, Any]] = []
     footprint_docs: list[dict[str, Any]] = []
     run_entries = [_add_run(bundle, run, run_docs) for run in runs]
+    footprint_entries = [_add_footprint(bundle, f, footprint_docs) for f in footprints]
     predicate: dict[str, Any] = {
         "model": {k: card["model"][k] for k in ("name", "version", "publisher")},
         "issuedAt": format_time(issued_at or issued_at_default()),
         "signer": {"keyids": sorted({k.public.keyid for k in keys})},
         "card": card,
         "runs": run_entries,
-        "footprints": [_add_footprint(bundle, f, footprint_docs) for f in footprints],
+        "footprints": footprint_entries,
         "gate": signed_gate(card, run_docs, footprint_docs),
         "generator": {"name": "receipts", "version": __version__},
     }
     table = quantization_table(run_docs, footprint_docs)
     if table:
         predicate["quantization"] = table
+    root = None
     if weights is not None:
         digest = digest_weights(weights)
         manifest = manifest_bytes(dict(digest.files), digest.root)
@@ -279,8 +300,24 @@ def _predicate(
         bundle.add_digest("weights", digest.root, "weights", rule=FOLDER_RULE)
         root = f"sha256:{digest.root}"
         predicate["weights"] = {"rule": FOLDER_RULE, "root": root, "files": len(digest.files)}
-        _check_student_digest(run_entries, bundle, digest.root)
+    _check_evidence(card, run_entries, run_docs, footprint_entries, footprint_docs, root)
     return predicate
+
+
+def _seal(staging: Path, subjects: Sequence[Subject]) -> None:
+    """The staged bundle holds exactly receipt.json and its file subjects; folders follow the umask.
+
+    ``mkdtemp`` makes the staging folder 0700; a bundle is meant to be published, so it gets the mode any
+    new folder would get (0755 under the usual umask 022). Key files are never in a bundle.
+    """
+    regular, other = tree_files(staging)
+    expected = {s.name for s in subjects if s.kind not in ("weights", "pack")} | {"receipt.json"}
+    if other or set(regular) != expected:
+        raise InputError("the staged bundle is not exactly its signed subjects", file=staging)
+    umask = os.umask(0)
+    os.umask(umask)
+    for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        folder.chmod(0o777 & ~umask)
 
 
 def sign_receipt(
@@ -293,13 +330,19 @@ def sign_receipt(
     weights: Path | None = None,
     issued_at: datetime | None = None,
     force: bool = False,
+    require_gate: bool = False,
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
+
+    With ``require_gate`` nothing is written unless the signed gate lets the release through
+    (:func:`receipts.gate.release_decision`: only pass passes, except rules the card marks optional).
 
     Raises:
         InputError: an input is missing, malformed or inconsistent with another.
         SchemaError: the card, a results file or a footprint fails its schema.
         UsageError: no key, or the bundle exists and ``force`` is false.
+        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding).
+        GateError: ``require_gate`` and the gate did not pass.
     """
     if not keys:
         raise UsageError("no signing key given", hint="pass --key KEY.pem")
@@ -308,13 +351,23 @@ def sign_receipt(
     target = out_dir / f"{card['model']['name']}@{card['model']['version']}"
     if target.exists() and not force:
         raise UsageError("receipt folder already exists", file=target, hint="pass --force to replace it")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if weights is not None and not weights.exists():  # before anything is created
+        raise InputError("weights path does not exist", file=weights, hint="pass a folder or a file")
+    make_folder(out_dir, what="the receipt folder")
     # Stage next to the target and rename into place: a crash never leaves a half-written receipt.
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".signing-"))
     try:
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
         predicate = _predicate(bundle, card, keys, runs, footprints, weights, issued_at)
+        if require_gate:
+            passed, why = gate.release_decision(predicate["gate"], card.get("gate", {}).get("optional", []))
+            if not passed:
+                raise GateError(
+                    f"not signed: the release gate did not pass: {why}",
+                    file=card_path,
+                    hint="sign without --gate to publish the failing verdict, or fix what the gate names",
+                )
         statement: dict[str, Any] = {
             "_type": STATEMENT_TYPE,
             "subject": [s.descriptor() for s in bundle.subjects],
@@ -326,6 +379,7 @@ def sign_receipt(
         # RFC 8785: the bytes are produced once; verifiers check them as received, never re-serialise.
         payload = bytes(rfc8785.dumps(statement))
         (staging / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, payload, keys))
+        _seal(staging, bundle.subjects)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

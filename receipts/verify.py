@@ -19,20 +19,21 @@ the report so far (a failed check cannot be ignored by accident):
 
 from __future__ import annotations
 
-import html
-import re
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from receipts import schemas
+from receipts.binding import evidence_problems, publisher_problem
 from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, VerificationError
 from receipts.keys import PublicKey
+from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from receipts.trust import TrustRoot, parse_time
 
@@ -40,6 +41,9 @@ __all__ = ["Check", "Report", "find_receipts", "verify_receipt"]
 
 CLOCK_SKEW = timedelta(minutes=5)
 FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
+RECEIPT_FILE = "receipt.json"
+MAX_SUBJECT_BYTES = 1024 * 1024 * 1024
+"""The largest subject file read (an examples log of a large run is tens of MB; 1 GiB is far above)."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,19 @@ class Check:
 
 @dataclass
 class Report:
-    """Per-check report for one receipt."""
+    """Per-check report for one receipt, and what it verified.
+
+    When every check passed, ``envelope`` holds the receipt bytes as verified, ``statement`` the statement
+    parsed from the verified payload and ``files`` each bundled subject's bytes (checked against its signed
+    digest): callers render and export these, never re-reading a file after it verified.
+    """
 
     receipt: str
     checks: list[Check] = field(default_factory=list)
     model: str = ""
+    envelope: bytes = b""
+    statement: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,20 +105,6 @@ class _Run:
         return error
 
 
-def _subject_path(bundle: Path, name: str) -> Path | None:
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in name or "\0" in name or not pure.parts:
-        return None
-    return bundle.joinpath(*pure.parts)
-
-
-def _load_subject(bundle: Path, name: str) -> bytes:
-    path = _subject_path(bundle, name)
-    if path is None:
-        raise InputError("unsafe subject path", file=name)
-    return read_bytes(path, what="subject file")
-
-
 def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> dict[str, bytes]:
     names = [s["name"] for s in subjects]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -123,26 +121,46 @@ def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> 
     files: dict[str, bytes] = {}
     problems = []
     for subject in subjects:
+        name = subject["name"]
         if "sha256" not in subject["digest"]:
-            raise run.fail("subjects", f"{subject['name']}: no sha256 digest (only sha256 is supported)")
+            raise run.fail("subjects", f"{name}: no sha256 digest (only sha256 is supported)")
         if subject["annotations"]["kind"] not in FILE_KINDS:
             continue
-        path = _subject_path(bundle, subject["name"])
-        if path is None:
-            raise run.fail("subjects", f"{subject['name']}: not a safe relative POSIX path")
+        problem = name_problem(name)
+        if problem is not None or name == RECEIPT_FILE:
+            raise run.fail(
+                "subjects",
+                f"subject {name!r} {problem or 'names the envelope itself'}",
+                hint="subject names are safe relative POSIX paths, spelled one way (no ./, .., \\)",
+            )
         try:
-            data = path.read_bytes()
-        except OSError:
-            problems.append(f"{subject['name']}: missing")
+            data = read_regular(bundle, name, limit=MAX_SUBJECT_BYTES)
+        except InputError as exc:
+            problems.append(exc.message)
             continue
         if sha256_bytes(data) != subject["digest"]["sha256"]:
-            problems.append(f"{subject['name']}: digest mismatch (file modified or swapped)")
+            problems.append(f"{name}: digest mismatch (file modified or swapped)")
             continue
-        files[subject["name"]] = data
+        files[name] = data
     if problems:
         raise run.fail("subjects", "; ".join(problems), hint="the files are not the ones that were signed")
     run.ok("subjects", f"{len(files)} file(s) match their signed digests")
     return files
+
+
+def _check_bundle(run: _Run, bundle: Path, files: Mapping[str, bytes]) -> None:
+    """A bundle is exactly its signed subjects (DESIGN §11): anything else in the folder fails."""
+    regular, other = tree_files(bundle)
+    unsigned = [n for n in regular if n not in files and n != RECEIPT_FILE]
+    if other or unsigned:
+        listed = [f"{n} (not a regular file)" for n in other] + unsigned
+        shown = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
+        raise run.fail(
+            "bundle",
+            f"files the receipt does not sign: {shown}",
+            hint="a bundle holds receipt.json and its signed subjects only; remove anything else",
+        )
+    run.ok("bundle", f"holds receipt.json and its {len(files)} signed file(s), nothing else")
 
 
 def _by_kind(subjects: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:
@@ -163,6 +181,7 @@ def _check_bindings(
         raise run.fail("bindings", "the card file differs from the card inside the signed statement")
     weights = next(_by_kind(subjects, "weights"), None)
     packs = {s["name"]: s["digest"]["sha256"] for s in _by_kind(subjects, "pack")}
+    evaluated: list[tuple[str, dict[str, Any]]] = []
     for entry in predicate["runs"]:
         results_name, examples_name = entry["results"], entry["examples"]
         if results_name not in files or examples_name not in files:
@@ -179,9 +198,24 @@ def _check_bindings(
             "digest"
         ].removeprefix("sha256:"):
             raise run.fail("bindings", f"{results_name}: pack identity differs from the signed pack subject")
-        student = results["models"].get("student", {})
-        if weights and "digest" in student and student["digest"] != "sha256:" + weights["digest"]["sha256"]:
-            raise run.fail("bindings", f"{results_name}: evaluated student is not the signed weights")
+        evaluated.append((results_name, results))
+    measured = []
+    for entry in predicate["footprints"]:
+        name = entry["file"]
+        if name not in files:
+            raise run.fail("bindings", f"footprint {name} is not among the signed subjects")
+        try:
+            measured.append((name, parse_json(files[name], file=name)))
+        except ReceiptsError as exc:
+            raise run.fail("bindings", f"{name}: {exc.summary()}") from None
+    root = f"sha256:{weights['digest']['sha256']}" if weights else None
+    contradictions = evidence_problems(card, evaluated, measured, root)
+    if contradictions:
+        raise run.fail(
+            "bindings",
+            "the card contradicts the signed evidence: " + "; ".join(contradictions),
+            hint="the card must name the models that were evaluated (or leave a role unstated)",
+        )
     manifest = None
     if weights is not None:
         name = next(_by_kind(subjects, "weights-manifest"))["name"]
@@ -192,10 +226,10 @@ def _check_bindings(
             raise run.fail("bindings", f"{name}: {exc.summary()}") from None
         from receipts.digests import root_of
 
-        root = root_of({k: v.removeprefix("sha256:") for k, v in manifest["files"].items()})
-        if manifest["root"] != f"sha256:{root}" or root != weights["digest"]["sha256"]:
+        total = root_of({k: v.removeprefix("sha256:") for k, v in manifest["files"].items()})
+        if manifest["root"] != f"sha256:{total}" or total != weights["digest"]["sha256"]:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
-    run.ok("bindings", "card, runs, pack and weights manifest agree with the statement")
+    run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
     return manifest
 
 
@@ -287,6 +321,11 @@ def _check_trust(
     if len(counted) < root.threshold:
         detail = f"{len(counted)} of {root.threshold} required trusted key(s)"
         raise run.fail("trust", "; ".join([detail, *reasons]))
+    problem = publisher_problem(str(predicate["card"]["model"]["publisher"]), root.publisher)
+    if problem is None and predicate["model"]["publisher"] != predicate["card"]["model"]["publisher"]:
+        problem = "the statement's publisher differs from its card's"
+    if problem:
+        raise run.fail("trust", problem, hint="verify with the trust root of the publisher the card names")
     run.ok(
         "trust",
         f"{len(counted)} trusted key(s) of {root.publisher} v{root.version} (threshold {root.threshold})",
@@ -381,6 +420,7 @@ def verify_receipt(
     run.ok("identity", report.model)
 
     files = _check_subjects(run, bundle, statement["subject"])
+    _check_bundle(run, bundle, files)
     manifest = _check_bindings(run, statement, files)
     _check_weights(run, manifest, weights)
     if model_sig is None and weights is not None and (weights / "model.sig").is_file():
@@ -392,11 +432,15 @@ def verify_receipt(
     }
     _check_model_sig(run, usable, manifest, model_sig)
     _check_pack(run, statement["subject"], pack)
+    report.envelope, report.statement, report.files = data, statement, files
     return report
 
 
 def find_receipts(path: Path) -> list[Path]:
     """The receipt files under ``path``: itself if a file, else every ``receipt.json`` below it.
+
+    Folders are walked without following symbolic links, so a link in a folder of receipts cannot pull a
+    bundle (or a secret) from elsewhere into a catalog.
 
     Raises:
         InputError: the path does not exist or holds no receipt.
@@ -405,115 +449,11 @@ def find_receipts(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise InputError("does not exist", file=path, hint="pass a receipt.json or a folder of receipts")
-    found = sorted(path.rglob("receipt.json"))
+    found = []
+    for here, dirs, files in os.walk(path, followlinks=False):
+        dirs.sort()
+        if RECEIPT_FILE in files:
+            found.append(Path(here) / RECEIPT_FILE)
     if not found:
         raise InputError("no receipt.json found in this folder", file=path)
-    return found
-
-
-_PAGE_BOX = re.compile(r'<div class="rc-verify"([^>]*)>')
-_ATTRIBUTE = re.compile(r'([a-z0-9-]+)="([^"]*)"')
-
-
-def catalog_pages(folder: Path) -> list[tuple[Path, dict[str, str]]]:
-    """The card pages of a built catalog under ``folder``: (page, its ``rc-verify`` attributes)."""
-    if not folder.is_dir():
-        return []
-    pages = []
-    for page in sorted(folder.rglob("index.html")):
-        attrs = page_attributes(page.read_text("utf-8", errors="replace"))
-        if attrs is not None:
-            pages.append((page, attrs))
-    return pages
-
-
-def page_attributes(text: str) -> dict[str, str] | None:
-    """The ``rc-verify`` attributes of a card page's HTML, or ``None`` if it is not a card page."""
-    match = _PAGE_BOX.search(text)
-    if not match:
-        return None
-    return {k: html.unescape(v) for k, v in _ATTRIBUTE.findall(match.group(1))}
-
-
-def check_page(folder: Path, page: Path, attrs: Mapping[str, str]) -> tuple[Path | None, Check]:
-    """A page may only show a receipt the site publishes: the sha256 it names must be that file's.
-
-    Returns the receipt the page names (``None`` if it names none inside ``folder``) and the check.
-    """
-    where = page.relative_to(folder).as_posix()
-    name, version = attrs.get("data-name", ""), attrs.get("data-version", "")
-    target = (page.parent / attrs.get("data-receipt", "")).resolve()
-    if not target.is_relative_to(folder.resolve()) or not target.is_file():
-        return None, Check("page", "fail", f"{where} names a receipt the site does not publish")
-    if target.parent.name != f"{name}@{version}":
-        shows = target.parent.name
-        return target, Check("page", "fail", f"{where} is for {name}@{version} but shows {shows}")
-    if attrs.get("data-receipt-sha256", "") != sha256_bytes(target.read_bytes()):
-        detail = f"{where} was built from another receipt than the one published beside it"
-        return target, Check("page", "fail", detail)
-    return target, Check("page", "pass", f"{where} names exactly this receipt (sha256)")
-
-
-MAX_REMOTE_FILE = 256 * 1024 * 1024
-
-
-def fetch_catalog(url: str, into: Path) -> list[tuple[Path, str]]:
-    """Download a published catalog's receipts (and the files they bind) into ``into``.
-
-    Reads ``catalog/index.json`` under ``url``, then each model's ``receipt.json``, the subject files its
-    (unverified, only used to know what to fetch) statement names, and its page. Returns
-    ``(receipt path, page html)`` pairs; verification happens afterwards on the local copies.
-
-    Raises:
-        InputError: the catalog or a file cannot be fetched.
-    """
-    import base64
-    import json
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    base = url if url.endswith("/") else url + "/"
-
-    def get(relative: str) -> bytes:
-        target = urllib.parse.urljoin(base, relative)
-        if not target.startswith(base):
-            raise InputError(f"{relative!r} points outside the catalog", file=url)
-        try:
-            with urllib.request.urlopen(target, timeout=60) as response:  # noqa: S310 - http(s) only, checked
-                data: bytes = response.read(MAX_REMOTE_FILE + 1)
-        except (urllib.error.URLError, OSError) as exc:
-            raise InputError(f"could not fetch {target}: {exc}", file=url, hint="check the URL") from None
-        if len(data) > MAX_REMOTE_FILE:
-            raise InputError(f"{target} is larger than {MAX_REMOTE_FILE:,} bytes", file=url)
-        return data
-
-    if not base.startswith(("https://", "http://")):
-        raise InputError("a catalog URL must start with https:// or http://", file=url)
-    try:
-        index = json.loads(get("catalog/index.json"))
-        models = index["models"]
-    except (ValueError, KeyError, TypeError):
-        raise InputError("catalog/index.json is not a receipts catalog index", file=url) from None
-    out = []
-    for model in models:
-        receipt_rel = str(model["receipt"])
-        bundle_rel = receipt_rel.rsplit("/", 1)[0]
-        bundle = into / PurePosixPath(bundle_rel).name
-        data = get(receipt_rel)
-        (bundle).mkdir(parents=True, exist_ok=True)
-        (bundle / "receipt.json").write_bytes(data)
-        try:
-            statement = json.loads(base64.b64decode(json.loads(data)["payload"]))
-            subjects = [s["name"] for s in statement["subject"] if s["annotations"]["kind"] in FILE_KINDS]
-        except (ValueError, KeyError, TypeError):
-            subjects = []  # verification will say what is wrong with it
-        for name in subjects:
-            path = PurePosixPath(name)
-            if path.is_absolute() or ".." in path.parts:
-                continue  # verification rejects such a subject
-            (bundle / name).parent.mkdir(parents=True, exist_ok=True)
-            (bundle / name).write_bytes(get(f"{bundle_rel}/{name}"))
-        page = get(str(model["page"])).decode("utf-8", errors="replace")
-        out.append((bundle / "receipt.json", page))
-    return out
+    return sorted(found)

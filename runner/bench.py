@@ -31,6 +31,7 @@ from typing import Any
 from receipts import schemas
 from receipts.digests import sha256_file
 from receipts.errors import UsageError
+from receipts.output import check_file, check_folder, make_folder, write_file
 from runner import hostinfo
 from runner.backends import split_spec
 from runner.backends.local import local_identity
@@ -125,6 +126,10 @@ class BenchConfig:
             raise UsageError("--warmups must be ≥ 0, --min-calls ≥ 1 and --min-duration ≥ 0")
         if self.ttft_budget_s <= 0:
             raise UsageError("--ttft-budget must be positive seconds")
+        if self.point_timeout_s <= 0:
+            raise UsageError("--timeout must be positive seconds", hint="e.g. --timeout 1800")
+        if self.max_context is not None and self.max_context < 1:
+            raise UsageError("--max-context must be at least 1 token")
         if self.price_per_hour is not None and self.price_per_hour < 0:
             raise UsageError("--price-per-hour must not be negative")
         if self.device not in ("cpu", "cuda"):
@@ -530,6 +535,8 @@ def bench(
         )
     if out.suffix != ".json":
         raise UsageError(f"--out {out} must be a .json file", hint="e.g. --out runs/student/footprint.json")
+    check_file(out, what="the footprint")  # refuse a bad --out before anything is measured
+    check_folder(out.with_name(out.name + ".parts"), what="the bench's partial results")
     identity, folder = local_identity(config.spec, kind, location, None)
     source = Path(location).expanduser()
     source_files = [source] if source.is_file() else _load_files(source)
@@ -537,7 +544,7 @@ def bench(
     settings = {k: v for k, v in asdict(config).items() if k not in ("point_timeout_s",)}
     settings["identity"] = identity.key
     settings = json.loads(json.dumps(settings))  # as the parts folder will hold it (tuples become lists)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent, what="the footprint")
     parts = _Parts(out, resume=resume, force=force, settings=settings)
 
     fp = hostinfo.fingerprint()
@@ -772,9 +779,7 @@ def bench(
     }
     footprint = json.loads(json.dumps(footprint, allow_nan=False))
     schemas.validate(footprint, "footprint", file=out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(footprint, indent=1) + "\n", "utf-8")
-    os.replace(tmp, out)
+    write_file(out, (json.dumps(footprint, indent=1) + "\n").encode("utf-8"), what="the footprint")
     shutil.rmtree(parts.dir, ignore_errors=True)
     return footprint
 

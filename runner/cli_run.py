@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 from receipts.errors import GateError, UsageError
+from receipts.gate import release_decision
 from runner.packs import Pack, load_pack
 from runner.report import write_reports
 from runner.run import Engine, RunConfig, execute
@@ -124,9 +125,15 @@ def _run_all(
         }
         all_results.append(results)
     if gate:
-        failed = [r["pack"]["id"] for r in all_results if r["gate"]["verdict"] == "fail"]
-        if failed:
+        blocked = []
+        for results in all_results:
+            passed, why = release_decision(results["gate"])
+            if not passed:
+                blocked.append(f"{results['pack']['id']}: {why}")
+        if blocked:
             raise GateError(
-                f"the release gate failed for {', '.join(failed)}", hint="see gate.rules in results.json"
+                "the release gate did not pass (it fails closed: a rule not evaluated does not pass): "
+                + "; ".join(blocked),
+                hint="see gate.rules in results.json; a card can mark rules optional when you sign",
             )
     return all_results

@@ -6,6 +6,11 @@ fit their choices, and every template rendered against every item (a missing fie
 and the field). The pack digest is the model_signing v1.0 folder digest (DESIGN §5), and the bytes
 parsed are checked against it, so the items a run uses are the items the digest names.
 
+Templates are untrusted: they run sandboxed, and a template that would build more than
+`MAX_TEMPLATE_OUTPUT` characters (in a prompt or any value), or loop or call more than
+`MAX_TEMPLATE_STEPS` times, is refused with one `InputError` naming pack.yaml, the template's JSON
+path and its line.
+
 No torch here: the runner's backends consume the `PromptInstance` stream this module yields.
 """
 
@@ -14,14 +19,27 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    nodes,
+    pass_context,
+)
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context, markup_join, str_join
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from receipts import schemas
 from receipts.digests import WeightsDigest, digest_weights, sha256_bytes
@@ -89,15 +107,305 @@ _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 Label = str | int | bool
 Gold = int | tuple[str, ...] | Mapping[str, Any] | None
 
+# --- templates -----------------------------------------------------------------------------------
+# A pack is untrusted input. Its templates run in Jinja's immutable sandbox (no Python internals, no
+# mutating lists or dicts), and `_BoundedEnvironment` also bounds what one rendering may build and how
+# long it may loop, so a 30-byte template cannot allocate gigabytes or spin for hours. Operators, `~`,
+# and the filters and str methods that grow a value are checked *before* they run, from the sizes of
+# their operands; every other result, each loop step and the prompt itself are checked as they come.
+
+MAX_TEMPLATE_OUTPUT = 1_000_000  # characters in a prompt, and items or characters in any value built
+MAX_TEMPLATE_BUILT = 100 * MAX_TEMPLATE_OUTPUT  # characters built in all while rendering one prompt
+MAX_TEMPLATE_STEPS = 100_000  # loop iterations and calls while rendering one prompt (~0.5 s at most)
+MAX_RANGE = 10_000  # numbers in a `range(...)` (Jinja's sandbox allows 100,000)
+_MAX_INT_BITS = 14_000  # about 4,300 decimal digits: Python's own limit for printing an int
+_TEMPLATE_HINT = "a prompt template formats one item's fields; write the text out instead of computing it"
+
+
+class _TemplateLimit(SecurityError):
+    """A template would build more, or work longer, than any prompt needs."""
+
+
+def _size(value: Any) -> int:
+    """Characters and items in ``value``, deeply, counted up to just past `MAX_TEMPLATE_OUTPUT`."""
+    total, stack, seen = 0, [value], set()
+    while stack and total <= MAX_TEMPLATE_OUTPUT:
+        node = stack.pop()
+        if isinstance(node, str | bytes | range):
+            total += len(node)
+        elif isinstance(node, list | tuple | dict | set | frozenset):
+            if id(node) not in seen:  # a list may hold itself
+                seen.add(id(node))
+                total += len(node)
+                stack.extend(node.values() if isinstance(node, dict) else node)
+        else:
+            total += 1
+    return total
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, Sized) else _size(value)
+
+
+def _int(value: Any) -> int:
+    return abs(value) if isinstance(value, int) else 0
+
+
+def _format_size(form: str, args: Any) -> int:
+    """Bound a %- or {}-format's result: widths and precisions are the numbers in the format."""
+    size = len(form) + _size(args) + sum(int(run) for run in re.findall(r"\d+", form))
+    if "*" in form or re.search(r":[^{}]*\{", form):  # widths taken from the arguments
+        values = args.values() if isinstance(args, Mapping) else args if isinstance(args, tuple) else (args,)
+        size += sum(_int(v) for v in values)
+    return size
+
+
+def _replace_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
+    if not (isinstance(text, str) and isinstance(old, str) and isinstance(new, str)):
+        return 0
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(text) + hits * max(len(new) - len(old), 0)
+
+
+def _call_size(name: str, target: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    """An upper bound on what the str method ``target.name(...)`` builds; 0 if it cannot grow."""
+    first = args[0] if args else next(iter(kwargs.values()), None)
+    if name in ("center", "ljust", "rjust", "zfill"):
+        return max(len(target), _int(first))
+    if name == "expandtabs":
+        return len(target) + target.count("\t") * (8 if first is None else _int(first))
+    if name == "replace":
+        return _replace_size(target, *args[:3])
+    if name == "join":
+        return _size(first) + _count(first) * len(target)
+    if name == "translate" and isinstance(first, Mapping):
+        return len(target) * max([1, *(_size(v) for v in first.values())])
+    if name in ("format", "format_map"):
+        return _format_size(target, kwargs or (first if name == "format_map" else args))
+    return 0
+
+
+def _filter_size(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    """An upper bound on what ``value | name(...)`` builds, for the filters that can grow a value."""
+
+    def arg(index: int, key: str, default: Any) -> Any:
+        return args[index] if len(args) > index else kwargs.get(key, default)
+
+    if name == "join":
+        return _size(value) + _count(value) * len(str(arg(0, "d", "")))
+    if name == "center":
+        return max(_size(value), _int(arg(0, "width", 80)))
+    if name == "tojson":
+        return _size(value) * (1 + _int(arg(0, "indent", 0)))
+    if name not in ("replace", "indent", "wordwrap", "format"):
+        return 0
+    text = str(value)  # as these filters take it: a list's text may hold what they multiply
+    if name == "replace":
+        return _replace_size(text, str(arg(0, "old", "")), str(arg(1, "new", "")), arg(2, "count", None))
+    if name == "indent":
+        width = arg(0, "width", 4)
+        return len(text) + (text.count("\n") + 1) * (len(width) if isinstance(width, str) else _int(width))
+    if name == "wordwrap":
+        lines = len(text) // max(_int(arg(0, "width", 79)), 1) + text.count("\n") + 1
+        return len(text) + lines * len(str(arg(2, "wrapstring", None) or "\n"))
+    return _format_size(text, kwargs or args)  # format
+
+
+class _Budget:
+    """What one rendering has spent so far (kept on its Jinja `Context`)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.built = 0
+
+
+def _budget(context: Context) -> _Budget:
+    budget: _Budget | None = getattr(context, "_receipts_budget", None)
+    if budget is None:
+        budget = _Budget()
+        context._receipts_budget = budget  # type: ignore[attr-defined]
+    return budget
+
+
+def _step(context: Context) -> None:
+    budget = _budget(context)
+    budget.steps += 1
+    if budget.steps > MAX_TEMPLATE_STEPS:
+        raise _TemplateLimit(f"the template takes more than {MAX_TEMPLATE_STEPS:,} loop steps and calls")
+
+
+def _build(context: Context, size: int, what: str) -> None:
+    """Refuse a value of ``size`` before it is built, and count it against the rendering's budget."""
+    if size > MAX_TEMPLATE_OUTPUT:
+        raise _TemplateLimit(
+            f"{what} would build {size:,} characters or items; a template may build {MAX_TEMPLATE_OUTPUT:,}"
+        )
+    budget = _budget(context)
+    budget.built += size
+    if budget.built > MAX_TEMPLATE_BUILT:
+        raise _TemplateLimit(f"the template builds more than {MAX_TEMPLATE_BUILT:,} characters in all")
+
+
+def _int_bits(operator: str, left: Any, right: Any) -> int:
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return 0
+    if operator == "**":
+        return right * abs(left).bit_length() if right > 0 and abs(left) > 1 else 0
+    return left.bit_length() + right.bit_length() if operator == "*" else 0
+
+
+_SEQUENCE = (str, list, tuple)  # what `*` repeats and `+` joins
+
+
+def _binop_size(operator: str, left: Any, right: Any) -> int:
+    if operator == "*" and isinstance(left, _SEQUENCE) and isinstance(right, int):
+        return _size(left) * max(right, 0)
+    if operator == "*" and isinstance(right, _SEQUENCE) and isinstance(left, int):
+        return _size(right) * max(left, 0)
+    if operator == "+" and isinstance(left, _SEQUENCE) and isinstance(right, _SEQUENCE):
+        return _size(left) + _size(right)
+    if operator == "%" and isinstance(left, str):
+        return _format_size(left, right)
+    return 0
+
+
+def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` (a Jinja filter) refusing results over the limits; it receives what it asked for."""
+    passes = getattr(func, "jinja_pass_arg", None)
+
+    def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        _step(context)
+        if name == "join" and not isinstance(value, Sized):
+            value = list(value)  # an iterator's items must be counted before the separator multiplies them
+        if (size := _filter_size(name, value, args, kwargs)) > MAX_TEMPLATE_OUTPUT:
+            raise _TemplateLimit(
+                f"the `{name}` filter would build {size:,} characters or items;"
+                f" a template may build {MAX_TEMPLATE_OUTPUT:,}"
+            )
+        head = {"context": context, "eval_context": context.eval_ctx, "environment": context.environment}
+        result = func(*([head[passes.name]] if passes else []), value, *args, **kwargs)
+        _build(context, _size(result) if isinstance(result, str | list | tuple | dict) else 0, f"`{name}`")
+        return result
+
+    return pass_context(bounded)
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise _TemplateLimit(f"range() of {len(numbers):,} numbers is over the {MAX_RANGE:,} allowed")
+    return numbers
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles `~` and `{% for %}` through the environment: Jinja's sandbox has no hook for either."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.concat_bounded(context, (")
+        for part in node.nodes:
+            self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        if isinstance(node.iter, nodes.Call) and isinstance(node.iter.node, nodes.EnvironmentAttribute):
+            super().visit_For(node, frame)  # already counted (templates cannot write this node)
+            return
+        counted = nodes.Call(
+            nodes.EnvironmentAttribute("loop_bounded"), [nodes.ContextReference(), node.iter], [], None, None
+        )
+        node.iter = counted.set_lineno(node.lineno).set_environment(self.environment)
+        super().visit_For(node, frame)
+
+
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, bounding the values a template builds, its output and its loops (see limits above)."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = _range
+        del self.globals["lipsum"]  # random text: it would make prompts, and their digests, vary
+        self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """``left operator right``, refused when its result would be over the limits."""
+        _step(context)
+        if _int_bits(operator, left, right) > _MAX_INT_BITS:
+            raise _TemplateLimit(f"`{operator}` would build an integer of more than {_MAX_INT_BITS:,} bits")
+        _build(context, _binop_size(operator, left, right), f"`{operator}`")
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``obj``, refusing a str method (``ljust``, ``replace``, ...) that would grow too much."""
+        _step(context)
+        target = getattr(getattr(obj, "__wrapped__", obj), "__self__", None)
+        if isinstance(target, str):
+            name = getattr(obj, "__name__", "")
+            if name == "join" and args and not isinstance(args[0], Sized):
+                args = (list(args[0]), *args[1:])  # count an iterator's items (see `_bounded_filter`)
+            _build(context, _call_size(name, target, args, kwargs), f"str.{name}()")
+        result = super().call(context, obj, *args, **kwargs)
+        if isinstance(result, str | list | tuple | dict):
+            _build(context, _size(result), "a call")
+        return result
+
+    def concat_bounded(self, context: Context, parts: tuple[Any, ...]) -> str:
+        """``a ~ b ~ ...``, refused when the joined text would be over the limits."""
+        _build(context, sum(len(p) if isinstance(p, str) else len(str(p)) for p in parts), "`~`")
+        eval_ctx = context.eval_ctx
+        return markup_join(parts) if eval_ctx.autoescape or eval_ctx.volatile else str_join(parts)
+
+    def loop_bounded(self, context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
+        """``iterable``'s items, each counted as a step of the rendering."""
+        for item in iterable:
+            _step(context)
+            yield item
+
+
 # Prompts are plain text for a model, not HTML: autoescaping would turn "'" into "&#39;".
-# The sandbox keeps a hostile pack from reaching Python internals; StrictUndefined turns a
-# missing field into an error instead of an empty string.
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# StrictUndefined turns a missing field into an error instead of an empty string.
+_ENV = _BoundedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=512)
 def _compile(source: str) -> Template:
     return _ENV.from_string(source)
+
+
+def _render(source: str, fields: Mapping[str, Any]) -> str:
+    """The template's text for these fields, streamed so that its length is checked as it grows."""
+    out: list[str] = []
+    length = 0
+    for chunk in _compile(source).generate(dict(fields)):
+        length += len(chunk)
+        if length > MAX_TEMPLATE_OUTPUT:
+            raise _TemplateLimit(f"the prompt would be longer than {MAX_TEMPLATE_OUTPUT:,} characters")
+        out.append(chunk)
+    return "".join(out)
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised on (Jinja rewrites tracebacks to point at it)."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _limit_error(exc: BaseException, file: object, where: str) -> InputError:
+    """One clear error for a template over the limits (or out of memory)."""
+    line = _template_line(exc)
+    if line is not None:
+        where = f"{where}, template line {line}"
+    message = str(exc) if isinstance(exc, _TemplateLimit) else "the template needs more memory than there is"
+    return InputError(f"a template is refused: {message}", file=file, where=where, hint=_TEMPLATE_HINT)
 
 
 # Records are frozen dataclasses whose mappings are typed read-only (`Mapping`) but are plain dicts,
@@ -309,7 +617,25 @@ def _check_syntax(source: str, where: str, problems: _Problems) -> bool:
             where, f"Jinja2 syntax error on template line {exc.lineno}: {exc.message}", "fix the template"
         )
         return False
+    except (RecursionError, SyntaxError):  # Jinja's parser recurses; Python's compiler caps nesting
+        problems.add(where, "the template is nested too deeply to compile", _TEMPLATE_HINT)
+        return False
     return True
+
+
+def _template_paths(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Where each template is written in pack.yaml (a JSON path; the first place, if several)."""
+    prompt = spec["prompt"]
+    if isinstance(prompt, str):
+        paths = {prompt: "$.prompt"}
+    else:
+        paths = {}
+        for index, entry in enumerate(prompt):
+            paths.setdefault(entry["template"], f"$.prompt[{index}].template")
+    for index, entry in enumerate(spec.get("variants", [])):
+        if "template" in entry:
+            paths.setdefault(entry["template"], f"$.variants[{index}].template")
+    return paths
 
 
 def _text_fields(source: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
@@ -580,19 +906,23 @@ class _Reporter:
         self.problems.add(f"{self.where} $.{name}", f"item {self.item_id}: {message}", hint)
 
 
-def _render(source: str, fields: Mapping[str, Any]) -> str:
-    return _compile(source).render(dict(fields))
-
-
 def _missing_field(exc: UndefinedError) -> str:
     found = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", exc.message or "")
     return next((g for g in found.groups() if g), "?") if found else "?"
 
 
 def _render_all(
-    items: Iterable[Item], variants: Sequence[Variant], named: Mapping[str, str], problems: _Problems
+    items: Iterable[Item],
+    variants: Sequence[Variant],
+    named: Mapping[str, str],
+    paths: Mapping[str, str],
+    problems: _Problems,
 ) -> None:
-    """Render every template against every item now, so no run discovers a broken one halfway."""
+    """Render every template against every item now, so no run discovers a broken one halfway.
+
+    Raises:
+        InputError: a template goes over the limits on what it may build (names its path and line).
+    """
     sources = {v.template: f"variant {v.name!r}" for v in reversed(variants)}
     for name, source in named.items():
         sources.setdefault(source, f"prompt template {name!r}")
@@ -600,6 +930,8 @@ def _render_all(
         for source, label in sources.items():
             try:
                 _render(source, item.fields)
+            except (_TemplateLimit, MemoryError) as exc:  # one error, not one per item
+                raise _limit_error(exc, problems.file, paths.get(source, label)) from None
             except UndefinedError as exc:
                 missing = _missing_field(exc)
                 problems.add(
@@ -615,8 +947,10 @@ def _render_all(
                 LookupError,
                 RecursionError,
             ) as exc:
+                line = _template_line(exc)
+                at = f" (template line {line})" if line is not None else ""
                 problems.add(
-                    f"{item.where}", f"item {item.id}: {label} fails to render: {exc}", "fix the template"
+                    f"{item.where}", f"item {item.id}: {label} fails to render{at}: {exc}", "fix the template"
                 )
 
 
@@ -695,7 +1029,8 @@ def load_pack(path: Path) -> Pack:
     """Load and check a pack folder (or its ``pack.yaml``).
 
     Raises:
-        InputError: a file is missing, unreadable, a symbolic link, or not JSON Lines (names file:line).
+        InputError: a file is missing, unreadable, a symbolic link, or not JSON Lines (names file:line);
+            or a template goes over the limits on what it may build (``MAX_TEMPLATE_OUTPUT``...).
         SchemaError: pack.yaml fails schema/pack (every JSON path), or items fail the pack's mapping:
             missing or duplicate ids, bad choices or gold, missing slice labels, templates that use a
             field an item lacks (each names file:line, the item id and the field).
@@ -721,7 +1056,8 @@ def load_pack(path: Path) -> Pack:
         )
     few_shot = _few_shot(spec, folder, digest, reader, problems)
     if syntax_ok:
-        _render_all([*items, *(few_shot.items if few_shot else ())], variants, named, problems)
+        everything = [*items, *(few_shot.items if few_shot else ())]
+        _render_all(everything, variants, named, _template_paths(spec), problems)
     problems.raise_if_any()
     answer = spec.get("answer", {})
     generation = spec.get("generation", {})
@@ -782,8 +1118,20 @@ def render_prompt(pack: Pack, item: Item, variant: Variant) -> str:
 
     Perturbations change only the item's text fields, never the template's own words, the choices
     or the gold answer; they are deterministic given (seed, item id, variant name, field).
+
+    Raises:
+        InputError: the template goes over the limits on what it may build.
     """
-    return _prefix(pack, variant) + _body(item, variant)
+    with _limits(pack, variant):
+        return _prefix(pack, variant) + _body(item, variant)
+
+
+@contextmanager
+def _limits(pack: Pack, variant: Variant) -> Iterator[None]:
+    try:
+        yield
+    except (_TemplateLimit, MemoryError) as exc:
+        raise _limit_error(exc, pack.path / PACK_FILE, f"variant {variant.name!r}") from None
 
 
 def _body(item: Item, variant: Variant) -> str:
@@ -807,15 +1155,20 @@ def materialise(
 
     Raises:
         UsageError: a requested variant does not exist in the pack.
+        InputError: a template goes over the limits on what it may build.
     """
     chosen = _chosen(pack, variants)
-    prefixes = {variant.name: _prefix(pack, variant) for variant in chosen}
+    prefixes = {}
+    for variant in chosen:
+        with _limits(pack, variant):
+            prefixes[variant.name] = _prefix(pack, variant)
     for item in pack.items if items is None else items:
         continuations = None
         if item.choices is not None:
             continuations = tuple(pack.target_delimiter + choice for choice in item.choices)
         for variant in chosen:
-            prompt = prefixes[variant.name] + _body(item, variant)
+            with _limits(pack, variant):
+                prompt = prefixes[variant.name] + _body(item, variant)
             yield PromptInstance(
                 item_id=item.id,
                 variant=variant.name,

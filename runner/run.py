@@ -22,6 +22,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from receipts.errors import InputError, ReceiptsError, UsageError
+from receipts.output import make_folder
 from runner import metrics
 from runner.backends import Backend, ChoiceRequest, GenRequest, ModelIdentity, load_backend
 from runner.backends.local import cache_root
@@ -531,8 +532,14 @@ def execute(
     for needed in ("teacher", "student"):
         if needed not in config.roles:
             raise UsageError(f"receipts run needs --{needed}", hint="e.g. --teacher hf:models/teacher")
+    if config.limit is not None and config.limit < 1:  # a slice [:-1] would silently drop the last item
+        raise UsageError(
+            f"--limit must be at least 1, not {config.limit}", hint="omit --limit to run every item"
+        )
+    if config.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, not {config.batch_size}")
     started = time.perf_counter()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(run_dir, what="the run")
     manifest = _open_run_dir(run_dir, pack, config, resume=resume, force=force)
     instances = _select(pack, config)
     if not instances:

@@ -97,6 +97,45 @@ def test_replay(tmp_path: Path) -> None:
     assert info.value.where == "1"
 
 
+def test_replay_bytes_that_are_not_utf8_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "teacher.jsonl"
+    path.write_bytes(b'{"meta": {}}\n\n\xff\xfe not text\n')
+    with pytest.raises(InputError, match=r"not UTF-8 text \(byte 0 of the line is 0xff\)") as info:
+        load_backend(f"replay:{path}")
+    assert (info.value.file, info.value.where) == (str(path), "3")
+
+
+def test_replay_of_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a folder"):
+        load_backend(f"replay:{tmp_path}")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("config.json", b"\x00\xff\xfe garbage", r"config.json is not UTF-8 text"),
+        ("config.json", b"[1, 2]", r"config.json must be a JSON object, not a list"),
+        ("config.json", b'{"a": 1,\n', r"config.json is not JSON"),
+        ("tokenizer.json", b"\xff", r"tokenizer.json is not UTF-8 text"),
+        ("model.safetensors", b"\x05\x00\x00\x00\x00\x00\x00\x00[1,2", r"not a safetensors file"),
+        ("model.safetensors", b"\x01", r"not a safetensors file"),
+    ],
+)
+def test_local_model_files_that_are_garbage_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes, message: str
+) -> None:
+    from runner.backends.local import local_identity
+
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+    tmp_path = tmp_path / "model"
+    tmp_path.mkdir()
+    (tmp_path / "config.json").write_text('{"dtype": "float32"}', "utf-8")
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(InputError, match=message) as info:
+        local_identity(f"hf:{tmp_path}", "hf", str(tmp_path), None)
+    assert info.value.file == str(tmp_path / name)
+
+
 class _Completions(BaseHTTPRequestHandler):
     """A minimal OpenAI-compatible /v1/completions: whitespace tokens, fixed log-probs per token."""
 

@@ -68,7 +68,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> tuple[Path, 
     tmp = tmp_path_factory.mktemp("browser")
     key = generate()
     trust = tmp / "trust.json"
-    trust.write_bytes(new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    trust.write_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
     receipts = tmp / "receipts"
     sign_receipt(ROOT / "examples" / "card.yaml", [key], receipts)
     sign_receipt(hostile_card(tmp), [key], receipts, runs=[DATA / "run_minimal"])
@@ -124,7 +124,7 @@ def test_a_valid_page_says_verified(site: Path, serve: Any, browser: Any) -> Non
     state, text = status_of(page)
     assert state == "verified", text
     assert "smollm2-135m-distilled-20l@0.1.0" in text
-    assert "trusted signature(s) of Acme" in text
+    assert "trusted signature(s) of receipts demo" in text
 
 
 def test_hostile_page_verifies_and_runs_no_script(site: Path, serve: Any, browser: Any) -> None:
@@ -306,7 +306,7 @@ def market(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> str:
     }  # fmt: skip
     key = generate()
     trust = tmp / "trust.json"
-    trust.write_bytes(new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    trust.write_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
     receipts = tmp / "receipts"
     common = [
         "--limit",

@@ -47,7 +47,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def hostile_card(tmp_path: Path) -> Path:
-    card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
+    card = yaml.safe_load((ROOT / "tests" / "data" / "card_fake_teacher.yaml").read_text("utf-8"))
     card["model"]["name"] = "hostile-model"
     card["model"]["description"] = HOSTILE["script"] + " " + HOSTILE["close_json"]
     card["model"]["homepage"] = "https://example.com/"
@@ -66,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     key = generate()
     write_keypair(key, tmp / "keys" / "release", b"pw")
     root = tmp / "trust.json"
-    root.write_bytes(new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    root.write_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
     receipts = tmp / "receipts"
     sign_receipt(ROOT / "examples" / "card.yaml", [key], receipts)
     sign_receipt(hostile_card(tmp), [key], receipts, runs=[DATA / "run_minimal"])
@@ -470,27 +470,37 @@ def test_verify_a_published_catalog_url(
         server.server_close()
 
 
-def test_files_changed_after_verification_are_refused(
+def test_files_changed_after_verification_are_not_published(
     world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pages and exports show the bytes the signature covers, even if a file changes after its check."""
+    """Pages, bundle copies and exports are the bytes that verified, even if a file changes after its check."""
     import generator.render
-    from receipts.errors import VerificationError
     from receipts.trust import load_trust_root
 
     receipts = tmp_path / "receipts"
     shutil.copytree(world["receipts"], receipts)
     verify = generator.render.verify_receipt
+    signed: dict[Path, bytes] = {}
 
     def verify_then_tamper(receipt: Path, root: object) -> object:
         report = verify(receipt, root)  # type: ignore[arg-type]
         for results in receipt.parent.glob("runs/*/results.json"):
+            signed[results] = results.read_bytes()
             results.write_bytes(results.read_bytes().replace(b"{", b"{ ", 1))
+        (receipt.parent / "late.html").write_text("<script>alert(1)</script>")
         return report
 
     monkeypatch.setattr(generator.render, "verify_receipt", verify_then_tamper)
-    with pytest.raises(VerificationError, match=r"runs/.*/results\.json changed while it was verified"):
-        generator.render.collect(receipts, load_trust_root(world["trust"]))
+    root = load_trust_root(world["trust"])
+    entries = generator.render.collect(receipts, root)
+    result = generator.render.render(entries, root, world["trust"].read_bytes())
+    published = {name: data for name, data in result.files.items() if "@" in name}
+    assert signed
+    for path, data in signed.items():
+        name = path.relative_to(path.parents[2]).as_posix()
+        (copy,) = [v for k, v in published.items() if k.endswith(name)]
+        assert copy == data != path.read_bytes()
+    assert not [name for name in result.files if name.endswith("late.html")]
 
 
 def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Path) -> None:
@@ -499,9 +509,9 @@ def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Pa
     from receipts.trust import trust_root_from_bytes
 
     key = generate()
-    root_bytes = new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    root_bytes = new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
     root = trust_root_from_bytes(root_bytes)
-    card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
+    card = yaml.safe_load((ROOT / "tests" / "data" / "card_fake_teacher.yaml").read_text("utf-8"))
     for i in range(70):
         card["model"]["name"] = f"model-{i:03d}"
         path = tmp_path / "cards" / f"{i}.yaml"

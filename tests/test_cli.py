@@ -10,7 +10,7 @@ import pytest
 from receipts.cli import main
 
 ROOT = Path(__file__).parent.parent
-CARD = ROOT / "examples" / "card.yaml"
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # the runs' teacher
 CARDS = Path(__file__).parent / "data" / "cards"
 WEIGHTS = Path(__file__).parent / "data" / "weights_golden"
 
@@ -33,7 +33,7 @@ def world(tmp_path, monkeypatch, capsys):
             "trust",
             "init",
             "--publisher",
-            "Acme ML",
+            "receipts demo",
             "--key",
             "keys/release.pub.pem",
             "--out",

@@ -28,6 +28,7 @@ from tests.test_catalog import HOSTILE, hostile_card
 ROOT = Path(__file__).parent.parent
 DATA = ROOT / "tests" / "data"
 CARD = ROOT / "examples" / "card.yaml"
+TEACHER = "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"  # the card's teacher
 GEMMA = ROOT / "examples" / "demo" / "gemma-3-270m.card.yaml"
 ISSUED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -72,7 +73,7 @@ def make_run(folder: Path, student: str) -> Path:
     shutil.copy(DATA / "run_minimal" / "examples.jsonl", folder)
     results = json.loads((DATA / "run_minimal" / "results.json").read_text("utf-8"))
     results["models"] = {
-        "teacher": {"spec": "fake:teacher", "endpoint": "fake:teacher"},
+        "teacher": {"spec": "gguf:teacher.gguf", "digest": TEACHER},
         "base": {"spec": "fake:base", "endpoint": "fake:base"},
         "student": {"spec": "hf:w", "digest": student, "params": 1000},
         "student@int8-dynamic": {
@@ -134,7 +135,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("cyclonedx")
     key = generate()
     trust = tmp / "trust.json"
-    trust.write_bytes(new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    trust.write_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
     weights = make_weights(tmp / "weights")
     student = f"sha256:{digest_weights(weights).root}"
     run = make_run(tmp / "run", student)
@@ -404,6 +405,8 @@ def test_hostile_card_text_is_carried_as_data(world: dict[str, Any], tmp_path: P
     path = hostile_card(tmp_path)
     card = yaml.safe_load(path.read_text("utf-8"))
     card["license"]["url"] = HOSTILE["js_link"]
+    card["lineage"]["teachers"] = [{**card["lineage"]["teachers"][0], "weights_digest": TEACHER}]  # as run
+    card["lineage"]["teachers"][0].pop("api_identifier")
     card["lineage"]["teachers"][0]["terms_of_service"] = "https://evil.example/<script>x</script>"
     card["model"]["contact"] = HOSTILE["raw_html"]
     path.write_text(yaml.safe_dump(card), "utf-8")

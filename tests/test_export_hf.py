@@ -90,12 +90,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("export-hf")
     key = generate()
     trust = tmp / "trust.json"
-    trust.write_bytes(new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    trust.write_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
         assert main(["run", str(ROOT / "packs" / "capitals-mc"), *TRIO, "--out", str(tmp / "run")]) == 0
     out = tmp / "receipts"
-    distilled = _card(tmp, "distilled", ROOT / "examples" / "card.yaml", _distilled)
+    distilled = _card(tmp, "distilled", ROOT / "tests" / "data" / "card_fake_teacher.yaml", _distilled)
     runs, footprints = [tmp / "run", DATA / "run_minimal"], [DATA / "footprint_minimal.json"]
     bundles = {
         "distilled": sign_receipt(distilled, [key], out / "a", runs=runs, footprints=footprints),

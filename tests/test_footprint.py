@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from receipts import gate, schemas
 from receipts.cli import main
+from receipts.digests import digest_weights
 from runner import benchstats, hostinfo
 from runner.bench import BenchConfig, _search_context, parse_quants, parse_size
 from tests.models import smollm2_gguf, tiny_llama
@@ -438,15 +440,19 @@ def test_quantization_survival_is_signed_next_to_cost(
     )
     assert code == 0, text
     key = generate()
+    card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
+    teacher_root = "sha256:" + digest_weights(models["teacher"]).root  # the card names the evaluated teacher
+    card["lineage"]["teachers"][0]["weights_digest"] = teacher_root
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(card), "utf-8")
     bundle = sign_receipt(
-        ROOT / "examples" / "card.yaml",
+        tmp_path / "card.yaml",
         [key],
         tmp_path / "out",
         weights=student,
         runs=[tmp_path / "run"],
         footprints=[fp_path],
     )
-    root = trust_root_from_bytes(new_root("Acme", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    root = trust_root_from_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
     assert verify_receipt(bundle / "receipt.json", root, weights=student).ok
     statement = json.loads(base64.b64decode(json.loads((bundle / "receipt.json").read_bytes())["payload"]))
     table = {row["quant"]: row for row in statement["predicate"]["quantization"]}

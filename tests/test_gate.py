@@ -20,7 +20,7 @@ from receipts.sign import sign_receipt, signed_gate
 
 ROOT = Path(__file__).parent.parent
 CAPITALS = ROOT / "packs" / "capitals-mc"
-CARD = ROOT / "examples" / "card.yaml"
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # the runs' teacher
 TEACHER, BASE = "fake:t?skill=0.9", "fake:b?skill=0.3"
 
 

@@ -26,7 +26,7 @@ from receipts.modelsig import (
 model_signing = pytest.importorskip("model_signing")
 
 ROOT = Path(__file__).parent.parent
-CARD = ROOT / "examples" / "card.yaml"
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # the runs' teacher
 WEIGHTS = Path(__file__).parent / "data" / "weights_golden"
 MODEL_SIGNING_CLI = Path(sys.executable).with_name("model_signing")
 PASSPHRASE = "correct horse"
@@ -53,7 +53,7 @@ def world(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "keygen", "--out", "keys/release")[0] == 0
     code, text = run(
-        capsys, "trust", "init", "--publisher", "Acme", "--key", "keys/release.pub.pem", "--out", "trust.json"
+        capsys, "trust", "init", "--publisher", "receipts demo", "--key", "keys/release.pub.pem", "--out", "trust.json"
     )
     assert code == 0, text
     shutil.copytree(WEIGHTS, "weights")

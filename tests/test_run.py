@@ -376,3 +376,19 @@ def test_resume_after_sigkill_with_a_real_model(tmp_path: Path) -> None:
     assert resumed.wait(timeout=600) == 0, log.read_text("utf-8")
     for name in ("results.json", "examples.jsonl"):
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
+
+
+@pytest.mark.parametrize(("setting", "value"), [("limit", -1), ("limit", 0), ("batch_size", 0)])
+def test_execute_refuses_counts_below_one(tmp_path: Path, setting: str, value: int) -> None:
+    import dataclasses
+
+    from receipts.errors import UsageError
+    from runner.packs import load_pack
+    from runner.run import RunConfig, execute
+
+    roles = {"teacher": "fake:t", "student": "fake:s"}
+    overrides: dict[str, Any] = {setting: value}
+    config = dataclasses.replace(RunConfig(roles=roles), **overrides)
+    with pytest.raises(UsageError, match=f"--{setting.replace('_', '-')} must be at least 1"):
+        execute(load_pack(ROOT / "packs" / "capitals-mc"), config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

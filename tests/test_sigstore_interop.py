@@ -41,7 +41,7 @@ common_v1 = pytest.importorskip("sigstore_models.common.v1")
 sigstore_hashes = pytest.importorskip("sigstore.hashes")
 
 ROOT = Path(__file__).parent.parent
-CARD = ROOT / "examples" / "card.yaml"
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # the runs' teacher
 WEIGHTS = Path(__file__).parent / "data" / "weights_golden"
 
 

@@ -20,11 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from receipts.digests import digest_weights, sha256_file
+from receipts.documents import read_bytes
 from receipts.errors import InputError, UsageError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
 
 __all__ = ["VARIANT_DTYPES", "LocalModel", "cache_root", "gguf_storage_quant", "local_identity"]
 
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own cap on the header
 VARIANT_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "int8-dynamic": "float32"}
 _TOKENIZER_FILES = (
     "tokenizer.json",
@@ -58,17 +60,54 @@ def gguf_storage_quant(path: Path) -> str:
     return max(counts, key=lambda k: counts[k])
 
 
+def _json_object(path: Path, what: str) -> dict[str, Any]:
+    """A model folder's JSON file (config.json, tokenizer.json, ...) as an object.
+
+    Raises:
+        InputError: unreadable, not UTF-8 JSON, or not an object; naming the file and the line.
+    """
+    data = read_bytes(path, what=what)
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})",
+            file=path,
+            hint="this is not a JSON file; point at a folder written by save_pretrained",
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what} is not JSON: {exc.msg}", file=path, where=f"line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{what} is nested too deeply", file=path) from exc
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, not a {type(value).__name__}", file=path)
+    return value
+
+
 def _params(folder: Path) -> int | None:
-    """Parameter count from the safetensors headers (8-byte length + JSON), without loading tensors."""
+    """Parameter count from the safetensors headers (8-byte length + JSON), without loading tensors.
+
+    Raises:
+        InputError: a .safetensors file whose header cannot be read.
+    """
     total, seen = 0, False
     for path in sorted(folder.glob("*.safetensors")):
-        with path.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(length))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                total += int(np.prod(entry["shape"], dtype=np.int64))
-                seen = True
+        try:
+            with path.open("rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(min(length, _MAX_HEADER)))
+            for name, entry in header.items():
+                if name != "__metadata__":
+                    total += int(np.prod(entry["shape"], dtype=np.int64))
+                    seen = True
+        except OSError as exc:
+            raise InputError(f"cannot read the weights: {exc.strerror}", file=path) from exc
+        except (struct.error, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise InputError(
+                "not a safetensors file: its header is not a length and a JSON table of tensors",
+                file=path,
+                hint="re-save the model with save_pretrained, or remove the file",
+            ) from exc
     return total if seen else None
 
 
@@ -80,14 +119,18 @@ def _tokenizer_identity(folder: Path) -> str | None:
     """
     main = folder / "tokenizer.json"
     if main.is_file():
-        data = json.loads(main.read_text("utf-8"))
-        model = data.get("model", {})
+        data = _json_object(main, "tokenizer.json")
+        model = data.get("model") or {}
+        if not isinstance(model, dict) or not isinstance(data.get("added_tokens", []), list):
+            raise InputError("tokenizer.json has no tokenizer model", file=main)
         added = sorted(
-            (t.get("id"), t.get("content"), t.get("special")) for t in data.get("added_tokens", [])
+            (t.get("id"), t.get("content"), t.get("special"))
+            for t in data.get("added_tokens", [])
+            if isinstance(t, dict)
         )
         config: dict[str, Any] = {}
         if (folder / "tokenizer_config.json").is_file():
-            config = json.loads((folder / "tokenizer_config.json").read_text("utf-8"))
+            config = _json_object(folder / "tokenizer_config.json", "tokenizer_config.json")
         special = {k: str(config.get(k)) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
         body = [model.get("type"), model.get("vocab"), model.get("merges"), added, special]
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -168,10 +211,7 @@ def local_identity(spec: str, kind: str, location: str, variant: str | None) -> 
                 hint="point hf: at a folder written by save_pretrained",
             )
         folder = path
-        try:
-            config = json.loads((path / "config.json").read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"model spec {spec!r}: config.json is not JSON: {exc}", file=path) from None
+        config = _json_object(path / "config.json", "config.json")
         storage_quant = str(config.get("dtype") or config.get("torch_dtype") or "float32")
     identity = ModelIdentity(
         spec=spec,

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from receipts.digests import sha256_file
+from receipts.documents import read_bytes
 from receipts.errors import InputError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
 
@@ -31,6 +32,23 @@ def prompt_sha256(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
+def _parse_line(path: Path, number: int, line: bytes) -> Any:
+    """One recording line as JSON, or an `InputError` naming the file and line."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start} of the line is 0x{line[exc.start]:02x})",
+            file=path,
+            where=str(number),
+            hint="a recordings file is UTF-8 JSON Lines: one JSON object per line",
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON ({exc.msg})", file=path, where=str(number)) from exc
+    except RecursionError as exc:
+        raise InputError("JSON nested too deeply", file=path, where=str(number)) from exc
+
+
 class ReplayBackend:
     """Answers from a recordings file; a prompt with no recording is an error naming it."""
 
@@ -38,33 +56,35 @@ class ReplayBackend:
 
     def __init__(self, spec: str, location: str):
         path = Path(location).expanduser()
+        if path.is_dir():
+            raise InputError(
+                f"model spec {spec!r}: recordings must be a .jsonl file, not a folder",
+                file=path,
+                hint="replay:FILE.jsonl",
+            )
         if not path.is_file():
             raise InputError(f"model spec {spec!r}: recordings file {path} does not exist", file=path)
         self.path = path
         self.rows: dict[str, dict[str, Any]] = {}
         meta: dict[str, Any] = {}
-        with path.open("r", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not JSON ({exc.msg})", file=path, where=str(number)) from None
-                if not isinstance(row, dict):
-                    raise InputError("expected a JSON object", file=path, where=str(number))
-                if number == 1 and "meta" in row:
-                    meta = dict(row["meta"]) if isinstance(row["meta"], dict) else {}
-                    continue
-                key = row.get("prompt_sha256")
-                if not isinstance(key, str) or len(key) != 64:
-                    raise InputError(
-                        "needs prompt_sha256 (64 hex characters)",
-                        file=path,
-                        where=str(number),
-                        hint="record sha256 of the exact prompt text the pack renders",
-                    )
-                self.rows[key] = row
+        for number, line in enumerate(read_bytes(path, what="recordings file").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = _parse_line(path, number, line)
+            if not isinstance(row, dict):
+                raise InputError("expected a JSON object", file=path, where=str(number))
+            if number == 1 and "meta" in row:
+                meta = dict(row["meta"]) if isinstance(row["meta"], dict) else {}
+                continue
+            key = row.get("prompt_sha256")
+            if not isinstance(key, str) or len(key) != 64:
+                raise InputError(
+                    "needs prompt_sha256 (64 hex characters)",
+                    file=path,
+                    where=str(number),
+                    hint="record sha256 of the exact prompt text the pack renders",
+                )
+            self.rows[key] = row
         self.identity = ModelIdentity(
             spec=spec,
             kind="replay",

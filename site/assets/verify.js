@@ -10,6 +10,10 @@
  *   5. the statement: in-toto v1, the receipts predicate, name/version equal to the page's;
  *   6. every subject file published next to the receipt hashes to its signed sha256.
  * Any doubt is a failure with its reason. Runs on load and again after Material's instant navigation.
+ * Only after every step passed, the box shows the headline figures of the verified statement (model,
+ * per run the primary metric, each role's score and the retention, the gate verdict), made exactly as
+ * generator/figures.py makes the page's own (same keys, same strings), and says where the page's text
+ * differs from them. Everything is built with DOM nodes and textContent, never parsed as HTML.
  */
 (function () {
   "use strict";
@@ -289,9 +293,10 @@
       checked++;
     }
     await checkBindings(statement, files);
-    return { state: "verified", text: "Verified in your browser: " + good.size + " trusted signature(s) of " +
-      root.publisher + " (trust root v" + root.version + "), statement for " + model.name + "@" + model.version +
-      ", " + checked + " bound file(s) match and agree (card.yaml against the signed card: checked at build)." };
+    return { state: "verified", predicate: predicate, text: "Verified in your browser: " + good.size +
+      " trusted signature(s) of " + root.publisher + " (trust root v" + root.version + "), statement for " +
+      model.name + "@" + model.version + ", " + checked + " bound file(s) match and agree (card.yaml against " +
+      "the signed card: checked at build)." };
   }
 
   var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
@@ -347,10 +352,136 @@
     }
   }
 
+  /* --- the signed figures: generator/figures.py's rule, in JavaScript (keep the two identical) --- */
+
+  var NOT_AVAILABLE = "n/a";
+  var ROLE_WORDS = { teacher: "teacher", base: "base model", student: "student", sft: "SFT baseline" };
+  var ROLE_ORDER = ["teacher", "base", "student", "sft"];
+
+  /* 3 decimals, half away from zero on the exact binary value (toFixed's rule below 1e21; every double past
+     that is an integer, printed whole); no sign on zero; anything but a finite number is "n/a". */
+  function figureNumber(value) {
+    if (typeof value !== "number" || !isFinite(value)) return NOT_AVAILABLE;
+    var text = Math.abs(value) < 1e21 ? value.toFixed(3) : BigInt(value).toString() + ".000";
+    return text === "-0.000" ? "0.000" : text;
+  }
+
+  function figureText(value) { return typeof value === "string" ? value : NOT_AVAILABLE; }
+
+  function record(value) { return value && typeof value === "object" && !Array.isArray(value) ? value : {}; }
+
+  function roleLabel(role) {
+    var at = role.indexOf("@"), kind = at < 0 ? role : role.slice(0, at);
+    var words = Object.prototype.hasOwnProperty.call(ROLE_WORDS, kind) ? ROLE_WORDS[kind] : kind;
+    return at < 0 ? words : words + " (" + role.slice(at + 1) + ")";
+  }
+
+  function roleOrder(a, b) {
+    var x = ROLE_ORDER.indexOf(a), y = ROLE_ORDER.indexOf(b);
+    x = x < 0 ? ROLE_ORDER.length : x; y = y < 0 ? ROLE_ORDER.length : y;
+    return x !== y ? x - y : (a < b ? -1 : a > b ? 1 : 0);
+  }
+
+  /* The headline figures of a verified predicate: values (key -> string, as generator/figures.figures),
+     labels (key -> words) and the same figures grouped for display. */
+  function figures(predicate) {
+    var model = record(predicate.model), out = { values: new Map(), labels: new Map(), runs: [] };
+    function put(key, label, value) { out.values.set(key, value); out.labels.set(key, label); return value; }
+    out.name = put("model.name", "model name", figureText(model.name));
+    out.version = put("model.version", "model version", figureText(model.version));
+    out.publisher = put("model.publisher", "publisher", figureText(model.publisher));
+    out.gate = put("gate", "gate verdict", figureText(record(predicate.gate).verdict).replace(/_/g, " "));
+    (Array.isArray(predicate.runs) ? predicate.runs : []).forEach(function (entry) {
+      var summary = record(record(entry).summary), scores = record(summary.scores);
+      var pack = figureText(record(record(entry).pack).id), key = "runs." + pack;
+      var run = { pack: pack, scores: [] };
+      run.metric = put(key + ".primary_metric", pack + ": primary metric", figureText(summary.primary_metric));
+      Object.keys(scores).sort(roleOrder).forEach(function (role) {
+        var label = pack + ": " + roleLabel(role) + " score";
+        run.scores.push([roleLabel(role), put(key + ".scores." + role, label, figureNumber(scores[role]))]);
+      });
+      run.retention = put(key + ".retention", pack + ": student retention", figureNumber(summary.retention));
+      out.runs.push(run);
+    });
+    return out;
+  }
+
+  function node(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  /* Where the page's own marked figures differ from the signed ones (what `receipts verify SITE` checks). */
+  function differences(signed) {
+    var seen = new Set(), out = [];
+    document.querySelectorAll("[data-rc-figure]").forEach(function (el) {
+      var key = el.getAttribute("data-rc-figure"), shown = el.textContent.trim();
+      seen.add(key);
+      if (!signed.values.has(key)) out.push("“" + shown + "” is marked as a figure the receipt does not hold");
+      else if (shown !== signed.values.get(key)) {
+        out.push(signed.labels.get(key) + " reads " + shown + " on this page; the receipt signs " +
+          signed.values.get(key));
+      }
+    });
+    signed.values.forEach(function (value, key) {
+      if (!seen.has(key)) out.push(signed.labels.get(key) + " (signed " + value + ") is not on the page");
+    });
+    return out;
+  }
+
+  function signedBox(predicate) {
+    var signed = figures(predicate);
+    var box = node("section", "rc-signed");
+    box.setAttribute("aria-label", "Signed figures");
+    box.appendChild(node("p", "rc-signed-title", "Signed figures (from the verified receipt)"));
+    var facts = node("dl", "rc-signed-facts");
+    var verdict = record(predicate.gate).verdict;  // coloured for the two verdicts the CSS knows
+    var gateClass = verdict === "pass" || verdict === "fail" ? "rc-gate-" + verdict : "";
+    [["model", signed.name + " " + signed.version, ""], ["publisher", signed.publisher, ""],
+      ["gate", signed.gate, gateClass]].forEach(function (fact) {
+      facts.appendChild(node("dt", "", fact[0]));
+      facts.appendChild(node("dd", fact[2], fact[1]));
+    });
+    box.appendChild(facts);
+    var runs = node("div", "rc-signed-runs");
+    signed.runs.forEach(function (run) {
+      var table = node("table", "rc-signed-run");
+      table.appendChild(node("caption", "", run.pack + " · " + run.metric));
+      var body = node("tbody");
+      run.scores.concat([["student retention", run.retention]]).forEach(function (pair, i, rows) {
+        var row = node("tr", i === rows.length - 1 ? "rc-signed-retention" : "");
+        row.appendChild(node("th", "", pair[0]));
+        row.appendChild(node("td", "", pair[1]));
+        body.appendChild(row);
+      });
+      table.appendChild(body);
+      runs.appendChild(table);
+    });
+    if (!signed.runs.length) runs.appendChild(node("p", "", "No evaluation runs in this receipt."));
+    box.appendChild(runs);
+    var changed = differences(signed);
+    if (changed.length) {
+      var warn = node("div", "rc-signed-warning");
+      warn.appendChild(node("p", "", "This page’s own text differs from its receipt in " + changed.length +
+        " place(s); the figures above are the signed ones:"));
+      var list = node("ul");
+      changed.slice(0, 6).forEach(function (line) { list.appendChild(node("li", "", line)); });
+      if (changed.length > 6) list.appendChild(node("li", "", "and " + (changed.length - 6) + " more"));
+      warn.appendChild(list);
+      box.appendChild(warn);
+    }
+    return box;
+  }
+
+  function clearSigned(box) { box.querySelectorAll(".rc-signed").forEach(function (el) { el.remove(); }); }
+
   async function run() {
     var box = document.querySelector(".rc-verify");
     if (!box) return;
     var status = box.querySelector(".rc-status");
+    clearSigned(box);
     status.setAttribute("data-state", "pending");
     status.textContent = "Verifying in your browser…";
     var result;
@@ -359,11 +490,15 @@
     } catch (e) {
       result = { state: "failed", text: "FAILED: " + (e instanceof Fail ? e.reason : "verification error: " + e) };
     }
+    clearSigned(box);
     status.setAttribute("data-state", result.state);
     status.textContent = result.text;
+    if (result.state === "verified") box.appendChild(signedBox(result.predicate));
   }
 
-  window.receiptsVerify = { derToRaw: derToRaw, run: run };
+  window.receiptsVerify = { derToRaw: derToRaw, run: run, figureNumber: figureNumber, figures: function (p) {
+    return Object.fromEntries(figures(p).values);
+  } };
   if (window.document$ && typeof window.document$.subscribe === "function") {
     window.document$.subscribe(function () { run(); });
   } else if (document.readyState === "loading") {

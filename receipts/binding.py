@@ -1,0 +1,134 @@
+"""The card bound to the evidence: the models a card names are the models the signed runs evaluated.
+
+A card is the publisher's free text; runs and footprints record what was actually measured. ``sign``
+refuses and ``verify`` fails (exit 4) when they contradict each other. A card may stay silent about a
+role (no ``weights_digest`` for its base; no teachers for an original model, whose runs then compare
+against a *reference* model), but what it states must match:
+
+- **teacher**: when the card's ``lineage.teachers`` is not empty, every run's teacher is one of them,
+  by weights digest (open weights) or by served model name (``api_identifier`` ``provider:model`` against
+  the endpoint the run recorded, ``URL#model`` or a replay's recorded model).
+- **base**: when ``lineage.base.weights_digest`` is stated, every run's base is those weights.
+- **student**: when the receipt signs weights, every run's ``student`` and ``student@VARIANT`` is those
+  weights (a ``fake:`` or served student is not them).
+- **footprints** measure the signed weights or a model the signed runs evaluated.
+
+Digests compare by content: a card may give a single file's plain ``sha256sum`` where a run records the
+model_signing root of that one-file folder (``root = sha256(raw file digest)``); both name one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["describe", "evidence_problems", "publisher_problem", "same_weights"]
+
+
+def same_weights(card_digest: str, run_digest: str | None) -> bool:
+    """Whether a digest from a card and one recorded by a run name the same weights."""
+    if not run_digest:
+        return False
+    if card_digest == run_digest:
+        return True
+    hex_digest = card_digest.removeprefix("sha256:")
+    try:
+        one_file_root = hashlib.sha256(bytes.fromhex(hex_digest)).hexdigest()
+    except ValueError:
+        return False
+    return run_digest == f"sha256:{one_file_root}"
+
+
+def _served_model(endpoint: str) -> str:
+    return endpoint.rsplit("#", 1)[-1]
+
+
+def _matches_teacher(claim: Mapping[str, Any], model: Mapping[str, Any]) -> bool:
+    if "weights_digest" in claim:
+        return same_weights(str(claim["weights_digest"]), model.get("digest"))
+    api = str(claim.get("api_identifier", ""))
+    endpoint = model.get("endpoint")
+    if not api or not isinstance(endpoint, str):
+        return False
+    if endpoint == api:  # e.g. a recorded or fake model named exactly as the card names it
+        return True
+    served = model.get("kind") in ("openai", "replay")
+    return served and _served_model(endpoint) in (api, api.partition(":")[2])
+
+
+def describe(model: Mapping[str, Any]) -> str:
+    """A model identity in words: its digest or endpoint, and the spec it was run as."""
+    what = model.get("digest") or model.get("endpoint") or "no identity"
+    spec = model.get("spec")
+    return f"{what} ({spec})" if spec and spec != what else str(what)
+
+
+def _claims(teachers: Iterable[Mapping[str, Any]]) -> str:
+    return ", ".join(str(t.get("weights_digest") or t.get("api_identifier")) for t in teachers)
+
+
+def evidence_problems(
+    card: Mapping[str, Any],
+    runs: Sequence[tuple[str, Mapping[str, Any]]],
+    footprints: Sequence[tuple[str, Mapping[str, Any]]],
+    weights_root: str | None,
+) -> list[str]:
+    """Every contradiction between the card and the evidence, each naming both values.
+
+    ``runs`` and ``footprints`` are ``(file name, parsed document)`` pairs; ``weights_root`` is the
+    signed weights' ``sha256:…`` root, if the receipt signs weights.
+    """
+    lineage = card.get("lineage", {})
+    teachers = list(lineage.get("teachers", []))
+    base_digest = lineage.get("base", {}).get("weights_digest")
+    problems: list[str] = []
+    known: set[str] = set()
+    for name, results in runs:
+        models: Mapping[str, Mapping[str, Any]] = results.get("models", {})
+        known |= {str(m["digest"]) for m in models.values() if m.get("digest")}
+        teacher = models.get("teacher")
+        if teacher is not None and teachers and not any(_matches_teacher(t, teacher) for t in teachers):
+            problems.append(
+                f"{name}: the run's teacher is {describe(teacher)}, but the card's lineage.teachers "
+                f"name {_claims(teachers)}"
+            )
+        base = models.get("base")
+        if base is not None and base_digest and not same_weights(str(base_digest), base.get("digest")):
+            problems.append(
+                f"{name}: the run's base is {describe(base)}, but the card's lineage.base.weights_digest "
+                f"is {base_digest}"
+            )
+        students = [(r, m) for r, m in sorted(models.items()) if r == "student" or r.startswith("student@")]
+        for role, model in students if weights_root else []:
+            if model.get("digest") != weights_root:
+                problems.append(
+                    f"{name}: the run's {role} is {describe(model)}, not the signed weights {weights_root}"
+                )
+    allowed = known | ({weights_root} if weights_root else set())
+    for name, footprint in footprints:
+        digest = footprint.get("model", {}).get("digest")
+        if digest not in allowed:
+            problems.append(
+                f"{name}: the footprint measured {digest}, which is neither the signed weights nor a model "
+                "the signed runs evaluated"
+            )
+    return problems
+
+
+def _plain(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def publisher_problem(card_publisher: str, root_publisher: str) -> str | None:
+    """Why a card's publisher is not the trust root's, or ``None`` when they are the same name.
+
+    Names compare after Unicode NFC and whitespace folding only: ``Acme ML`` is not ``ACME ml``.
+    """
+    if _plain(card_publisher) == _plain(root_publisher):
+        return None
+    return (
+        f"the card says it is published by {card_publisher!r}, but the pinned trust root is "
+        f"{root_publisher!r}'s"
+    )

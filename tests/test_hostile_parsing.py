@@ -1,0 +1,291 @@
+"""Hostile input is refused cheaply, with one clear message: YAML bombs, huge documents, template bombs.
+
+Bombs run in a child process whose address space is capped (`RLIMIT_AS`), so a regression fails the
+test with a MemoryError instead of taking the machine down; the others check the allocation peak.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from receipts import documents
+from receipts.cli import main
+from receipts.documents import MAX_DEPTH, MAX_DOCUMENT_BYTES, load_document, parse_json, parse_yaml
+from receipts.errors import InputError, SchemaError
+from runner.packs import MAX_TEMPLATE_OUTPUT, load_pack, materialise
+
+ROOT = Path(__file__).parent.parent
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+MINIMAL = Path(__file__).parent / "data" / "pack_minimal"
+ADDRESS_SPACE = 768 * 2**20  # `receipts validate` peaks near 300 MiB of address space; a bomb needs GiBs
+PATIENCE_S = 10  # generous: the bombs are refused in milliseconds, and took minutes before
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def run_capped(*argv):
+    """The CLI in a child process with its address space capped: exit code, output, seconds."""
+    child = textwrap.dedent(
+        f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE}, {ADDRESS_SPACE}))
+        from receipts.cli import main
+        sys.exit(main(sys.argv[1:]))
+        """
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", child, *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+@pytest.fixture
+def peak_mb():
+    """The peak of Python allocations made inside the test, in MB (read it after the work)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    yield lambda: tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+
+
+# --- YAML ------------------------------------------------------------------------------------------
+
+
+def test_billion_laughs_card_is_refused_at_its_first_anchor():
+    path = HOSTILE / "card_billion_laughs.yaml"
+    code, text, seconds = run_capped("validate", path)
+    assert code == 1, text
+    assert f"{path}:line 3: YAML anchors and aliases are not allowed in receipts documents" in text
+    assert "fix: write the values out in full" in text
+    assert "Traceback" not in text
+    assert seconds < PATIENCE_S
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [("card_alias_merge_key.yaml", 8), ("card_anchor_only.yaml", 2), ("card_billion_laughs.yaml", 3)],
+)
+def test_anchors_and_aliases_are_refused_with_their_line(capsys, peak_mb, name, line):
+    code, text = run(capsys, "validate", HOSTILE / name)
+    assert code == 1
+    assert f"{name}:line {line}: YAML anchors and aliases are not allowed in receipts documents" in text
+    assert peak_mb() < 50
+
+
+def test_the_pure_python_loader_refuses_the_same(monkeypatch):
+    monkeypatch.setattr(documents, "_FAST", None)  # as on a PyYAML without libyaml
+    with pytest.raises(InputError, match="anchors and aliases are not allowed") as caught:
+        load_document(HOSTILE / "card_billion_laughs.yaml")
+    assert caught.value.where == "line 3"
+    with pytest.raises(InputError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        parse_yaml(b"[" * 100_000 + b"]" * 100_000)
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, 1),
+        (b"format: receipts.card/v1\n" + b"".join(b"  " * n + b"k:\n" for n in range(100)) + b"  v\n", 65),
+    ],
+    ids=["flow", "block"],
+)
+def test_deep_yaml_is_refused_not_crashed(capsys, tmp_path, peak_mb, data, line):
+    path = tmp_path / "card_deep_nesting.yaml"
+    path.write_bytes(data)
+    started = time.monotonic()
+    code, text = run(capsys, "validate", path)
+    assert code == 1
+    assert f"card_deep_nesting.yaml:line {line}: YAML nested deeper than {MAX_DEPTH} levels" in text
+    assert time.monotonic() - started < PATIENCE_S
+    assert peak_mb() < 50
+
+
+def test_yaml_as_deep_as_the_limit_still_loads():
+    deepest = b"[" * (MAX_DEPTH - 1) + b"1" + b"]" * (MAX_DEPTH - 1)  # MAX_DEPTH levels, the 1 included
+    assert parse_yaml(deepest) == parse_json(deepest)
+
+
+@pytest.mark.parametrize(
+    "data", [b"a: " + b"1" * 5000, b"a: " + b"1:" * 20_000 + b"1"], ids=["decimal", "base-60"]
+)
+def test_overlong_yaml_integers_are_refused(data):
+    # Base-60 integers convert in quadratic time; decimal ones past 4,300 digits raise ValueError.
+    with pytest.raises(InputError, match=r"integer written with .* characters is too long") as caught:
+        parse_yaml(data, file="x.yaml")
+    assert caught.value.where == "line 1"
+    assert caught.value.hint == "quote it to keep it as text"
+
+
+def test_stars_and_ampersands_in_text_are_not_anchors():
+    data = b"a: '**bold** R&D'\nb: \"*not an alias*\"\nc: plain & simple\n"
+    assert parse_yaml(data) == {"a": "**bold** R&D", "b": "*not an alias*", "c": "plain & simple"}
+
+
+# --- size ------------------------------------------------------------------------------------------
+
+
+def test_a_document_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "card_too_large.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_DOCUMENT_BYTES + 1)  # sparse: nothing is written, nothing must be read
+    with pytest.raises(InputError) as caught:
+        load_document(path, what="card")
+    assert caught.value.file == str(path)
+    assert caught.value.message == (
+        f"card is {MAX_DOCUMENT_BYTES + 1:,} bytes, over the {MAX_DOCUMENT_BYTES:,}-byte limit"
+    )
+
+
+@pytest.mark.parametrize(("parse", "kind"), [(parse_yaml, "YAML"), (parse_json, "JSON")])
+def test_parsers_take_a_byte_limit(parse, kind):
+    with pytest.raises(InputError, match=f"{kind} document is 13 bytes, over the 12-byte limit") as caught:
+        parse(b'{"a": "1234"}', file="x.doc", limit=12)
+    assert caught.value.file == "x.doc"
+    assert parse(b'{"a": "1234"}', limit=None) == {"a": "1234"}
+
+
+def test_a_legitimate_card_and_the_bundled_packs_still_validate(capsys):
+    packs = sorted(p for p in (ROOT / "packs").iterdir() if (p / "pack.yaml").is_file())
+    assert packs
+    code, text = run(capsys, "validate", ROOT / "examples" / "card.yaml", *packs)
+    assert code == 0, text
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+
+def test_template_bomb_is_refused_naming_pack_yaml_and_the_line():
+    path = HOSTILE / "pack_template_bomb"
+    code, text, seconds = run_capped("validate", path)
+    assert code == 1, text
+    assert f"{path / 'pack.yaml'}:$.prompt, template line 2: a template is refused:" in text
+    assert "`*` would build 3,000,000,000 characters or items" in text
+    assert "write the text out instead of computing it" in text
+    assert "Traceback" not in text
+    assert seconds < PATIENCE_S
+
+
+@pytest.mark.parametrize(
+    ("name", "where", "message"),
+    [
+        ("pack_template_pow_bomb", "$.variants[0].template, template line 2", "integer of more than"),
+        ("pack_template_loop_bomb", "$.prompt, template line 1", "loop steps and calls"),
+    ],
+)
+def test_template_bombs_are_one_input_error(capsys, peak_mb, name, where, message):
+    started = time.monotonic()
+    code, text = run(capsys, "validate", HOSTILE / name)
+    assert code == 1
+    assert f"{HOSTILE / name / 'pack.yaml'}:{where}: a template is refused: " in text
+    assert message in text
+    assert text.count("a template is refused") == 1  # one error, not one per item
+    assert time.monotonic() - started < PATIENCE_S
+    assert peak_mb() < 50
+
+
+def test_template_syntax_error_names_pack_yaml_and_the_line(capsys):
+    code, text = run(capsys, "validate", HOSTILE / "pack_template_syntax_error")
+    assert code == 3  # one problem of the pack's, listed with its JSON path like every other
+    assert f"{HOSTILE / 'pack_template_syntax_error' / 'pack.yaml'}: not a valid pack: 1 problem" in text
+    assert "$.prompt: Jinja2 syntax error on template line 2: unexpected '}'" in text
+    assert "Traceback" not in text
+
+
+def write_pack(folder: Path, template: str) -> Path:
+    spec = (MINIMAL / "pack.yaml").read_text().replace('"Question: {{ question }}\\nAnswer:"', template)
+    (folder / "data").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(spec)
+    (folder / "data" / "items.jsonl").write_text((MINIMAL / "data" / "items.jsonl").read_text())
+    return folder
+
+
+def test_a_template_nested_too_deeply_to_compile_is_a_problem_not_a_crash(capsys, tmp_path):
+    folder = write_pack(tmp_path / "pack", json.dumps("{{ " + "(" * 300 + "question" + ")" * 300 + " }}"))
+    code, text = run(capsys, "validate", folder)
+    assert code == 3
+    assert "$.prompt: the template is nested too deeply to compile" in text
+    assert "Traceback" not in text
+
+
+DOUBLING = "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s OP ns.s %}{% endfor %}"
+EXPONENTIAL = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (DOUBLING.replace("OP", "~"), "`~`"),
+        (DOUBLING.replace("OP", "+"), "`+`"),
+        ("{{ ['x' * 1000000] * 1000000 }}", "`*`"),
+        ("{{ 'x'.ljust(3000000000) }}", "str.ljust()"),
+        ("{{ 'x' | center(3000000000) }}", "`center` filter"),
+        ("{{ '%3000000000s' % question }}", "`%`"),
+        ("{{ '%.3000000000f' | format(1.5) }}", "`format` filter"),
+        ("{{ '{:>{}}'.format(question, 3000000000) }}", "str.format()"),
+        ("{{ ('x' * 100000) | replace('x', 'y' * 100000) }}", "`replace` filter"),
+        ("{{ ('y' * 100000).join(['x'] * 100000) }}", "str.join()"),
+        ("{{ ('y' * 999999).join(range(10000) | map('string')) }}", "str.join()"),  # an iterator
+        ("{{ range(10000) | map('string') | join('y' * 999999) }}", "`join` filter"),
+        ("{{ (['x' * 1000] * 900) | replace('x', 'y' * 1000) }}", "`replace` filter"),  # a list's text
+        ("{{ ['%999999999s'] | format('x') }}", "`format` filter"),
+        ("{{ range(3000000000) | list }}", "range() of 3,000,000,000 numbers"),
+        (EXPONENTIAL, "loop steps and calls"),
+        ("{% for i in range(10000) %}{{ 'x' * 999 }}{% endfor %}", "prompt would be longer than"),
+        ("{% for i in range(1000) %}{% set s = 'x' * 999999 %}{% endfor %}", "characters in all"),
+    ],
+)
+def test_templates_cannot_build_more_than_a_prompt_needs(tmp_path, peak_mb, template, message):
+    with pytest.raises(InputError, match="a template is refused") as caught:
+        load_pack(write_pack(tmp_path / "pack", json.dumps(template)))
+    assert message in caught.value.message
+    assert caught.value.file == str(tmp_path / "pack" / "pack.yaml")
+    assert caught.value.where.startswith("$.prompt")
+    assert peak_mb() < 50
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{% set l = [] %}{{ l.append(question) }}", "unsafe"),  # no growing a list across loop steps
+        ("{{ lipsum(3) }}", "'lipsum' is undefined"),  # random text would make prompt digests vary
+    ],
+)
+def test_templates_cannot_mutate_values_or_draw_random_text(tmp_path, template, message):
+    with pytest.raises(SchemaError) as caught:
+        load_pack(write_pack(tmp_path / "pack", json.dumps(template)))
+    assert all(message in v.message for v in caught.value.violations)
+
+
+def test_ordinary_template_features_still_render(tmp_path):
+    template = (
+        "{% set ns = namespace(seen=0) %}{% macro tag(x) %}<{{ x }}>{% endmacro %}"
+        "{{ tag(question | upper) }}\n"
+        "{% for c in choices if c %}{% set ns.seen = ns.seen + 1 %}{{ 'ABC'[loop.index0] ~ '. ' ~ c }}"
+        " ({{ loop.index }}/{{ loop.length }}){% if not loop.last %}, {% endif %}{% endfor %}\n"
+        "{{ '%s=%d' % ('n', ns.seen) }} {{ '{:>4}'.format(2 ** 3) }} {{ '-' * 3 }}"
+        " {{ choices | join('|') | replace('|', '/') }}"
+    )
+    pack = load_pack(write_pack(tmp_path / "pack", json.dumps(template)))
+    first = next(materialise(pack))
+    assert first.prompt == (
+        "<WHAT IS THE CAPITAL OF NORWAY?>\n"
+        "A. Bergen (1/3), B. Oslo (2/3), C. Tromso (3/3)\n"
+        "n=3    8 --- Bergen/Oslo/Tromso"
+    )
+    assert len(first.prompt) < MAX_TEMPLATE_OUTPUT
