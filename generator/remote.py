@@ -78,7 +78,7 @@ class _Downloader:
         problem = name_problem(relative)
         if problem is not None:
             raise InputError(f"the catalog names {relative!r}, which {problem}", file=self.base)
-        target = urllib.parse.urljoin(self.base, urllib.parse.quote(relative))
+        target = urllib.parse.urljoin(self.base, urllib.parse.quote(relative, safe="/@:+"))
         if not target.startswith(self.base):
             raise InputError(f"{relative!r} points outside the catalog", file=self.base)
         deadline = time.monotonic() + self.limits.seconds_per_file
@@ -87,7 +87,7 @@ class _Downloader:
         size = 0
         try:
             with self.opener.open(target, timeout=min(60.0, self.limits.seconds_per_file)) as response:
-                while chunk := response.read(64 * 1024):
+                while chunk := response.read1(64 * 1024):
                     size += len(chunk)
                     if size > cap:
                         raise self._too_big(target)

@@ -50,6 +50,7 @@ def default_config() -> Path:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
+    from mkdocs.exceptions import ConfigurationError
     from mkdocs.utils.yaml import yaml_load
 
     try:
@@ -65,8 +66,11 @@ def _read_config(path: Path) -> dict[str, Any]:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}" if mark else ""
         raise InputError(f"not valid YAML: {exc.problem or exc.context}", file=path, where=where) from None
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"not valid YAML: {exc}", file=path) from None
+    except (ConfigurationError, yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        detail = " ".join(
+            str(exc).removeprefix("MkDocs encountered an error parsing the configuration file:").split()
+        )
+        raise InputError(f"not valid YAML: {detail}", file=path) from None
     if not isinstance(parent, dict):
         raise InputError("an mkdocs config is a YAML mapping (site_name: ..., theme: ...)", file=path)
     return parent

@@ -259,12 +259,13 @@ def test_der_to_raw_agrees_with_cryptography(site: Path, serve: Any, browser: An
 FIELDS = ("clause_type", "party", "duration", "amount", "currency", "jurisdiction")
 
 
-def _recordings(path: Path, answer: Any) -> str:
+def _recordings(path: Path, answer: Any, model: str | None = None) -> str:
     """A replay: file answering each contract-clauses prompt (first 10 items, original) with answer(gold)."""
     from runner.packs import load_pack, materialise
 
     pack = load_pack(ROOT / "packs" / "contract-clauses")
-    lines = [
+    lines = [json.dumps({"meta": {"model": model}})] if model else []
+    lines += [
         json.dumps({"prompt_sha256": inst.prompt_sha256, "output": json.dumps(answer(dict(inst.gold)))})
         for inst in materialise(pack, ["original"], items=pack.items[:10])
     ]
@@ -283,6 +284,10 @@ def _eager(gold: dict[str, Any]) -> dict[str, Any]:
 def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float) -> Path:
     card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
     card["model"]["name"] = name
+    # the teacher the runs evaluated: recordings of a closed model (a card may not name another one)
+    card["lineage"]["teachers"] = [
+        {"name": "recorded teacher", "api_identifier": "replay:recorded-teacher", "license": "LicenseRef-Test"}
+    ]
     card["license"]["permissions"]["commercial_use"] = commercial
     for profile in card["hardware_profiles"]:
         profile["ram_gib"] = ram_gib
@@ -295,7 +300,7 @@ def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float) -> Path:
 def market(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> str:
     """Five models with receipts for contract-clause extraction; returns the served catalog's base URL."""
     tmp = tmp_path_factory.mktemp("market")
-    teacher = _recordings(tmp / "teacher.jsonl", lambda gold: gold)
+    teacher = _recordings(tmp / "teacher.jsonl", lambda gold: gold, model="recorded-teacher")
     students = {
         # only the fields it is sure of: every value right, several left out -> precision 1, recall < 1
         "precise-model": (_recordings(tmp / "precise.jsonl", _precise), True, 2),

@@ -24,7 +24,7 @@ ROOT = Path(__file__).parent.parent
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 MINIMAL = Path(__file__).parent / "data" / "pack_minimal"
 ADDRESS_SPACE = 768 * 2**20  # `receipts validate` peaks near 300 MiB of address space; a bomb needs GiBs
-PATIENCE_S = 10  # generous: the bombs are refused in milliseconds, and took minutes before
+PATIENCE_S = 10  # generous: bombs are refused in milliseconds; they ran 50 s to hours before
 
 
 def run(capsys, *argv):
@@ -71,7 +71,7 @@ def test_billion_laughs_card_is_refused_at_its_first_anchor():
     path = HOSTILE / "card_billion_laughs.yaml"
     code, text, seconds = run_capped("validate", path)
     assert code == 1, text
-    assert f"{path}:line 3: YAML anchors and aliases are not allowed in receipts documents" in text
+    assert f"{path}:line 8: YAML anchors and aliases are not allowed in receipts documents" in text
     assert "fix: write the values out in full" in text
     assert "Traceback" not in text
     assert seconds < PATIENCE_S
@@ -79,7 +79,7 @@ def test_billion_laughs_card_is_refused_at_its_first_anchor():
 
 @pytest.mark.parametrize(
     ("name", "line"),
-    [("card_alias_merge_key.yaml", 8), ("card_anchor_only.yaml", 2), ("card_billion_laughs.yaml", 3)],
+    [("card_alias_merge_key.yaml", 8), ("card_anchor_only.yaml", 2), ("card_billion_laughs.yaml", 8)],
 )
 def test_anchors_and_aliases_are_refused_with_their_line(capsys, peak_mb, name, line):
     code, text = run(capsys, "validate", HOSTILE / name)
@@ -92,7 +92,7 @@ def test_the_pure_python_loader_refuses_the_same(monkeypatch):
     monkeypatch.setattr(documents, "_FAST", None)  # as on a PyYAML without libyaml
     with pytest.raises(InputError, match="anchors and aliases are not allowed") as caught:
         load_document(HOSTILE / "card_billion_laughs.yaml")
-    assert caught.value.where == "line 3"
+    assert caught.value.where == "line 8"
     with pytest.raises(InputError, match=f"nested deeper than {MAX_DEPTH} levels"):
         parse_yaml(b"[" * 100_000 + b"]" * 100_000)
 
