@@ -286,7 +286,11 @@ def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float) -> Path:
     card["model"]["name"] = name
     # the teacher the runs evaluated: recordings of a closed model (a card may not name another one)
     card["lineage"]["teachers"] = [
-        {"name": "recorded teacher", "api_identifier": "replay:recorded-teacher", "license": "LicenseRef-Test"}
+        {
+            "name": "recorded teacher",
+            "api_identifier": "replay:recorded-teacher",
+            "license": "LicenseRef-Test",
+        }
     ]
     card["license"]["permissions"]["commercial_use"] = commercial
     for profile in card["hardware_profiles"]:

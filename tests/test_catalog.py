@@ -473,7 +473,7 @@ def test_verify_a_published_catalog_url(
 def test_files_changed_after_verification_are_not_published(
     world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pages, bundle copies and exports are the bytes that verified, even if a file changes after its check."""
+    """Pages, bundle copies and exports are the verified bytes, even if a file changes after its check."""
     import generator.render
     from receipts.trust import load_trust_root
 

@@ -452,7 +452,9 @@ def test_quantization_survival_is_signed_next_to_cost(
         runs=[tmp_path / "run"],
         footprints=[fp_path],
     )
-    root = trust_root_from_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    root = trust_root_from_bytes(
+        new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    )
     assert verify_receipt(bundle / "receipt.json", root, weights=student).ok
     statement = json.loads(base64.b64decode(json.loads((bundle / "receipt.json").read_bytes())["payload"]))
     table = {row["quant"]: row for row in statement["predicate"]["quantization"]}

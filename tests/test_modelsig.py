@@ -53,7 +53,15 @@ def world(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "keygen", "--out", "keys/release")[0] == 0
     code, text = run(
-        capsys, "trust", "init", "--publisher", "receipts demo", "--key", "keys/release.pub.pem", "--out", "trust.json"
+        capsys,
+        "trust",
+        "init",
+        "--publisher",
+        "receipts demo",
+        "--key",
+        "keys/release.pub.pem",
+        "--out",
+        "trust.json",
     )
     assert code == 0, text
     shutil.copytree(WEIGHTS, "weights")

@@ -35,7 +35,9 @@ def key():
 
 @pytest.fixture(scope="module")
 def root(key):
-    return trust_root_from_bytes(new_root("receipts demo", [key.public], now=datetime(2026, 1, 1, tzinfo=UTC)))
+    return trust_root_from_bytes(
+        new_root("receipts demo", [key.public], now=datetime(2026, 1, 1, tzinfo=UTC))
+    )
 
 
 def sign(tmp_path, key, **kwargs):
@@ -109,7 +111,9 @@ def test_sign_refuses_weights_other_than_the_evaluated_student(tmp_path, key):
     weights = tmp_path / "w"
     shutil.copytree(WEIGHTS, weights)
     (weights / "config.json").write_text("{}")
-    with pytest.raises(VerificationError, match="the run's student is sha256:193a4e54.*not the signed weights"):
+    with pytest.raises(
+        VerificationError, match=r"the run's student is sha256:193a4e54.*not the signed weights"
+    ):
         sign(tmp_path, key, runs=[RUN], weights=weights)
     assert not any(p.name.startswith(".signing-") for p in (tmp_path / "out").iterdir())
 
@@ -122,7 +126,9 @@ def test_two_runs_of_the_same_pack_are_refused(tmp_path, key):
 def test_multi_signature_threshold_two(tmp_path, key):
     second = generate("ed25519")
     root2 = trust_root_from_bytes(
-        new_root("receipts demo", [key.public, second.public], threshold=2, now=datetime(2026, 1, 1, tzinfo=UTC))
+        new_root(
+            "receipts demo", [key.public, second.public], threshold=2, now=datetime(2026, 1, 1, tzinfo=UTC)
+        )
     )
     both = sign_receipt(CARD, [key, second], tmp_path / "both", issued_at=ISSUED)
     assert verify_receipt(both / "receipt.json", root2, now=NOW).ok
