@@ -235,6 +235,43 @@ def _runs(entry: Entry) -> list[dict[str, Any]]:
     return runs
 
 
+_ROLE_ORDER = {"teacher": 0, "base": 1, "student": 2, "sft": 3}
+
+
+def evaluated_models(card: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Who was evaluated, per role, from the signed runs (not the card text), and how the card is bound.
+
+    ``verify`` already refused any contradiction (receipts.binding), so what remains to say is whether the
+    card states the role (and so is checked against it) or leaves it unstated.
+    """
+    lineage = card.get("lineage", {})
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for run in runs:
+        for role, model in run["results"].get("models", {}).items():
+            identity = str(model.get("digest") or model.get("endpoint") or "no identity recorded")
+            if role == "teacher":
+                bound = (
+                    "named by the card"
+                    if lineage.get("teachers")
+                    else "reference model (the card names no teacher)"
+                )
+            elif role == "base":
+                stated = lineage.get("base", {}).get("weights_digest")
+                bound = "the card's base weights" if stated else "the card states no base digest"
+            elif role.startswith("student"):
+                bound = "the signed weights" if model.get("digest") else "no weights signed"
+            else:
+                bound = "baseline (not named by the card)"
+            row = rows.setdefault(
+                (role, identity), {"role": role, "identity": identity, "bound": bound, "packs": ""}
+            )
+            pack = str(run["entry"]["pack"]["id"])
+            row["packs"] = ", ".join(p for p in (row["packs"], pack) if p)
+            row["spec"] = str(model.get("spec", ""))
+    order = sorted(rows.values(), key=lambda r: (_ROLE_ORDER.get(r["role"].partition("@")[0], 9), r["role"]))
+    return order
+
+
 def _footprints(entry: Entry) -> list[dict[str, Any]]:
     out = []
     for fp in entry.predicate.get("footprints", []):
@@ -369,6 +406,7 @@ def render(
             cost_chart=bool(cost_svg),
             exports={"hf": hf_card.file, "bom": bom.file},
             history=history,
+            evaluated=evaluated_models(entry.predicate["card"], runs),
             checks=entry.report.checks,
             subjects=entry.statement["subject"],
             envelope_sha256=sha256_bytes(entry.receipt_bytes),

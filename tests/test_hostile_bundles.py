@@ -498,3 +498,60 @@ def test_run_gate_exits_5_when_a_rule_cannot_be_evaluated(
     assert code == 5
     assert "min_retention (needs retention)" in text
     assert (tmp_path / "run" / "results.json").is_file()  # the run itself is kept
+
+
+# --- in a real browser ---------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_an_unsigned_script_in_a_bundle_is_never_served(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evil.html lands in the bundle right after its receipt verified (the race the copy loop once lost)."""
+    import http.server
+    import threading
+
+    from playwright import sync_api
+
+    import generator.render
+
+    verify = generator.render.verify_receipt
+    evil = b"<script>window.top.__pwned = 1; document.title = 'pwned'</script>"
+
+    def verify_then_drop(receipt: Path, root: object) -> object:
+        report = verify(receipt, root)  # type: ignore[arg-type]
+        (receipt.parent / "evil.html").write_bytes(evil)
+        (receipt.parent / "runs" / "tiny-mc" / "evil.js").write_bytes(b"window.top.__pwned = 2")
+        return report
+
+    monkeypatch.setattr(generator.render, "verify_receipt", verify_then_drop)
+    code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
+    assert code == 0, text
+    site = world["tmp"] / "site"
+    assert not list(site.rglob("evil.*"))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/models/smollm2-135m-distilled-20l/0.1.0/"
+    try:
+        with sync_api.sync_playwright() as p:
+            chromium = p.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = chromium.new_page()
+            response = page.goto(base + f"{BUNDLE}/evil.html")
+            assert response is not None
+            assert response.status == 404
+            page.goto(base)
+            page.wait_for_function("() => document.querySelector('.rc-status')?.dataset.state !== 'pending'")
+            assert page.locator(".rc-status").get_attribute("data-state") == "verified"
+            assert page.evaluate("() => window.__pwned") is None
+            chromium.close()
+    finally:
+        server.shutdown()
+        server.server_close()
