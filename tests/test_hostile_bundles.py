@@ -8,10 +8,12 @@ deleted (tree snapshots before and after).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -503,16 +505,45 @@ def test_run_gate_exits_5_when_a_rule_cannot_be_evaluated(
 # --- in a real browser ---------------------------------------------------------------------------------
 
 
-@pytest.mark.browser
-def test_an_unsigned_script_in_a_bundle_is_never_served(
-    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """evil.html lands in the bundle right after its receipt verified (the race the copy loop once lost)."""
+@contextlib.contextmanager
+def _chromium_page(site: Path) -> Iterator[tuple[Any, str]]:
+    """A Chromium page and the base URL of ``site`` served on 127.0.0.1 (both stopped afterwards)."""
     import http.server
     import threading
 
     from playwright import sync_api
 
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_api.sync_playwright() as p:
+            chromium = p.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            try:
+                yield chromium.new_page(), f"http://127.0.0.1:{server.server_address[1]}/"
+            finally:
+                chromium.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _settled(page: Any) -> str:
+    page.wait_for_function("() => document.querySelector('.rc-status')?.dataset.state !== 'pending'")
+    return str(page.locator(".rc-status").get_attribute("data-state"))
+
+
+@pytest.mark.browser
+def test_an_unsigned_script_in_a_bundle_is_never_served(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evil.html lands in the bundle right after its receipt verified (the race the copy loop once lost)."""
     import generator.render
 
     verify = generator.render.verify_receipt
@@ -530,28 +561,55 @@ def test_an_unsigned_script_in_a_bundle_is_never_served(
     site = world["tmp"] / "site"
     assert not list(site.rglob("evil.*"))
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    model = "models/smollm2-135m-distilled-20l/0.1.0/"
+    with _chromium_page(site) as (page, base):
+        response = page.goto(base + model + f"{BUNDLE}/evil.html")
+        assert response is not None
+        assert response.status == 404
+        page.goto(base + model)
+        assert _settled(page) == "verified"
+        assert page.evaluate("() => window.__pwned") is None
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/models/smollm2-135m-distilled-20l/0.1.0/"
-    try:
-        with sync_api.sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path=shutil.which("chromium"),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+
+@pytest.mark.browser
+@pytest.mark.parametrize("attack", ["dot_slash_subject", "other_publisher"])
+def test_verify_js_refuses_what_the_cli_refuses(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], attack: str
+) -> None:
+    """A page re-pointed at a re-signed receipt with ``./card.yaml``, or at a root of another publisher."""
+    import hashlib
+    import re
+
+    code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
+    assert code == 0, text
+    folder = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0"
+    page_file = folder / "index.html"
+    html = page_file.read_text("utf-8")
+    if attack == "dot_slash_subject":
+
+        def rename(statement: dict[str, Any]) -> None:
+            next(s for s in statement["subject"] if s["annotations"]["kind"] == "card")["name"] = (
+                "./card.yaml"
             )
-            page = chromium.new_page()
-            response = page.goto(base + f"{BUNDLE}/evil.html")
-            assert response is not None
-            assert response.status == 404
-            page.goto(base)
-            page.wait_for_function("() => document.querySelector('.rc-status')?.dataset.state !== 'pending'")
-            assert page.locator(".rc-status").get_attribute("data-state") == "verified"
-            assert page.evaluate("() => window.__pwned") is None
-            chromium.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+
+        _resign(folder / BUNDLE, rename, world["tmp"] / "keys" / "release.key.pem")
+        digest = hashlib.sha256((folder / BUNDLE / "receipt.json").read_bytes()).hexdigest()
+        html = re.sub(r'data-receipt-sha256="[0-9a-f]+"', f'data-receipt-sha256="{digest}"', html)
+        expected = "is not a safe relative path"
+    else:
+        root = json.loads(world["trust"].read_bytes())
+        root["signed"]["publisher"] = "Acme ML"
+        data = json.dumps(root).encode("utf-8")
+        html = re.sub(
+            r'data-trust-sha256="[0-9a-f]+"', f'data-trust-sha256="{hashlib.sha256(data).hexdigest()}"', html
+        )
+        html = re.sub(
+            r'data-trust-root="[^"]+"', f'data-trust-root="{base64.b64encode(data).decode()}"', html
+        )
+        expected = "but the trust root is"
+    page_file.write_text(html, "utf-8")
+
+    with _chromium_page(world["tmp"] / "site") as (page, base):
+        page.goto(base + "models/smollm2-135m-distilled-20l/0.1.0/")
+        assert _settled(page) == "failed"
+        assert expected in str(page.locator(".rc-status").text_content())

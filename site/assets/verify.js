@@ -272,6 +272,12 @@
     if (cardModel.name !== model.name || cardModel.version !== model.version) {
       fail("the signed card is for " + cardModel.name + "@" + cardModel.version + ", the statement for " + model.name + "@" + model.version);
     }
+    // the card's publisher is the trust root's (receipts/binding.py: NFC, whitespace folded)
+    var plain = function (t) { return String(t).normalize("NFC").trim().split(/\s+/).join(" "); };
+    if (plain(cardModel.publisher) !== plain(root.publisher) || model.publisher !== cardModel.publisher) {
+      fail("the card says it is published by " + JSON.stringify(cardModel.publisher) +
+        ", but the trust root is " + JSON.stringify(root.publisher) + "'s");
+    }
     var names = new Set(), cards = 0, files = {};
     statement.subject.forEach(function (sub) {
       if (names.has(sub.name)) fail("subject " + sub.name + " is listed twice");
@@ -284,7 +290,11 @@
       var subject = statement.subject[i];
       var kind = (subject.annotations || {}).kind;
       if (kind === "weights" || kind === "pack") continue;
-      if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._@-]+)*$/.test(subject.name) || subject.name.indexOf("..") >= 0) {
+      // a safe relative name, spelled one way (receipts/paths.py): no "", "." or ".." segment, no "\\"
+      var segments = String(subject.name).split("/");
+      if (subject.name === "receipt.json" || !segments.every(function (seg) {
+        return /^[A-Za-z0-9._@+-]+$/.test(seg) && seg !== "." && seg !== "..";
+      })) {
         fail("subject name " + JSON.stringify(subject.name) + " is not a safe relative path");
       }
       var bytes = await fetchBytes(bundle + subject.name);
