@@ -40,6 +40,7 @@ import markupsafe
 from generator import charts
 from generator.exports import page_exports, receipt_url, verified_receipt
 from generator.figures import figures, role_label, roles
+from receipts.binding import same_weights
 from receipts.digests import sha256_bytes
 from receipts.errors import VerificationError
 from receipts.output import check_folder, refused
@@ -250,11 +251,7 @@ def evaluated_models(card: Mapping[str, Any], runs: Sequence[Mapping[str, Any]])
         for role, model in run["results"].get("models", {}).items():
             identity = str(model.get("digest") or model.get("endpoint") or "no identity recorded")
             if role == "teacher":
-                bound = (
-                    "named by the card"
-                    if lineage.get("teachers")
-                    else "reference model (the card names no teacher)"
-                )
+                bound = _teacher_binding(lineage.get("teachers", []), model)
             elif role == "base":
                 stated = lineage.get("base", {}).get("weights_digest")
                 bound = "the card's base weights" if stated else "the card states no base digest"
@@ -267,9 +264,22 @@ def evaluated_models(card: Mapping[str, Any], runs: Sequence[Mapping[str, Any]])
             )
             pack = str(run["entry"]["pack"]["id"])
             row["packs"] = ", ".join(p for p in (row["packs"], pack) if p)
-            row["spec"] = str(model.get("spec", ""))
+            spec = str(model.get("spec", ""))
+            kind, _, where = spec.partition(":")
+            # the signed spec names a path on the publisher's machine; its last part says what was run
+            row["spec"] = f"{kind}:…/{where.rstrip('/').rsplit('/', 1)[-1]}" if "/" in where else spec
     order = sorted(rows.values(), key=lambda r: (_ROLE_ORDER.get(r["role"].partition("@")[0], 9), r["role"]))
     return order
+
+
+def _teacher_binding(claims: Sequence[Mapping[str, Any]], model: Mapping[str, Any]) -> str:
+    if not claims:
+        return "reference model (the card names no teacher)"
+    for claim in claims:
+        stated = claim.get("weights_digest")
+        if stated and stated != model.get("digest") and same_weights(str(stated), model.get("digest")):
+            return f"named by the card as {stated} (the file's sha256; shown here as its one-file root)"
+    return "named by the card"
 
 
 def _footprints(entry: Entry) -> list[dict[str, Any]]:
