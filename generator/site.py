@@ -76,10 +76,19 @@ def _read_config(path: Path) -> dict[str, Any]:
     return parent
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, inputs: dict[str, Path]) -> None:
     check_folder(out, what="the built site")
     if out.is_symlink():
         raise UsageError("is a symbolic link; pass the real folder", file=out)
+    target = out.resolve()
+    for what, path in inputs.items():
+        inside = path.is_dir() and target.is_relative_to(path.resolve())  # a site among the receipts
+        if path.resolve().is_relative_to(target) or (what == "receipts" and inside):
+            raise UsageError(
+                f"holds or is inside the {what} ({path}); replacing it with the site would delete it",
+                file=out,
+                hint="build into a folder of its own, e.g. --out site-build/",
+            )
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not force:
         raise UsageError(
             "is a non-empty folder that is not a previous receipts build; refusing to replace it",
@@ -121,10 +130,11 @@ def build_site(
 
     base = (config_file or default_config()).resolve()
     parent = _read_config(base)
-    _check_out(out, force)
+    docs = (base.parent / str(parent.get("docs_dir", "docs"))).resolve()
+    inputs = {"receipts": receipts_dir, "trust root": trust_path, "mkdocs config": base, "docs folder": docs}
+    _check_out(out, force, inputs)
     root_bytes = trust_path.read_bytes()
     entries = collect(receipts_dir, root, root_bytes=root_bytes)
-    docs = (base.parent / str(parent.get("docs_dir", "docs"))).resolve()
     target = out.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -283,6 +283,17 @@ def test_build_refuses_an_unrelated_non_empty_out(
     assert not [p for p in tmp.iterdir() if p.name.startswith(".")]  # no staging or old folders left
 
 
+@pytest.mark.parametrize("out", ["receipts", ".", "receipts/smollm2-135m-distilled-20l@0.1.0"])
+def test_build_never_replaces_its_own_inputs_even_with_force(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    before = tree_snapshot(world["tmp"])
+    code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", out, "--force")
+    assert code == 2
+    assert "replacing it with the site would delete it" in text  # or mix the site into them
+    assert changes(before, tree_snapshot(world["tmp"])) == []
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
