@@ -17,7 +17,6 @@ a file lands or how much is read:
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 import urllib.error
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from receipts.documents import parse_json
+from receipts.dsse import MAX_ENVELOPE_BYTES
 from receipts.errors import InputError, UsageError
 from receipts.paths import name_problem
 
@@ -34,6 +35,8 @@ __all__ = ["DEFAULT_LIMITS", "Limits", "fetch_catalog"]
 
 FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
 MAX_MODELS = 100_000
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+"""catalog/index.json: about 2 kB a model, so 100,000 models fit; parsed only within this bound."""
 
 
 @dataclass(frozen=True)
@@ -166,14 +169,15 @@ def _entries(index: Any, base: str) -> list[tuple[str, str, str]]:
 
 def _subject_names(envelope: bytes) -> list[str]:
     """The file subjects an (unverified) receipt names; verification says what is wrong with it later."""
-    try:
-        statement = json.loads(base64.b64decode(json.loads(envelope)["payload"]))
+    try:  # parse_json bounds depth and size; any problem is left to verification to report
+        payload = base64.b64decode(parse_json(envelope, limit=MAX_ENVELOPE_BYTES)["payload"])
+        statement = parse_json(payload, limit=MAX_ENVELOPE_BYTES)
         return [
             s["name"]
             for s in statement["subject"]
             if s["annotations"]["kind"] in FILE_KINDS and isinstance(s["name"], str)
         ]
-    except (ValueError, KeyError, TypeError):
+    except (InputError, ValueError, KeyError, TypeError):
         return []
 
 
@@ -188,10 +192,8 @@ def fetch_catalog(url: str, into: Path, limits: Limits = DEFAULT_LIMITS) -> list
         UsageError: the URL is not http(s).
     """
     download = _Downloader(url, limits)
-    try:
-        index = json.loads(download.get("catalog/index.json"))
-    except ValueError:
-        raise InputError("catalog/index.json is not JSON", file=download.base) from None
+    where = f"{download.base}catalog/index.json"
+    index = parse_json(download.get("catalog/index.json"), file=where, limit=MAX_INDEX_BYTES)
     out = []
     for receipt, page, bundle in _entries(index, download.base):
         data = download.get(receipt)

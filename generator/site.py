@@ -16,6 +16,7 @@ The order is the point: nothing is deleted before the new site exists.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -29,13 +30,16 @@ from generator import mkdocs_plugin
 from generator.render import collect
 from receipts.errors import InputError, ReceiptsError, UsageError
 from receipts.output import check_folder, refused
+from receipts.paths import tree_files
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot
 
 __all__ = ["MARKER", "build_site", "default_config"]
 
 MARKER = ".receipts-build"
-"""A file every receipts build leaves at the top of its site: ``--out`` holding it may be replaced."""
+"""A file every receipts build leaves at the top of its site, listing every file it wrote: ``--out``
+holding exactly those files (and the marker) may be replaced without ``--force``."""
+MARKER_FORMAT = "receipts.build-marker/v1"
 
 
 def default_config() -> Path:
@@ -89,12 +93,32 @@ def _check_out(out: Path, force: bool, inputs: dict[str, Path]) -> None:
                 file=out,
                 hint="build into a folder of its own, e.g. --out site-build/",
             )
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not force:
+    if out.is_dir() and any(out.iterdir()) and not force and not _previous_build(out):
         raise UsageError(
-            "is a non-empty folder that is not a previous receipts build; refusing to replace it",
+            "is a non-empty folder that is not a previous receipts build, exactly as built; "
+            "refusing to replace it",
             file=out,
             hint="pass an empty or new folder, or --force to replace everything in it",
         )
+
+
+def _previous_build(out: Path) -> bool:
+    """``out`` holds exactly the files its ``MARKER`` lists: a receipts build nobody has added to since.
+
+    An empty or planted marker does not count, nor does a build someone put other files into (a CNAME,
+    a notes file): replacing those needs ``--force``.
+    """
+    marker = out / MARKER
+    if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > 64 * 1024 * 1024:
+        return False
+    try:
+        listed = json.loads(marker.read_bytes())
+    except (ValueError, OSError):
+        return False
+    if not isinstance(listed, dict) or listed.get("format") != MARKER_FORMAT:
+        return False
+    regular, other = tree_files(out)
+    return not other and set(regular) == {*listed.get("files", []), MARKER}
 
 
 class _Collector(logging.Handler):
@@ -171,7 +195,13 @@ def build_site(
                         file=base,
                         hint="fix what mkdocs names; nothing was replaced",
                     ) from None
-        (staging / MARKER).write_text("built by receipts build; this folder may be replaced by the next\n")
+        files = tree_files(staging)[0]
+        marker = {
+            "format": MARKER_FORMAT,
+            "about": "a receipts build; the next build may replace it",
+            "files": files,
+        }
+        (staging / MARKER).write_text(json.dumps(marker, indent=0), "utf-8")
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp made it 0700; a site is published like any new folder

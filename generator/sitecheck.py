@@ -184,6 +184,7 @@ def check_built_site(folder: Path, reports: list[Report]) -> None:
     report of its own (so it fails visibly).
     """
     by_path = {Path(r.receipt).resolve(): r for r in reports}
+    shown_ok: set[Path] = set()
     for page, claims in catalog_pages(folder):
         shown, check = check_page(folder, page, claims.attrs)
         holder = by_path.get(shown) if shown else None
@@ -194,6 +195,32 @@ def check_built_site(folder: Path, reports: list[Report]) -> None:
         held = _held_to_receipt(page.relative_to(folder).as_posix(), claims, holder)  # None: page failed
         if held is not None:
             holder.checks.append(held)
+        if shown is not None and check.status == "pass":
+            shown_ok.add(shown)
+    _every_receipt_has_its_page(folder, reports, shown_ok)
+
+
+def _every_receipt_has_its_page(folder: Path, reports: list[Report], shown: set[Path]) -> None:
+    """A published receipt whose card page is gone, or lost its verification box, fails.
+
+    Otherwise a page with the box removed would never be read, and could show any number it likes.
+    A built site is recognised by its ``catalog/index.json``; receipts in the published layout
+    (``models/<name>/<version>/<name>@<version>/``) are held to it in any folder.
+    """
+    site = (folder / "catalog" / "index.json").is_file()
+    root = folder.resolve()
+    for report in list(reports):
+        receipt = Path(report.receipt).resolve()
+        if not receipt.is_relative_to(root) or receipt.name != "receipt.json" or receipt in shown:
+            continue
+        parts = receipt.relative_to(root).parts
+        published = len(parts) == 5 and parts[0] == "models" and parts[3] == f"{parts[1]}@{parts[2]}"
+        if not (site or published):
+            continue
+        page = "/".join(parts[:3]) + "/index.html" if published else "a card page"
+        report.checks.append(
+            Check("page", "fail", f"no card page shows this receipt with its verification box ({page})")
+        )
 
 
 def check_published_pages(pages: Sequence[tuple[Path, str]], reports: list[Report]) -> None:

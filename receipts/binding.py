@@ -6,8 +6,9 @@ role (no ``weights_digest`` for its base; no teachers for an original model, who
 against a *reference* model), but what it states must match:
 
 - **teacher**: when the card's ``lineage.teachers`` is not empty, every run's teacher is one of them,
-  by weights digest (open weights) or by served model name (``api_identifier`` ``provider:model`` against
-  the endpoint the run recorded, ``URL#model`` or a replay's recorded model).
+  by weights digest (open weights) or by ``api_identifier`` ``provider:model`` against the endpoint the run
+  recorded: ``URL#model`` with that model name on that provider's API host (``PROVIDER_HOSTS``; any other
+  provider name is the host itself, e.g. ``gpu-box:Qwen/Qwen2.5-72B``), or a replay's recorded model.
 - **base**: when ``lineage.base.weights_digest`` is stated, every run's base is those weights.
 - **student**: when the receipt signs weights, every run's ``student`` and ``student@VARIANT`` is those
   weights (a ``fake:`` or served student is not them).
@@ -23,6 +24,7 @@ import hashlib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["describe", "evidence_problems", "publisher_problem", "same_weights"]
 
@@ -41,8 +43,28 @@ def same_weights(card_digest: str, run_digest: str | None) -> bool:
     return run_digest == f"sha256:{one_file_root}"
 
 
-def _served_model(endpoint: str) -> str:
-    return endpoint.rsplit("#", 1)[-1]
+PROVIDER_HOSTS: Mapping[str, tuple[str, ...]] = {
+    "openai": ("api.openai.com",),
+    "anthropic": ("api.anthropic.com",),
+    "google": ("generativelanguage.googleapis.com", "aiplatform.googleapis.com"),
+    "mistral": ("api.mistral.ai",),
+    "together": ("api.together.xyz",),
+    "groq": ("api.groq.com",),
+    "fireworks": ("api.fireworks.ai",),
+    "deepseek": ("api.deepseek.com",),
+    "openrouter": ("openrouter.ai",),
+}
+"""The API hosts of the providers a card's ``api_identifier`` may name; any other provider is a host name."""
+
+
+def _served_matches(api: str, endpoint: str) -> bool:
+    """``provider:model`` against a recorded ``URL#model``: the same model, served by that provider's host."""
+    provider, _, wanted = api.partition(":")
+    url, _, served = endpoint.rpartition("#")
+    if not url or served != wanted:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    return host in PROVIDER_HOSTS.get(provider, (provider,))
 
 
 def _matches_teacher(claim: Mapping[str, Any], model: Mapping[str, Any]) -> bool:
@@ -54,8 +76,13 @@ def _matches_teacher(claim: Mapping[str, Any], model: Mapping[str, Any]) -> bool
         return False
     if endpoint == api:  # e.g. a recorded or fake model named exactly as the card names it
         return True
-    served = model.get("kind") in ("openai", "replay")
-    return served and _served_model(endpoint) in (api, api.partition(":")[2])
+    if model.get("kind") == "openai":
+        return _served_matches(api, endpoint)
+    # recordings name their model as they please (replay meta): the model name must match, and a
+    # recorded URL#model is held to the provider's host as a served one is
+    if model.get("kind") == "replay":
+        return _served_matches(api, endpoint) if "#" in endpoint else endpoint == api.partition(":")[2]
+    return False
 
 
 def describe(model: Mapping[str, Any]) -> str:
@@ -118,13 +145,14 @@ def evidence_problems(
 
 
 def _plain(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    return unicodedata.normalize("NFC", text)
 
 
 def publisher_problem(card_publisher: str, root_publisher: str) -> str | None:
     """Why a card's publisher is not the trust root's, or ``None`` when they are the same name.
 
-    Names compare after Unicode NFC and whitespace folding only: ``Acme ML`` is not ``ACME ml``.
+    Names compare exactly, after Unicode NFC only (verify.js does the same): ``Acme ML`` is not
+    ``ACME ml`` nor ``Acme  ML``.
     """
     if _plain(card_publisher) == _plain(root_publisher):
         return None

@@ -226,7 +226,8 @@ def release_decision(gate: Mapping[str, Any], optional: Iterable[str] = ()) -> t
     """Whether a gate lets a release through, failing closed, and why (for ``--gate`` flags: exit 5).
 
     Only ``pass`` passes. A rule that could not be evaluated blocks the release unless it is one of the
-    ``optional`` rules (the card's ``gate.optional``); a failed rule always blocks; no rules at all block.
+    ``optional`` rules (the card's ``gate.optional``); a failed rule always blocks; no rules at all, or no
+    rule that was evaluated and passed, block.
     """
     rules = [r for r in gate.get("rules", []) if isinstance(r, Mapping)]
     if not rules:
@@ -240,6 +241,8 @@ def release_decision(gate: Mapping[str, Any], optional: Iterable[str] = ()) -> t
         names = ", ".join(sorted({f"{_where(r)}{r.get('rule')} (needs {r.get('input')})" for r in missing}))
         return False, f"not evaluated: {names}; a card can accept that by listing the rule in gate.optional"
     skipped = sorted({str(r.get("rule")) for r in rules if r.get("status") == "not_evaluated"})
+    if not any(r.get("status") == "pass" for r in rules):  # every rule optional and none evaluated
+        return False, f"no rule was evaluated (optional, not evaluated: {', '.join(skipped)})"
     return True, "passed" + (f" (optional, not evaluated: {', '.join(skipped)})" if skipped else "")
 
 

@@ -2,8 +2,8 @@
 
 A subject name in a statement, a receipt path in a catalog index, a folder named after a model: each is
 hostile until checked. A *safe relative name* is a POSIX path relative to a folder that cannot leave it
-or alias another name: NFC-normalised, non-empty segments, no ``.`` or ``..`` segment, no leading ``/``,
-no backslash, no NUL or other control character, at most ``MAX_NAME`` characters. Every name is
+or alias another name: non-empty segments of ``A-Z a-z 0-9 . _ @ + -`` only (the set verify.js accepts,
+so the CLI and the browser agree), no ``.`` or ``..`` segment, at most ``MAX_NAME`` characters. Every name is
 spelled exactly one way, so two spellings can never reach one file (``./card.yaml`` is refused, not
 normalised: the signed name is the one name).
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 MAX_NAME = 512
+_SAFE = re.compile(r"[A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -49,6 +51,8 @@ def name_problem(name: object) -> str | None:
     segments = name.split("/")
     if any(s in ("", ".", "..") for s in segments):
         return "has an empty, '.' or '..' segment"
+    if not _SAFE.fullmatch(name):
+        return "holds a character outside A-Z a-z 0-9 . _ @ + - (the set verify.js accepts too)"
     return None
 
 
@@ -73,7 +77,9 @@ def read_regular(folder: Path, name: str, *, limit: int | None = None) -> bytes:
     try:
         for index, segment in enumerate(segments):
             last = index == len(segments) - 1
-            child = _step(fd, segment, os.O_RDONLY if last else directory, folder, name)
+            # O_NONBLOCK: opening a FIFO planted in place of a file must not wait for a writer
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) if last else directory
+            child = _step(fd, segment, flags, folder, name)
             os.close(fd)
             fd = child
         info = os.fstat(fd)

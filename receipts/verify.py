@@ -20,6 +20,7 @@ the report so far (a failed check cannot be ignored by accident):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -126,12 +127,13 @@ def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> 
             raise run.fail("subjects", f"{name}: no sha256 digest (only sha256 is supported)")
         if subject["annotations"]["kind"] not in FILE_KINDS:
             continue
-        problem = name_problem(name)
-        if problem is not None or name == RECEIPT_FILE:
+        problem = name_problem(name) or _layout_problem(subject["annotations"]["kind"], name)
+        if problem is not None:
             raise run.fail(
                 "subjects",
-                f"subject {name!r} {problem or 'names the envelope itself'}",
-                hint="subject names are safe relative POSIX paths, spelled one way (no ./, .., \\)",
+                f"subject {name!r} {problem}",
+                hint="subject names are safe relative POSIX paths, spelled one way, in the bundle layout "
+                "receipts sign writes",
             )
         try:
             data = read_regular(bundle, name, limit=MAX_SUBJECT_BYTES)
@@ -146,6 +148,26 @@ def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> 
         raise run.fail("subjects", "; ".join(problems), hint="the files are not the ones that were signed")
     run.ok("subjects", f"{len(files)} file(s) match their signed digests")
     return files
+
+
+_LAYOUT = {
+    "card": re.compile(r"card\.yaml"),
+    "weights-manifest": re.compile(r"weights\.manifest\.json"),
+    "results": re.compile(r"runs/[A-Za-z0-9._@+-]+/results\.json"),
+    "examples": re.compile(r"runs/[A-Za-z0-9._@+-]+/examples\.jsonl"),
+    "footprint": re.compile(r"footprints/[A-Za-z0-9._@+-]+\.json"),
+}
+"""Where each kind of subject lives in a bundle (receipts.sign): only data files, never a page or a script."""
+
+
+def _layout_problem(kind: str, name: str) -> str | None:
+    """Why a subject of ``kind`` may not be called ``name`` (a signed ``.html`` would be published live)."""
+    pattern = _LAYOUT.get(kind)
+    if pattern is not None and not pattern.fullmatch(name):
+        return f"is not where a {kind} subject lives ({pattern.pattern})"
+    if name.rsplit("/", 1)[-1] == RECEIPT_FILE:
+        return "would be found as a receipt of its own"
+    return None
 
 
 def _check_bundle(run: _Run, bundle: Path, files: Mapping[str, bytes]) -> None:
@@ -358,9 +380,12 @@ def verify_receipt(
     bundle = receipt.parent
     report = Report(receipt=str(receipt))
     run = _Run(report, receipt)
-    data = read_bytes(receipt, what="receipt")
-    if len(data) > MAX_ENVELOPE_BYTES:
-        raise run.fail("envelope", f"larger than {MAX_ENVELOPE_BYTES:,} bytes")
+    if not receipt.exists() and not receipt.is_symlink():
+        raise InputError("receipt does not exist", file=receipt, hint="check the path")
+    try:  # a regular file, never through a link, its size checked before it is read (no FIFO, no /dev/zero)
+        data = read_regular(bundle, receipt.name, limit=MAX_ENVELOPE_BYTES)
+    except InputError as exc:
+        raise run.fail("envelope", exc.message) from None
     try:
         envelope = parse_envelope(data, file=receipt)
     except VerificationError as exc:

@@ -196,6 +196,10 @@ def test_signed_bundles_follow_the_umask(world: dict[str, Any]) -> None:
 
 
 UNSAFE_NAMES = {
+    "html_page": "runs/tiny-mc/examples.html",  # would be served as a live page on the catalog's origin
+    "markdown_page": "card.md",  # mkdocs would render it into a themed page
+    "space": "card yaml",  # verify.js refuses it: the CLI must agree
+    "nested_receipt": "footprints/receipt.json",
     "dot_slash": "./card.yaml",
     "dot_dot": "runs/../card.yaml",
     "absolute": "/etc/passwd",
@@ -489,6 +493,11 @@ def test_an_optional_rule_may_go_unevaluated(
         release_decision(failed, ["max_cost_ratio", "max_global_regression"])[0] is False
     )  # fails still fail
     assert release_decision({"verdict": "not_evaluated", "rules": []}, ["max_cost_ratio"])[0] is False
+    nothing = {**gate, "rules": [gate["rules"][1]]}  # every rule optional, none evaluated: not a pass
+    assert release_decision(nothing, ["max_cost_ratio"]) == (
+        False,
+        "no rule was evaluated (optional, not evaluated: max_cost_ratio)",
+    )
 
 
 def test_run_gate_exits_5_when_a_rule_cannot_be_evaluated(
@@ -624,3 +633,89 @@ def test_verify_js_refuses_what_the_cli_refuses(
         page.goto(base + "models/smollm2-135m-distilled-20l/0.1.0/")
         assert _settled(page) == "failed"
         assert expected in str(page.locator(".rc-status").text_content())
+
+
+# --- found by an attacker review of the above ------------------------------------------------------------
+
+
+def test_a_planted_marker_does_not_authorise_replacing_a_folder(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp = world["tmp"]
+    home = tmp / "home"
+    (home / ".git").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    (home / ".receipts-build").write_text("")  # shipped by some archive, or planted
+    before = tree_snapshot(tmp)
+    code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", home)
+    assert code == 2
+    assert "not a previous receipts build" in text
+    assert changes(before, tree_snapshot(tmp)) == []
+    # a real previous build, with a file added to it since, needs --force too
+    assert cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")[0] == 0
+    (tmp / "site" / "CNAME").write_text("catalog.example")
+    code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
+    assert code == 2
+    assert (tmp / "site" / "CNAME").is_file()
+
+
+def test_a_card_page_without_its_verification_box_fails_verify_site(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")[0] == 0
+    page = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / "index.html"
+    html = page.read_text("utf-8")
+    page.write_text(html.replace("rc-verify", "rc-verifx").replace(">receipts demo<", ">Acme Corp<"), "utf-8")
+    code, text = cli(capsys, "verify", "site", "--trust-root", "trust.json")
+    assert code == 4
+    assert "no card page shows this receipt with its verification box" in text
+    page.unlink()
+    code, text = cli(capsys, "verify", "site", "--trust-root", "trust.json")
+    assert code == 4
+    assert "models/smollm2-135m-distilled-20l/0.1.0/index.html" in text
+
+
+def test_a_fifo_or_link_in_place_of_receipt_json_is_refused_without_reading(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    receipt = world["bundle"] / "receipt.json"
+    receipt.unlink()
+    os.mkfifo(receipt)  # opening it for reading would wait forever for a writer
+    code, text = cli(capsys, "verify", world["bundle"], "--trust-root", "trust.json")
+    assert code == 4
+    assert "receipt.json is not a regular file" in text
+    receipt.unlink()
+    receipt.symlink_to("/dev/zero")  # followed, it would be read until memory runs out
+    code, text = cli(capsys, "verify", world["bundle"], "--trust-root", "trust.json")
+    assert code == 4
+    assert "receipt.json: a symbolic link is on its path" in text
+
+
+def test_publishers_compare_exactly(world: dict[str, Any]) -> None:
+    from receipts.binding import publisher_problem
+
+    assert publisher_problem("receipts demo", "receipts demo") is None
+    assert publisher_problem(unicodedata.normalize("NFD", "Café"), "Café") is None  # NFC only
+    for lookalike in (
+        "receipts\x1cdemo",
+        "receipts  demo",
+        "receipts\u00a0demo",
+        "receipts\u200bdemo",
+        "r\u0435ceipts demo",  # a Cyrillic e
+    ):
+        assert publisher_problem(lookalike, "receipts demo") is not None, repr(lookalike)
+
+
+def test_a_served_teacher_binds_by_host_and_model(world: dict[str, Any]) -> None:
+    from receipts.binding import evidence_problems
+
+    def problems(api: str, endpoint: str) -> list[str]:
+        card = {"lineage": {"teachers": [{"name": "t", "api_identifier": api, "license": "MIT"}]}}
+        run = {"models": {"teacher": {"spec": "openai:x", "kind": "openai", "endpoint": endpoint}}}
+        return evidence_problems(card, [("r.json", run)], [], None)
+
+    assert problems("openai:gpt-4o", "https://api.openai.com/v1#gpt-4o") == []
+    assert problems("gpu-box:Qwen/Qwen2.5-72B", "http://gpu-box:8000/v1#Qwen/Qwen2.5-72B") == []
+    assert problems("openai:gpt-4o", "http://127.0.0.1:9/v1#gpt-4o")  # a local server calling itself gpt-4o
+    assert problems("anthropic:gpt-4o", "https://api.openai.com/v1#gpt-4o")
+    assert problems("openai:gpt-4o", "https://api.openai.com/v1#gpt-4o-mini")

@@ -272,8 +272,8 @@
     if (cardModel.name !== model.name || cardModel.version !== model.version) {
       fail("the signed card is for " + cardModel.name + "@" + cardModel.version + ", the statement for " + model.name + "@" + model.version);
     }
-    // the card's publisher is the trust root's (receipts/binding.py: NFC, whitespace folded)
-    var plain = function (t) { return String(t).normalize("NFC").trim().split(/\s+/).join(" "); };
+    // the card's publisher is the trust root's (receipts/binding.py: exactly, after NFC)
+    var plain = function (t) { return String(t).normalize("NFC"); };
     if (plain(cardModel.publisher) !== plain(root.publisher) || model.publisher !== cardModel.publisher) {
       fail("the card says it is published by " + JSON.stringify(cardModel.publisher) +
         ", but the trust root is " + JSON.stringify(root.publisher) + "'s");
