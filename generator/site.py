@@ -21,18 +21,21 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from generator import mkdocs_plugin
-from generator.render import collect
-from receipts.errors import InputError, ReceiptsError, UsageError
+from generator.render import Entry, collect
+from generator.sitecheck import check_built_site
+from receipts.errors import InputError, ReceiptsError, UsageError, VerificationError
 from receipts.output import check_folder, refused
 from receipts.paths import tree_files
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot
+from receipts.verify import Report
 
 __all__ = ["MARKER", "build_site", "default_config"]
 
@@ -195,6 +198,7 @@ def build_site(
                         file=base,
                         hint="fix what mkdocs names; nothing was replaced",
                     ) from None
+        _check_staged(staging, entries)
         files = tree_files(staging)[0]
         marker = {
             "format": MARKER_FORMAT,
@@ -212,6 +216,43 @@ def build_site(
     finally:
         mkdocs_log.removeHandler(log)
     return len(entries)
+
+
+def _check_staged(site: Path, entries: Sequence[Entry]) -> None:
+    """The built site, before it replaces anything, holds what was verified and its pages show it.
+
+    Each published bundle is byte for byte the verified receipt and subjects, nothing more (a theme or
+    plugin cannot add, drop or rewrite a file in it), and ``verify SITE``'s page checks pass.
+
+    Raises:
+        VerificationError: naming what differs.
+    """
+    reports = []
+    for entry in entries:
+        folder = site / entry.page_dir / entry.bundle_name
+        expected = {"receipt.json": entry.receipt_bytes, **entry.files}
+        regular, other = tree_files(folder) if folder.is_dir() else ([], [])
+        wrong = sorted(set(regular) ^ set(expected)) + other
+        wrong += [n for n in regular if n in expected and (folder / n).read_bytes() != expected[n]]
+        if wrong:
+            raise VerificationError(
+                f"the built copy of {entry.bundle_name} differs from what verified: {', '.join(wrong)}",
+                check="bundle",
+                hint="a theme or plugin of the mkdocs config changed the bundle; nothing was replaced",
+            )
+        staged = Report(
+            receipt=str(folder / "receipt.json"), checks=list(entry.report.checks), model=entry.report.model
+        )
+        staged.envelope, staged.statement, staged.files = entry.receipt_bytes, entry.statement, entry.files
+        reports.append(staged)
+    check_built_site(site, reports)
+    failed = [c for r in reports for c in r.checks if c.status == "fail"]
+    if failed:
+        raise VerificationError(
+            f"the built site does not pass its own page checks: {failed[0].detail}",
+            check=failed[0].name,
+            hint="a theme or plugin of the mkdocs config changed the card pages; nothing was replaced",
+        )
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -19,7 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import (
+    Callable,
+    Iterable,
+    Iterator,
+    ItemsView,
+    KeysView,
+    Mapping,
+    Sequence,
+    Sized,
+    ValuesView,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,6 +50,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
 
 from receipts import schemas
 from receipts.digests import WeightsDigest, digest_weights, sha256_bytes
@@ -127,19 +138,70 @@ class _TemplateLimit(SecurityError):
 
 
 def _size(value: Any) -> int:
-    """Characters and items in ``value``, deeply, counted up to just past `MAX_TEMPLATE_OUTPUT`."""
-    total, stack, seen = 0, [value], set()
+    """Characters and items in ``value``, deeply, counted up to just past `MAX_TEMPLATE_OUTPUT`.
+
+    Counted by reference, not by identity: a list holding one 999,999-character string ten times
+    renders ten copies of it, so it counts ten times (and a list holding itself stops at the limit).
+    """
+    total, stack = 0, [value]
     while stack and total <= MAX_TEMPLATE_OUTPUT:
         node = stack.pop()
         if isinstance(node, str | bytes | range):
             total += len(node)
         elif isinstance(node, list | tuple | dict | set | frozenset):
-            if id(node) not in seen:  # a list may hold itself
-                seen.add(id(node))
-                total += len(node)
-                stack.extend(node.values() if isinstance(node, dict) else node)
+            total += len(node)
+            stack.extend(node.values() if isinstance(node, dict) else node)
         else:
             total += 1
+    return total
+
+
+# Upper bounds on the text of values that `str()` renders without walking a container: a float is at most
+# 24 characters ("-1.2345678901234567e-308"), an int about a third of its bits (checked below), and an
+# object such as a macro, a loop or a generator only names itself ("<generator object ... at 0x...>").
+_FLOAT_TEXT = 32
+_OBJECT_TEXT = 128
+
+
+def _repr_size(text: str) -> int:
+    """An upper bound on ``len(repr(text))``: quotes, and escapes (``\\U0001f600`` is 10 characters)."""
+    if text.isprintable():
+        return len(text) + 2 + text.count("\\") + text.count("'")
+    return 10 * len(text) + 2
+
+
+def _text_size(value: Any) -> int:
+    """An upper bound on ``len(str(value))``, counted up to just past `MAX_TEMPLATE_OUTPUT`.
+
+    Computed without rendering anything: `str()` of a list renders each item's `repr()`, however often
+    the list holds it, so a few shared references can ask for gigabytes of text (see `_size`).
+    """
+    if isinstance(value, str):
+        return len(value)
+    total, stack = 0, [value]
+    while stack and total <= MAX_TEMPLATE_OUTPUT:
+        node = stack.pop()
+        if isinstance(node, str):
+            total += _repr_size(node)
+        elif isinstance(node, bytes):
+            total += 4 * len(node) + 3
+        elif isinstance(node, bool) or node is None:
+            total += 5
+        elif isinstance(node, int):
+            total += node.bit_length() // 3 + 2
+        elif isinstance(node, float):
+            total += _FLOAT_TEXT
+        elif isinstance(node, Mapping | ItemsView):
+            items = node.items() if isinstance(node, Mapping) else node
+            total += _OBJECT_TEXT + 4 * len(items)  # "dict_items([" and ": ", ", ", "(" per item
+            stack.extend(part for pair in items for part in pair)
+        elif isinstance(node, list | tuple | set | frozenset | KeysView | ValuesView):
+            total += _OBJECT_TEXT + 2 * len(node)  # "frozenset({", ")" and ", " per item
+            stack.extend(node)
+        elif isinstance(node, Namespace):
+            stack.append(node._Namespace__attrs)  # type: ignore[attr-defined]  # rendered by its repr
+        else:
+            total += _OBJECT_TEXT
     return total
 
 
@@ -153,7 +215,7 @@ def _int(value: Any) -> int:
 
 def _format_size(form: str, args: Any) -> int:
     """Bound a %- or {}-format's result: widths and precisions are the numbers in the format."""
-    size = len(form) + _size(args) + sum(int(run) for run in re.findall(r"\d+", form))
+    size = len(form) + _text_size(args) + sum(int(run) for run in re.findall(r"\d+", form))
     if "*" in form or re.search(r":[^{}]*\{", form):  # widths taken from the arguments
         values = args.values() if isinstance(args, Mapping) else args if isinstance(args, tuple) else (args,)
         size += sum(_int(v) for v in values)
@@ -194,14 +256,19 @@ def _filter_size(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[s
         return args[index] if len(args) > index else kwargs.get(key, default)
 
     if name == "join":
-        return _size(value) + _count(value) * len(str(arg(0, "d", "")))
+        return _text_size(value) + _count(value) * len(str(arg(0, "d", "")))
     if name == "center":
         return max(_size(value), _int(arg(0, "width", 80)))
     if name == "tojson":
         return _size(value) * (1 + _int(arg(0, "indent", 0)))
+    if name == "batch":
+        return _int(arg(0, "linecount", 0))  # `fill_with` pads the last batch out to this many items
+    if name == "slice":
+        return _int(arg(0, "slices", 0))  # as many lists, however few items there are
     if name not in ("replace", "indent", "wordwrap", "format"):
         return 0
-    text = str(value)  # as these filters take it: a list's text may hold what they multiply
+    text = str(value)  # as these filters take it (checked by `_text_size` first): a list's text may hold
+    # what they multiply
     if name == "replace":
         return _replace_size(text, str(arg(0, "old", "")), str(arg(1, "new", "")), arg(2, "count", None))
     if name == "indent":
@@ -236,12 +303,17 @@ def _step(context: Context) -> None:
         raise _TemplateLimit(f"the template takes more than {MAX_TEMPLATE_STEPS:,} loop steps and calls")
 
 
-def _build(context: Context, size: int, what: str) -> None:
-    """Refuse a value of ``size`` before it is built, and count it against the rendering's budget."""
+def _check(size: int, what: str) -> None:
+    """Refuse a value of ``size`` before it is built."""
     if size > MAX_TEMPLATE_OUTPUT:
         raise _TemplateLimit(
             f"{what} would build {size:,} characters or items; a template may build {MAX_TEMPLATE_OUTPUT:,}"
         )
+
+
+def _build(context: Context, size: int, what: str) -> None:
+    """Refuse a value of ``size`` before it is built, and count it against the rendering's budget."""
+    _check(size, what)
     budget = _budget(context)
     budget.built += size
     if budget.built > MAX_TEMPLATE_BUILT:
@@ -277,8 +349,12 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
         _step(context)
+        if isinstance(value, Iterator):
+            value = _counted(context, value)  # `list`, `join`, `sort`...: each item drawn is a step
         if name == "join" and not isinstance(value, Sized):
             value = list(value)  # an iterator's items must be counted before the separator multiplies them
+        if not isinstance(value, str):  # a filter may take a value's text (`string`, `upper`, `replace`...)
+            _check(_text_size(value), f"the text of the `{name}` filter's value")
         if (size := _filter_size(name, value, args, kwargs)) > MAX_TEMPLATE_OUTPUT:
             raise _TemplateLimit(
                 f"the `{name}` filter would build {size:,} characters or items;"
@@ -292,6 +368,28 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return pass_context(bounded)
 
 
+def _counted(context: Context, items: Iterable[Any]) -> Iterator[Any]:
+    """``items``, each counted as a step of the rendering as it is drawn."""
+    for item in items:
+        _step(context)
+        yield item
+
+
+@pass_context
+def _finalize(context: Context, value: Any) -> Any:
+    """An output's value, refused before `str()` renders it if its text would be over the limits."""
+    if not isinstance(value, str):
+        _build(context, _text_size(value), "an output's text")
+    return value
+
+
+def _concat(parts: Iterable[str]) -> str:
+    """A buffer's text (a macro's, a ``{% set %}`` block's...), refused before it is joined if too long."""
+    parts = list(parts)
+    _check(sum(map(len, parts)), "a block's text")
+    return "".join(parts)
+
+
 def _range(*args: int) -> range:
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
@@ -300,7 +398,11 @@ def _range(*args: int) -> range:
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Compiles `~` and `{% for %}` through the environment: Jinja's sandbox has no hook for either."""
+    """Compiles `~`, `{% for %}` and literals through the environment: Jinja's sandbox has no hook for them.
+
+    ``[a, a, a]`` costs three references however long ``a`` is, but renders it three times: a few nested
+    literals would otherwise ask `str()` for gigabytes.
+    """
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.concat_bounded(context, (")
@@ -308,6 +410,23 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.visit(part, frame)
             self.write(", ")
         self.write("))")
+
+    def _bounded_literal(self, visit: Callable[[Any, Frame], None], node: Any, frame: Frame) -> None:
+        self.write("environment.literal_bounded(context, ")
+        visit(node, frame)
+        self.write(")")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._bounded_literal(super().visit_List, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._bounded_literal(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # `{% for a, b in ... %}`: names to assign to, not a value
+            super().visit_Tuple(node, frame)
+            return
+        self._bounded_literal(super().visit_Tuple, node, frame)
 
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         if isinstance(node.iter, nodes.Call) and isinstance(node.iter.node, nodes.EnvironmentAttribute):
@@ -325,9 +444,10 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     code_generator_class = _BoundedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+    concat = staticmethod(_concat)  # type: ignore[assignment]  # joins every buffer the template fills
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(finalize=_finalize, **options)
         self.globals["range"] = _range
         del self.globals["lipsum"]  # random text: it would make prompts, and their digests, vary
         self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
@@ -347,7 +467,7 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(target, str):
             name = getattr(obj, "__name__", "")
             if name == "join" and args and not isinstance(args[0], Sized):
-                args = (list(args[0]), *args[1:])  # count an iterator's items (see `_bounded_filter`)
+                args = (list(_counted(context, args[0])), *args[1:])  # count an iterator's items (see `_bounded_filter`)
             _build(context, _call_size(name, target, args, kwargs), f"str.{name}()")
         result = super().call(context, obj, *args, **kwargs)
         if isinstance(result, str | list | tuple | dict):
@@ -356,15 +476,18 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def concat_bounded(self, context: Context, parts: tuple[Any, ...]) -> str:
         """``a ~ b ~ ...``, refused when the joined text would be over the limits."""
-        _build(context, sum(len(p) if isinstance(p, str) else len(str(p)) for p in parts), "`~`")
+        _build(context, sum(map(_text_size, parts)), "`~`")
         eval_ctx = context.eval_ctx
         return markup_join(parts) if eval_ctx.autoescape or eval_ctx.volatile else str_join(parts)
 
+    def literal_bounded(self, context: Context, value: Any) -> Any:
+        """A list, tuple or dict literal, refused when it holds more than the limits allow."""
+        _build(context, _size(value), "a literal")
+        return value
+
     def loop_bounded(self, context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
         """``iterable``'s items, each counted as a step of the rendering."""
-        for item in iterable:
-            _step(context)
-            yield item
+        return _counted(context, iterable)
 
 
 # Prompts are plain text for a model, not HTML: autoescaping would turn "'" into "&#39;".

@@ -719,3 +719,27 @@ def test_a_served_teacher_binds_by_host_and_model(world: dict[str, Any]) -> None
     assert problems("openai:gpt-4o", "http://127.0.0.1:9/v1#gpt-4o")  # a local server calling itself gpt-4o
     assert problems("anthropic:gpt-4o", "https://api.openai.com/v1#gpt-4o")
     assert problems("openai:gpt-4o", "https://api.openai.com/v1#gpt-4o-mini")
+
+
+def test_a_plugin_that_rewrites_the_built_site_is_caught_before_the_swap(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A theme or plugin changing a published bundle or a page's figure: the old site stays in place."""
+    import generator.render
+
+    assert cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")[0] == 0
+    before = tree_snapshot(world["tmp"])
+    render = generator.render.render
+
+    def render_then_meddle(*args: Any, **kwargs: Any) -> Any:
+        result = render(*args, **kwargs)
+        for name in list(result.files):
+            if name.endswith("/card.yaml"):
+                result.files[name] += b"\n# appended by a plugin\n"
+        return result
+
+    monkeypatch.setattr(generator.render, "render", render_then_meddle)
+    code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
+    assert code == 4
+    assert "differs from what verified: card.yaml" in text
+    assert changes(before, tree_snapshot(world["tmp"])) == []
