@@ -2,7 +2,8 @@
 
 Run: ``make bench`` (or ``.venv/bin/python bench/catalog_build.py [--quick] [--sizes 1000,5000]``).
 
-Receipts: N signed bundles made here (P-256 key, ``examples/card.yaml`` renamed per model, each with the
+Receipts: N signed bundles made here (P-256 key, ``tests/data/card_fake_teacher.yaml`` (examples/card.yaml
+naming the teacher the run evaluated) renamed per model, each with the
 ``tests/data/run_minimal`` run), so every page has a card, a run, charts and a bundle to publish.
 Two sides, each a fresh process, wall clock, the order alternating per round:
 
@@ -65,8 +66,10 @@ def _make_receipts(folder: Path, count: int) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     key = generate()
-    (folder / "trust.json").write_bytes(new_root("Bench", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
-    card = yaml.safe_load((REPO / "examples" / "card.yaml").read_text("utf-8"))
+    (folder / "trust.json").write_bytes(
+        new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    )
+    card = yaml.safe_load((REPO / "tests" / "data" / "card_fake_teacher.yaml").read_text("utf-8"))
     cards = folder / "cards"
     cards.mkdir()
     for i in range(count):

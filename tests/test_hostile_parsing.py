@@ -232,7 +232,7 @@ EXPONENTIAL = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}
     [
         (DOUBLING.replace("OP", "~"), "`~`"),
         (DOUBLING.replace("OP", "+"), "`+`"),
-        ("{{ ['x' * 1000000] * 1000000 }}", "`*`"),
+        ("{{ ['x' * 100000] * 1000000 }}", "`*`"),
         ("{{ 'x'.ljust(3000000000) }}", "str.ljust()"),
         ("{{ 'x' | center(3000000000) }}", "`center` filter"),
         ("{{ '%3000000000s' % question }}", "`%`"),
