@@ -1,10 +1,10 @@
 """Strict, bounded loading of JSON and YAML documents: hostile input is refused before it costs much.
 
-Refused: duplicate keys, BOMs, NaN, nesting deeper than `MAX_DEPTH`, documents over a byte limit
-(`MAX_DOCUMENT_BYTES` by default), integers too long to convert in linear time, and YAML anchors and
-aliases. Aliases are how a few hundred bytes of YAML expand into gigabytes (a "billion laughs"); a
-publisher format (cards, packs, configs) never needs them, so they are refused while the event stream
-is scanned, before anything is composed or constructed.
+Refused: duplicate keys, BOMs, numbers that are not finite (NaN, `.inf`, `1e999`), nesting deeper than
+`MAX_DEPTH`, documents over a byte limit (`MAX_DOCUMENT_BYTES` by default), integers too long to convert
+in linear time, and YAML anchors and aliases. Aliases are how a few hundred bytes of YAML expand into
+gigabytes (a "billion laughs"); a publisher format (cards, packs, configs) never needs them, so they are
+refused while the event stream is scanned, before anything is composed or constructed.
 
 Errors name the file and the line (YAML, JSON) so a publisher can fix a card without guessing.
 """
@@ -12,6 +12,7 @@ Errors name the file and the line (YAML, JSON) so a publisher can fix a card wit
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 # Python refuses to convert longer decimal strings (int_max_str_digits); YAML 1.1's base-60 integers
 # (`1:2:3`) bypass that check and convert in quadratic time, so every YAML integer is held to it.
 _MAX_INT_CHARS = 4300
+# A gate threshold of `.inf` passes everything and NaN compares false with everything; RFC 8785 cannot
+# sign either. A number in a document is a measurement or a limit: it must be finite.
+_FINITE_HINT = "numbers must be finite"
 
 
 class _DuplicateKey(ValueError):
@@ -91,12 +95,13 @@ def parse_json(
     max_depth: int = MAX_DEPTH,
     limit: int | None = MAX_DOCUMENT_BYTES,
 ) -> Any:
-    """Parse UTF-8 JSON strictly: no BOM, no duplicate keys, no NaN, bounded nesting and size.
+    """Parse UTF-8 JSON strictly: no BOM, no duplicate keys, finite numbers, bounded nesting and size.
 
     ``limit`` caps the document in bytes (``None``: the caller has bounded it already).
 
     Raises:
-        InputError: the bytes are not such a JSON document, or are over ``limit``.
+        InputError: the bytes are not such a JSON document (a number too large for a float is not
+            finite), or are over ``limit``.
     """
     _check_size(len(data), limit, what="JSON document", file=file)
     if data.startswith(b"\xef\xbb\xbf"):
@@ -105,8 +110,14 @@ def parse_json(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 (byte {exc.start})", file=file) from None
+    overflowed: list[str] = []  # `1e999` is valid JSON that Python reads as inf; no hook refuses it
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=lambda number: _float(number, overflowed),
+        )
     except _DuplicateKey as exc:
         raise InputError(f"duplicate JSON key {exc.args[0]!r}", file=file) from None
     except json.JSONDecodeError as exc:
@@ -116,7 +127,31 @@ def parse_json(
         raise InputError(f"malformed JSON: {exc}", file=file) from None
     if _depth(value, max_depth) > max_depth:
         raise InputError(f"JSON nested deeper than {max_depth} levels", file=file)
+    if overflowed:
+        where = _non_finite_path(value)
+        raise InputError(f"{overflowed[0]} is not a finite number", file=file, where=where, hint=_FINITE_HINT)
     return value
+
+
+def _float(number: str, overflowed: list[str]) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        overflowed.append(number)
+    return value
+
+
+def _non_finite_path(value: Any) -> str:
+    """The JSON path of the first number in ``value`` that is not finite (depth-first, as written)."""
+    stack: list[tuple[Any, str]] = [(value, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return path
+        if isinstance(node, dict):
+            stack.extend((child, f"{path}.{key}") for key, child in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in reversed(list(enumerate(node))))
+    return "$"
 
 
 def _reject_constant(name: str) -> Any:
@@ -148,10 +183,22 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
     return loader.construct_yaml_int(node)
 
 
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = loader.construct_yaml_float(node)
+    if not math.isfinite(value):
+        raise InputError(
+            f"{node.value} is not a finite number",
+            where=f"line {node.start_mark.line + 1}",
+            hint=_FINITE_HINT,
+        )
+    return value
+
+
 def _make_strict(loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]) -> None:
     """The loader refusing duplicate mapping keys (PyYAML silently keeps the last), dates as text."""
     loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
     loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
     # YAML 1.1 turns `2026-11-23` into a date object; JSON Schema wants strings. Keep timestamps as text.
     loader.yaml_implicit_resolvers = {
         key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -232,15 +279,15 @@ def _load(data: bytes) -> Any:
 
 
 def parse_yaml(data: bytes, *, file: object = "<bytes>", limit: int | None = MAX_DOCUMENT_BYTES) -> Any:
-    """Parse YAML with the safe loader: duplicate keys, anchors and aliases refused, dates kept as text.
+    """Parse YAML safely: duplicate keys, anchors, aliases and `.inf`/`.nan` refused; dates kept as text.
 
     libyaml parses documents that its event stream shows to be alias-free and at most `MAX_DEPTH`
     deep; anything it refuses is parsed again by the pure-Python loader, so errors (and their lines)
     are always that loader's. ``limit`` caps the document in bytes (``None``: bounded by the caller).
 
     Raises:
-        InputError: the bytes are not valid YAML, use anchors or aliases, nest deeper than
-            `MAX_DEPTH`, or are over ``limit``.
+        InputError: the bytes are not valid YAML, use anchors or aliases, hold a number that is not
+            finite, nest deeper than `MAX_DEPTH`, or are over ``limit``.
     """
     _check_size(len(data), limit, what="YAML document", file=file)
     try:

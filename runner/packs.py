@@ -21,9 +21,9 @@ import json
 import re
 from collections.abc import (
     Callable,
+    ItemsView,
     Iterable,
     Iterator,
-    ItemsView,
     KeysView,
     Mapping,
     Sequence,
@@ -124,6 +124,9 @@ Gold = int | tuple[str, ...] | Mapping[str, Any] | None
 # long it may loop, so a 30-byte template cannot allocate gigabytes or spin for hours. Operators, `~`,
 # and the filters and str methods that grow a value are checked *before* they run, from the sizes of
 # their operands; every other result, each loop step and the prompt itself are checked as they come.
+# Sizes count references, not distinct objects: `[a, a]` renders `a` twice. Nothing is passed to `str()`
+# (an output, `~`, a filter, a format) before `_text_size` bounds its text, and no buffer is joined
+# (a macro's, a `{% set %}` block's) before its length is checked.
 
 MAX_TEMPLATE_OUTPUT = 1_000_000  # characters in a prompt, and items or characters in any value built
 MAX_TEMPLATE_BUILT = 100 * MAX_TEMPLATE_OUTPUT  # characters built in all while rendering one prompt
@@ -151,6 +154,8 @@ def _size(value: Any) -> int:
         elif isinstance(node, list | tuple | dict | set | frozenset):
             total += len(node)
             stack.extend(node.values() if isinstance(node, dict) else node)
+        elif isinstance(node, Namespace):  # `namespace(a=x, b=x)` holds, and renders, what it was given
+            stack.append(node._Namespace__attrs)  # name-mangled
         else:
             total += 1
     return total
@@ -164,7 +169,7 @@ _OBJECT_TEXT = 128
 
 
 def _repr_size(text: str) -> int:
-    """An upper bound on ``len(repr(text))``: quotes, and escapes (``\\U0001f600`` is 10 characters)."""
+    """An upper bound on ``len(repr(text))``: quotes, and escapes (up to 10 characters for one character)."""
     if text.isprintable():
         return len(text) + 2 + text.count("\\") + text.count("'")
     return 10 * len(text) + 2
@@ -199,7 +204,7 @@ def _text_size(value: Any) -> int:
             total += _OBJECT_TEXT + 2 * len(node)  # "frozenset({", ")" and ", " per item
             stack.extend(node)
         elif isinstance(node, Namespace):
-            stack.append(node._Namespace__attrs)  # type: ignore[attr-defined]  # rendered by its repr
+            stack.append(node._Namespace__attrs)  # its repr renders them
         else:
             total += _OBJECT_TEXT
     return total
@@ -249,6 +254,18 @@ def _call_size(name: str, target: str, args: tuple[Any, ...], kwargs: Mapping[st
     return 0
 
 
+# Filters that make this many lists or items whatever their input: `batch` pads its last batch out to
+# `linecount` items, `slice` makes `slices` lists of however few items there are.
+_COUNTED_ARGUMENT = {"batch": "linecount", "slice": "slices"}
+
+
+def _check_count(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    key = _COUNTED_ARGUMENT.get(name)
+    count = _int(args[0] if args else kwargs.get(key)) if key else 0
+    if count > MAX_RANGE:
+        raise _TemplateLimit(f"the `{name}` filter's {key} of {count:,} is over the {MAX_RANGE:,} allowed")
+
+
 def _filter_size(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
     """An upper bound on what ``value | name(...)`` builds, for the filters that can grow a value."""
 
@@ -261,14 +278,11 @@ def _filter_size(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[s
         return max(_size(value), _int(arg(0, "width", 80)))
     if name == "tojson":
         return _size(value) * (1 + _int(arg(0, "indent", 0)))
-    if name == "batch":
-        return _int(arg(0, "linecount", 0))  # `fill_with` pads the last batch out to this many items
-    if name == "slice":
-        return _int(arg(0, "slices", 0))  # as many lists, however few items there are
     if name not in ("replace", "indent", "wordwrap", "format"):
         return 0
-    text = str(value)  # as these filters take it (checked by `_text_size` first): a list's text may hold
-    # what they multiply
+    text = str(
+        value
+    )  # as these filters take it (`_text_size` bounded it): a list's text may hold what they multiply
     if name == "replace":
         return _replace_size(text, str(arg(0, "old", "")), str(arg(1, "new", "")), arg(2, "count", None))
     if name == "indent":
@@ -309,6 +323,12 @@ def _check(size: int, what: str) -> None:
         raise _TemplateLimit(
             f"{what} would build {size:,} characters or items; a template may build {MAX_TEMPLATE_OUTPUT:,}"
         )
+
+
+def _check_text(size: int, what: str) -> None:
+    """Refuse to render a value whose text (bounded by `_text_size`) would be over the limits."""
+    if size > MAX_TEMPLATE_OUTPUT:
+        raise _TemplateLimit(f"{what} would render as more than {MAX_TEMPLATE_OUTPUT:,} characters")
 
 
 def _build(context: Context, size: int, what: str) -> None:
@@ -354,7 +374,8 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         if name == "join" and not isinstance(value, Sized):
             value = list(value)  # an iterator's items must be counted before the separator multiplies them
         if not isinstance(value, str):  # a filter may take a value's text (`string`, `upper`, `replace`...)
-            _check(_text_size(value), f"the text of the `{name}` filter's value")
+            _check_text(_text_size(value), f"the `{name}` filter's value")
+        _check_count(name, args, kwargs)
         if (size := _filter_size(name, value, args, kwargs)) > MAX_TEMPLATE_OUTPUT:
             raise _TemplateLimit(
                 f"the `{name}` filter would build {size:,} characters or items;"
@@ -379,7 +400,9 @@ def _counted(context: Context, items: Iterable[Any]) -> Iterator[Any]:
 def _finalize(context: Context, value: Any) -> Any:
     """An output's value, refused before `str()` renders it if its text would be over the limits."""
     if not isinstance(value, str):
-        _build(context, _text_size(value), "an output's text")
+        size = _text_size(value)
+        _check_text(size, "an output")
+        _build(context, size, "an output")
     return value
 
 
@@ -444,7 +467,7 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     code_generator_class = _BoundedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
-    concat = staticmethod(_concat)  # type: ignore[assignment]  # joins every buffer the template fills
+    concat = staticmethod(_concat)  # joins every buffer the template fills (macros, set blocks)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(finalize=_finalize, **options)
@@ -467,7 +490,10 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(target, str):
             name = getattr(obj, "__name__", "")
             if name == "join" and args and not isinstance(args[0], Sized):
-                args = (list(_counted(context, args[0])), *args[1:])  # count an iterator's items (see `_bounded_filter`)
+                args = (
+                    list(_counted(context, args[0])),
+                    *args[1:],
+                )  # its items, before `sep` multiplies them
             _build(context, _call_size(name, target, args, kwargs), f"str.{name}()")
         result = super().call(context, obj, *args, **kwargs)
         if isinstance(result, str | list | tuple | dict):
@@ -482,7 +508,12 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def literal_bounded(self, context: Context, value: Any) -> Any:
         """A list, tuple or dict literal, refused when it holds more than the limits allow."""
-        _build(context, _size(value), "a literal")
+        if (size := _size(value)) > MAX_TEMPLATE_OUTPUT:
+            raise _TemplateLimit(
+                f"a list, tuple or dict would hold more than {MAX_TEMPLATE_OUTPUT:,} characters or items"
+                " (a value it holds more than once counts each time)"
+            )
+        _build(context, size, "a literal")
         return value
 
     def loop_bounded(self, context: Context, iterable: Iterable[Any]) -> Iterator[Any]:

@@ -5,6 +5,7 @@ test with a MemoryError instead of taking the machine down; the others check the
 """
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -182,6 +183,24 @@ def test_template_bomb_is_refused_naming_pack_yaml_and_the_line():
 
 
 @pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        # ten references to a 999,999-character string, nested three deep: 1.15 GB once `str()` ran
+        ("pack_template_shared_reference_bomb", "a list, tuple or dict would hold more than 1,000,000"),
+        ("pack_template_batch_bomb", "the `batch` filter's linecount of 300,000,000 is over the 10,000"),
+        ("pack_template_slice_bomb", "the `slice` filter's slices of 30,000,000 is over the 10,000"),
+    ],
+)
+def test_template_bombs_that_cost_gigabytes_are_refused_in_milliseconds(name, message):
+    path = HOSTILE / name
+    code, text, seconds = run_capped("validate", path)
+    assert code == 1, text
+    assert f"{path / 'pack.yaml'}:$.prompt, template line 2: a template is refused: {message}" in text
+    assert "Traceback" not in text
+    assert seconds < PATIENCE_S
+
+
+@pytest.mark.parametrize(
     ("name", "where", "message"),
     [
         ("pack_template_pow_bomb", "$.variants[0].template, template line 2", "integer of more than"),
@@ -223,6 +242,8 @@ def test_a_template_nested_too_deeply_to_compile_is_a_problem_not_a_crash(capsys
     assert "Traceback" not in text
 
 
+SHARED = "{{% set a = 'x' * 999999 %}}{{% set b = [a] %}}{}"  # `a` is held twice below: 2 MB of text
+BLOCK = "{}{{% for i in range(1001) %}}" + "x" * 1000 + "{{% endfor %}}{}"  # 1,001,000 characters
 DOUBLING = "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s OP ns.s %}{% endfor %}"
 EXPONENTIAL = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
 
@@ -248,6 +269,25 @@ EXPONENTIAL = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}
         (EXPONENTIAL, "loop steps and calls"),
         ("{% for i in range(10000) %}{{ 'x' * 999 }}{% endfor %}", "prompt would be longer than"),
         ("{% for i in range(1000) %}{% set s = 'x' * 999999 %}{% endfor %}", "characters in all"),
+        # a value is counted each time it is held, and its text bounded before `str()` renders it
+        (SHARED.format("{{ [b, b] }}"), "a list, tuple or dict would hold more than 1,000,000"),
+        (SHARED.format("{{ (b, b) }}"), "a list, tuple or dict would hold more than 1,000,000"),
+        (SHARED.format("{{ {'x': b, 'y': b} }}"), "a list, tuple or dict would hold more than 1,000,000"),
+        (SHARED.format("{% set n = namespace(x=b, y=b) %}{{ [n] }}"), "would hold more than 1,000,000"),
+        ("{{ [''] * 300000 }}", "an output would render as more than 1,000,000 characters"),
+        ("{{ ([''] * 300000) | string }}", "the `string` filter's value would render as more than"),
+        ("{{ ([''] * 300000) | replace('a', 'b') }}", "the `replace` filter's value would render as more"),
+        ("{{ ([''] * 300000) ~ '' }}", "`~`"),
+        ("{{ '%s' % ([''] * 300000,) }}", "`%`"),
+        ("{{ '{}'.format([''] * 300000) }}", "str.format()"),
+        ("{{ [[''] * 300000] | join }}", "`join` filter"),
+        # a buffer (a macro's, a `{% set %}` block's) is joined only if its text fits
+        (BLOCK.format("{% macro f() %}", "{% endmacro %}{{ f() | length }}"), "a block's text would build"),
+        (BLOCK.format("{% set s %}", "{% endset %}{{ s | length }}"), "a block's text would build"),
+        # filters that make as many items as they are asked for, and iterators drawn by a filter
+        ("{{ [1] | batch(linecount=20000, fill_with=0) | list }}", "`batch` filter's linecount of 20,000"),
+        ("{{ [1] | slice(slices=20000) | list }}", "`slice` filter's slices of 20,000"),
+        ("{{ ([0] * 200000) | batch(1) | list | length }}", "loop steps and calls"),
     ],
 )
 def test_templates_cannot_build_more_than_a_prompt_needs(tmp_path, peak_mb, template, message):
@@ -289,3 +329,83 @@ def test_ordinary_template_features_still_render(tmp_path):
         "n=3    8 --- Bergen/Oslo/Tromso"
     )
     assert len(first.prompt) < MAX_TEMPLATE_OUTPUT
+
+
+def test_ordinary_literals_outputs_and_blocks_still_render(tmp_path):
+    template = (
+        "{% set pair = (question, choices) %}{% set by = {'q': pair[0]} %}{% set s %}[{{ by.q }}]{% endset %}"
+        "{{ s }} {{ [1, 2.5, none, true] }} {{ choices | batch(2, '-') | list }}"
+        " {{ choices | slice(2) | list }}"
+        "{% for a, b in [(1, 2)] %} {{ a ~ b }}{% endfor %}"
+    )
+    pack = load_pack(write_pack(tmp_path / "pack", json.dumps(template)))
+    assert next(materialise(pack)).prompt == (
+        "[What is the capital of Norway?] [1, 2.5, None, True]"
+        " [['Bergen', 'Oslo'], ['Tromso', '-']] [['Bergen', 'Oslo'], ['Tromso']] 12"
+    )
+
+
+# --- numbers ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "number"),
+    [
+        ("card_infinite_cost_ratio.yaml", 55, ".inf"),
+        ("card_nan_global_regression.yaml", 55, ".nan"),
+        ("card_nan_ram.yaml", 47, ".nan"),
+    ],
+)
+def test_a_card_with_a_number_that_is_not_finite_is_refused(capsys, name, line, number):
+    # These validated as "ok", then `receipts sign` crashed: the gate compared against NaN and inf, and
+    # RFC 8785 cannot canonicalise either.
+    code, text = run(capsys, "validate", HOSTILE / name)
+    assert code == 1
+    assert f"{HOSTILE / name}:line {line}: {number} is not a finite number" in text
+    assert "fix: numbers must be finite" in text
+
+
+@pytest.mark.parametrize(
+    "name", ["card_infinite_cost_ratio.yaml", "card_nan_global_regression.yaml", "card_nan_ram.yaml"]
+)
+def test_signing_a_card_with_a_number_that_is_not_finite_is_one_error(capsys, tmp_path, monkeypatch, name):
+    monkeypatch.setenv("RECEIPTS_PASSPHRASE", "correct horse")
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "keygen", "--out", "keys/release")[0] == 0
+    code, text = run(capsys, "sign", "--card", HOSTILE / name, "--key", "keys/release.key.pem", "--out", "r")
+    assert code == 1
+    assert "is not a finite number" in text
+    assert "Traceback" not in text
+    assert not (tmp_path / "r").exists()
+
+
+def test_results_with_a_number_too_large_for_a_float_are_refused(capsys):
+    # `1e999` is valid JSON that Python reads as inf; json's `parse_constant` hook never sees it.
+    path = HOSTILE / "results_overflowing_float.json"
+    code, text = run(capsys, "validate", path)
+    assert code == 1
+    assert f"{path}:$.summary.accuracy: 1e999 is not a finite number" in text
+    assert "fix: numbers must be finite" in text
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "number"),
+    [(b'{"a": [1, -1E400]}', "$.a[1]", "-1E400"), (b'[{"b": 1e999, "c": 2e999}]', "$[0].b", "1e999")],
+)
+def test_json_numbers_that_overflow_are_refused_with_their_path(data, where, number):
+    with pytest.raises(InputError, match=f"{number} is not a finite number") as caught:
+        parse_json(data, file="x.json")
+    assert caught.value.where == where
+    assert caught.value.hint == "numbers must be finite"
+    assert parse_json(b"[1e308, -0.0, 5e-324]") == [1e308, -0.0, 5e-324]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["libyaml", "pure-python"])
+@pytest.mark.parametrize("number", [".inf", "-.Inf", ".NaN", "1.0e+999"])
+def test_yaml_numbers_that_are_not_finite_are_refused(monkeypatch, fast, number):
+    if not fast:
+        monkeypatch.setattr(documents, "_FAST", None)
+    with pytest.raises(InputError, match=re.escape(f"{number} is not a finite number")) as caught:
+        parse_yaml(f"a: 1\nb: [2.5, {number}]\n".encode(), file="x.yaml")
+    assert caught.value.where == "line 2"
+    assert parse_yaml(b"a: '.inf'\nb: 1.0e+300\n") == {"a": ".inf", "b": 1.0e300}
