@@ -19,7 +19,8 @@ from receipts import documents
 from receipts.cli import main
 from receipts.documents import MAX_DEPTH, MAX_DOCUMENT_BYTES, load_document, parse_json, parse_yaml
 from receipts.errors import InputError, SchemaError
-from runner.packs import MAX_TEMPLATE_OUTPUT, load_pack, materialise
+from runner.packs import load_pack, materialise
+from runner.templates import MAX_TEMPLATE_OUTPUT
 
 ROOT = Path(__file__).parent.parent
 HOSTILE = Path(__file__).parent / "data" / "hostile"
