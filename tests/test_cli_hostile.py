@@ -13,6 +13,8 @@ import os
 import shlex
 import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +131,31 @@ def permission_bits_stop_writes(folder: Path) -> bool:
         (probe / "x").unlink(missing_ok=True)
         probe.rmdir()
     return False
+
+
+_DROPPED = "RECEIPTS_TEST_WITHOUT_DAC_OVERRIDE"
+
+
+def ran_without_dac_override(request: pytest.FixtureRequest, folder: Path) -> bool:
+    """Where permission bits do not stop writes (root), run this test again in a child that they stop.
+
+    The child is the same pytest node under ``setpriv`` with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+    dropped from the bounding set (root then gets no override after exec). Returns True when the child
+    ran the test and it passed: the caller then returns. False: run the test here, permission bits hold.
+    """
+    if permission_bits_stop_writes(folder):
+        return False
+    if os.environ.get(_DROPPED):
+        pytest.fail("permission bits still do not stop writes without CAP_DAC_OVERRIDE")
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "util-linux setpriv is needed to test permission errors as root"
+    argv = [setpriv, "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "pytest"]
+    argv += ["-q", "-p", "no:cacheprovider", request.node.nodeid]
+    root = Path(__file__).parent.parent
+    proc = subprocess.run(argv, cwd=root, env={**os.environ, _DROPPED: "1"}, capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "1 passed" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
+    return True
 
 
 def _blocked(root: Path) -> Path:
@@ -333,9 +360,11 @@ def test_hostile_input(world: World, capsys: pytest.CaptureFixture[str], case_id
     assert not touched, f"touched outside {hostile.allowed}: {touched}"
 
 
-def test_trust_update_of_a_read_only_pin(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    if not permission_bits_stop_writes(world.root):
-        pytest.skip("permission bits do not stop root: a read-only file is writable to it")
+def test_trust_update_of_a_read_only_pin(
+    world: World, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    if ran_without_dac_override(request, world.root):
+        return
     Path("trust.json").chmod(0o444)
     before = tree_snapshot(world.root)
     code, text = invoke(capsys, ["trust", "update", "--trust-root", "trust.json", "trust.v2.json"])

@@ -64,11 +64,11 @@ def test_a_parent_that_is_a_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
-def test_a_folder_nobody_may_write(tmp_path: Path) -> None:
-    from tests.test_cli_hostile import permission_bits_stop_writes
+def test_a_folder_nobody_may_write(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from tests.test_cli_hostile import ran_without_dac_override
 
-    if not permission_bits_stop_writes(tmp_path):
-        pytest.skip("permission bits do not stop root (run under setpriv without CAP_DAC_OVERRIDE)")
+    if ran_without_dac_override(request, tmp_path):
+        return
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
@@ -80,11 +80,11 @@ def test_a_folder_nobody_may_write(tmp_path: Path) -> None:
         locked.chmod(0o700)
 
 
-def test_a_read_only_file_is_not_replaced(tmp_path: Path) -> None:
-    from tests.test_cli_hostile import permission_bits_stop_writes
+def test_a_read_only_file_is_not_replaced(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from tests.test_cli_hostile import ran_without_dac_override
 
-    if not permission_bits_stop_writes(tmp_path):
-        pytest.skip("permission bits do not stop root")
+    if ran_without_dac_override(request, tmp_path):
+        return
     path = tmp_path / "trust.json"
     path.write_bytes(b"pinned")
     path.chmod(0o444)
