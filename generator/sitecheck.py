@@ -1,5 +1,8 @@
 """Check a built or published catalog's card pages against the receipts it publishes.
 
+`verify_target` is what ``receipts verify TARGET`` calls: a receipt, a folder of receipts, a built site or
+a published catalog's URL, each receipt verified and each card page held to its receipt.
+
 ``receipts verify SITE`` and ``receipts verify https://...`` verify every receipt first
 (receipts/verify.py), then hold each card page to its receipt:
 
@@ -14,6 +17,7 @@ bundle folder (exactly its signed subjects) is held by ``verify_receipt``'s ``bu
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -21,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from generator.figures import figures
+from generator.remote import DEFAULT_LIMITS, Limits, fetch_catalog
 from receipts.digests import sha256_bytes
-from receipts.verify import Check, Report
+from receipts.trust import TrustRoot
+from receipts.verify import Check, Report, find_receipts, verify_many
 
 __all__ = [
     "CardPage",
@@ -32,6 +38,7 @@ __all__ = [
     "check_page",
     "check_published_pages",
     "read_page",
+    "verify_target",
 ]
 
 FIGURE = "data-rc-figure"
@@ -239,3 +246,27 @@ def check_published_pages(pages: Sequence[tuple[Path, str]], reports: list[Repor
         held = _held_to_receipt(f"the page of {receipt.parent.name}", claims, owner)
         if held is not None:
             owner.checks.append(held)
+
+
+def verify_target(
+    target: str, root: TrustRoot, *, limits: Limits = DEFAULT_LIMITS, **options: Any
+) -> list[Report]:
+    """Verify every receipt at ``target`` and hold each card page there to its receipt.
+
+    ``target`` is a receipt.json, a receipt folder, a folder of receipts, a built site, or the
+    ``https://`` URL of a published catalog (downloaded within ``limits`` into a fresh private folder that
+    is removed afterwards; nothing is written anywhere else). ``options`` go to `verify_many`. Failed
+    receipts come back as failing reports; only unusable input raises.
+    """
+    if target.startswith(("https://", "http://")):
+        with tempfile.TemporaryDirectory(prefix="receipts-catalog-") as download:
+            into = Path(download)
+            pages = fetch_catalog(target, into, limits)
+            reports = verify_many(find_receipts(into), root, **options)
+            check_published_pages(pages, reports)
+            return reports
+    path = Path(target)
+    reports = verify_many(find_receipts(path), root, **options)
+    if path.is_dir():  # a built catalog: each page names a receipt the site publishes, shows its figures
+        check_built_site(path, reports)
+    return reports

@@ -9,9 +9,14 @@ from its recorded verdict.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from receipts.errors import GateError
+
+if TYPE_CHECKING:
+    from receipts.verify import Report
 
 __all__ = [
     "COST_KEY",
@@ -25,6 +30,7 @@ __all__ = [
     "evaluate_gate",
     "observed_inputs",
     "release_decision",
+    "require_gates",
 ]
 
 GateStatus = Literal["pass", "fail", "not_evaluated"]
@@ -244,6 +250,25 @@ def release_decision(gate: Mapping[str, Any], optional: Iterable[str] = ()) -> t
     if not any(r.get("status") == "pass" for r in rules):  # every rule optional and none evaluated
         return False, f"no rule was evaluated (optional, not evaluated: {', '.join(skipped)})"
     return True, "passed" + (f" (optional, not evaluated: {', '.join(skipped)})" if skipped else "")
+
+
+def require_gates(reports: Sequence[Report]) -> None:
+    """``verify --gate``: every verified receipt's signed gate must let its release through.
+
+    Raises `GateError` (exit 5) naming each receipt whose gate blocks it; reports without a statement
+    (a built site's page-only reports: their receipt is listed on its own) are skipped.
+    """
+    blocked = []
+    for report in reports:
+        if not report.statement:
+            continue
+        predicate = report.statement["predicate"]
+        optional = predicate["card"].get("gate", {}).get("optional", [])
+        passed, why = release_decision(predicate["gate"], optional)
+        if not passed:
+            blocked.append(f"{report.model}: {why}")
+    if blocked:
+        raise GateError("the release gate did not pass: " + "; ".join(blocked), hint="see the receipt's gate")
 
 
 def _where(rule: Mapping[str, Any]) -> str:

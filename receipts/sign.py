@@ -27,7 +27,8 @@ from typing import Any
 
 import rfc8785
 
-from receipts import __version__, gate, schemas
+from receipts import gate, schemas
+from receipts._version import __version__
 from receipts.binding import evidence_problems
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,13 +32,13 @@ from receipts.binding import evidence_problems, publisher_problem
 from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, check_signatures, parse_envelope
-from receipts.errors import InputError, ReceiptsError, SchemaError, VerificationError
+from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
 from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from receipts.trust import TrustRoot, parse_time
 
-__all__ = ["Check", "Report", "find_receipts", "verify_receipt"]
+__all__ = ["Check", "Report", "find_receipts", "verify_many", "verify_receipt"]
 
 CLOCK_SKEW = timedelta(minutes=5)
 FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
@@ -459,6 +459,32 @@ def verify_receipt(
     _check_pack(run, statement["subject"], pack)
     report.envelope, report.statement, report.files = data, statement, files
     return report
+
+
+def verify_many(
+    receipts: Sequence[Path],
+    root: TrustRoot,
+    *,
+    weights: Path | None = None,
+    pack: Path | None = None,
+    expect: str | None = None,
+    **options: Any,
+) -> list[Report]:
+    """Verify each receipt; a receipt that fails comes back as its failing report instead of raising.
+
+    ``weights``, ``pack`` and ``expect`` describe one model, so they need exactly one receipt; other
+    ``options`` (``allow_retired``, ``model_sig``) go to `verify_receipt` as given.
+    """
+    if (weights or pack or expect) and len(receipts) > 1:
+        raise UsageError("--weights/--pack/--expect apply to one receipt", hint="point at one receipt folder")
+    reports = []
+    for receipt in receipts:
+        try:
+            report = verify_receipt(receipt, root, weights=weights, pack=pack, expect=expect, **options)
+        except VerificationError as exc:
+            report = exc.report
+        reports.append(report)
+    return reports
 
 
 def find_receipts(path: Path) -> list[Path]:

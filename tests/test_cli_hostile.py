@@ -451,7 +451,7 @@ def test_unconverted_oserror_is_one_line_exit_1(
     def boom(*_: object, **__: object) -> None:
         raise PermissionError(13, "Permission denied", "somewhere/x.json")
 
-    monkeypatch.setattr("receipts.cli.load_trust_root", boom)
+    monkeypatch.setattr("receipts.trust.load_trust_root", boom)
     code, text = invoke(capsys, ["trust", "show", "trust.json"])
     assert code == 1
     assert "error: somewhere/x.json: Permission denied" in text

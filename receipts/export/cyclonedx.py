@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from receipts import __version__
+from receipts._version import __version__
 from receipts.digests import FOLDER_RULE, sha256_bytes
 from receipts.documents import parse_json
 from receipts.errors import VerificationError

@@ -1,0 +1,5 @@
+"""``python -m receipts.cli``: the ``receipts`` console script."""
+
+from receipts.cli.app import entry
+
+entry()

@@ -1,0 +1,91 @@
+"""``receipts sign``: bind a card to its weights, runs and footprints, and sign the receipt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from receipts.cli.app import app, out
+from receipts.cli.keys import private_keys
+from receipts.errors import UsageError
+
+__all__ = ["sign"]
+
+
+@app.command()
+def sign(
+    card: Annotated[Path, typer.Option(help="The publisher's card.yaml.")],
+    key: Annotated[
+        list[Path], typer.Option(help="Private key (NAME.key.pem); repeatable for multi-signing.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write <name>@<version>/ into.")],
+    run: Annotated[
+        list[Path] | None, typer.Option(help="A `receipts run` output folder; repeatable.")
+    ] = None,
+    footprint: Annotated[
+        list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")
+    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
+    issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
+    model_sig: Annotated[
+        Path | None,
+        typer.Option(help="Also write an OpenSSF model_signing signature here (e.g. WEIGHTS/model.sig)."),
+    ] = None,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            help="Sign only if the release gate passes (exit 5 otherwise; a rule not evaluated does not "
+            "pass unless the card lists it in gate.optional)."
+        ),
+    ] = False,
+) -> None:
+    """Bind a card to its weights, runs and footprints, and sign it into OUT/<name>@<version>/.
+
+    Subject files are copied into the receipt folder; receipt.json names them by relative path.
+
+    Example: receipts sign --card card.yaml --weights models/student --key release.key.pem --out receipts/
+
+    With --model-sig, the weights also get a model.sig that `model_signing verify key` accepts.
+    """
+    from receipts.output import check_folder
+    from receipts.sign import sign_receipt
+    from receipts.trust import parse_time
+
+    if out_dir.suffix.lower() == ".json":
+        raise UsageError(
+            f"--out {out_dir} looks like a file, but a receipt is a folder",
+            hint=f"pass a parent folder: --out {out_dir.parent}/ writes "
+            f"{out_dir.parent}/<name>@<version>/receipt.json with its subject files beside it",
+        )
+    check_folder(out_dir, what="the receipt folder")
+    when = None
+    if issued_at is not None:
+        try:
+            when = parse_time(issued_at)
+        except ValueError as exc:
+            raise UsageError(f"--issued-at: {exc}", hint="e.g. 2026-11-23T10:00:00Z") from None
+    keys = private_keys(key)
+    if model_sig is not None:
+        from receipts.modelsig import model_sig_key, write_model_sig
+
+        sig_key = model_sig_key(keys, weights, model_sig)  # refuse before anything is written
+    bundle = sign_receipt(
+        card,
+        keys,
+        out_dir,
+        runs=run or [],
+        footprints=footprint or [],
+        weights=weights,
+        issued_at=when,
+        force=force,
+        require_gate=gate,
+    )
+    out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
+    out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
+    if model_sig is not None and weights is not None:
+        write_model_sig(weights, sig_key, model_sig)
+        out.print(f"wrote {escape(str(model_sig))} (OpenSSF model signing, key {sig_key.public.keyid})")
