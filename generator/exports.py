@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from receipts.documents import parse_json
-from receipts.errors import VerificationError
-from receipts.export import VerifiedReceipt
 from receipts.export.cyclonedx import ml_bom
 from receipts.export.hf import model_card
 
 if TYPE_CHECKING:
-    from generator.render import Entry
+    from receipts.verify import VerifiedReceipt
 
-__all__ = ["HF_CARD", "Export", "page_exports", "receipt_url", "verified_receipt"]
+__all__ = ["HF_CARD", "Export", "page_exports", "receipt_url"]
 
 HF_CARD = "README.md.txt"
 
@@ -45,31 +42,6 @@ class Export:
     data: bytes
 
 
-def verified_receipt(entry: Entry, trust_root_sha256: str) -> VerifiedReceipt:
-    """What the exporters read, built from an entry ``collect`` verified (no second verification).
-
-    Raises:
-        VerificationError: a run's results or a footprint was not loaded with the verified receipt.
-    """
-
-    def signed(name: str) -> Any:
-        data = entry.files.get(name)
-        if data is None:  # collect loads every run's results and every footprint, checked by digest
-            raise VerificationError(f"{name} was not loaded with the verified receipt", file=entry.bundle)
-        return parse_json(data, file=entry.bundle / name)
-
-    predicate = entry.predicate
-    return VerifiedReceipt(
-        path=entry.bundle / "receipt.json",
-        bundle=entry.bundle,
-        envelope_bytes=entry.receipt_bytes,
-        statement=entry.statement,
-        results=[signed(run["results"]) for run in predicate.get("runs", [])],
-        footprints=[signed(fp["file"]) for fp in predicate.get("footprints", [])],
-        trust_root_sha256=trust_root_sha256,
-    )
-
-
 def receipt_url(site_url: str | None, receipt: str) -> str | None:
     """The published receipt's absolute URL (``receipt`` relative to the site), if the site URL is known."""
     if not site_url or urlsplit(site_url).scheme not in ("http", "https"):
@@ -81,7 +53,6 @@ def page_exports(verified: VerifiedReceipt, *, receipt_url: str | None = None) -
     """The Hugging Face model card and the CycloneDX ML-BOM of one verified receipt.
 
     Raises:
-        VerificationError: the weights manifest changed since the receipt was verified.
         UsageError: ``receipt_url`` is not an http(s) URL.
     """
     model = verified.predicate["model"]

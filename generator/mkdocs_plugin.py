@@ -24,15 +24,15 @@ from receipts.errors import ReceiptsError
 from receipts.trust import TrustRoot, load_trust_root
 
 if TYPE_CHECKING:
-    from generator.render import Entry
+    from receipts.verify import VerifiedReceipt
 
 __all__ = ["ReceiptsPlugin", "prepared"]
 
-_PREPARED: dict[tuple[Path, str], list[Entry]] = {}
+_PREPARED: dict[tuple[Path, str], list[VerifiedReceipt]] = {}
 
 
 @contextmanager
-def prepared(receipts_dir: Path, root: TrustRoot, entries: Sequence[Entry]) -> Iterator[None]:
+def prepared(receipts_dir: Path, root: TrustRoot, entries: Sequence[VerifiedReceipt]) -> Iterator[None]:
     """Within this block the plugin renders these already verified entries instead of verifying again.
 
     ``receipts build`` verifies every receipt before mkdocs starts (so a failure stops it before anything

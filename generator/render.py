@@ -30,7 +30,7 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import jinja2
 import markupsafe
 
 from generator import charts
-from generator.exports import page_exports, receipt_url, verified_receipt
+from generator.exports import page_exports, receipt_url
 from generator.figures import figures, role_label, roles
 from receipts.binding import same_weights
 from receipts.digests import sha256_bytes
@@ -46,55 +46,23 @@ from receipts.errors import VerificationError
 from receipts.output import check_folder, refused
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot, trust_root_from_bytes
-from receipts.verify import Report, find_receipts, verify_receipt
+from receipts.verify import Report, VerifiedReceipt, find_receipts, verify_receipt
 
-__all__ = ["Entry", "RenderResult", "collect", "render"]
+__all__ = ["RenderResult", "collect", "page_dir", "render"]
 
 INDEX_FORMAT = "receipts.catalog-index/v1"
 
 
-@dataclass
-class Entry:
-    """One verified receipt, ready to render."""
-
-    bundle: Path
-    receipt_bytes: bytes
-    statement: dict[str, Any]
-    report: Report
-    files: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def predicate(self) -> dict[str, Any]:
-        """The signed predicate."""
-        predicate: dict[str, Any] = self.statement["predicate"]
-        return predicate
-
-    @property
-    def name(self) -> str:
-        """Model name (from the signed statement)."""
-        return str(self.predicate["model"]["name"])
-
-    @property
-    def version(self) -> str:
-        """Model version (from the signed statement)."""
-        return str(self.predicate["model"]["version"])
-
-    @property
-    def bundle_name(self) -> str:
-        """The bundle's folder name, ``<name>@<version>`` (verify checks it against the statement)."""
-        return f"{self.name}@{self.version}"
-
-    @property
-    def page_dir(self) -> str:
-        """Where the page goes, relative to the docs folder."""
-        return f"models/{self.name}/{self.version}"
+def page_dir(verified: VerifiedReceipt) -> str:
+    """Where a receipt's card page goes, relative to the docs folder: ``models/<name>/<version>``."""
+    return f"models/{verified.name}/{verified.version}"
 
 
 @dataclass
 class RenderResult:
     """What a render wrote (paths relative to the docs folder)."""
 
-    entries: list[Entry]
+    entries: list[VerifiedReceipt]
     pages: list[str]
     files: dict[str, bytes]
 
@@ -104,19 +72,19 @@ def _root_from(data: bytes) -> TrustRoot:
     return trust_root_from_bytes(data)
 
 
-def _verify_one(receipt: Path, root: TrustRoot | bytes) -> tuple[Report, str]:
-    """Verify one receipt (maybe in a worker process): (its report, the failure text or "")."""
+def _verify_one(receipt: Path, root: TrustRoot | bytes) -> VerifiedReceipt | tuple[Report, str]:
+    """Verify one receipt (maybe in a worker process): what verified, or (its report, the failure text)."""
     if isinstance(root, bytes):  # a worker process: trust roots hold key objects that do not pickle
         root = _root_from(root)
     try:
-        return verify_receipt(receipt, root), ""
+        return verify_receipt(receipt, root)
     except VerificationError as exc:
         return exc.report or Report(receipt=str(receipt)), exc.summary()
 
 
 def collect(
     receipts_dir: Path, root: TrustRoot, *, root_bytes: bytes | None = None, workers: int | None = None
-) -> list[Entry]:
+) -> list[VerifiedReceipt]:
     """Verify every receipt under ``receipts_dir`` and keep the bytes each verification read.
 
     Pages, bundle copies and exports are made from those bytes only (the envelope, and each signed
@@ -138,8 +106,9 @@ def collect(
     else:
         outcomes = [_verify_one(r, root) for r in receipts]
     entries = []
-    for receipt, (report, failure) in zip(receipts, outcomes, strict=True):
-        if failure:
+    for receipt, outcome in zip(receipts, outcomes, strict=True):
+        if isinstance(outcome, tuple):
+            report, failure = outcome
             failed = next((c.name for c in report.checks if c.status == "fail"), "")
             raise VerificationError(
                 f"refusing to publish an unverified receipt: {failure.removeprefix(f'{receipt}: ')}",
@@ -147,7 +116,7 @@ def collect(
                 file=receipt,
                 hint="fix or remove the receipt; the catalog only shows receipts that verify",
             )
-        entries.append(Entry(receipt.parent, report.envelope, report.statement, report, dict(report.files)))
+        entries.append(outcome)
     seen: dict[tuple[str, str], Path] = {}
     for entry in entries:
         key = (entry.name, entry.version)
@@ -228,12 +197,12 @@ def _pct(value: Any) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value:.0%}"
 
 
-def _runs(entry: Entry) -> list[dict[str, Any]]:
-    runs = []
-    for run in entry.predicate.get("runs", []):
-        results = json.loads(entry.files.get(run["results"], b"{}") or b"{}")
-        runs.append({"entry": run, "results": results})
-    return runs
+def _runs(entry: VerifiedReceipt) -> list[dict[str, Any]]:
+    """Each signed run: its predicate entry and its verified results, in the predicate's order."""
+    return [
+        {"entry": run, "results": results}
+        for run, results in zip(entry.predicate["runs"], entry.results, strict=True)
+    ]
 
 
 _ROLE_ORDER = {"teacher": 0, "base": 1, "student": 2, "sft": 3}
@@ -282,15 +251,7 @@ def _teacher_binding(claims: Sequence[Mapping[str, Any]], model: Mapping[str, An
     return "named by the card"
 
 
-def _footprints(entry: Entry) -> list[dict[str, Any]]:
-    out = []
-    for fp in entry.predicate.get("footprints", []):
-        data = entry.files.get(fp["file"])
-        out.append(json.loads(data) if data else {"summary": fp.get("summary", {})})
-    return out
-
-
-def index_row(entry: Entry) -> dict[str, Any]:
+def index_row(entry: VerifiedReceipt) -> dict[str, Any]:
     """One model in the static catalog index (what the buyer query and compare read)."""
     card = entry.predicate["card"]
     permissions = card.get("license", {}).get("permissions", {})
@@ -310,7 +271,7 @@ def index_row(entry: Entry) -> dict[str, Any]:
             "extraction": results.get("extraction", {}).get("student", {}).get("micro"),
         }
     cost = []
-    for fp in _footprints(entry):
+    for fp in entry.footprints:
         hw = fp.get("hardware", {})
         for point in fp.get("summary", {}).get("by_quant", {}).values():
             cost.append({"hw_class": hw.get("hw_class"), "hardware": hw.get("label"), **point})
@@ -330,9 +291,9 @@ def index_row(entry: Entry) -> dict[str, Any]:
         "quantization": entry.predicate.get("quantization", []),
         "gate": entry.predicate.get("gate", {}).get("verdict"),
         "issued_at": entry.predicate.get("issuedAt"),
-        "page": f"{entry.page_dir}/",
-        "receipt": f"{entry.page_dir}/{entry.bundle_name}/receipt.json",
-        "receipt_sha256": sha256_bytes(entry.receipt_bytes),
+        "page": f"{page_dir(entry)}/",
+        "receipt": f"{page_dir(entry)}/{entry.bundle_name}/receipt.json",
+        "receipt_sha256": sha256_bytes(entry.envelope),
     }
 
 
@@ -342,58 +303,63 @@ STYLE_CSS = "assets/receipts/receipts.css"
 
 
 def render(
-    entries: Sequence[Entry], root: TrustRoot, root_bytes: bytes, *, site_url: str | None = None
+    entries: Sequence[VerifiedReceipt], root: TrustRoot, root_bytes: bytes, *, site_url: str | None = None
 ) -> RenderResult:
-    """Pages, bundle copies, exports, charts, verify.js and the index for verified entries (nothing written).
+    """Pages, bundle copies, exports, charts, verify.js and the index for verified receipts (nothing written).
 
     ``root_bytes`` is the trust root file as pinned: pages embed it (base64) so the browser can check it
     hashes to the sha256 the page names. ``site_url`` (where the site is published, if known) gives the
     Hugging Face card an absolute link to the published receipt.
 
     Raises:
-        VerificationError: the trust root bytes are not the loaded root's, or a file an export reads
-            (a weights manifest) changed since its receipt was verified.
+        VerificationError: the trust root bytes are not the loaded root's.
     """
     if sha256_bytes(root_bytes) != root.sha256:
         raise VerificationError("the trust root bytes given do not match the loaded trust root")
     env = _environment()
     files: dict[str, bytes] = {}
     pages = []
-    by_name: dict[str, list[Entry]] = {}
+    by_name: dict[str, list[VerifiedReceipt]] = {}
     for entry in entries:
         by_name.setdefault(entry.name, []).append(entry)
     rows = [index_row(e) for e in entries]
     trust = {"publisher": root.publisher, "version": root.version, "sha256": root.sha256}
+    page = _CardPage(env, files, trust, base64.b64encode(root_bytes).decode("ascii"), site_url)
     for entry, row in zip(entries, rows, strict=True):
-        base = entry.page_dir
+        pages.append(page.render(entry, row, by_name[entry.name]))
+    files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
+    files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
+    files[STYLE_CSS] = (site_dir() / "assets" / "receipts.css").read_bytes()
+    for name in ("buyer", "compare"):
+        files[f"{name}/index.md"] = env.get_template(f"{name}.md.j2").render().encode("utf-8")
+        pages.append(f"{name}/index.md")
+    index = {"format": INDEX_FORMAT, "trust_root": trust, "models": rows}
+    files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    pages.extend(_listings(env, rows, trust, files))
+    return RenderResult(list(entries), pages, files)
+
+
+@dataclass(frozen=True)
+class _CardPage:
+    """Renders one verified receipt's card page with its bundle copy, charts and exports into ``files``."""
+
+    env: jinja2.Environment
+    files: dict[str, bytes]
+    trust: dict[str, Any]
+    trust_b64: str
+    site_url: str | None
+
+    def render(self, entry: VerifiedReceipt, row: dict[str, Any], versions: Sequence[VerifiedReceipt]) -> str:
+        """Write the page's files; returns the page's path (``models/<name>/<version>/index.md``)."""
+        base, files = page_dir(entry), self.files
         # The bundle as signed: receipt.json and the subjects' verified bytes, nothing else from the folder.
-        files[f"{base}/{entry.bundle_name}/receipt.json"] = entry.receipt_bytes
+        files[f"{base}/{entry.bundle_name}/receipt.json"] = entry.envelope
         for name, data in sorted(entry.files.items()):
             files[f"{base}/{entry.bundle_name}/{name}"] = data
         runs = _runs(entry)
-        run_charts: dict[str, list[tuple[str, str]]] = {"retention": [], "reliability": []}
-        for kind, draw in (
-            ("retention", charts.retention_by_slice),
-            ("reliability", charts.reliability_diagram),
-        ):
-            for run in runs:
-                svg = draw(run["results"])
-                if svg:
-                    name = f"{kind}-{run['entry']['pack']['id']}.svg"
-                    files[f"{base}/{name}"] = svg.encode("utf-8")
-                    run_charts[kind].append((run["entry"]["pack"]["id"], name))
-        footprints = _footprints(entry)
-        latency = []
-        for number, footprint in enumerate(footprints, start=1):
-            svg = charts.latency_distribution(footprint)
-            if svg:
-                name = f"latency-{number}.svg"
-                files[f"{base}/{name}"] = svg.encode("utf-8")
-                hardware = footprint.get("hardware", {})
-                latency.append((str(hardware.get("label") or hardware.get("hw_class") or number), name))
-        hf_card, bom = page_exports(
-            verified_receipt(entry, root.sha256), receipt_url=receipt_url(site_url, row["receipt"])
-        )
+        run_charts = {kind: self._run_charts(base, kind, runs) for kind in ("retention", "reliability")}
+        latency = self._latency_charts(base, entry.footprints)
+        hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
         files[f"{base}/{hf_card.file}"] = hf_card.data
         files[f"{base}/{bom.file}"] = bom.data
         cost_svg = charts.cost_by_quant(row["cost"])
@@ -401,41 +367,64 @@ def render(
             files[f"{base}/cost.svg"] = cost_svg.encode("utf-8")
         history = [
             {"version": e.version, "page": f"../{e.version}/", "issued_at": e.predicate.get("issuedAt")}
-            for e in by_name[entry.name]
+            for e in versions
         ]
-        text = env.get_template("card.md.j2").render(
+        text = self.env.get_template("card.md.j2").render(
             entry=entry,
-            card=entry.predicate["card"],
+            card=entry.card,
             predicate=entry.predicate,
             row=row,
             runs=runs,
-            footprints=footprints,
+            footprints=entry.footprints,
             charts=run_charts["retention"],
             reliability_charts=run_charts["reliability"],
             latency_charts=latency,
             cost_chart=bool(cost_svg),
             exports={"hf": hf_card.file, "bom": bom.file},
             history=history,
-            evaluated=evaluated_models(entry.predicate["card"], runs),
-            checks=entry.report.checks,
+            evaluated=evaluated_models(entry.card, runs),
+            checks=entry.checks,
             subjects=entry.statement["subject"],
-            envelope_sha256=sha256_bytes(entry.receipt_bytes),
-            trust=trust,
-            trust_b64=base64.b64encode(root_bytes).decode("ascii"),
+            envelope_sha256=sha256_bytes(entry.envelope),
+            trust=self.trust,
+            trust_b64=self.trust_b64,
             title=json.dumps(f"{entry.name} {entry.version}"),
             figures=figures(entry.predicate),
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
-        pages.append(f"{base}/index.md")
-    files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
-    files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
-    files[STYLE_CSS] = (site_dir() / "assets" / "receipts.css").read_bytes()
-    for page in ("buyer", "compare"):
-        files[f"{page}/index.md"] = env.get_template(f"{page}.md.j2").render().encode("utf-8")
-        pages.append(f"{page}/index.md")
-    index = {"format": INDEX_FORMAT, "trust_root": trust, "models": rows}
-    files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return f"{base}/index.md"
+
+    def _run_charts(self, base: str, kind: str, runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """Retention-per-slice or reliability charts, one per run that has the numbers: (pack id, file)."""
+        draw = charts.retention_by_slice if kind == "retention" else charts.reliability_diagram
+        made = []
+        for run in runs:
+            svg = draw(run["results"])
+            if svg:
+                name = f"{kind}-{run['entry']['pack']['id']}.svg"
+                self.files[f"{base}/{name}"] = svg.encode("utf-8")
+                made.append((run["entry"]["pack"]["id"], name))
+        return made
+
+    def _latency_charts(self, base: str, footprints: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """One latency distribution per footprint: (its hardware label, file)."""
+        made = []
+        for number, footprint in enumerate(footprints, start=1):
+            svg = charts.latency_distribution(footprint)
+            if svg:
+                name = f"latency-{number}.svg"
+                self.files[f"{base}/{name}"] = svg.encode("utf-8")
+                hardware = footprint.get("hardware", {})
+                made.append((str(hardware.get("label") or hardware.get("hw_class") or number), name))
+        return made
+
+
+def _listings(
+    env: jinja2.Environment, rows: Sequence[dict[str, Any]], trust: dict[str, Any], files: dict[str, bytes]
+) -> list[str]:
+    """The catalog and tag listing pages (and tags/index.md) into ``files``; returns their paths."""
+    pages = []
     peers = [
         [f"{o['name']}@{o['version']}" for o in (rows[i + 1 : i + 4] or rows[max(0, i - 3) : i])]
         for i in range(len(rows))
@@ -461,7 +450,7 @@ def render(
     tags = [(tag, len(tagged)) for tag, tagged in sorted(by_tag.items())]
     files["tags/index.md"] = env.get_template("tags.md.j2").render(tags=tags).encode("utf-8")
     pages.append("tags/index.md")
-    return RenderResult(list(entries), pages, files)
+    return pages
 
 
 PAGE_ROWS = 1000

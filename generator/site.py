@@ -28,14 +28,14 @@ from typing import Any
 import yaml
 
 from generator import mkdocs_plugin
-from generator.render import Entry, collect
+from generator.render import collect, page_dir
 from generator.sitecheck import check_built_site
 from receipts.errors import InputError, ReceiptsError, UsageError, VerificationError
 from receipts.output import check_folder, refused
 from receipts.paths import tree_files
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot
-from receipts.verify import Report
+from receipts.verify import Report, VerifiedReceipt
 
 __all__ = ["MARKER", "build_site", "default_config"]
 
@@ -218,7 +218,7 @@ def build_site(
     return len(entries)
 
 
-def _check_staged(site: Path, entries: Sequence[Entry]) -> None:
+def _check_staged(site: Path, entries: Sequence[VerifiedReceipt]) -> None:
     """The built site, before it replaces anything, holds what was verified and its pages show it.
 
     Each published bundle is byte for byte the verified receipt and subjects, nothing more (a theme or
@@ -229,8 +229,8 @@ def _check_staged(site: Path, entries: Sequence[Entry]) -> None:
     """
     reports = []
     for entry in entries:
-        folder = site / entry.page_dir / entry.bundle_name
-        expected = {"receipt.json": entry.receipt_bytes, **entry.files}
+        folder = site / page_dir(entry) / entry.bundle_name
+        expected = {"receipt.json": entry.envelope, **entry.files}
         regular, other = tree_files(folder) if folder.is_dir() else ([], [])
         wrong = sorted(set(regular) ^ set(expected)) + other
         wrong += [n for n in regular if n in expected and (folder / n).read_bytes() != expected[n]]
@@ -240,11 +240,7 @@ def _check_staged(site: Path, entries: Sequence[Entry]) -> None:
                 check="bundle",
                 hint="a theme or plugin of the mkdocs config changed the bundle; nothing was replaced",
             )
-        staged = Report(
-            receipt=str(folder / "receipt.json"), checks=list(entry.report.checks), model=entry.report.model
-        )
-        staged.envelope, staged.statement, staged.files = entry.receipt_bytes, entry.statement, entry.files
-        reports.append(staged)
+        reports.append(Report(str(folder / "receipt.json"), list(entry.checks), entry.bundle_name, entry))
     check_built_site(site, reports)
     failed = [c for r in reports for c in r.checks if c.status == "fail"]
     if failed:

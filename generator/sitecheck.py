@@ -177,11 +177,10 @@ def _held_to_receipt(where: str, claims: CardPage, report: Report) -> Check | No
     """
     if not report.ok:
         return None
-    predicate = report.statement.get("predicate")
-    verified = sha256_bytes(report.envelope) == claims.attrs.get("data-receipt-sha256")
-    if not verified or not isinstance(predicate, Mapping):
+    verified = report.verified
+    if verified is None or sha256_bytes(verified.envelope) != claims.attrs.get("data-receipt-sha256"):
         return Check("figures", "fail", f"{where}: the receipt changed after it verified; verify again")
-    return check_figures(where, claims.figures, predicate)
+    return check_figures(where, claims.figures, verified.predicate)
 
 
 def check_built_site(folder: Path, reports: list[Report]) -> None:

@@ -260,9 +260,9 @@ def require_gates(reports: Sequence[Report]) -> None:
     """
     blocked = []
     for report in reports:
-        if not report.statement:
+        if report.verified is None:
             continue
-        predicate = report.statement["predicate"]
+        predicate = report.verified.predicate
         optional = predicate["card"].get("gate", {}).get("optional", [])
         passed, why = release_decision(predicate["gate"], optional)
         if not passed:

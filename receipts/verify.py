@@ -31,14 +31,14 @@ from receipts import schemas
 from receipts.binding import evidence_problems, publisher_problem
 from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
-from receipts.dsse import MAX_ENVELOPE_BYTES, check_signatures, parse_envelope
+from receipts.dsse import MAX_ENVELOPE_BYTES, Envelope, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
 from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from receipts.trust import TrustRoot, parse_time
 
-__all__ = ["Check", "Report", "find_receipts", "verify_many", "verify_receipt"]
+__all__ = ["Check", "Report", "VerifiedReceipt", "find_receipts", "verify_many", "verify_receipt"]
 
 CLOCK_SKEW = timedelta(minutes=5)
 FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
@@ -56,21 +56,89 @@ class Check:
     detail: str
 
 
+@dataclass(frozen=True)
+class VerifiedReceipt:
+    """A receipt that verified, and everything verification read, parsed once (the sigstore pattern).
+
+    `verify_receipt` returns one or raises; the renderer and the exporters take it and never read, hash or
+    parse a verified file again, so a file changed or added after its check can never be published.
+
+    Attributes:
+        path: the ``receipt.json`` file.
+        envelope: the DSSE envelope bytes as verified.
+        statement: the in-toto Statement parsed from the verified payload bytes.
+        files: each file subject's bytes (checked against its signed digest), by subject name.
+        results: each run's ``results.json``, in the predicate's ``runs`` order.
+        footprints: each footprint document, in the predicate's ``footprints`` order.
+        manifest: the weights manifest, when the receipt binds weights.
+        trust_root_sha256: the pinned trust root it verified against.
+        checks: every check, each passed or "not checked".
+    """
+
+    path: Path
+    envelope: bytes
+    statement: dict[str, Any]
+    files: Mapping[str, bytes]
+    results: tuple[dict[str, Any], ...]
+    footprints: tuple[dict[str, Any], ...]
+    manifest: dict[str, Any] | None
+    trust_root_sha256: str
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (always, for a receipt `verify_receipt` returned)."""
+        return all(c.status != "fail" for c in self.checks)
+
+    @property
+    def bundle(self) -> Path:
+        """The bundle folder (``<name>@<version>/``)."""
+        return self.path.parent
+
+    @property
+    def predicate(self) -> dict[str, Any]:
+        """The receipts predicate (model, card, runs, footprints, gate, ...)."""
+        predicate: dict[str, Any] = self.statement["predicate"]
+        return predicate
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The signed card."""
+        card: dict[str, Any] = self.predicate["card"]
+        return card
+
+    @property
+    def name(self) -> str:
+        """The model name (from the signed statement)."""
+        return str(self.predicate["model"]["name"])
+
+    @property
+    def version(self) -> str:
+        """The model version (from the signed statement)."""
+        return str(self.predicate["model"]["version"])
+
+    @property
+    def bundle_name(self) -> str:
+        """``<name>@<version>``: the bundle folder's name (verify holds it to the statement)."""
+        return f"{self.name}@{self.version}"
+
+    def subject(self, kind: str) -> list[dict[str, Any]]:
+        """The statement's subjects of one kind (``weights``, ``card``, ``results``, ``pack``, ...)."""
+        return [s for s in self.statement["subject"] if s.get("annotations", {}).get("kind") == kind]
+
+
 @dataclass
 class Report:
-    """Per-check report for one receipt, and what it verified.
+    """Per-check report for one receipt; ``verified`` is set when every check passed.
 
-    When every check passed, ``envelope`` holds the receipt bytes as verified, ``statement`` the statement
-    parsed from the verified payload and ``files`` each bundled subject's bytes (checked against its signed
-    digest): callers render and export these, never re-reading a file after it verified.
+    `verify_many` returns these for a folder of receipts (failures included); page checks of a built or
+    published catalog are appended to them.
     """
 
     receipt: str
     checks: list[Check] = field(default_factory=list)
     model: str = ""
-    envelope: bytes = b""
-    statement: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
+    verified: VerifiedReceipt | None = None
 
     @property
     def ok(self) -> bool:
@@ -189,10 +257,17 @@ def _by_kind(subjects: list[dict[str, Any]], kind: str) -> Iterator[dict[str, An
     return (s for s in subjects if s["annotations"]["kind"] == kind)
 
 
-def _check_bindings(
-    run: _Run, statement: Mapping[str, Any], files: Mapping[str, bytes]
-) -> dict[str, Any] | None:
-    """Cross-file consistency; returns the parsed weights manifest when present."""
+@dataclass(frozen=True)
+class _Evidence:
+    """The signed documents `_check_bindings` parsed: kept, so nothing is parsed twice."""
+
+    results: tuple[dict[str, Any], ...]
+    footprints: tuple[dict[str, Any], ...]
+    manifest: dict[str, Any] | None
+
+
+def _check_bindings(run: _Run, statement: Mapping[str, Any], files: Mapping[str, bytes]) -> _Evidence:
+    """Cross-file consistency; returns the runs' results, the footprints and the weights manifest."""
     subjects, predicate = statement["subject"], statement["predicate"]
     card_subject = next(_by_kind(subjects, "card"))
     try:
@@ -252,7 +327,7 @@ def _check_bindings(
         if manifest["root"] != f"sha256:{total}" or total != weights["digest"]["sha256"]:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
     run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
-    return manifest
+    return _Evidence(tuple(r for _, r in evaluated), tuple(f for _, f in measured), manifest)
 
 
 def _diff_weights(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
@@ -354,36 +429,10 @@ def _check_trust(
     )
 
 
-def verify_receipt(
-    receipt: Path,
-    root: TrustRoot,
-    *,
-    weights: Path | None = None,
-    pack: Path | None = None,
-    allow_retired: bool = False,
-    expect: str | None = None,
-    now: datetime | None = None,
-    model_sig: Path | None = None,
-) -> Report:
-    """Verify one receipt (``receipt.json`` inside its bundle folder).
-
-    ``model_sig`` (default: ``weights/model.sig`` when that exists) is checked as an OpenSSF
-    model_signing signature by a key usable at ``issuedAt`` over exactly the signed weights manifest.
-
-    Returns:
-        The report, all checks passed or "not checked".
-
-    Raises:
-        VerificationError: a check failed; ``error.report`` holds the report up to that check.
-        InputError: ``receipt`` itself does not exist.
-    """
-    bundle = receipt.parent
-    report = Report(receipt=str(receipt))
-    run = _Run(report, receipt)
-    if not receipt.exists() and not receipt.is_symlink():
-        raise InputError("receipt does not exist", file=receipt, hint="check the path")
+def _check_envelope(run: _Run, receipt: Path, root: TrustRoot) -> tuple[bytes, Envelope, set[str]]:
+    """Steps 1-2: the envelope bytes, the parsed envelope and the keyids whose signatures are valid."""
     try:  # a regular file, never through a link, its size checked before it is read (no FIFO, no /dev/zero)
-        data = read_regular(bundle, receipt.name, limit=MAX_ENVELOPE_BYTES)
+        data = read_regular(receipt.parent, receipt.name, limit=MAX_ENVELOPE_BYTES)
     except InputError as exc:
         raise run.fail("envelope", exc.message) from None
     try:
@@ -400,9 +449,13 @@ def verify_receipt(
     if not valid:
         raise run.fail("signatures", f"no valid signature by a key of the trust root ({summary})")
     run.ok("signatures", summary)
+    return data, envelope, valid
 
+
+def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[dict[str, Any], datetime]:
+    """Steps 3-4: the statement parsed from the verified payload bytes, and its ``issuedAt``."""
     try:
-        statement = parse_json(envelope.payload, file=f"{receipt} (payload)")
+        statement = parse_json(payload, file=f"{receipt} (payload)")
     except InputError as exc:
         raise run.fail("statement", exc.message) from None
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
@@ -426,28 +479,65 @@ def verify_receipt(
     except ValueError as exc:
         raise run.fail("schema", f"predicate.issuedAt is not a valid UTC time: {exc}") from None
     run.ok("schema", "statement matches schema/statement")
+    return statement, issued
 
-    predicate = statement["predicate"]
-    model = predicate["model"]
-    report.model = f"{model['name']}@{model['version']}"
-    _check_trust(run, root, valid, predicate, issued, now or datetime.now(UTC), allow_retired)
 
-    card_model = predicate["card"]["model"]
+def _check_identity(run: _Run, predicate: Mapping[str, Any], location: str) -> None:
+    """Step 6: card name/version = statement = where the receipt was found (or ``--expect``)."""
+    model, card_model = predicate["model"], predicate["card"]["model"]
     if (card_model["name"], card_model["version"]) != (model["name"], model["version"]):
         raise run.fail("identity", "card name/version differ from the statement's")
-    location = expect or bundle.name
-    if location != report.model:
+    if location != run.report.model:
         raise run.fail(
             "identity",
-            f"receipt is for {report.model} but was served as {location}",
+            f"receipt is for {run.report.model} but was served as {location}",
             hint="an older or different receipt was substituted (rollback / mix-and-match)",
         )
-    run.ok("identity", report.model)
+    run.ok("identity", run.report.model)
+
+
+def verify_receipt(
+    receipt: Path,
+    root: TrustRoot,
+    *,
+    weights: Path | None = None,
+    pack: Path | None = None,
+    allow_retired: bool = False,
+    expect: str | None = None,
+    now: datetime | None = None,
+    model_sig: Path | None = None,
+) -> VerifiedReceipt:
+    """Verify one receipt (``receipt.json`` inside its bundle folder, or the folder).
+
+    ``model_sig`` (default: ``weights/model.sig`` when that exists) is checked as an OpenSSF
+    model_signing signature by a key usable at ``issuedAt`` over exactly the signed weights manifest.
+
+    Returns:
+        What verified: the bytes read, the statement and the signed documents parsed once, and the checks
+        (each passed or "not checked").
+
+    Raises:
+        VerificationError: a check failed; ``error.report`` holds the report up to that check.
+        InputError: ``receipt`` itself does not exist.
+    """
+    if receipt.is_dir() and not receipt.is_symlink():
+        receipt = receipt / RECEIPT_FILE
+    bundle = receipt.parent
+    report = Report(receipt=str(receipt))
+    run = _Run(report, receipt)
+    if not receipt.exists() and not receipt.is_symlink():
+        raise InputError("receipt does not exist", file=receipt, hint="check the path")
+    data, envelope, valid = _check_envelope(run, receipt, root)
+    statement, issued = _check_statement(run, receipt, envelope.payload)
+    predicate = statement["predicate"]
+    report.model = f"{predicate['model']['name']}@{predicate['model']['version']}"
+    _check_trust(run, root, valid, predicate, issued, now or datetime.now(UTC), allow_retired)
+    _check_identity(run, predicate, expect or bundle.name)
 
     files = _check_subjects(run, bundle, statement["subject"])
     _check_bundle(run, bundle, files)
-    manifest = _check_bindings(run, statement, files)
-    _check_weights(run, manifest, weights)
+    evidence = _check_bindings(run, statement, files)
+    _check_weights(run, evidence.manifest, weights)
     if model_sig is None and weights is not None and (weights / "model.sig").is_file():
         model_sig = weights / "model.sig"
     usable = {
@@ -455,10 +545,21 @@ def verify_receipt(
         for k, t in root.keys.items()
         if t.unusable_reason(issued, allow_retired=allow_retired) is None
     }
-    _check_model_sig(run, usable, manifest, model_sig)
+    _check_model_sig(run, usable, evidence.manifest, model_sig)
     _check_pack(run, statement["subject"], pack)
-    report.envelope, report.statement, report.files = data, statement, files
-    return report
+    verified = VerifiedReceipt(
+        path=receipt,
+        envelope=data,
+        statement=statement,
+        files=files,
+        results=evidence.results,
+        footprints=evidence.footprints,
+        manifest=evidence.manifest,
+        trust_root_sha256=root.sha256,
+        checks=tuple(report.checks),
+    )
+    report.verified = verified
+    return verified
 
 
 def verify_many(
@@ -480,10 +581,11 @@ def verify_many(
     reports = []
     for receipt in receipts:
         try:
-            report = verify_receipt(receipt, root, weights=weights, pack=pack, expect=expect, **options)
+            verified = verify_receipt(receipt, root, weights=weights, pack=pack, expect=expect, **options)
         except VerificationError as exc:
-            report = exc.report
-        reports.append(report)
+            reports.append(exc.report)
+            continue
+        reports.append(Report(str(verified.path), list(verified.checks), verified.bundle_name, verified))
     return reports
 
 

@@ -18,11 +18,11 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 from markdown_it import MarkdownIt
 
 from receipts.cli import main
-from receipts.export import load_verified
 from receipts.export.hf import hub_license, model_card
 from receipts.keys import generate
 from receipts.sign import sign_receipt
 from receipts.trust import load_trust_root, new_root
+from receipts.verify import verify_receipt
 from tests.test_catalog import HOSTILE, hostile_card, parse
 
 ROOT = Path(__file__).parent.parent
@@ -178,9 +178,9 @@ def test_body_states_self_reported_and_how_to_verify(world: dict[str, Path], tmp
 
 
 def test_same_receipt_same_bytes(world: dict[str, Path]) -> None:
-    verified = load_verified(world["distilled"], load_trust_root(world["trust"]))
+    verified = verify_receipt(world["distilled"], load_trust_root(world["trust"]))
     assert model_card(verified, receipt_url="https://x.example/") == model_card(
-        load_verified(world["distilled"], load_trust_root(world["trust"])), receipt_url="https://x.example/"
+        verify_receipt(world["distilled"], load_trust_root(world["trust"])), receipt_url="https://x.example/"
     )
 
 

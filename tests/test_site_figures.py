@@ -271,7 +271,7 @@ def test_verify_a_published_catalog_checks_its_figures(
 def test_figures_come_from_the_bytes_that_verified(tmp_path: Path) -> None:
     """A receipt swapped after it verified is never the source of the figures a page is held to."""
     from generator.sitecheck import check_published_pages
-    from receipts.verify import Check, Report
+    from receipts.verify import Check, Report, VerifiedReceipt
 
     receipt = tmp_path / "m@1" / "receipt.json"
     receipt.parent.mkdir()
@@ -280,10 +280,10 @@ def test_figures_come_from_the_bytes_that_verified(tmp_path: Path) -> None:
     page = (
         f'<div class="rc-verify" data-receipt-sha256="{named}"></div><span data-rc-figure="gate">pass</span>'
     )
-    report = Report(
-        receipt=str(receipt), checks=[Check("signatures", "pass", "")], envelope=b"the one verified"
-    )
-    report.statement = {"predicate": {"model": {}, "gate": {"verdict": "pass"}, "runs": []}}
+    checks = [Check("signatures", "pass", "")]
+    statement = {"predicate": {"model": {}, "gate": {"verdict": "pass"}, "runs": []}}
+    verified = VerifiedReceipt(receipt, b"the one verified", statement, {}, (), (), None, "", tuple(checks))
+    report = Report(receipt=str(receipt), checks=checks, verified=verified)
     check_published_pages([(receipt, page)], [report])
     assert [(c.name, c.status) for c in report.checks][-2:] == [("page", "pass"), ("figures", "fail")]
     assert "the receipt changed after it verified" in report.checks[-1].detail

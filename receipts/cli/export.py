@@ -51,15 +51,15 @@ def export_hf(
 
     Example: receipts export hf receipts/my-model@1.0.0 --trust-root trust.json --out README.md
     """
-    from receipts.export import load_verified
     from receipts.export.hf import model_card
     from receipts.output import check_file
     from receipts.trust import load_trust_root
+    from receipts.verify import verify_receipt
 
     if dest is not None:
         check_file(dest, what="the model card")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    _write_export(model_card(load_verified(receipt, root), receipt_url=receipt_url), dest, "model card")
+    _write_export(model_card(verify_receipt(receipt, root), receipt_url=receipt_url), dest, "model card")
 
 
 @export_app.command("cyclonedx")
@@ -78,13 +78,13 @@ def export_cyclonedx(
 
     Example: receipts export cyclonedx receipts/my-model@1.0.0 --trust-root trust.json --out bom.json
     """
-    from receipts.export import load_verified
     from receipts.export.cyclonedx import ml_bom
     from receipts.output import check_file
     from receipts.trust import load_trust_root
+    from receipts.verify import verify_receipt
 
     if dest is not None:
         check_file(dest, what="the CycloneDX ML-BOM")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    bom = ml_bom(load_verified(receipt, root))
+    bom = ml_bom(verify_receipt(receipt, root))
     _write_export(json.dumps(bom, indent=2, ensure_ascii=False) + "\n", dest, "CycloneDX ML-BOM")

@@ -19,9 +19,7 @@ from typing import Any
 
 from receipts._version import __version__
 from receipts.digests import FOLDER_RULE, sha256_bytes
-from receipts.documents import parse_json
-from receipts.errors import VerificationError
-from receipts.export import VerifiedReceipt
+from receipts.verify import VerifiedReceipt
 
 __all__ = ["SPDX_IDS", "SPEC_VERSION", "ml_bom", "serial_number"]
 
@@ -55,16 +53,12 @@ Json = dict[str, Any]
 
 
 def ml_bom(verified: VerifiedReceipt) -> Json:
-    """The CycloneDX 1.6 ML-BOM of a verified receipt, as a JSON-ready dict.
-
-    Raises:
-        VerificationError: the weights manifest changed since the receipt was verified.
-    """
+    """The CycloneDX 1.6 ML-BOM of a verified receipt, as a JSON-ready dict (from what verified only)."""
     predicate = verified.predicate
     return {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,
-        "serialNumber": serial_number(verified.envelope_bytes),
+        "serialNumber": serial_number(verified.envelope),
         "version": 1,
         "metadata": {
             "timestamp": predicate["issuedAt"],
@@ -88,7 +82,7 @@ def serial_number(envelope: bytes) -> str:
 def _model(verified: VerifiedReceipt) -> Json:
     card = verified.card
     model = card["model"]
-    ref = f"model/{verified.name}"
+    ref = f"model/{verified.bundle_name}"
     component: Json = {
         "type": "machine-learning-model",
         "bom-ref": ref,
@@ -139,14 +133,9 @@ def _weights(verified: VerifiedReceipt) -> tuple[list[Json], list[Json]]:
 
 def _weight_files(verified: VerifiedReceipt, ref: str) -> list[Json]:
     """Each weights file with its own sha256, from the signed ``weights.manifest.json``."""
-    subjects = verified.subject("weights-manifest")
-    if not subjects:
+    if verified.manifest is None:
         return []
-    path = verified.bundle / subjects[0]["name"]
-    data = path.read_bytes()
-    if sha256_bytes(data) != subjects[0]["digest"]["sha256"]:
-        raise VerificationError("weights.manifest.json changed while exporting", check="subjects", file=path)
-    files: Mapping[str, str] = parse_json(data, file=path)["files"]
+    files: Mapping[str, str] = verified.manifest["files"]
     return [
         {"type": "file", "bom-ref": f"{ref}#file/{name}", "name": name, "hashes": [_hash(digest)]}
         for name, digest in files.items()
@@ -157,11 +146,11 @@ def _references(verified: VerifiedReceipt, license_url: str | None) -> list[Json
     predicate_type = verified.statement["predicateType"]
     refs: list[Json] = [
         {
-            "url": f"{verified.name}/receipt.json",
+            "url": f"{verified.bundle_name}/receipt.json",
             "type": "attestation",
             "comment": f"DSSE-signed in-toto Statement v1 ({predicate_type}) this BOM was exported from. "
             "Check it with `receipts verify` against a trust root you pinned; the BOM itself is not signed.",
-            "hashes": [_hash(sha256_bytes(verified.envelope_bytes))],
+            "hashes": [_hash(sha256_bytes(verified.envelope))],
         }
     ]
     model = verified.card["model"]

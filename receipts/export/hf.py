@@ -39,7 +39,7 @@ from receipts.digests import sha256_bytes
 from receipts.errors import UsageError
 
 if TYPE_CHECKING:
-    from receipts.export import VerifiedReceipt
+    from receipts.verify import VerifiedReceipt
 
 __all__ = ["hub_license", "model_card"]
 
@@ -433,20 +433,20 @@ def model_card(v: VerifiedReceipt, *, receipt_url: str | None = None) -> str:
     if "weights" in predicate:
         extra += f"\n- Weights: model_signing v1.0 folder digest {_code(predicate['weights']['root'])}"
     if receipt_url:
-        extra += f"\n- Published receipt: [{_text(v.name)}]({receipt_url})"
+        extra += f"\n- Published receipt: [{_text(v.bundle_name)}]({receipt_url})"
     header = _HEADER.format(
         name=_text(model["name"]),
         version=_text(model["version"]),
         publisher=_text(model["publisher"]),
         description=_text(model["description"]),
-        bundle=_code(v.name),
+        bundle=_code(v.bundle_name),
         issued=_code(predicate["issuedAt"]),
-        envelope=_code(sha256_bytes(v.envelope_bytes)),
+        envelope=_code(sha256_bytes(v.envelope)),
         keys=", ".join(_code(k) for k in predicate["signer"]["keyids"]),
         root=_code(v.trust_root_sha256),
         extra=extra,
         where="from the link above" if receipt_url else "from the publisher",
-        bundle_dir=v.name,  # name@version: the statement schema allows no backtick or space in either
+        bundle_dir=v.bundle_name,  # name@version: the statement schema allows no backtick or space in either
         root_hex=v.trust_root_sha256,
         verdict=_text(gate["verdict"]),
         reason=f". {_text(gate['reason'])}" if gate.get("reason") else "",
