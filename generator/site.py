@@ -46,12 +46,13 @@ MARKER_FORMAT = "receipts.build-marker/v1"
 
 
 def default_config() -> Path:
-    """The repository's mkdocs.yml (a source checkout), next to ``site/``."""
-    path = site_dir().parent / "mkdocs.yml"
+    """The catalog's default mkdocs config, ``site/mkdocs.yml`` (shipped in the wheel: no checkout needed)."""
+    path = site_dir() / "mkdocs.yml"
     if not path.is_file():
         raise InputError(
-            "no mkdocs.yml found next to the receipts installation",
-            hint="pass --config-file mkdocs.yml (theme material, plugins: {receipts: {...}})",
+            "the default mkdocs config is missing from the receipts installation",
+            file=path,
+            hint="reinstall receipts, or pass --config-file mkdocs.yml (theme: material)",
         )
     return path
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from receipts.schemas import detect_kind, validate
     from receipts.sign import sign_receipt
     from receipts.trust import TrustRoot, load_trust_root
-    from receipts.verify import Report, verify_receipt
+    from receipts.verify import Report, VerifiedReceipt, verify_receipt
 
 _HOMES = {
     "receipts.digests": ("WeightsDigest", "digest_weights", "sha256_file"),
@@ -48,7 +48,7 @@ _HOMES = {
     "receipts.schemas": ("detect_kind", "validate"),
     "receipts.sign": ("sign_receipt",),
     "receipts.trust": ("TrustRoot", "load_trust_root"),
-    "receipts.verify": ("Report", "verify_receipt"),
+    "receipts.verify": ("Report", "VerifiedReceipt", "verify_receipt"),
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -80,6 +80,7 @@ __all__ = [
     "TrustRoot",
     "UsageError",
     "VerificationError",
+    "VerifiedReceipt",
     "WeightsDigest",
     "__version__",
     "detect_kind",

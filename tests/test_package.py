@@ -1,7 +1,11 @@
 """Package shape: the public API is pinned, and the trust kernel never loads torch or the runner."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import receipts
 
@@ -22,6 +26,7 @@ def test_exported_members():
         "TrustRoot",
         "UsageError",
         "VerificationError",
+        "VerifiedReceipt",
         "WeightsDigest",
         "__version__",
         "detect_kind",
@@ -64,3 +69,89 @@ def test_mkdocs_site_builds(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "How to verify a receipt" in (tmp_path / "out" / "verify" / "index.html").read_text()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout, installed into a folder of its own (no checkout on the path)."""
+    work = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (work / "dist").glob("receipts-*.whl")
+    target = work / "site-packages"
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True)
+    return target
+
+
+def _run_installed(target: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    return subprocess.run(
+        [sys.executable, "-m", "receipts.cli", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def test_installed_wheel_builds_a_catalog_with_no_checkout(installed: Path, tmp_path: Path) -> None:
+    """`pip install receipts`, then `receipts build` with no checkout: config, templates, pages ship.
+
+    The default site config, templates, assets and pages come from the package, not from a source checkout.
+    """
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import receipts.resources as r; print(r.site_dir()); print(r.schema_dir())"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [Path(p).is_relative_to(installed) for p in where] == [True, True], where
+    vectors, trust = (
+        ROOT / "tests" / "vectors" / "golden" / "v1",
+        ROOT / "tests" / "vectors" / "roots" / "main.json",
+    )
+    built = _run_installed(
+        installed, tmp_path, "build", str(vectors), "--trust-root", str(trust), "--out", "site"
+    )
+    assert built.returncode == 0, built.stderr
+    assert "How to verify a receipt" in (tmp_path / "site" / "verify" / "index.html").read_text("utf-8")
+    assert (tmp_path / "site" / "models" / "vector-model" / "0.1.0" / "index.html").is_file()
+    verified = _run_installed(installed, tmp_path, "verify", "site", "--trust-root", str(trust))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """`receipts run` without the runner extra says which extra to install, in one line (exit 1)."""
+    code = (
+        "import sys; sys.modules['numpy'] = None; from receipts.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    pack = ROOT / "tests" / "data" / "pack_minimal"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            str(pack),
+            "--teacher",
+            "fake:t",
+            "--student",
+            "fake:s",
+            "--out",
+            "r",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "error: this command needs numpy, which is not installed" in result.stderr
+    assert "pip install 'receipts[runner]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()

@@ -18,7 +18,7 @@ from rich.markup import escape
 from receipts._version import __version__
 from receipts.errors import ReceiptsError
 
-__all__ = ["app", "entry", "err", "main", "out"]
+__all__ = ["EXTRAS", "app", "entry", "err", "main", "missing_dependency", "out"]
 
 app = typer.Typer(
     name="receipts",
@@ -69,6 +69,32 @@ def _os_error(exc: OSError) -> str:
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
+EXTRAS = {
+    "numpy": "runner",
+    "torch": "runner",
+    "transformers": "runner",
+    "gguf": "runner",
+    "accelerate": "runner",
+    "ray": "ray",
+    "pynvml": "gpu",
+    "lm_eval": "bench",
+}
+"""Optional dependency (top-level module) -> the pip extra that installs it (pyproject.toml)."""
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> ReceiptsError | None:
+    """The one-line error for an optional dependency that is not installed (None: not an optional one)."""
+    module = (exc.name or "").partition(".")[0]
+    extra = EXTRAS.get(module)
+    if extra is None:
+        return None
+    return ReceiptsError(
+        f"this command needs {module}, which is not installed",
+        hint=f"install it with `pip install 'receipts[{extra}]'`"
+        + (" (torch==2.13.0 first on a CPU-only machine)" if extra == "runner" else ""),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the one place errors become exit codes."""
     try:
@@ -78,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         err.print(f"[red]error[/red]: {escape(exc.diagnostics())}")
         return exc.exit_code
+    except ModuleNotFoundError as exc:  # an optional dependency (an extra) that is not installed
+        error = missing_dependency(exc)
+        if error is None or _state["verbose"]:
+            raise
+        err.print(f"[red]error[/red]: {escape(error.diagnostics())}")
+        return error.exit_code
     except OSError as exc:  # the net under every specific handler: still one line, never a traceback
         if _state["verbose"]:
             raise

@@ -53,7 +53,10 @@ def build(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the built static site.")],
     config_file: Annotated[
         Path | None,
-        typer.Option("--config-file", help="mkdocs.yml to build with (default: the repository's)."),
+        typer.Option(
+            "--config-file",
+            help="mkdocs.yml to build with (default: site/mkdocs.yml, shipped with receipts).",
+        ),
     ] = None,
     trust_root_sha256: Annotated[
         str | None,
