@@ -175,17 +175,8 @@ def build_site(
         with tempfile.TemporaryDirectory(prefix="receipts-build-") as tmp:
             child = Path(tmp) / "mkdocs.yml"
             plugin = {"receipts_dir": str(receipts_dir.resolve()), "trust_root": str(trust_path.resolve())}
-            child.write_text(
-                yaml.safe_dump(
-                    {
-                        "INHERIT": str(base),
-                        "docs_dir": str(docs),
-                        "site_dir": str(staging),
-                        "plugins": {"receipts": plugin},
-                    }
-                ),
-                "utf-8",
-            )
+            config = {"INHERIT": str(base), "docs_dir": str(docs), "site_dir": str(staging)}
+            child.write_text(yaml.safe_dump({**config, "plugins": {"receipts": plugin}}), "utf-8")
             mkdocs_log.addHandler(log)
             with mkdocs_plugin.prepared(receipts_dir, root, entries):
                 try:
@@ -200,16 +191,7 @@ def build_site(
                         hint="fix what mkdocs names; nothing was replaced",
                     ) from None
         _check_staged(staging, entries)
-        files = tree_files(staging)[0]
-        marker = {
-            "format": MARKER_FORMAT,
-            "about": "a receipts build; the next build may replace it",
-            "files": files,
-        }
-        (staging / MARKER).write_text(json.dumps(marker, indent=0), "utf-8")
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp made it 0700; a site is published like any new folder
+        _mark(staging)
         _swap(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -250,6 +232,19 @@ def _check_staged(site: Path, entries: Sequence[VerifiedReceipt]) -> None:
             check=failed[0].name,
             hint="a theme or plugin of the mkdocs config changed the card pages; nothing was replaced",
         )
+
+
+def _mark(staging: Path) -> None:
+    """Leave the build marker listing every file, and give the folder the umask's mode (not 0700)."""
+    marker = {
+        "format": MARKER_FORMAT,
+        "about": "a receipts build; the next build may replace it",
+        "files": tree_files(staging)[0],
+    }
+    (staging / MARKER).write_text(json.dumps(marker, indent=0), "utf-8")
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp made it 0700; a site is published like any new folder
 
 
 def _swap(new: Path, out: Path) -> None:
