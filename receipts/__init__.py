@@ -9,9 +9,9 @@ for JSON Schema, cryptography or YAML until a command needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from receipts._lazy import lazy_names
 from receipts._version import __version__
 
 if TYPE_CHECKING:
@@ -50,22 +50,7 @@ _HOMES = {
     "receipts.trust": ("TrustRoot", "load_trust_root"),
     "receipts.verify": ("Report", "VerifiedReceipt", "verify_receipt"),
 }
-_HOME = {name: module for module, names in _HOMES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module the first time it is asked for."""
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'receipts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
-
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())
 
 __all__ = [
     "Envelope",

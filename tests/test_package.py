@@ -1,5 +1,6 @@
 """Package shape: the public API is pinned, and the trust kernel never loads torch or the runner."""
 
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,37 @@ def test_exported_members():
         "validate",
         "verify_receipt",
     }
+
+
+def test_generator_exported_members():
+    """In a fresh interpreter (a submodule imported earlier would shadow a name of the same spelling)."""
+    code = (
+        "import generator, json; "
+        "print(json.dumps({n: getattr(generator, n).__module__ for n in generator.__all__})); "
+        "generator.nothing"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "AttributeError: module 'generator' has no attribute 'nothing'" in result.stderr
+    assert json.loads(result.stdout) == {
+        "Limits": "generator.remote",
+        "RenderResult": "generator.render",
+        "build_site": "generator.site",
+        "collect": "generator.render",
+        "fetch_catalog": "generator.remote",
+        "render": "generator.render",
+        "verify_target": "generator.sitecheck",
+    }
+
+
+def test_importing_a_package_loads_only_what_it_names():
+    """``import receipts`` / ``import generator`` load no schema, crypto, template or site library."""
+    code = (
+        "import sys, receipts, generator; "
+        "heavy = ('jsonschema', 'cryptography', 'yaml', 'jinja2', 'mkdocs', 'typer', 'rich'); "
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
 
 
 def test_import_and_verify_path_do_not_load_torch_or_runner():
