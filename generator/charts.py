@@ -293,7 +293,7 @@ def _box_row(
 
 
 def _nearest_rank(ordered: Sequence[float], percent: float) -> float:
-    # runner.benchstats.nearest_rank's definition (the ceil(p/100 · N)-th smallest, p = 0 the smallest),
+    # runner.bench.stats.nearest_rank's definition (the ceil(p/100 · N)-th smallest, p = 0 the smallest),
     # so the chart agrees with the footprint's numbers; copied because the catalog never imports the runner
     return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
 

@@ -4,8 +4,8 @@
 element marked ``data-rc-figure="<key>"``; ``receipts verify SITE`` (generator/sitecheck.py) reads the
 marked elements back and compares them with the same function's output for the receipt the page names;
 verify.js computes the same keys and strings from the statement it verified and shows them in the
-verification box (its ``figures`` and ``figureNumber`` mirror this module; tests/test_browser_figures.py
-holds the two to each other on a table of values).
+verification box (its ``figures`` and ``figureNumber`` mirror this module;
+tests/generator/test_browser_figures.py holds the two to each other on a table of values).
 
 Keys (``<pack>`` is ``runs[].pack.id``; ``<role>`` a key of that run's ``summary.scores``):
 

@@ -154,7 +154,7 @@ def sign_envelope(payload_type: str, payload: bytes, keys: Iterable[PrivateKey])
     whitespace, so a single-byte change is a change the verifier sees. The one exception is forced
     by DSSE, which requires accepting URL-safe base64: a base64 string holding exactly one ``+`` or
     ``/`` re-spells in one byte as ``-`` or ``_``, decoding to the very same bytes (tested in
-    tests/test_fuzz.py; nothing signed changes, so nothing forged is accepted).
+    tests/receipts/test_fuzz.py; nothing signed changes, so nothing forged is accepted).
     """
     message = pae(payload_type, payload)
     signatures = [

@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "EXTRAS",
     "GateError",
     "InputError",
     "KeyFileError",
+    "MissingDependency",
     "ReceiptsError",
     "SchemaError",
     "UsageError",
     "VerificationError",
     "Violation",
+    "install_hint",
 ]
 
 
@@ -120,3 +123,30 @@ class GateError(ReceiptsError):
     """A release gate failed."""
 
     exit_code = 5
+
+
+EXTRAS = {
+    "numpy": "runner",
+    "torch": "runner",
+    "transformers": "runner",
+    "gguf": "runner",
+    "accelerate": "runner",
+    "ray": "ray",
+    "pynvml": "gpu",
+    "lm_eval": "bench",
+}
+"""Optional dependency (top-level module) -> the pip extra that installs it (pyproject.toml)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install one of the project's extras (see pyproject.toml)."""
+    hint = f"install it with `pip install 'receipts[{extra}]'`"
+    return hint + (" (torch==2.13.0 first on a CPU-only machine)" if extra == "runner" else "")
+
+
+class MissingDependency(ReceiptsError):
+    """A feature needs a package of an extra that is not installed (exit 1)."""
+
+    def __init__(self, what: str, package: str, extra: str):
+        self.package, self.extra = package, extra
+        super().__init__(f"{what} needs {package}, which is not installed", hint=install_hint(extra))

@@ -129,3 +129,28 @@ def test_ray_vs_local_quick(tmp_path):
     assert rows["ray w=1"]["examples_identical_to_local_t1"] is True
     assert rows["ray w=2"]["examples_identical_to_local_t1"] is True
     assert "ray w=2" in stdout
+
+
+def test_startup_quick(tmp_path):
+    out = tmp_path / "startup.json"
+    stdout = run_quick("startup.py", "--items", "3", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "startup"
+    assert result["machine"].keys() >= MACHINE_KEYS
+    sides = result["startup"]
+    assert set(sides) == {
+        "python -c pass",
+        "import receipts",
+        "import receipts.cli",
+        "import runner",
+        "receipts --help",
+        "receipts verify",
+    }
+    for side in sides.values():
+        assert_timed(side)
+    assert sides["python -c pass"]["ratio_to_python"] == 1.0
+    run = result["cached_run"]
+    assert run["items"] == 3
+    assert len(run["cold_runs_s"]) == len(run["cached_runs_s"]) == 1
+    assert run["cold_over_cached"] == run["cold_median_s"] / run["cached_median_s"]
+    assert "receipts run, 3 items" in stdout

@@ -22,7 +22,7 @@ import yaml
 
 from receipts.cli import main
 from receipts.schemas import violations
-from tests.test_browser import browser, serve, status_of  # noqa: F401 - fixtures, used by name
+from tests.generator.test_browser import browser, serve, status_of  # noqa: F401 - fixtures, used by name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 ROOT = Path(__file__).parent.parent

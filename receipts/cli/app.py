@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from receipts._version import __version__
-from receipts.errors import ReceiptsError
+from receipts.errors import EXTRAS, MissingDependency, ReceiptsError
 
-__all__ = ["EXTRAS", "app", "entry", "err", "main", "missing_dependency", "out"]
+__all__ = ["app", "entry", "err", "main", "missing_dependency", "out"]
 
 app = typer.Typer(
     name="receipts",
@@ -69,30 +69,11 @@ def _os_error(exc: OSError) -> str:
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
-EXTRAS = {
-    "numpy": "runner",
-    "torch": "runner",
-    "transformers": "runner",
-    "gguf": "runner",
-    "accelerate": "runner",
-    "ray": "ray",
-    "pynvml": "gpu",
-    "lm_eval": "bench",
-}
-"""Optional dependency (top-level module) -> the pip extra that installs it (pyproject.toml)."""
-
-
 def missing_dependency(exc: ModuleNotFoundError) -> ReceiptsError | None:
     """The one-line error for an optional dependency that is not installed (None: not an optional one)."""
     module = (exc.name or "").partition(".")[0]
     extra = EXTRAS.get(module)
-    if extra is None:
-        return None
-    return ReceiptsError(
-        f"this command needs {module}, which is not installed",
-        hint=f"install it with `pip install 'receipts[{extra}]'`"
-        + (" (torch==2.13.0 first on a CPU-only machine)" if extra == "runner" else ""),
-    )
+    return None if extra is None else MissingDependency("this command", module, extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

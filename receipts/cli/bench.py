@@ -15,71 +15,69 @@ from receipts.errors import UsageError
 __all__ = ["bench"]
 
 
-def _csv_ints(text: str, option: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise UsageError(
-            f"{option} {text!r} is not a comma-separated list of integers", hint=f"e.g. {option} 1,4"
-        ) from None
-    return values
+# The options, one type each, so the command's signature reads as the list of what it takes.
+Spec = Annotated[str, typer.Argument(help="The model to measure: hf:DIR or gguf:FILE.")]
+OutFile = Annotated[Path, typer.Option("--out", help="Where to write footprint.json (schema/footprint).")]
+Quant = Annotated[str, typer.Option(help="Quantizations to bench, comma-separated: fp32, bf16, int8.")]
+PromptTokens = Annotated[int, typer.Option(min=1, help="Prompt length N in tokens.")]
+NewTokens = Annotated[int, typer.Option(help="New tokens G per call (greedy, exactly G).")]
+Concurrency = Annotated[str, typer.Option(help="Requests served together, comma-separated, e.g. 1,4.")]
+RamBudget = Annotated[
+    str | None,
+    typer.Option(help="RAM budget for max usable context, e.g. 16GB or 16GiB (default: all RAM)."),
+]
+TtftBudget = Annotated[float, typer.Option(help="Time-to-first-token budget (s) for max usable context.")]
+PricePerHour = Annotated[
+    float | None, typer.Option(help="Machine price per hour, for cost_per_1k_calls (recorded as given).")
+]
+Currency = Annotated[str, typer.Option(help="Currency of --price-per-hour.")]
+Watts = Annotated[
+    float | None,
+    typer.Option(help="Power draw (W) for an *estimated* energy where no counter is readable."),
+]
+Threads = Annotated[int, typer.Option(min=1, help="CPU threads (pinned before torch loads, read back).")]
+Device = Annotated[str, typer.Option(help="cpu or cuda.")]
+Warmups = Annotated[int, typer.Option(min=0, help="Full-length warm-up calls per point (≥ 3 for VALID).")]
+MinDuration = Annotated[
+    float, typer.Option(min=0.0, help="Seconds of timed calls per point (≥ 10 for VALID).")
+]
+MinCalls = Annotated[int, typer.Option(min=1, help="Timed calls per point (≥ 30 for VALID).")]
+ContextSearch = Annotated[
+    bool, typer.Option("--context-search/--no-context-search", help="Search max usable context.")
+]
+MaxContext = Annotated[int | None, typer.Option(min=1, help="Stop the context search at this many tokens.")]
+PageCache = Annotated[str, typer.Option(help="warm (read weights first) or cold (evict them) before load.")]
+Timeout = Annotated[float, typer.Option(help="Seconds before one measurement process is stopped.")]
+Resume = Annotated[bool, typer.Option(help="Continue an interrupted bench of the same --out.")]
+Force = Annotated[bool, typer.Option(help="Discard an interrupted bench of the same --out.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the footprint summary as JSON.")]
 
 
 @app.command()
 def bench(
-    spec: Annotated[str, typer.Argument(help="The model to measure: hf:DIR or gguf:FILE.")],
-    out_file: Annotated[
-        Path, typer.Option("--out", help="Where to write footprint.json (schema/footprint).")
-    ],
-    quant: Annotated[
-        str, typer.Option(help="Quantizations to bench, comma-separated: fp32, bf16, int8.")
-    ] = "fp32",
-    prompt_tokens: Annotated[int, typer.Option(min=1, help="Prompt length N in tokens.")] = 128,
-    new_tokens: Annotated[int, typer.Option(help="New tokens G per call (greedy, exactly G).")] = 32,
-    concurrency: Annotated[
-        str, typer.Option(help="Requests served together, comma-separated, e.g. 1,4.")
-    ] = "1",
-    ram_budget: Annotated[
-        str | None,
-        typer.Option(help="RAM budget for max usable context, e.g. 16GB or 16GiB (default: all RAM)."),
-    ] = None,
-    ttft_budget: Annotated[
-        float, typer.Option(help="Time-to-first-token budget (s) for max usable context.")
-    ] = 10.0,
-    price_per_hour: Annotated[
-        float | None, typer.Option(help="Machine price per hour, for cost_per_1k_calls (recorded as given).")
-    ] = None,
-    currency: Annotated[str, typer.Option(help="Currency of --price-per-hour.")] = "USD",
-    watts: Annotated[
-        float | None,
-        typer.Option(help="Power draw (W) for an *estimated* energy where no counter is readable."),
-    ] = None,
-    threads: Annotated[
-        int, typer.Option(min=1, help="CPU threads (pinned before torch loads, read back).")
-    ] = 1,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    warmups: Annotated[
-        int, typer.Option(min=0, help="Full-length warm-up calls per point (≥ 3 for VALID).")
-    ] = 3,
-    min_duration: Annotated[
-        float, typer.Option(min=0.0, help="Seconds of timed calls per point (≥ 10 for VALID).")
-    ] = 10.0,
-    min_calls: Annotated[int, typer.Option(min=1, help="Timed calls per point (≥ 30 for VALID).")] = 30,
-    context_search: Annotated[
-        bool, typer.Option("--context-search/--no-context-search", help="Search max usable context.")
-    ] = True,
-    max_context: Annotated[
-        int | None, typer.Option(min=1, help="Stop the context search at this many tokens.")
-    ] = None,
-    page_cache: Annotated[
-        str, typer.Option(help="warm (read weights first) or cold (evict them) before load.")
-    ] = "warm",
-    timeout: Annotated[
-        float, typer.Option(help="Seconds before one measurement process is stopped.")
-    ] = 1800.0,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted bench of the same --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Discard an interrupted bench of the same --out.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the footprint summary as JSON.")] = False,
+    spec: Spec,
+    out_file: OutFile,
+    quant: Quant = "fp32",
+    prompt_tokens: PromptTokens = 128,
+    new_tokens: NewTokens = 32,
+    concurrency: Concurrency = "1",
+    ram_budget: RamBudget = None,
+    ttft_budget: TtftBudget = 10.0,
+    price_per_hour: PricePerHour = None,
+    currency: Currency = "USD",
+    watts: Watts = None,
+    threads: Threads = 1,
+    device: Device = "cpu",
+    warmups: Warmups = 3,
+    min_duration: MinDuration = 10.0,
+    min_calls: MinCalls = 30,
+    context_search: ContextSearch = True,
+    max_context: MaxContext = None,
+    page_cache: PageCache = "warm",
+    timeout: Timeout = 1800.0,
+    resume: Resume = False,
+    force: Force = False,
+    as_json: AsJson = False,
 ) -> None:
     """Measure what a model costs to run here: memory, latency, throughput, context, quantizations.
 
@@ -89,8 +87,9 @@ def bench(
 
     Example: receipts bench hf:models/student --quant fp32,int8 --ram-budget 16GB --out runs/s/footprint.json
     """
-    from runner.bench import BenchConfig, parse_quants, parse_size
+    from runner.bench import BenchConfig, parse_ints, parse_quants, parse_size
     from runner.bench import bench as run_bench
+    from runner.bench.footprint import summary_lines
 
     if resume and force:
         raise UsageError("--resume and --force contradict each other", hint="choose one")
@@ -99,7 +98,7 @@ def bench(
         quants=parse_quants(quant),
         prompt_tokens=prompt_tokens,
         new_tokens=new_tokens,
-        concurrency=_csv_ints(concurrency, "--concurrency"),
+        concurrency=parse_ints(concurrency, "--concurrency"),
         ram_budget_bytes=parse_size(ram_budget) if ram_budget else None,
         ttft_budget_s=ttft_budget,
         price_per_hour=price_per_hour,
@@ -115,45 +114,11 @@ def bench(
         page_cache=page_cache,
         point_timeout_s=timeout,
     )
-    footprint = run_bench(
-        config,
-        out_file,
-        resume=resume,
-        force=force,
-        progress=(lambda _: None) if as_json else (lambda m: err.print(escape(m))),
-    )
-    summary = footprint["summary"]
+    progress = (lambda _: None) if as_json else (lambda m: err.print(escape(m)))
+    footprint = run_bench(config, out_file, resume=resume, force=force, progress=progress)
     if as_json:
-        out.print_json(json.dumps(summary))
+        out.print_json(json.dumps(footprint["summary"]))
         return
-    verdict = footprint["verdict"]
-    for row in summary["by_quant"].values():
-        if row["status"] != "ok":
-            out.print(
-                f"[bold]{escape(row['quant'])}[/bold] c{row['concurrency']}:"
-                f" [red]{escape(row['status'])}[/red]"
-            )
-            continue
-        out.print(
-            f"[bold]{escape(row['quant'])}[/bold] c{row['concurrency']}:"
-            f" peak RSS {row['peak_rss_bytes'] / 1e9:.2f} GB"
-            f" · TTFT p50 {_fmt(row['ttft_p50_s'], '.3f')} s · TPOT p50 {_fmt(row['tpot_p50_s'], '.4f')} s"
-            f" · decode {_fmt(row['decode_tps_p50'], '.1f')} tok/s"
-            f" · {_fmt(row['throughput_rps'], '.2f')} req/s"
-            f" · roofline {_fmt(row['roofline_fraction'], '.0%')}"
-        )
-    out.print(
-        f"max usable context: {summary['max_usable_context'] or 'n/a'}"
-        f" · cost/1k calls: {_fmt(summary['cost_per_1k_calls'], '.4f')} {escape(summary['currency'] or '')}"
-        f" · machine-seconds/1k calls {_fmt(summary['machine_seconds_per_1k_calls'], '.1f')}"
-    )
-    colour = "green" if verdict["status"] == "VALID" else "yellow"
-    out.print(f"verdict: [{colour}]{verdict['status']}[/{colour}]")
-    for reason in verdict["reasons"]:
-        if reason["severity"] == "invalid":
-            out.print(f"  {escape(reason['code'])}: {escape(reason['detail'])}")
+    for line in summary_lines(footprint):
+        out.print(line)
     out.print(f"wrote {escape(str(out_file))}")
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)

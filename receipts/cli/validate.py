@@ -16,7 +16,7 @@ __all__ = ["validate"]
 
 
 def _validate_pack(path: Path) -> str:
-    from runner.packs import load_pack  # lazily: the kernel reaches the runner only through the CLI
+    from runner.eval.loader import load_pack  # lazily: the kernel reaches the runner only through the CLI
 
     pack = load_pack(path)
     return f"pack {pack.id}@{pack.version}: {len(pack.items)} items, digest sha256:{pack.digest}"

@@ -118,8 +118,12 @@ class Backend(Protocol):
         """Greedy generations."""
         ...
 
-    def teacher_forced(self, context: str, continuation: str) -> npt.NDArray[np.float32] | None:
-        """Log-probability distributions at each continuation position, or None if unsupported."""
+    def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
+        """Per ``(context, continuation)``: the log-probability distribution at each continuation position.
+
+        ``None`` for a pair the backend cannot give distributions for (an endpoint, a recording). All
+        pairs are asked at once so a backend can batch them.
+        """
         ...
 
     def close(self) -> None:

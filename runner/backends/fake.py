@@ -114,8 +114,11 @@ class FakeBackend:
             out.append(GenResult(text, logprobs))
         return out
 
-    def teacher_forced(self, context: str, continuation: str) -> npt.NDArray[np.float32] | None:
-        """A deterministic distribution per character of the continuation over a 64-symbol vocabulary."""
+    def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
+        """A deterministic distribution per character of each continuation over a 64-symbol vocabulary."""
+        return [self._distributions(context, continuation) for context, continuation in pairs]
+
+    def _distributions(self, context: str, continuation: str) -> npt.NDArray[np.float32]:
         seed = int(self._u("tf", context) * 2**63)
         logits = 4.0 * np.random.default_rng(seed).random((max(1, len(continuation)), VOCAB))
         logits -= logits.max(axis=1, keepdims=True)

@@ -7,22 +7,15 @@ models), an empty context becomes the BOS (else EOS) token, and inputs longer th
 are truncated from the left. An item's choices are scored from one shared context (see
 ``HFBackend.score_choices``), and an item's numbers never depend on which other items share a forward.
 
-GGUF files are dequantised by transformers to dense weights. Loading one takes tens of seconds, so the
-first load converts it once into a safetensors cache keyed by the file's digest
-(``$RECEIPTS_CACHE/gguf/<sha256>/``, default ``~/.cache/receipts``); fp32 from the cache reproduces the
-GGUF logits exactly. The identity records the storage quantization (e.g. Q4_1) and the compute dtype
-separately.
+GGUF files load from their dequantised safetensors copy in the cache (`runner.backends.hf_load`). The
+identity records the storage quantization (e.g. Q4_1) and the compute dtype separately.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
-import os
-import shutil
-import tempfile
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,13 +26,9 @@ import transformers
 
 from receipts.errors import InputError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
-from runner.backends.local import cache_root
+from runner.backends.hf_load import VARIANTS, load_model
 
-__all__ = ["VARIANTS", "HFBackend", "convert_gguf", "load_model"]
-
-# A run draws its own progress; transformers' per-load bars and advisories would drown it.
-transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+__all__ = ["DecodeBatch", "HFBackend"]
 
 # Choice scoring pads each item's row to a multiple of ROW_QUANTUM tokens and lets only rows of the
 # same width share a forward (at most PACK_TOKENS tokens in all): an item's numbers then do not depend,
@@ -55,7 +44,6 @@ transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 ROW_QUANTUM = 2
 PACK_TOKENS = 1024
 MIN_GEMM_ROWS = 4
-VARIANTS = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8-dynamic": torch.float32}
 
 
 class _Tree(NamedTuple):
@@ -71,77 +59,34 @@ class _Tree(NamedTuple):
     paths: list[list[int]]
 
 
+Encoded = tuple[list[int], list[list[int]]]
+"""An item as token ids: its context, and each continuation's tokens after it."""
+
+
 def _row_width(tokens: int) -> int:
     return -(-tokens // ROW_QUANTUM) * ROW_QUANTUM
 
 
-def convert_gguf(path: Path, digest: str) -> Path:
-    """Dequantise a GGUF file once into a safetensors folder in the cache; return the folder."""
-    target = cache_root() / "gguf" / digest.removeprefix("sha256:")
-    if (target / "done").exists():
-        return target
-    tokenizer = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        path.parent, gguf_file=path.name, dtype=torch.float32
-    )
-    config = model.config.to_dict()
-    config.pop("quantization_config", None)
-    fresh_config = type(model.config).from_dict(config)
-    with torch.device("meta"):
-        fresh = transformers.AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
-            fresh_config, dtype=torch.float32
-        )
-    fresh.load_state_dict(model.state_dict(), assign=True)
-    fresh.tie_weights()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    try:
-        fresh.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / "source.json").write_text(json.dumps({"gguf": path.name, "digest": digest}), "utf-8")
-        (staging / "done").write_text("", "utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+@dataclass(frozen=True)
+class DecodeBatch:
+    """Prompts as token ids on the model's device, with their attention mask (see `HFBackend.decode`)."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
 
 
-def load_model(folder: Path, variant: str, *, spec: str, device: str = "cpu") -> tuple[Any, Any, str | None]:
-    """``(tokenizer, model, runtime_quant)`` of the model in ``folder`` at a variant, in eval mode.
+class _StepClock(transformers.LogitsProcessor):
+    """Calls ``on_step`` when each new token's logits exist (after a device sync): the TTFT/ITL hook."""
 
-    Threads follow ``OMP_NUM_THREADS`` (set before torch was imported). ``int8-dynamic`` quantises every
-    ``nn.Linear`` to int8 weights with activations quantised per call (CPU only).
+    def __init__(self, sync: Callable[[], None] | None):
+        self.sync = sync
+        self.on_step: Callable[[], None] = lambda: None
 
-    Raises:
-        InputError: transformers cannot load the folder.
-    """
-    dtype = VARIANTS[variant]
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:
-        torch.set_num_threads(int(threads))
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-        model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"model spec {spec!r}: transformers could not load it: {exc}", file=folder) from None
-    model.eval()  # type: ignore[no-untyped-call]
-    runtime_quant = None
-    if variant == "int8-dynamic":
-        if device != "cpu":
-            raise InputError(
-                f"model spec {spec!r}: int8-dynamic runs on CPU only", hint="bench it with --device cpu"
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
-        runtime_quant = "int8-dynamic"
-    elif device != "cpu":
-        model = model.to(device)  # type: ignore[arg-type]
-    return tokenizer, model, runtime_quant
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.sync is not None:
+            self.sync()
+        self.on_step()
+        return scores
 
 
 class HFBackend:
@@ -149,10 +94,17 @@ class HFBackend:
 
     sees_gold = False
 
-    def __init__(self, identity: ModelIdentity, folder: Path, variant: str):
-        """Load the model in ``folder`` (see `runner.backends.local.local_identity` for ``identity``)."""
-        self.tokenizer, model, runtime_quant = load_model(folder, variant, spec=identity.spec)
+    def __init__(self, identity: ModelIdentity, folder: Path, variant: str, *, device: str = "cpu"):
+        """Load the model in ``folder`` onto ``device`` (see `runner.backends.local.local_identity`).
+
+        Raises:
+            InputError: transformers cannot load the folder, or int8-dynamic is asked off the CPU.
+        """
+        self.tokenizer, model, runtime_quant = load_model(folder, variant, spec=identity.spec, device=device)
         self.model: Any = model
+        self.device = device
+        self._clock = _StepClock(torch.cuda.synchronize if device == "cuda" else None)
+        self._processors = transformers.LogitsProcessorList([self._clock])
         self.max_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
         self.identity = identity
         bos, eos, pad = (
@@ -203,7 +155,8 @@ class HFBackend:
             ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
             mask[row, : len(seq)] = 1
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+            logits = logits.logits.float().cpu()
         return [torch.log_softmax(logits[row, : len(seq)], dim=-1) for row, seq in enumerate(sequences)]
 
     def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
@@ -222,14 +175,28 @@ class HFBackend:
         reaches, attention implementations that take no custom mask, and models not computing in
         float32 (bf16, int8-dynamic: there the layout itself moves the numbers, see ``PACK_TOKENS``) get
         lm-eval's own layout instead, one sequence per choice (``_score_plain``).
+
+        Raises:
+            InputError: a continuation tokenises to nothing.
         """
-        encoded: list[tuple[list[int], list[list[int]]]] = []
+        encoded: list[Encoded] = []
         for req in requests:
             pairs = [self.encode_pair(req.context, cont) for cont in req.continuations]
             for _, cont_enc in pairs:
                 if not cont_enc:
                     raise InputError(f"a continuation tokenised to nothing after {req.context[-40:]!r}")
             encoded.append((pairs[0][0] if pairs else [], [cont_enc for _, cont_enc in pairs]))
+        scored = self._score_encoded(encoded)
+        # teacher_forced() of a just-scored (context, choice) reads its log-probs from here
+        self._memo = {
+            (req.context, cont): lp
+            for req, (_, spans) in zip(requests, scored, strict=True)
+            for cont, lp in zip(req.continuations, spans, strict=True)
+        }
+        return [result for result, _ in scored]
+
+    def _score_encoded(self, encoded: Sequence[Encoded]) -> list[tuple[ChoiceResult, list[torch.Tensor]]]:
+        """Each item's result and per-choice log-prob spans: packed rows of equal width share a forward."""
         scored: dict[int, tuple[ChoiceResult, list[torch.Tensor]]] = {}
         groups: dict[int, list[int]] = {}  # padded row width -> items
         for i, (ctx, conts) in enumerate(encoded):
@@ -243,13 +210,7 @@ class HFBackend:
             for start in range(0, len(members), rows):
                 chunk = members[start : start + rows]
                 scored.update(zip(chunk, self._score_packed([encoded[k] for k in chunk], width), strict=True))
-        # teacher_forced() of a just-scored (context, choice) reads its log-probs from here
-        self._memo = {
-            (req.context, cont): lp
-            for i, req in enumerate(requests)
-            for cont, lp in zip(req.continuations, scored[i][1], strict=True)
-        }
-        return [scored[i][0] for i in range(len(encoded))]
+        return [scored[i] for i in range(len(encoded))]
 
     def _tree_size(self, ctx: list[int], conts: list[list[int]]) -> int | None:
         """Tokens of an item's packed layout, or None where it does not apply (then: plain forward).
@@ -288,7 +249,7 @@ class HFBackend:
         return _Tree(tokens, positions, sees, paths)
 
     def _score_packed(
-        self, items: list[tuple[list[int], list[list[int]]]], width: int
+        self, items: list[Encoded], width: int
     ) -> list[tuple[ChoiceResult, list[torch.Tensor]]]:
         """One forward, a row per item (its context, then its choice tree), right-padded to ``width``.
 
@@ -314,13 +275,13 @@ class HFBackend:
             keep[r, : len(kept[r])] = torch.tensor(kept[r], dtype=torch.long)
         with torch.inference_mode():
             logits = self.model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                logits_to_keep=keep,
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                logits_to_keep=keep.to(self.device),
                 use_cache=False,
             ).logits
-            logprobs = torch.log_softmax(logits.float(), dim=-1)  # [items, kept positions, vocab]
+            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()  # [items, kept positions, vocab]
         results = []
         for r, ((_, conts), tree) in enumerate(zip(items, trees, strict=True)):
             slot = {index: n for n, index in enumerate(kept[r])}
@@ -370,7 +331,7 @@ class HFBackend:
         out = []
         for req in requests:
             prompt = self._enc(req.prompt) or [self._prefix]
-            ids = torch.tensor([prompt[-self.max_length :]], dtype=torch.long)
+            ids = torch.tensor([prompt[-self.max_length :]], dtype=torch.long, device=self.device)
             with torch.inference_mode():
                 result = self.model.generate(
                     input_ids=ids,
@@ -383,7 +344,7 @@ class HFBackend:
                 )
             new = result.sequences[0, ids.shape[1] :].tolist()
             logprobs = [
-                float(torch.log_softmax(score[0].float(), dim=-1)[token])
+                float(torch.log_softmax(score[0].float(), dim=-1)[token].cpu())
                 for score, token in zip(result.scores, new, strict=False)
             ]
             text = str(self.tokenizer.decode(new, skip_special_tokens=True))
@@ -398,24 +359,55 @@ class HFBackend:
             out.append(GenResult(text, tuple(logprobs)))
         return out
 
-    def teacher_forced(self, context: str, continuation: str) -> npt.NDArray[np.float32] | None:
+    def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
         """Log-prob distribution at each continuation position, given the context (for token KL).
 
-        Right after ``score_choices`` scored this (context, continuation) the distributions come from
-        that forward; otherwise the continuation is scored alone, laid out the same way.
+        A pair ``score_choices`` just scored reads its distributions from that forward; the others are
+        scored together, each laid out as a one-choice item (so packed rows share forwards, and a
+        pair's numbers are the ones it gets alone). ``None`` for a continuation of no tokens.
         """
-        lp = self._memo.get((context, continuation))
-        if lp is None:
+        out: list[npt.NDArray[np.float32] | None] = [None] * len(pairs)
+        todo: list[tuple[int, Encoded]] = []
+        for index, (context, continuation) in enumerate(pairs):
+            memo = self._memo.get((context, continuation))
+            if memo is not None:
+                out[index] = np.asarray(memo.numpy(), dtype=np.float32)
+                continue
             context_enc, cont_enc = self.encode_pair(context, continuation)
-            if not cont_enc:
-                return None
-            size = self._tree_size(context_enc, [cont_enc])
-            if size is None:
-                sequence = (context_enc + cont_enc)[-(self.max_length + 1) :][:-1]
-                lp = self._logprobs([sequence])[0][-len(cont_enc) :]
-            else:
-                lp = self._score_packed([(context_enc, [cont_enc])], _row_width(size))[0][1][0]
-        return np.asarray(lp.numpy(), dtype=np.float32)
+            if cont_enc:
+                todo.append((index, (context_enc, [cont_enc])))
+        scored = self._score_encoded([item for _, item in todo])
+        for (index, _), (_, spans) in zip(todo, scored, strict=True):
+            out[index] = np.asarray(spans[0].numpy(), dtype=np.float32)
+        return out
+
+    # -- timed decoding, for `receipts bench` --------------------------------------------------------
+
+    def decode_batch(self, prompts: Sequence[Sequence[int]]) -> DecodeBatch:
+        """Prompts of equal length (token ids) as one batch on the model's device, ready for `decode`."""
+        ids = torch.tensor(prompts, dtype=torch.long, device=self.device)
+        return DecodeBatch(ids, torch.ones_like(ids))
+
+    def decode(self, batch: DecodeBatch, new_tokens: int, on_step: Callable[[], None]) -> int:
+        """Greedy decoding of exactly ``new_tokens`` tokens per row; return how many were made.
+
+        ``on_step`` runs as each step's logits exist (after a device sync), so a caller timing the call
+        reads time to first token and inter-token latency from it; the call returns after a final sync.
+        """
+        self._clock.on_step = on_step
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=batch.ids,
+                attention_mask=batch.mask,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                logits_processor=self._processors,
+                pad_token_id=self._generate_pad,
+            )
+        if self._clock.sync is not None:
+            self._clock.sync()
+        return int(out.shape[1] - batch.ids.shape[1])
 
     def close(self) -> None:
         """Drop the model so the next role can load."""

@@ -13,6 +13,7 @@ import json
 import os
 import struct
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from receipts.digests import digest_weights, sha256_file
 from receipts.documents import read_bytes
 from receipts.errors import InputError, UsageError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
+from runner.backends.extras import requires
+from runner.backends.paths import cache_root
 
-__all__ = ["VARIANT_DTYPES", "LocalModel", "cache_root", "gguf_storage_quant", "local_identity"]
+__all__ = ["VARIANT_DTYPES", "LocalModel", "gguf_storage_quant", "local_identity", "with_variant"]
 
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own cap on the header
 VARIANT_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "int8-dynamic": "float32"}
@@ -37,14 +40,14 @@ _TOKENIZER_FILES = (
 )
 
 
-def cache_root() -> Path:
-    """Where converted models and cached outputs live (``$RECEIPTS_CACHE`` or ``~/.cache/receipts``)."""
-    return Path(os.environ.get("RECEIPTS_CACHE") or Path.home() / ".cache" / "receipts")
-
-
 def gguf_storage_quant(path: Path) -> str:
-    """The dominant tensor type of a GGUF file (the file's ``general.file_type`` when present)."""
-    import gguf
+    """The dominant tensor type of a GGUF file (the file's ``general.file_type`` when present).
+
+    Raises:
+        MissingDependency: the ``gguf`` package is not installed.
+    """
+    with requires("runner", "reading a GGUF file"):
+        import gguf
 
     reader = gguf.GGUFReader(str(path))
     field = reader.fields.get("general.file_type")
@@ -180,6 +183,7 @@ def local_identity(spec: str, kind: str, location: str, variant: str | None) -> 
     Raises:
         InputError: the path is missing or is not a model.
         UsageError: an unknown variant.
+        MissingDependency: a GGUF file needs converting and torch/transformers/gguf are missing.
     """
     path = Path(location).expanduser()
     if not path.exists():
@@ -199,7 +203,8 @@ def local_identity(spec: str, kind: str, location: str, variant: str | None) -> 
         file_digest = "sha256:" + sha256_file(path)
         folder = cache_root() / "gguf" / file_digest.removeprefix("sha256:")
         if not (folder / "done").exists():
-            from runner.backends.hf import convert_gguf
+            with requires("runner", f"model spec {spec!r}"):
+                from runner.backends.hf_load import convert_gguf
 
             folder = convert_gguf(path, file_digest)
         storage_quant = gguf_storage_quant(path)
@@ -218,12 +223,16 @@ def local_identity(spec: str, kind: str, location: str, variant: str | None) -> 
         kind=kind,
         digest="sha256:" + _weights_root(path),
         storage_quant=storage_quant,
-        compute_dtype=VARIANT_DTYPES[variant],
-        runtime_quant="int8-dynamic" if variant == "int8-dynamic" else None,
         tokenizer=_tokenizer_identity(folder),
         params=_params(folder),
     )
-    return identity, folder
+    return with_variant(identity, variant), folder
+
+
+def with_variant(identity: ModelIdentity, variant: str) -> ModelIdentity:
+    """The identity of the same weights computed at ``variant`` (compute dtype, runtime quantization)."""
+    runtime_quant = "int8-dynamic" if variant == "int8-dynamic" else None
+    return replace(identity, compute_dtype=VARIANT_DTYPES[variant], runtime_quant=runtime_quant)
 
 
 class LocalModel:
@@ -238,9 +247,14 @@ class LocalModel:
 
     @property
     def loaded(self) -> Any:
-        """The transformers backend (imports torch and loads the weights the first time)."""
+        """The transformers backend (imports torch and loads the weights the first time).
+
+        Raises:
+            MissingDependency: torch or transformers is not installed.
+        """
         if self._loaded is None:
-            from runner.backends.hf import HFBackend
+            with requires("runner", f"model spec {self._spec!r}"):
+                from runner.backends.hf import HFBackend
 
             self._loaded = HFBackend(self.identity, self.folder, self._variant or "fp32")
         return self._loaded
@@ -259,10 +273,9 @@ class LocalModel:
         """See `runner.backends.hf.HFBackend.generate`."""
         return list(self.loaded.generate(requests))
 
-    def teacher_forced(self, context: str, continuation: str) -> npt.NDArray[np.float32] | None:
+    def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
         """See `runner.backends.hf.HFBackend.teacher_forced`."""
-        result: npt.NDArray[np.float32] | None = self.loaded.teacher_forced(context, continuation)
-        return result
+        return list(self.loaded.teacher_forced(pairs))
 
     def close(self) -> None:
         """Free the weights if they were loaded."""

@@ -369,9 +369,9 @@ class OpenAIBackend:
         """Greedy completions, ``num_concurrent`` requests at a time."""
         return self._map(self._generate_one, requests)
 
-    def teacher_forced(self, context: str, continuation: str) -> npt.NDArray[np.float32] | None:
+    def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
         """Endpoints return top-k, not full distributions: no token-level KL."""
-        return None
+        return [None for _ in pairs]
 
     def close(self) -> None:
         """Nothing to free."""

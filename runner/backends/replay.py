@@ -138,9 +138,9 @@ class ReplayBackend:
             out.append(GenResult(row["output"], clean))
         return out
 
-    def teacher_forced(self, context: str, continuation: str) -> npt.NDArray[np.float32] | None:
+    def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
         """Recordings carry no distributions."""
-        return None
+        return [None for _ in pairs]
 
     def close(self) -> None:
         """Nothing to free."""

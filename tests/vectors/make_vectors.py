@@ -1339,6 +1339,27 @@ _statement_case(
     "issuedAt 2026-02-30T12:00:00Z: matches the pattern, is not a date",
     lambda s: s["predicate"].update(issuedAt="2026-02-30T12:00:00Z"),
 )
+# Python's `$` also matches before a final newline, ECMA-262's does not: the schemas' patterns end in
+# `$(?!\n)` so that the schema refuses each of these in both readings. Read with a bare `$`, each would
+# pass the schema and fail a later check (named in its description).
+_statement_case(
+    "09-subject-digest-trailing-newline",
+    "schema",
+    'the card subject\'s sha256 is its true digest followed by "\\n" (later: subjects)',
+    lambda s: _card(s)["digest"].update(sha256=_card(s)["digest"]["sha256"] + "\n"),
+)
+_statement_case(
+    "09-model-name-trailing-newline",
+    "schema",
+    'predicate.model.name is the card\'s name followed by "\\n" (later: identity)',
+    lambda s: s["predicate"]["model"].update(name=s["predicate"]["model"]["name"] + "\n"),
+)
+_statement_case(
+    "09-signer-keyid-trailing-newline",
+    "schema",
+    'each of signer.keyids followed by "\\n"; signed by key A (later: trust)',
+    lambda s: s["predicate"]["signer"].update(keyids=[k + "\n" for k in s["predicate"]["signer"]["keyids"]]),
+)
 
 
 # --- 10. the files bound by digest --------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The static catalog index a built site publishes (``schema/catalog-index.schema.json``).
+
+``generator.render`` writes it from verified receipts only; ``generator.remote`` reads a (hostile)
+server's copy to find what to download. Parts copied from signed documents reuse those documents' models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from receipts.formats._base import Closed, Document, Hex64, NoLineBreak, Open
+from receipts.formats._shared import GateVerdict
+from receipts.formats.card import Claims, Description, HardwareProfiles, LicenseId, Tags
+from receipts.formats.statement import IssuedAt, ModelName, ModelVersion, Publisher, QuantizationRow
+from receipts.formats.trust_root import RootPublisher, RootVersion
+
+__all__ = ["CatalogEval", "CatalogIndex", "CatalogModel", "CatalogTrustRoot", "CostPoint"]
+
+_SEGMENT = r"(?!\.\.?/)[A-Za-z0-9._@+-]+/"  # a safe name segment (receipts.paths): never . or ..
+
+PagePath = Annotated[str, Field(max_length=512, pattern=rf"^(?:{_SEGMENT})+$(?!\n)"), NoLineBreak]
+ReceiptPath = Annotated[
+    str, Field(max_length=512, pattern=rf"^(?:{_SEGMENT})+receipt\.json$(?!\n)"), NoLineBreak
+]
+
+
+class CatalogTrustRoot(Closed):
+    """``trust_root``: the pinned root every listed receipt verified against."""
+
+    publisher: RootPublisher
+    version: RootVersion
+    sha256: Hex64
+
+
+class CatalogEval(Closed):
+    """One signed run of a model, by pack id (values from the run's free-form summary stay free)."""
+
+    primary_metric: Any
+    scores: Any
+    retention: Any
+    student_metrics: dict[str, float | None]
+    task: Literal["multiple_choice", "generate", "classify", "extract"] | None
+    extraction: Any
+
+
+class CostPoint(Open):
+    """One footprint point's summary with the footprint's hardware (keys required, types free)."""
+
+    hw_class: Any
+    hardware: Any
+    quant: Any
+    concurrency: Any
+    status: Any
+    verdict: Any
+
+
+class CatalogModel(Closed):
+    """One verified receipt, as the buyer query and compare read it."""
+
+    name: ModelName
+    version: ModelVersion
+    publisher: Publisher
+    description: Description
+    tags: Tags
+    good_at: Claims
+    license: LicenseId
+    commercial_use: bool
+    redistribution: bool
+    hardware_profiles: HardwareProfiles
+    evals: dict[str, CatalogEval]
+    cost: list[CostPoint]
+    quantization: list[QuantizationRow]
+    gate: GateVerdict
+    issued_at: IssuedAt
+    page: PagePath
+    receipt: ReceiptPath
+    receipt_sha256: Hex64
+
+
+class CatalogIndex(Document):
+    """A catalog index (``receipts.catalog-index/v1``)."""
+
+    KIND: ClassVar[str] = "catalog-index"
+
+    format: Literal["receipts.catalog-index/v1"]
+    trust_root: CatalogTrustRoot
+    models: Annotated[list[CatalogModel], Field(max_length=100_000)]

@@ -1,0 +1,158 @@
+"""What ``receipts run`` writes to ``RUN_DIR/results.json`` (``schema/results.schema.json``).
+
+The schema leaves most of the document open (properties it does not list are allowed at the top and in
+most sections), so the models below type what it lists and keep the rest in ``model_extra``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from receipts.formats._base import (
+    Closed,
+    Digest,
+    Document,
+    Hex64,
+    Integer,
+    JsonObject,
+    NoLineBreak,
+    Omittable,
+    Open,
+)
+from receipts.formats._shared import Gate, PackRef
+
+__all__ = [
+    "Calibration",
+    "Diagnostic",
+    "Errors",
+    "Estimate",
+    "ExamplesLog",
+    "Fidelity",
+    "McNemar",
+    "Metric",
+    "ModelIdentity",
+    "Results",
+    "Retention",
+]
+
+Role = Annotated[str, Field(pattern=r"^(teacher|base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
+"""A role name: teacher, base, student or sft, optionally ``@<variant>`` (``student@int8-dynamic``)."""
+
+
+class ModelIdentity(Open):
+    """Who played a role: the spec given, and the weights digest or the API endpoint (at least one)."""
+
+    spec: str
+    digest: Omittable[Digest] = None
+    endpoint: Omittable[str] = None
+    kind: Omittable[Literal["hf", "gguf", "openai", "replay", "fake"]] = None
+    storage_quant: Omittable[str] = None
+    compute_dtype: Omittable[str] = None
+    runtime_quant: Omittable[str] = None
+    tokenizer: Omittable[str] = None
+    params: Omittable[Annotated[Integer, Field(ge=0)]] = None
+    extra: Omittable[JsonObject] = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> Self:
+        # anyOf [required digest, required endpoint]
+        if self.digest is None and self.endpoint is None:
+            raise ValueError("a model identity needs a digest or an endpoint")
+        return self
+
+
+class ExamplesLog(Closed):
+    """``examples``: the run's per-example log, by path and sha256."""
+
+    path: Annotated[str, Field(pattern=r"^[^/\\][^\\]*$(?!\n)"), NoLineBreak]
+    sha256: Hex64
+
+
+class Estimate(Closed):
+    """A mean (or a paired difference of means) with its 95% paired-bootstrap interval."""
+
+    value: float | None
+    ci95: Annotated[list[float | None], Field(min_length=2, max_length=2)]
+    n: Annotated[Integer, Field(ge=0)]
+    small_n: bool
+
+
+class Retention(Open):
+    """(S-B)/(T-B) for one role; null with a reason when the teacher-base gap is too small."""
+
+    value: float | None
+    reason: str | None
+    student_over_teacher: float | None = None
+
+
+class McNemar(Open):
+    """McNemar's test between two roles (the schema requires the keys, not their types)."""
+
+    statistic: Any
+    p_value: Any
+    method: Any
+
+
+class Metric(Open):
+    """One metric on one slice: per-role estimates, differences, retention, McNemar."""
+
+    roles: dict[str, Estimate]
+    differences: Omittable[dict[str, Estimate]] = None
+    retention: Omittable[dict[str, Retention]] = None
+    mcnemar: Omittable[dict[str, McNemar]] = None
+
+
+class Calibration(Open):
+    """One role's calibration (the schema requires the keys, not their types)."""
+
+    ece_10_equal_mass: Any
+    ece_15_equal_width: Any
+    reliability: Any
+
+
+class Fidelity(Open):
+    """One role's agreement with the teacher (the schema requires the keys, not their types)."""
+
+    agreement_rate: Any
+    cells: Any
+
+
+class Errors(Open):
+    """Instances left out because a role failed on them."""
+
+    instances: Any
+
+
+class Diagnostic(Open):
+    """One reading-the-signal finding."""
+
+    id: Any
+    message: Any
+    evidence: Any
+
+
+class Results(Document):
+    """A run's results (``receipts.results/v1``): identities, the examples log, every metric with its CI."""
+
+    model_config = ConfigDict(extra="allow")
+
+    KIND: ClassVar[str] = "results"
+
+    format: Literal["receipts.results/v1"]
+    pack: PackRef
+    models: Annotated[dict[Role, ModelIdentity], Field(min_length=1)]
+    examples: ExamplesLog
+    summary: Omittable[JsonObject] = None
+    gate: Omittable[Gate] = None
+    task: Omittable[Literal["multiple_choice", "generate", "classify", "extract"]] = None
+    primary_metric: Omittable[str] = None
+    settings: Omittable[JsonObject] = None
+    metrics: Omittable[dict[str, dict[str, Metric]]] = None
+    robustness: Omittable[JsonObject] = None
+    calibration: Omittable[dict[str, Calibration]] = None
+    abstention: Omittable[JsonObject] = None
+    fidelity: Omittable[dict[str, Fidelity]] = None
+    errors: Omittable[Errors] = None
+    diagnostics: Omittable[list[Diagnostic]] = None

@@ -1,0 +1,164 @@
+"""The in-toto Statement a receipt signs and its distillation-receipt predicate (statement.schema.json)."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from receipts.formats._base import (
+    Closed,
+    DateTime,
+    Digest,
+    Document,
+    Hex64,
+    Integer,
+    JsonObject,
+    NoLineBreak,
+    Omittable,
+    Open,
+    Unique,
+)
+from receipts.formats._shared import Gate, PackRef
+from receipts.formats.card import Card
+
+__all__ = [
+    "FootprintEntry",
+    "Generator",
+    "Predicate",
+    "PredicateModel",
+    "QuantizationRow",
+    "RunEntry",
+    "Signer",
+    "Statement",
+    "Subject",
+    "SubjectAnnotations",
+    "SubjectDigest",
+    "WeightsBinding",
+]
+
+SubjectKind = Literal["card", "results", "examples", "footprint", "weights-manifest", "weights", "pack"]
+
+
+class SubjectDigest(Open):
+    """An in-toto digest set: algorithm -> lowercase hex; ``sha256`` (64 digits) is the one receipts use."""
+
+    __pydantic_extra__: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]+$(?!\n)")]]
+
+    sha256: Omittable[Hex64] = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("a digest set names at least one digest")
+        return self
+
+
+class SubjectAnnotations(Open):
+    """What a subject is (``kind``), and for the weights the digest rule; other annotations are kept."""
+
+    kind: SubjectKind
+    rule: Omittable[str] = None
+    role: Omittable[str] = None
+
+
+class Subject(Closed):
+    """One in-toto subject: a file of the bundle, or the weights or pack bound by digest."""
+
+    name: Annotated[str, Field(min_length=1, max_length=512)]
+    digest: SubjectDigest
+    annotations: SubjectAnnotations
+
+
+ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$(?!\n)"), NoLineBreak]
+ModelVersion = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$(?!\n)")]
+Publisher = Annotated[str, Field(min_length=1)]
+
+
+class PredicateModel(Closed):
+    """``predicate.model``: the identity the receipt is for (copied from the card at signing)."""
+
+    name: ModelName
+    version: ModelVersion
+    publisher: Publisher
+
+
+class Signer(Closed):
+    """``predicate.signer``: the keys the signer says signed the statement."""
+
+    keyids: Annotated[list[Digest], Field(min_length=1, max_length=8), Unique]
+
+
+class WeightsBinding(Closed):
+    """``predicate.weights``: the weights' root digest under the model_signing files rule."""
+
+    rule: Literal["model_signing/v1.0/files/sha256"]
+    root: Digest
+    files: Annotated[Integer, Field(ge=1)]
+
+
+class RunEntry(Closed):
+    """One signed run: its pack, the bundle paths of its results and examples, and its summary."""
+
+    pack: PackRef
+    results: str
+    examples: str
+    summary: JsonObject
+
+
+class FootprintEntry(Closed):
+    """One signed footprint: its bundle path and summary."""
+
+    file: str
+    summary: JsonObject
+
+
+class QuantizationRow(Closed):
+    """Quantization survival for one student quantization: what it kept, what it costs."""
+
+    quant: str
+    evaluated: JsonObject
+    benched: list[JsonObject]
+
+
+class Generator(Closed):
+    """``predicate.generator``: the software that signed."""
+
+    name: Literal["receipts"]
+    version: str
+
+
+IssuedAt = Annotated[
+    DateTime, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$(?!\n)")
+]
+"""``predicate.issuedAt``: RFC 3339 in UTC to the second (``format: date-time``), a real calendar instant."""
+
+
+class Predicate(Closed):
+    """The distillation-receipt predicate: the card, runs, footprints and gate verdict signed together."""
+
+    model: PredicateModel
+    issuedAt: IssuedAt  # the JSON key, as signed
+    signer: Signer
+    card: Card
+    weights: Omittable[WeightsBinding] = None
+    runs: list[RunEntry]
+    footprints: list[FootprintEntry]
+    gate: Gate
+    quantization: Omittable[list[QuantizationRow]] = None
+    generator: Generator
+
+
+class Statement(Document):
+    """An in-toto Statement v1 whose predicate is a distillation receipt."""
+
+    KIND: ClassVar[str] = "statement"
+
+    type_: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type")
+    subject: Annotated[list[Subject], Field(min_length=1, max_length=256)]
+    predicateType: Literal["https://receipts.dev/predicate/distillation-receipt/v1"]
+    predicate: Predicate
+
+    def subjects(self, kind: SubjectKind) -> list[Subject]:
+        """The subjects annotated with ``kind``, in signed order."""
+        return [s for s in self.subject if s.annotations.kind == kind]

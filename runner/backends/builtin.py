@@ -1,0 +1,52 @@
+"""The backends receipts ships, registered by spec prefix (DESIGN §3).
+
+Each factory imports its backend module when a spec of its kind is loaded: ``hf:``/``gguf:`` models
+read their identity from their files and import torch only on their first model call.
+"""
+
+from __future__ import annotations
+
+from runner.backends.base import Backend
+from runner.backends.registry import ModelSpec, backend
+
+__all__ = ["fake", "gguf", "hf", "openai", "replay"]
+
+
+@backend("hf", example="hf:DIR", variants=True)
+def hf(spec: ModelSpec) -> Backend:
+    """``hf:DIR[@fp32|@bf16|@int8-dynamic]``: a folder written by transformers' ``save_pretrained``."""
+    from runner.backends.local import LocalModel
+
+    return LocalModel(spec.text, spec.kind, spec.location, spec.variant)
+
+
+@backend("gguf", example="gguf:FILE", variants=True)
+def gguf(spec: ModelSpec) -> Backend:
+    """``gguf:FILE[@variant]``: a GGUF file, dequantised once into the cache and loaded like ``hf:``."""
+    from runner.backends.local import LocalModel
+
+    return LocalModel(spec.text, spec.kind, spec.location, spec.variant)
+
+
+@backend("openai", example="openai:URL#MODEL")
+def openai(spec: ModelSpec) -> Backend:
+    """``openai:BASE_URL#MODEL[?OPTIONS]``: a model behind an OpenAI-compatible server."""
+    from runner.backends.openai import OpenAIBackend
+
+    return OpenAIBackend(spec.text, spec.location)
+
+
+@backend("replay", example="replay:FILE.jsonl")
+def replay(spec: ModelSpec) -> Backend:
+    """``replay:FILE.jsonl``: recorded outputs of a model that cannot be run here."""
+    from runner.backends.replay import ReplayBackend
+
+    return ReplayBackend(spec.text, spec.location)
+
+
+@backend("fake", example="fake:NAME")
+def fake(spec: ModelSpec) -> Backend:
+    """``fake:NAME[?skill=..]``: the deterministic test backend (sees gold answers, by design)."""
+    from runner.backends.fake import FakeBackend
+
+    return FakeBackend(spec.text, spec.location)

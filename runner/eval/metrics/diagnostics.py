@@ -1,0 +1,135 @@
+"""Diagnostics (DESIGN §4, seed 004 "reading the signal"): what the numbers suggest doing next."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BAD_ECE",
+    "COVERAGE_GAP",
+    "GOOD_ACCURACY",
+    "HIGH_AGGREGATE",
+    "HIGH_AGREEMENT",
+    "LOW_ACCURACY",
+    "SFT_MARGIN",
+    "DiagnosticInputs",
+    "Finding",
+    "diagnose",
+]
+
+
+HIGH_AGREEMENT = 0.90
+"""Teacher-is-the-ceiling: student agrees with the teacher on at least this share of items ..."""
+LOW_ACCURACY = 0.60
+"""... while its accuracy is below this."""
+HIGH_AGGREGATE = 0.70
+"""Coverage gap: the aggregate score is at least this ..."""
+COVERAGE_GAP = 0.10
+"""... and a critical slice scores at least this much lower."""
+GOOD_ACCURACY = 0.70
+"""Recalibrate: accuracy is at least this ..."""
+BAD_ECE = 0.10
+"""... and the 15-bin ECE is at least this."""
+SFT_MARGIN = 0.01
+"""No distillation gain: the student beats the SFT baseline by less than this (or not significantly)."""
+
+
+@dataclass(frozen=True)
+class DiagnosticInputs:
+    """The numbers diagnostics read; a rule whose inputs are ``None`` is skipped.
+
+    Scores are the student's headline metric unless named otherwise; ``critical_slices`` maps each
+    critical slice to the student's score on it; ``student_minus_sft_ci`` is the paired-bootstrap CI
+    of student - SFT.
+    """
+
+    student_accuracy: float | None = None
+    teacher_accuracy: float | None = None
+    agreement_rate: float | None = None
+    student_ece: float | None = None
+    critical_slices: Mapping[str, float] = field(default_factory=dict)
+    sft_accuracy: float | None = None
+    student_minus_sft_ci: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnostic: a stable ``id``, a sentence for humans and the numbers behind it."""
+
+    id: str
+    message: str
+    evidence: Mapping[str, float]
+
+
+def _teacher_ceiling(x: DiagnosticInputs) -> list[Finding]:
+    if x.agreement_rate is None or x.student_accuracy is None:
+        return []
+    if x.agreement_rate < HIGH_AGREEMENT or x.student_accuracy >= LOW_ACCURACY:
+        return []
+    evidence = {"agreement_rate": x.agreement_rate, "student_accuracy": x.student_accuracy}
+    if x.teacher_accuracy is not None:
+        evidence["teacher_accuracy"] = x.teacher_accuracy
+    message = (
+        "The student reproduces the teacher closely but scores low: the teacher is the ceiling. "
+        "A better teacher, not more distillation, is what would raise accuracy."
+    )
+    return [Finding("teacher_is_ceiling", message, evidence)]
+
+
+def _coverage_gaps(x: DiagnosticInputs) -> list[Finding]:
+    if x.student_accuracy is None or x.student_accuracy < HIGH_AGGREGATE:
+        return []
+    return [
+        Finding(
+            "coverage_gap",
+            f"High aggregate score but the critical slice {name!r} trails it by "
+            f"{x.student_accuracy - score:.2f}: the distillation data likely under-covers it.",
+            {"aggregate": x.student_accuracy, "slice_score": score, "gap": x.student_accuracy - score},
+        )
+        for name, score in sorted(x.critical_slices.items())
+        if x.student_accuracy - score >= COVERAGE_GAP
+    ]
+
+
+def _recalibrate(x: DiagnosticInputs) -> list[Finding]:
+    if x.student_accuracy is None or x.student_ece is None:
+        return []
+    if x.student_accuracy < GOOD_ACCURACY or x.student_ece < BAD_ECE:
+        return []
+    message = (
+        "Accuracy is good but confidence is miscalibrated: recalibrate (e.g. temperature scaling) "
+        "before using the student's probabilities for decisions or abstention."
+    )
+    return [Finding("recalibrate", message, {"student_accuracy": x.student_accuracy, "ece": x.student_ece})]
+
+
+def _sft_baseline(x: DiagnosticInputs) -> list[Finding]:
+    if x.student_accuracy is None or x.sft_accuracy is None:
+        return []
+    gain = x.student_accuracy - x.sft_accuracy
+    ci = x.student_minus_sft_ci
+    not_significant = ci is not None and ci[0] <= 0.0 <= ci[1]
+    if gain >= SFT_MARGIN and not not_significant:
+        return []
+    evidence = {"student_accuracy": x.student_accuracy, "sft_accuracy": x.sft_accuracy, "gain": gain}
+    if ci is not None:
+        evidence |= {"gain_ci_low": ci[0], "gain_ci_high": ci[1]}
+    message = (
+        "The student does no better than plain fine-tuning on the same data (SFT baseline): "
+        "distillation did not earn its keep here."
+    )
+    return [Finding("no_distillation_gain", message, evidence)]
+
+
+def diagnose(inputs: DiagnosticInputs) -> list[Finding]:
+    """Read the signal (DESIGN §4, seed 004); each rule's thresholds are the module constants above.
+
+    * ``teacher_is_ceiling``: agreement >= HIGH_AGREEMENT and student accuracy < LOW_ACCURACY.
+    * ``coverage_gap`` (one per slice): aggregate >= HIGH_AGGREGATE and aggregate - critical slice
+      score >= COVERAGE_GAP.
+    * ``recalibrate``: accuracy >= GOOD_ACCURACY and ECE >= BAD_ECE.
+    * ``no_distillation_gain``: student - SFT < SFT_MARGIN, or the CI of student - SFT contains 0.
+    """
+    checks = (_teacher_ceiling, _coverage_gaps, _recalibrate, _sft_baseline)
+    return [finding for check in checks for finding in check(inputs)]

@@ -1,0 +1,78 @@
+"""Retention (DESIGN §4): (S - B) / (T - B), the share of the teacher's gain the student kept, and S / T."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "GAP_BELOW_MIN",
+    "GAP_CI_CONTAINS_ZERO",
+    "REASONS",
+    "RETENTION_MIN_GAP",
+    "TEACHER_ZERO",
+    "Retention",
+    "retention",
+    "teacher_ratio",
+]
+
+
+RETENTION_MIN_GAP = 0.01
+"""Retention is null when the teacher-base gap |T - B| is smaller than this (DESIGN §4)."""
+
+GAP_BELOW_MIN = "teacher_base_gap_below_min"
+GAP_CI_CONTAINS_ZERO = "teacher_base_gap_ci_contains_zero"
+TEACHER_ZERO = "teacher_score_zero"
+REASONS: Mapping[str, str] = {
+    GAP_BELOW_MIN: f"teacher and base differ by less than {RETENTION_MIN_GAP}: nothing to retain",
+    GAP_CI_CONTAINS_ZERO: "the 95% CI of teacher minus base contains 0: the gap is not significant",
+    TEACHER_ZERO: "the teacher scores 0, so student/teacher is undefined",
+}
+"""Human-readable text for each null reason code."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A ratio that may be undefined: ``value`` is ``None`` exactly when ``reason`` (a code) is set."""
+
+    value: float | None
+    reason: str | None = None
+
+
+def retention(
+    student: float,
+    teacher: float,
+    base: float,
+    *,
+    gap_ci: tuple[float, float] | None = None,
+    min_gap: float = RETENTION_MIN_GAP,
+) -> Retention:
+    """Retention = (S - B) / (T - B): the share of the teacher's gain over base the student kept.
+
+    Null (``value=None``) with reason ``teacher_base_gap_below_min`` when ``|T - B| < min_gap``, else
+    with ``teacher_base_gap_ci_contains_zero`` when ``gap_ci`` (the paired-bootstrap CI of T - B) has
+    ``low <= 0 <= high``. May be < 0 (student below base) or > 1 (student above teacher).
+
+    Raises:
+        ValueError: a score is NaN or infinite.
+    """
+    if not all(math.isfinite(x) for x in (student, teacher, base)):
+        raise ValueError(f"retention needs finite scores, got S={student}, T={teacher}, B={base}")
+    gap = teacher - base
+    if abs(gap) < min_gap:
+        return Retention(None, GAP_BELOW_MIN)
+    if gap_ci is not None and gap_ci[0] <= 0.0 <= gap_ci[1]:
+        return Retention(None, GAP_CI_CONTAINS_ZERO)
+    return Retention((student - base) / gap)
+
+
+def teacher_ratio(student: float, teacher: float) -> Retention:
+    """S / T, null with reason ``teacher_score_zero`` when T == 0.
+
+    Raises:
+        ValueError: a score is NaN or infinite.
+    """
+    if not (math.isfinite(student) and math.isfinite(teacher)):
+        raise ValueError(f"the teacher ratio needs finite scores, got S={student}, T={teacher}")
+    return Retention(None, TEACHER_ZERO) if teacher == 0 else Retention(student / teacher)

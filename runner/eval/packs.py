@@ -1,0 +1,191 @@
+"""Eval packs as loaded: the pack, its items and variants, and each prompt instance a run poses.
+
+A pack is a frozen, versioned task suite (DESIGN §2): ``pack.yaml`` + ``data/*.jsonl``, loaded and
+checked by `runner.eval.loader.load_pack`, posed as prompts by `runner.eval.prompts.materialise`. Its
+digest is the model_signing v1.0 folder digest (DESIGN §5). No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from receipts.digests import digest_weights
+from runner.eval.answers import Behaviour, BehaviourRules, extract_answer, normalise
+from runner.eval.perturbations import PerturbationSpec
+
+__all__ = [
+    "DEFAULT_SCORERS",
+    "ORIGINAL",
+    "PACK_FILE",
+    "TASKS",
+    "AnswerRule",
+    "FewShot",
+    "Generation",
+    "Gold",
+    "Item",
+    "Label",
+    "Pack",
+    "PromptInstance",
+    "Variant",
+    "pack_digest",
+]
+
+TASKS = ("multiple_choice", "generate", "classify", "extract")
+ORIGINAL = "original"
+DEFAULT_SCORERS: Mapping[str, tuple[str, ...]] = {
+    "multiple_choice": ("accuracy", "acc_norm"),
+    "generate": ("exact_match",),
+    "classify": ("accuracy",),
+    "extract": ("json_valid", "field_prf"),
+}
+PACK_FILE = "pack.yaml"
+
+Label = str | int | bool
+Gold = int | tuple[str, ...] | Mapping[str, Any] | None
+
+
+# Records are frozen dataclasses whose mappings are typed read-only (`Mapping`) but are plain dicts,
+# so packs and prompt instances pickle (worker processes, caches); treat them as immutable.
+
+
+@dataclass(frozen=True)
+class Item:
+    """One eval item: its fields as written, and what the pack's mapping makes of them."""
+
+    id: str
+    fields: Mapping[str, Any]
+    file: str
+    line: int
+    gold: Gold
+    choices: tuple[str, ...] | None = None
+    slices: Mapping[str, Label] = field(default_factory=dict)
+    critical: bool = False
+    expected: Behaviour = "answer"
+    clarify_pattern: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``data/items.jsonl:7``: where the item is written."""
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of posing every item: a template, optionally with a perturbation of some fields."""
+
+    name: str
+    kind: str  # original | rewording | format | perturbation
+    template: str  # Jinja2 source
+    perturbation: PerturbationSpec | None = None
+    fields: tuple[str, ...] = ()  # the fields the perturbation changes
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerRule:
+    """How the answer is taken from an output: optional regex, then normalisation steps."""
+
+    regex: str | None = None
+    select: str = "first"
+    steps: tuple[str, ...] = ()
+
+    def normalise(self, text: str) -> str:
+        """``text`` (an answer or a reference) after the pack's normalisation steps."""
+        return normalise(text, self.steps)
+
+    def extract(self, output: str) -> str | None:
+        """The normalised answer in a model output, or ``None`` when the regex does not match."""
+        found = extract_answer(output, self.regex, select="last" if self.select == "last" else "first")
+        return None if found is None else self.normalise(found)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Greedy decoding limits for generated answers."""
+
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FewShot:
+    """Worked examples put before every prompt, rendered with the variant's template."""
+
+    items: tuple[Item, ...]
+    delimiter: str = "\n\n"
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A loaded, checked eval pack. ``digest`` is the folder's model_signing root (hex)."""
+
+    path: Path
+    id: str
+    version: str
+    license: str
+    task: str
+    digest: str
+    items: tuple[Item, ...]
+    templates: Mapping[str, str]
+    variants: tuple[Variant, ...]
+    slices: tuple[str, ...] = ()
+    scorers: tuple[str, ...] = ()
+    answer: AnswerRule = field(default_factory=AnswerRule)
+    behaviour: BehaviourRules = field(default_factory=BehaviourRules)
+    generation: Generation = field(default_factory=Generation)
+    gate: Mapping[str, float] = field(default_factory=dict)
+    target_delimiter: str = " "
+    fields: tuple[str, ...] = ()
+    few_shot: FewShot | None = None
+    description: str = ""
+    spec: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        """``original`` first, then the pack's variants in order."""
+        return tuple(v.name for v in self.variants)
+
+    @property
+    def critical_items(self) -> tuple[Item, ...]:
+        """The critical cohort: items marked ``critical: true``."""
+        return tuple(item for item in self.items if item.critical)
+
+    def item(self, item_id: str) -> Item:
+        """The item with this id.
+
+        Raises:
+            KeyError: no such item.
+        """
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+
+@dataclass(frozen=True)
+class PromptInstance:
+    """One item posed one way: the exact prompt every role sees, and what counts as right."""
+
+    item_id: str
+    variant: str
+    prompt: str
+    prompt_sha256: str
+    gold: Gold
+    choices: tuple[str, ...] | None = None
+    continuations: tuple[str, ...] | None = None
+    critical: bool = False
+    slices: Mapping[str, Label] = field(default_factory=dict)
+    expected: Behaviour = "answer"
+    clarify_pattern: str | None = None
+
+
+def pack_digest(path: Path) -> str:
+    """The pack folder's digest (hex root of the model_signing v1.0 files rule), as receipts bind it.
+
+    Raises:
+        InputError: the folder is missing, holds a symbolic link, or cannot be read.
+    """
+    return digest_weights(path).root
