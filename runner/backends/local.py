@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import replace
@@ -61,6 +62,32 @@ def gguf_storage_quant(path: Path) -> str:
         name = tensor.tensor_type.name
         counts[name] = counts.get(name, 0) + int(tensor.n_elements)
     return max(counts, key=lambda k: counts[k])
+
+
+_QUANT_NAME = re.compile(r"[A-Z0-9_]{1,16}")
+
+
+def _remembered_storage_quant(path: Path, folder: Path) -> str:
+    """`gguf_storage_quant`, remembered in the file's conversion folder (named by the file's sha256).
+
+    Reading a GGUF's metadata parses every key (a tokenizer's whole vocabulary): about a second a role,
+    which a run re-served from the cache would otherwise pay on every start.
+    """
+    memo = folder / "storage_quant"
+    try:
+        remembered = memo.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        remembered = ""
+    if _QUANT_NAME.fullmatch(remembered):
+        return remembered
+    value = gguf_storage_quant(path)
+    try:
+        tmp = memo.with_name(memo.name + f".{os.getpid()}.tmp")
+        tmp.write_text(value, "ascii")
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return value
 
 
 def _json_object(path: Path, what: str) -> dict[str, Any]:
@@ -207,7 +234,7 @@ def local_identity(spec: str, kind: str, location: str, variant: str | None) -> 
                 from runner.backends.hf_load import convert_gguf
 
             folder = convert_gguf(path, file_digest)
-        storage_quant = gguf_storage_quant(path)
+        storage_quant = _remembered_storage_quant(path, folder)
     else:
         if not (path / "config.json").is_file():
             raise InputError(
