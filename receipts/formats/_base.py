@@ -11,6 +11,11 @@ Python's ``$`` also matches before a final newline; ECMA-262's, which JSON Schem
 in, does not. So every anchored pattern, in the schemas and here alike, ends in ``$(?!\n)``: the end of
 the text in both readings. ``rfc3339-validator`` lets a final newline through too (``...Z\n``), so a
 ``date-time`` field also carries such a pattern or ``NoLineBreak``.
+
+For the same reason no pattern uses ``\s``, ``\S``, ``\w``, ``\W``, ``\d``, ``\D``, ``\b`` or ``\B``:
+on text beyond ASCII Python's ``re`` and ECMA-262 read them differently (``\s`` is U+001C-U+001F and
+U+0085 to Python, U+FEFF to ECMA-262; ``\d`` and ``\w`` take any Unicode digit or letter in Python,
+ASCII ones in ECMA-262). A pattern spells its characters out instead; white space is `SPACE`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from receipts.errors import SchemaError, Violation
 
 __all__ = [
+    "SPACE",
     "Closed",
     "Date",
     "DateTime",
@@ -132,6 +138,15 @@ Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$(?!\n)")]
 
 Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$(?!\n)")]
 """``sha256:`` and 64 lowercase hex digits."""
+
+SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+r"""White space, as the inside of a character class (``[^{SPACE}]``) written the same in a schema.
+
+Every character either engine's ``\s`` matches, so "no white space" refuses what either would call
+white space: Python's (``str.isspace``: U+0009-U+000D, U+001C-U+001F, U+0020, U+0085, U+00A0, U+1680,
+U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) and ECMA-262's (the same less U+001C-U+001F
+and U+0085, plus U+FEFF). Escapes only, which both read alike, so the pattern text is plain ASCII.
+"""
 
 _CONFIG = ConfigDict(
     frozen=True,

@@ -6,7 +6,17 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from receipts.formats._base import Closed, Date, Digest, Document, Integer, NoLineBreak, Omittable, Unique
+from receipts.formats._base import (
+    SPACE,
+    Closed,
+    Date,
+    Digest,
+    Document,
+    Integer,
+    NoLineBreak,
+    Omittable,
+    Unique,
+)
 
 __all__ = [
     "Base",
@@ -99,7 +109,7 @@ class Teacher(Closed):
     name: Annotated[str, _text(1, 200)]
     weights_digest: Omittable[Digest] = None
     api_identifier: Omittable[
-        Annotated[str, Field(max_length=200, pattern=r"^[a-z0-9][a-z0-9._-]*:[^\s]+$(?!\n)")]
+        Annotated[str, Field(max_length=200, pattern=rf"^[a-z0-9][a-z0-9._-]*:[^{SPACE}]+$(?!\n)")]
     ] = None
     license: LicenseId
     terms_of_service: Omittable[Url] = None

@@ -14,10 +14,13 @@ from receipts.formats._base import Closed, DateTime, Digest, Document, Integer, 
 
 __all__ = ["RootSignature", "SignedRoot", "TrustRootDocument", "TrustedKeyEntry"]
 
-Time = Annotated[
-    DateTime, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$(?!\n)")
-]
-"""``$defs/time``: RFC 3339 in UTC, a real calendar instant."""
+Time = Annotated[DateTime, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$(?!\n)")]
+"""``$defs/time``: RFC 3339 in UTC, whole seconds, a real calendar instant.
+
+No fractional seconds: receipts writes none (``receipts.trust.format_time``), a statement's ``issuedAt``
+has none, and verify.js's ``instant()`` refuses them; JavaScript's ``Date`` keeps milliseconds where
+Python keeps microseconds, so a finer key window could be judged differently by the two verifiers.
+"""
 
 
 RootPublisher = Annotated[str, Field(min_length=1, max_length=200)]

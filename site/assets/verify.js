@@ -133,11 +133,15 @@
     return value;
   }
 
-  /* An RFC 3339 UTC instant that exists (2026-02-30 matches the pattern and is refused). */
+  /* An RFC 3339 UTC instant in whole seconds that exists: what the statement's issuedAt and the trust
+   * root's $defs/time take, and the CLI with them. No fractional second; 2026-02-30 and year 0000 match
+   * the pattern and are refused (Date takes year 0; Python's datetime and jsonschema's date-time do not). */
   function instant(text, what) {
     if (typeof text !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(text)) fail(what + " is not an RFC 3339 UTC time");
     var t = Date.parse(text);
-    if (isNaN(t) || new Date(t).toISOString().slice(0, 19) + "Z" !== text) fail(what + " " + text + " is not a real instant");
+    if (isNaN(t) || text.slice(0, 4) === "0000" || new Date(t).toISOString().slice(0, 19) + "Z" !== text) {
+      fail(what + " " + text + " is not a real instant");
+    }
     return t;
   }
 

@@ -17,6 +17,7 @@ import copy
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -33,8 +34,8 @@ import receipts.formats as formats
 from receipts import schemas
 from receipts.documents import load_document, parse_json
 from receipts.dsse import b64decode_strict
-from receipts.errors import InputError, SchemaError
-from receipts.formats._base import Document
+from receipts.errors import InputError, SchemaError, VerificationError
+from receipts.formats._base import SPACE, Document
 from receipts.resources import schema_dir
 
 ROOT = Path(__file__).parents[2]
@@ -342,6 +343,19 @@ EDITS: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]], bool]] =
     ("card", CARD, _with(("lineage", "relation"), "quantized", "quantized_without_quantization"), False),
     ("card", CARD, _with(("lineage", "relation"), "finetuned", "finetuned_with_teachers"), True),
     ("trust-root", ROOT_MAIN, _revoked_key_without_revoked_at, False),
+    # whole seconds only (schema/trust-root $defs/time), as verify.js reads a key's window
+    (
+        "trust-root",
+        ROOT_MAIN,
+        _with(("signed", "issuedAt"), "2026-01-01T00:00:00.5Z", "fractional_issued_at"),
+        False,
+    ),
+    (
+        "trust-root",
+        ROOT_MAIN,
+        _with(("signed", "keys", 0, "notBefore"), "2026-01-01T00:00:00.000Z", "ms_not_before"),
+        False,
+    ),
 ]
 
 
@@ -776,6 +790,182 @@ def test_what_json_cannot_hold_is_refused_where_jsonschema_lets_it_through() -> 
         assert schema_accepts(value, "results")
         with pytest.raises(SchemaError):
             formats.Results.parse(value)
+
+
+# --- where Python's re and ECMA-262 (a browser, verify.js) could read a document differently ------------
+
+
+def _model_patterns() -> set[str]:
+    """Every ``pattern`` in the models' validators (built here: the package defers building them)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern" and isinstance(value, str):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                walk(value)
+
+    for model in MODELS.values():
+        model.model_rebuild()
+        walk(model.__pydantic_core_schema__)
+    return found
+
+
+def _schema_patterns() -> set[str]:
+    from tests.receipts.test_schemas import _patterns
+
+    return {pattern for kind in MODELS for pattern in _patterns(schemas.schema(kind))}
+
+
+def test_every_model_pattern_is_its_schema_pattern_with_no_engine_dependent_class() -> None:
+    r"""The models' patterns are the schemas' own text, so none uses `\s \S \w \W \d \D \b \B` either."""
+    from tests.receipts.test_schemas import ENGINE_DEPENDENT, escaped_letters
+
+    patterns = _model_patterns()
+    assert patterns
+    assert patterns <= _schema_patterns(), sorted(patterns - _schema_patterns())
+    for pattern in patterns:
+        assert not ENGINE_DEPENDENT & set(escaped_letters(pattern)), pattern
+
+
+SEPARATORS = DATA / "hostile" / "card_api_identifier_separators.yaml"
+
+
+def test_an_api_identifier_with_white_space_to_either_engine_is_refused_by_schema_and_model() -> None:
+    r"""U+001C (white space to Python's `\s` only) and U+FEFF (to ECMA-262's only): both refuse both.
+
+    With `[^\s]` the CLI refused the first and took the second, and a JavaScript validator the other way
+    round; `[^SPACE]` refuses every character either engine calls white space, and nothing else.
+    """
+    _, card = load_document(SEPARATORS)
+    teachers = ("$.lineage.teachers[0].api_identifier", "$.lineage.teachers[1].api_identifier")
+    first, second = (t["api_identifier"] for t in card["lineage"]["teachers"])
+    assert "\x1c" in first
+    assert "\ufeff" in second
+    with pytest.raises(SchemaError) as by_schema:
+        schemas.validate(card, "card", file=SEPARATORS)
+    with pytest.raises(SchemaError) as by_model:
+        formats.Card.parse(card, file=SEPARATORS)
+    assert {v.path for v in by_schema.value.violations} == set(teachers)
+    assert {v.path for v in by_model.value.violations} == set(teachers)
+    assert disagreement(card, "card") == ""
+    # the same card with those two characters taken out is valid to both
+    cleaned = copy.deepcopy(card)
+    for teacher in cleaned["lineage"]["teachers"]:
+        teacher["api_identifier"] = teacher["api_identifier"].replace("\x1c", "-").replace("\ufeff", "")
+    assert schema_accepts(cleaned, "card")
+    assert model_answer(cleaned, "card") == (True, "")
+    # one character at a time: refused exactly when one engine or the other calls it white space
+    space = re.compile(f"[{SPACE}]")
+    for code in [*range(0x100), 0x1680, *range(0x2000, 0x2070), 0x3000, 0xFEFF, 0xFFFE]:
+        char = chr(code)
+        teacher = cleaned["lineage"]["teachers"][0] | {"api_identifier": f"openai:gpt{char}4o"}
+        value = _replace(cleaned, ("lineage", "teachers", 0), teacher)
+        white = char.isspace() or char == "\ufeff"  # Python's \s, plus the one ECMA-262 adds
+        assert bool(space.match(char)) is white, hex(code)
+        assert schema_accepts(value, "card") is not white, hex(code)
+        assert disagreement(value, "card") == "", hex(code)
+
+
+_WHOLE = "2026-01-01T00:00:00Z"
+TIMES = [
+    _WHOLE,
+    "2026-01-01T00:00:00.5Z",
+    "2026-01-01T00:00:00.000Z",
+    "2026-01-01T00:00:00.123456789Z",
+    "2026-01-01T00:00:00,5Z",
+    "2026-01-01T00:00:00+00:00",
+    "2026-01-01t00:00:00z",
+    "2026-01-01T00:00:00Z\n",
+    "2026-01-01T00:00:60Z",
+    "2026-01-01T24:00:00Z",
+    "2026-02-29T00:00:00Z",
+    "2024-02-29T23:59:59Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "9999-12-31T23:59:59Z",
+    "2026-01-01T00:00:0\u0660Z",
+]
+VALID_TIMES = {
+    _WHOLE,
+    "2024-02-29T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "9999-12-31T23:59:59Z",
+}
+TIME_FIELDS = [("signed", "issuedAt"), ("signed", "keys", 0, "notBefore"), ("signed", "keys", 0, "notAfter")]
+
+
+def _root_with(path: tuple[Any, ...], text: str) -> dict[str, Any]:
+    _, root = load_document(ROOT / ROOT_MAIN)
+    node = root
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = text
+    return root
+
+
+def _loads_as_trust_root(root: dict[str, Any]) -> bool:
+    from receipts.trust import trust_root_from_bytes
+
+    try:
+        trust_root_from_bytes(json.dumps(root).encode("utf-8"))
+    except VerificationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("path", TIME_FIELDS, ids=json_path)
+def test_a_trust_root_time_is_whole_seconds_to_schema_model_and_loader(path: tuple[Any, ...]) -> None:
+    """A fractional second is refused by the schema, the model and ``receipts.trust`` alike, at its path.
+
+    verify.js refuses it too (``instant()``; the next test runs it): a key window finer than a second
+    would be judged by Python in microseconds and by the browser's ``Date`` in milliseconds.
+    """
+    for text in TIMES:
+        root = _root_with(path, text)
+        accepted = text in VALID_TIMES
+        assert schema_accepts(root, "trust-root") is accepted, text
+        assert disagreement(root, "trust-root") == "", text
+        assert _loads_as_trust_root(root) is accepted, text
+        if not accepted:
+            with pytest.raises(SchemaError) as caught:
+                formats.TrustRootDocument.parse(root)
+            assert {v.path for v in caught.value.violations} == {json_path(path)}, text
+
+
+def _verify_js_instant() -> str:
+    source = (ROOT / "site" / "assets" / "verify.js").read_text("utf-8")
+    found = re.search(r"^  function instant\(text, what\) \{\n.*?^  \}\n", source, re.M | re.S)
+    assert found, "verify.js has no instant(text, what)"
+    return found.group(0)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run verify.js's instant()")
+def test_verify_js_reads_a_trust_root_time_as_the_schema_does() -> None:
+    """verify.js's ``instant()``, run by Node on each time, against the schema's answer on a notBefore."""
+    script = (
+        "function fail(reason) { throw new Error(reason); }\n" + _verify_js_instant() + "\n"
+        'const times = JSON.parse(require("fs").readFileSync(0, "utf8"));\n'
+        "process.stdout.write(JSON.stringify(times.map(t => { try { instant(t, 't'); return true; }"
+        " catch (e) { return false; } })));\n"
+    )
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, "-e", script], input=json.dumps(TIMES), capture_output=True, text=True, check=True
+    )
+    browser = json.loads(done.stdout)
+    path = ("signed", "keys", 0, "notBefore")
+    cli = [schema_accepts(_root_with(path, text), "trust-root") for text in TIMES]
+    assert dict(zip(TIMES, browser, strict=True)) == dict(zip(TIMES, cli, strict=True))
+    assert {text for text, ok in zip(TIMES, browser, strict=True) if ok} == VALID_TIMES
 
 
 def test_importing_the_package_imports_no_model() -> None:

@@ -1,6 +1,9 @@
 """Schema layer: every schema is valid 2020-12 with an $id and version; every violation is reported."""
 
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,6 +144,103 @@ def test_anchored_patterns_end_where_the_text_ends(path):
         assert pattern.startswith("^"), pattern
         assert pattern.endswith("$(?!\\n)"), pattern
         assert pattern.count("$") == 1, pattern
+
+
+# Classes whose meaning differs between Python's re (jsonschema, the CLI) and ECMA-262 (JSON Schema's own
+# dialect, a browser) on text beyond ASCII: \s (U+001C-U+001F and U+0085 in Python only, U+FEFF in
+# ECMA-262 only), \d and \w (any Unicode digit or letter in Python, ASCII in ECMA-262), \b by \w.
+ENGINE_DEPENDENT = frozenset("sSwWdDbB")
+
+
+def escaped_letters(pattern: str) -> list[str]:
+    r"""What follows each escaping backslash (``\\s``, an escaped backslash then an s, gives ``\``)."""
+    found, escaped = [], False
+    for char in pattern:
+        if escaped:
+            found.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+    return found
+
+
+def test_escaped_letters_reads_escaped_backslashes():
+    assert escaped_letters(r"^[^\s]+$") == ["s"]
+    assert escaped_letters(r"^[^/\\][^\\]*$(?!\n)") == ["\\", "\\", "n"]
+    assert escaped_letters(r"\\s") == ["\\"]
+
+
+@pytest.mark.parametrize("path", sorted(schema_dir().glob("*.schema.json")), ids=lambda p: p.name)
+def test_no_pattern_uses_a_class_python_and_ecma_262_read_differently(path):
+    r"""`\s \S \w \W \d \D \b \B` are spelt out as explicit classes (white space: formats._base.SPACE)."""
+    for pattern in _patterns(json.loads(path.read_text())):
+        assert not ENGINE_DEPENDENT & set(escaped_letters(pattern)), pattern
+
+
+# Strings each pattern matches, then the same with a character the two engines could read differently
+# (white space to one of them only, a non-ASCII digit or letter, a line break) appended, prepended and
+# inserted; Python's re.search and ECMA-262's RegExp(pattern, "u").test must give one answer on each.
+PATTERN_SEEDS = [
+    "openai:gpt-4o-2024-08-06",
+    "sha256:" + "a" * 64,
+    "a" * 64,
+    "2026-11-23T10:00:00Z",
+    "2026-11-23",
+    "tiny-mc",
+    "1.0.0",
+    "en-GB",
+    "Apache-2.0 OR MIT",
+    "student@int8-dynamic",
+    "data/items.jsonl",
+    "models/x/",
+    "models/x/receipt.json",
+    "runs/tiny-mc/results.json",
+    "clarify_pattern",
+    "-----BEGIN PUBLIC KEY-----",
+    "hf/Model-1",
+]
+ODD_CHARACTERS = (
+    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+    "\u0660\uff10\u00e9\u212a\u017f_\x00\x7f"
+)
+
+
+def pattern_probes() -> list[str]:
+    probes = list(PATTERN_SEEDS)
+    for seed in PATTERN_SEEDS:
+        middle = len(seed) // 2
+        for char in ODD_CHARACTERS:
+            probes += [seed + char, char + seed, seed[:middle] + char + seed[middle:]]
+    return probes
+
+
+def ecma_262_answers(patterns: list[str], probes: list[str]) -> list[list[bool]]:
+    """Node's answers: for each pattern, RegExp(pattern, "u").test(probe) for each probe."""
+    script = (
+        'const [patterns, probes] = JSON.parse(require("fs").readFileSync(0, "utf8"));'
+        'process.stdout.write(JSON.stringify(patterns.map(p => { const re = new RegExp(p, "u");'
+        " return probes.map(s => re.test(s)); })));"
+    )
+    node = shutil.which("node")
+    assert node is not None
+    stdin = json.dumps([patterns, probes])
+    done = subprocess.run([node, "-e", script], input=stdin, capture_output=True, text=True, check=True)
+    answers: list[list[bool]] = json.loads(done.stdout)
+    return answers
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js for an ECMA-262 regex engine")
+def test_every_pattern_gives_python_and_ecma_262_one_answer():
+    patterns = sorted(
+        {p for path in schema_dir().glob("*.schema.json") for p in _patterns(json.loads(path.read_text()))}
+    )
+    probes = pattern_probes()
+    found = []
+    for pattern, ecma in zip(patterns, ecma_262_answers(patterns, probes), strict=True):
+        for probe, ecma_match in zip(probes, ecma, strict=True):
+            if bool(re.search(pattern, probe)) != ecma_match:
+                found.append(f"{pattern}: {probe!r}: Python {not ecma_match}, ECMA-262 {ecma_match}")
+    assert not found, f"{len(found)} disagreements:\n" + "\n".join(found[:40])
 
 
 GOLDEN_STATEMENT = Path(__file__).parents[1] / "data" / "golden_statement.json"
