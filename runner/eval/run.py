@@ -27,7 +27,7 @@ from runner.backends.registry import load_backend
 from runner.eval.config import ROLE_ORDER, RunConfig
 from runner.eval.packs import Pack, PromptInstance
 from runner.eval.prompts import materialise
-from runner.eval.roles import Progress, RoleRun, TeacherDists, in_batches
+from runner.eval.roles import Progress, RoleRun, TeacherDists, in_batches, instance_key
 from runner.eval.work import work
 
 __all__ = ["Engine", "LocalEngine", "RunOutcome", "execute"]
@@ -187,10 +187,17 @@ class LocalEngine:
 def _run_local(
     job: RoleRun, backend: Backend, instances: Sequence[PromptInstance], progress: Progress | None
 ) -> None:
-    for batch in in_batches(job.todo(instances), max(1, job.config.batch_size)):
+    for batch in in_batches(instances, max(1, job.config.batch_size)):
+        missing = {instance_key(inst) for inst in job.todo(batch)}
+        if not missing:
+            continue
+        # The whole batch is posed again, as an uninterrupted run posed it, and only the missing rows are
+        # kept: a model's numbers can differ in their last digits with which items share a forward, so a
+        # resumed run stays byte for byte the uninterrupted one.
         items = [job.prepare(inst) for inst in batch]
         for item, result in zip(items, work(backend, items), strict=True):
-            job.finish(item, result)
+            if instance_key(item.inst) in missing:
+                job.finish(item, result)
         job.batch_done(progress)
 
 
