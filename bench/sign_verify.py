@@ -41,6 +41,7 @@ TARGET_PER_1000_S = 2.0  # issue #2: <= 2 s to sign 1,000 receipts, <= 2 s to ve
 # Where a profiled function's own time goes, by the file (or built-in) it belongs to; first match wins.
 AREAS = (
     ("JSON Schema validation (jsonschema, referencing)", ("jsonschema", "referencing", "rpds")),
+    ("typed formats (pydantic)", ("pydantic", "receipts/formats/")),
     ("YAML parsing (PyYAML + libyaml)", ("/yaml/", "_yaml")),
     ("canonical JSON (rfc8785)", ("rfc8785",)),
     ("signatures (cryptography)", ("cryptography", "ECPrivateKey", "ECPublicKey")),

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    from receipts.formats import Footprint, Results
+    from receipts.formats.footprint import Point
 
 __all__ = [
     "cost_by_quant",
@@ -84,20 +88,19 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def retention_by_slice(results: Mapping[str, Any]) -> str | None:
+def retention_by_slice(results: Results) -> str | None:
     """The primary metric per slice for each role (teacher, base, student, ...), or ``None``."""
-    primary = results.get("primary_metric")
-    metrics = results.get("metrics", {})
+    primary = results.primary_metric
     groups = []
-    for slice_name, by_metric in metrics.items():
-        roles = by_metric.get(primary, {}).get("roles", {}) if isinstance(by_metric, Mapping) else {}
-        values = [(role, _float(v.get("value"))) for role, v in roles.items() if "@" not in role]
+    for slice_name, by_metric in (results.metrics or {}).items():
+        metric = by_metric.get(primary) if primary is not None else None
+        roles = metric.roles if metric is not None else {}
+        values = [(role, _float(estimate.value)) for role, estimate in roles.items() if "@" not in role]
         if values:
-            groups.append((str(slice_name), values))
+            groups.append((slice_name, values))
     if not groups:
         return None
-    pack = results.get("pack", {}).get("id", "")
-    return horizontal_bars(f"{primary} per slice · {pack}", groups[:40], max_value=1.0)
+    return horizontal_bars(f"{primary} per slice · {results.pack.id}", groups[:40], max_value=1.0)
 
 
 def cost_by_quant(points: Sequence[Mapping[str, Any]]) -> str | None:
@@ -126,23 +129,22 @@ def _finite(value: Any) -> float | None:
 # ------------------------------------------------------------------------------------ reliability diagram
 
 
-def reliability_diagram(results: Mapping[str, Any]) -> str | None:
+def reliability_diagram(results: Results) -> str | None:
     """Accuracy against mean confidence per reliability bin, one line per role, or ``None``.
 
-    Reads ``results["calibration"][role]["reliability"]`` (the run's equal-width bins; empty ones are
-    skipped) and ``["ece_10_equal_mass"]`` for the legend. Marker area follows the bin's count. At most
-    six roles are drawn, quantized variants (``student@int8``) included; ``None`` when no role has a
-    non-empty bin.
+    Reads ``results.calibration[role].reliability`` (the run's equal-width bins; empty ones are skipped;
+    the schema leaves their shape free, so they are read defensively) and ``.ece_10_equal_mass`` for the
+    legend. Marker area follows the bin's count. At most six roles are drawn, quantized variants
+    (``student@int8``) included; ``None`` when no role has a non-empty bin.
     """
-    calibration = results.get("calibration")
-    entries = calibration.items() if isinstance(calibration, Mapping) else []
-    roles = [(str(role), bins, entry) for role, entry in entries if (bins := _bins(entry))][:_MAX_ROLES]
+    calibration = results.calibration or {}
+    roles = [(role, bins, entry) for role, entry in calibration.items() if (bins := _bins(entry.reliability))]
+    roles = roles[:_MAX_ROLES]
     if not roles:
         return None
-    pack = results.get("pack", {}).get("id", "")
     left, top, size = 44, 30, 240
     legend_x = left + size + 24
-    out = _svg_open(f"reliability · {pack}" if pack else "reliability", legend_x + 230, top + size + 44)
+    out = _svg_open(f"reliability · {results.pack.id}", legend_x + 230, top + size + 44)
     out += _unit_axes(left, top, size)
     out += _legend_row(legend_x, top + 6, "#9e9e9e", "perfect calibration", dashed=True)
     colors = _palette([role for role, _, _ in roles])
@@ -155,7 +157,7 @@ def reliability_diagram(results: Mapping[str, Any]) -> str | None:
             f'fill="{colors[role]}" fill-opacity="0.8"/>'
             for x, y, count in xy
         ]
-        ece = _finite(entry.get("ece_10_equal_mass"))
+        ece = _finite(entry.ece_10_equal_mass)
         text = f"{_clip(role, 22)} · ECE {'n/a' if ece is None else f'{ece:.3f}'}"
         out += _legend_row(legend_x, top + 6 + 18 * i, colors[role], text)
     out.append("</svg>")
@@ -167,9 +169,8 @@ def _marker_radius(count: float) -> float:
     return min(1.5 + 0.8 * math.sqrt(count), 9.0)
 
 
-def _bins(entry: Any) -> list[tuple[float, float, float]]:
+def _bins(reliability: Any) -> list[tuple[float, float, float]]:
     """(mean confidence, accuracy, count) of the non-empty bins, values clamped into [0, 1]."""
-    reliability = entry.get("reliability") if isinstance(entry, Mapping) else None
     out = []
     for b in reliability if isinstance(reliability, list) else []:
         if not isinstance(b, Mapping):
@@ -213,17 +214,17 @@ def _legend_row(x: int, y: int, color: str, text: str, *, dashed: bool = False) 
 # ------------------------------------------------------------------------------- latency distribution
 
 
-def latency_distribution(footprint: Mapping[str, Any]) -> str | None:
+def latency_distribution(footprint: Footprint) -> str | None:
     """Per-call end-to-end seconds of each benched point as box and whiskers over its raw samples.
 
-    One row per ``ok`` point of ``footprint["points"]``, from its ``["samples"]["e2e_s"]``: whiskers span
+    One row per ``ok`` point of ``footprint.points``, from its ``.samples.e2e_s``: whiskers span
     min..max, the box p25..p75 and the bar marks the median (nearest rank, as `receipts bench` defines
     percentiles), and every call is a faint dot (at most 400 per row). The rows share one linear axis
     from 0 s. ``None`` when no ``ok`` point has samples.
     """
     rows = [
-        (str(p.get("quant")), f"{p.get('quant')} c{p.get('concurrency')}", samples)
-        for p in footprint.get("points", [])
+        (p.quant, f"{p.quant} c{p.concurrency}", samples)
+        for p in footprint.points
         if (samples := _e2e_samples(p))
     ]
     if not rows:
@@ -244,14 +245,11 @@ def latency_distribution(footprint: Mapping[str, Any]) -> str | None:
     return "\n".join(out) + "\n"
 
 
-def _e2e_samples(point: Any) -> list[float]:
-    """The point's finite, non-negative per-call e2e seconds, sorted; empty unless its status is ok."""
-    if not isinstance(point, Mapping) or point.get("status") != "ok":
+def _e2e_samples(point: Point) -> list[float]:
+    """The point's non-negative per-call e2e seconds, sorted; empty unless its status is ok."""
+    if point.status != "ok":
         return []
-    samples = point.get("samples")
-    raw = samples.get("e2e_s") if isinstance(samples, Mapping) else None
-    values = [_finite(v) for v in raw] if isinstance(raw, list) else []
-    return sorted(v for v in values if v is not None and v >= 0)
+    return sorted(v for v in point.samples.e2e_s if v >= 0)
 
 
 def _box_row(

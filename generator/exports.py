@@ -55,8 +55,8 @@ def page_exports(verified: VerifiedReceipt, *, receipt_url: str | None = None) -
     Raises:
         UsageError: ``receipt_url`` is not an http(s) URL.
     """
-    model = verified.predicate["model"]
+    model = verified.predicate.model
     card = model_card(verified, receipt_url=receipt_url).encode("utf-8")
     # the same bytes as `receipts export cyclonedx --out` writes
     bom = (json.dumps(ml_bom(verified), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    return Export(HF_CARD, card), Export(f"{model['name']}-{model['version']}.cdx.json", bom)
+    return Export(HF_CARD, card), Export(f"{model.name}-{model.version}.cdx.json", bom)

@@ -31,7 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from receipts.formats.statement import Predicate
 
 __all__ = ["NOT_AVAILABLE", "figures", "number", "role_label", "role_order", "roles"]
 
@@ -76,32 +79,29 @@ def role_order(role: str) -> tuple[int, str]:
     return (_ROLE_ORDER.index(role) if role in _ROLE_ORDER else len(_ROLE_ORDER), role)
 
 
-def roles(predicate: Mapping[str, Any]) -> list[str]:
+def roles(predicate: Predicate) -> list[str]:
     """The columns of a metrics table: teacher, base, student, sft, then every other role a run scored."""
-    scored = {
-        role
-        for run in predicate.get("runs", [])
-        for role in _mapping(_mapping(_mapping(run).get("summary")).get("scores"))
-    }
+    scored = {role for run in predicate.runs for role in _mapping(run.summary.get("scores"))}
     return sorted(scored | set(_ROLE_ORDER), key=role_order)
 
 
-def figures(predicate: Mapping[str, Any]) -> dict[str, str]:
+def figures(predicate: Predicate) -> dict[str, str]:
     """Every headline figure of a signed predicate: key -> the exact string a page shows.
 
-    The predicate is the one a receipt's verified statement carries (its schema holds ``model`` and
-    ``gate``); ``summary`` objects are free-form, so whatever they hold is read defensively.
+    The predicate is the one a receipt's verified statement carries: its schema makes ``model``'s names,
+    the gate verdict and each run's pack id text. ``summary`` objects are free-form, so whatever they hold
+    is read defensively (verify.js reads every part so, from the statement's JSON).
     """
-    model = _mapping(predicate.get("model"))
+    model = predicate.model
     shown = {
-        "model.name": _text(model.get("name")),
-        "model.version": _text(model.get("version")),
-        "model.publisher": _text(model.get("publisher")),
-        "gate": _text(_mapping(predicate.get("gate")).get("verdict")).replace("_", " "),
+        "model.name": model.name,
+        "model.version": model.version,
+        "model.publisher": model.publisher,
+        "gate": predicate.gate.verdict.replace("_", " "),
     }
-    for run in predicate.get("runs", []):
-        summary = _mapping(_mapping(run).get("summary"))
-        key = f"runs.{_text(_mapping(_mapping(run).get('pack')).get('id'))}"
+    for run in predicate.runs:
+        summary = run.summary
+        key = f"runs.{run.pack.id}"
         shown[f"{key}.primary_metric"] = _text(summary.get("primary_metric"))
         for role, score in _mapping(summary.get("scores")).items():
             shown[f"{key}.scores.{role}"] = number(score)

@@ -32,10 +32,11 @@ from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import markupsafe
+from pydantic import BaseModel
 
 from generator import charts
 from generator.exports import page_exports, receipt_url
@@ -47,6 +48,12 @@ from receipts.output import check_folder, refused
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot, trust_root_from_bytes
 from receipts.verify import Report, VerifiedReceipt, find_receipts, verify_receipt
+
+if TYPE_CHECKING:
+    from receipts.formats import Card, Footprint, Results
+    from receipts.formats.card import Teacher
+    from receipts.formats.results import Estimate, ModelIdentity
+    from receipts.formats.statement import RunEntry
 
 __all__ = ["RenderResult", "collect", "page_dir", "render"]
 
@@ -158,15 +165,16 @@ def _label(key: Any) -> str:
 
 
 def _inert(value: Any) -> markupsafe.Markup:
-    """Untrusted data as inert HTML: strings escaped, mappings as ``<dl>``, lists as ``<ul>``.
+    """Untrusted data as inert HTML: strings escaped, mappings and models as ``<dl>``, lists as ``<ul>``.
 
     Strings that look like URLs or URIs (``http://``, ``javascript:``, ...) become ``<code>``, never links.
     A Python function rather than a recursive Jinja macro: the same output, faster on large catalogs.
     Every piece of data goes through ``escape`` (or is this function's own ``Markup``) before it is joined.
     """
     esc, html = markupsafe.escape, markupsafe.Markup
-    if isinstance(value, Mapping):
-        items = "".join(f"<dt>{esc(_label(k))}</dt><dd>{_inert(v)}</dd>" for k, v in value.items())
+    if isinstance(value, Mapping | BaseModel):
+        pairs = value.items() if isinstance(value, Mapping) else _signed_items(value)
+        items = "".join(f"<dt>{esc(_label(k))}</dt><dd>{_inert(v)}</dd>" for k, v in pairs)
         return html(f'<dl class="rc-dl">{items}</dl>')
     if isinstance(value, str):
         uri = value.startswith(("http://", "https://")) or (":" in value[:12] and " " not in value)
@@ -179,6 +187,30 @@ def _inert(value: Any) -> markupsafe.Markup:
     if value is None:
         return html("<em>not stated</em>")
     return esc(_num(value))
+
+
+def _signed_items(model: BaseModel) -> list[tuple[str, Any]]:
+    """A typed model's members as its signed JSON object holds them: ``(key, value)``, keys sorted.
+
+    Only the members the document has (an omitted one is not shown as absent), under their JSON names
+    (``from``, not ``from_``), unknown ones of an open object included. A typed model keeps no key order;
+    the documents it reads are written with sorted keys (the statement in RFC 8785 form, results.json with
+    ``sort_keys``), so sorted is the order signed. A member typed as a number holds a float even where the
+    JSON had an integer; a whole one is given back as the integer RFC 8785 writes for it (``2``, not
+    ``2.0``): so the card's numbers read as signed. (Results members shown here are untyped, kept as read.)
+    """
+    items = []
+    for name, field in type(model).model_fields.items():
+        if name in model.model_fields_set:
+            value = getattr(model, name)
+            items.append((field.alias or name, value if field.annotation is Any else _whole(value)))
+    items += (model.model_extra or {}).items()
+    return sorted(items, key=lambda item: item[0])
+
+
+def _whole(value: Any) -> Any:
+    # JSON numbers below 1e21 with no fraction are written as integers by RFC 8785 (as by JavaScript)
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 1e21 else value
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -197,43 +229,48 @@ def _pct(value: Any) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value:.0%}"
 
 
-def _runs(entry: VerifiedReceipt) -> list[dict[str, Any]]:
-    """Each signed run: its predicate entry and its verified results, in the predicate's order."""
-    return [
-        {"entry": run, "results": results}
-        for run, results in zip(entry.predicate["runs"], entry.results, strict=True)
-    ]
+@dataclass(frozen=True)
+class SignedRun:
+    """One signed run: its predicate entry and its verified results."""
+
+    entry: RunEntry
+    results: Results
+
+
+def _runs(entry: VerifiedReceipt) -> list[SignedRun]:
+    """Each signed run, in the predicate's order."""
+    return [SignedRun(run, results) for run, results in zip(entry.predicate.runs, entry.results, strict=True)]
 
 
 _ROLE_ORDER = {"teacher": 0, "base": 1, "student": 2, "sft": 3}
 
 
-def evaluated_models(card: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+def evaluated_models(card: Card, runs: Sequence[SignedRun]) -> list[dict[str, str]]:
     """Who was evaluated, per role, from the signed runs (not the card text), and how the card is bound.
 
     ``verify`` already refused any contradiction (receipts.binding), so what remains to say is whether the
     card states the role (and so is checked against it) or leaves it unstated.
     """
-    lineage = card.get("lineage", {})
+    lineage = card.lineage
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for run in runs:
-        for role, model in run["results"].get("models", {}).items():
-            identity = str(model.get("digest") or model.get("endpoint") or "no identity recorded")
+        for role, model in run.results.models.items():
+            identity = model.digest or model.endpoint or "no identity recorded"
             if role == "teacher":
-                bound = _teacher_binding(lineage.get("teachers", []), model)
+                bound = _teacher_binding(lineage.teachers or [], model)
             elif role == "base":
-                stated = lineage.get("base", {}).get("weights_digest")
+                stated = lineage.base.weights_digest
                 bound = "the card's base weights" if stated else "the card states no base digest"
             elif role.startswith("student"):
-                bound = "the signed weights" if model.get("digest") else "no weights signed"
+                bound = "the signed weights" if model.digest else "no weights signed"
             else:
                 bound = "baseline (not named by the card)"
             row = rows.setdefault(
                 (role, identity), {"role": role, "identity": identity, "bound": bound, "packs": ""}
             )
-            pack = str(run["entry"]["pack"]["id"])
+            pack = run.entry.pack.id
             row["packs"] = ", ".join(p for p in (row["packs"], pack) if p)
-            spec = str(model.get("spec", ""))
+            spec = model.spec
             kind, _, where = spec.partition(":")
             # the signed spec names a path on the publisher's machine; its last part says what was run
             row["spec"] = f"{kind}:…/{where.rstrip('/').rsplit('/', 1)[-1]}" if "/" in where else spec
@@ -241,60 +278,79 @@ def evaluated_models(card: Mapping[str, Any], runs: Sequence[Mapping[str, Any]])
     return order
 
 
-def _teacher_binding(claims: Sequence[Mapping[str, Any]], model: Mapping[str, Any]) -> str:
+def _teacher_binding(claims: Sequence[Teacher], model: ModelIdentity) -> str:
     if not claims:
         return "reference model (the card names no teacher)"
     for claim in claims:
-        stated = claim.get("weights_digest")
-        if stated and stated != model.get("digest") and same_weights(str(stated), model.get("digest")):
+        stated = claim.weights_digest
+        if stated and stated != model.digest and same_weights(stated, model.digest):
             return f"named by the card as {stated} (the file's sha256; shown here as its one-file root)"
     return "named by the card"
 
 
 def index_row(entry: VerifiedReceipt) -> dict[str, Any]:
     """One model in the static catalog index (what the buyer query and compare read)."""
-    card = entry.predicate["card"]
-    permissions = card.get("license", {}).get("permissions", {})
-    runs = _runs(entry)
+    card, predicate = entry.card, entry.predicate
     evals = {}
-    for run in runs:
-        results, summary = run["results"], run["entry"].get("summary", {})
-        pack = run["entry"]["pack"]["id"]
-        metrics = results.get("metrics", {}).get("all", {})
-        student = {name: m.get("roles", {}).get("student", {}).get("value") for name, m in metrics.items()}
-        evals[pack] = {
+    for run in _runs(entry):
+        results, summary = run.results, run.entry.summary
+        metrics = (results.metrics or {}).get("all", {})
+        student = {name: _student_value(metric.roles) for name, metric in metrics.items()}
+        evals[run.entry.pack.id] = {
             "primary_metric": summary.get("primary_metric"),
             "scores": summary.get("scores", {}),
             "retention": summary.get("retention"),
             "student_metrics": student,
-            "task": results.get("task"),
-            "extraction": results.get("extraction", {}).get("student", {}).get("micro"),
+            "task": results.task,
+            "extraction": _student_extraction(results),
         }
-    cost = []
-    for fp in entry.footprints:
-        hw = fp.get("hardware", {})
-        for point in fp.get("summary", {}).get("by_quant", {}).values():
-            cost.append({"hw_class": hw.get("hw_class"), "hardware": hw.get("label"), **point})
     return {
         "name": entry.name,
         "version": entry.version,
-        "publisher": entry.predicate["model"]["publisher"],
-        "description": card.get("model", {}).get("description", ""),
-        "tags": card.get("model", {}).get("tags", []),
-        "good_at": card.get("task_boundary", {}).get("good_at", []),
-        "license": card.get("license", {}).get("id"),
-        "commercial_use": permissions.get("commercial_use"),
-        "redistribution": permissions.get("redistribution"),
-        "hardware_profiles": card.get("hardware_profiles", []),
+        "publisher": predicate.model.publisher,
+        "description": card.model.description,
+        "tags": card.model.tags or [],
+        "good_at": card.task_boundary.good_at,
+        "license": card.license.id,
+        "commercial_use": card.license.permissions.commercial_use,
+        "redistribution": card.license.permissions.redistribution,
+        "hardware_profiles": [dict(_signed_items(profile)) for profile in card.hardware_profiles],
         "evals": evals,
-        "cost": cost,
-        "quantization": entry.predicate.get("quantization", []),
-        "gate": entry.predicate.get("gate", {}).get("verdict"),
-        "issued_at": entry.predicate.get("issuedAt"),
+        "cost": _cost_points(entry.footprints),
+        "quantization": [
+            {"quant": row.quant, "evaluated": row.evaluated, "benched": row.benched}
+            for row in predicate.quantization or []
+        ],
+        "gate": predicate.gate.verdict,
+        "issued_at": predicate.issuedAt,
         "page": f"{page_dir(entry)}/",
         "receipt": f"{page_dir(entry)}/{entry.bundle_name}/receipt.json",
         "receipt_sha256": sha256_bytes(entry.envelope),
     }
+
+
+def _student_extraction(results: Results) -> dict[str, Any] | None:
+    """The student's micro-averaged extraction counts and scores, as the index's ``extraction``."""
+    student = (results.extraction or {}).get("student")
+    return None if student is None else student.micro.model_dump(mode="json")
+
+
+def _student_value(roles: Mapping[str, Estimate]) -> float | None:
+    estimate = roles.get("student")
+    return None if estimate is None else estimate.value
+
+
+def _cost_points(footprints: Sequence[Footprint]) -> list[dict[str, Any]]:
+    """The index's ``cost`` rows: each footprint's headline points (``summary.by_quant``) with its hardware.
+
+    Each row holds the members its point has, as signed.
+    """
+    cost = []
+    for footprint in footprints:
+        where = {"hw_class": footprint.hardware.hw_class, "hardware": footprint.hardware.label}
+        for point in footprint.summary.by_quant.values():
+            cost.append({**where, **point.model_dump(mode="json", exclude_unset=True)})
+    return cost
 
 
 VERIFY_JS = "assets/receipts/verify.js"
@@ -366,7 +422,7 @@ class _CardPage:
         if cost_svg:
             files[f"{base}/cost.svg"] = cost_svg.encode("utf-8")
         history = [
-            {"version": e.version, "page": f"../{e.version}/", "issued_at": e.predicate.get("issuedAt")}
+            {"version": e.version, "page": f"../{e.version}/", "issued_at": e.predicate.issuedAt}
             for e in versions
         ]
         text = self.env.get_template("card.md.j2").render(
@@ -384,7 +440,7 @@ class _CardPage:
             history=history,
             evaluated=evaluated_models(entry.card, runs),
             checks=entry.checks,
-            subjects=entry.statement["subject"],
+            subjects=entry.statement.subject,
             envelope_sha256=sha256_bytes(entry.envelope),
             trust=self.trust,
             trust_b64=self.trust_b64,
@@ -395,19 +451,19 @@ class _CardPage:
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"
 
-    def _run_charts(self, base: str, kind: str, runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    def _run_charts(self, base: str, kind: str, runs: Sequence[SignedRun]) -> list[tuple[str, str]]:
         """Retention-per-slice or reliability charts, one per run that has the numbers: (pack id, file)."""
         draw = charts.retention_by_slice if kind == "retention" else charts.reliability_diagram
         made = []
         for run in runs:
-            svg = draw(run["results"])
+            svg = draw(run.results)
             if svg:
-                name = f"{kind}-{run['entry']['pack']['id']}.svg"
+                name = f"{kind}-{run.entry.pack.id}.svg"
                 self.files[f"{base}/{name}"] = svg.encode("utf-8")
-                made.append((run["entry"]["pack"]["id"], name))
+                made.append((run.entry.pack.id, name))
         return made
 
-    def _latency_charts(self, base: str, footprints: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    def _latency_charts(self, base: str, footprints: Sequence[Footprint]) -> list[tuple[str, str]]:
         """One latency distribution per footprint: (its hardware label, file)."""
         made = []
         for number, footprint in enumerate(footprints, start=1):
@@ -415,8 +471,8 @@ class _CardPage:
             if svg:
                 name = f"latency-{number}.svg"
                 self.files[f"{base}/{name}"] = svg.encode("utf-8")
-                hardware = footprint.get("hardware", {})
-                made.append((str(hardware.get("label") or hardware.get("hw_class") or number), name))
+                hardware = footprint.hardware
+                made.append((hardware.label or hardware.hw_class, name))
         return made
 
 

@@ -22,13 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.figures import figures
 from generator.remote import DEFAULT_LIMITS, Limits, fetch_catalog
 from receipts.digests import sha256_bytes
 from receipts.trust import TrustRoot
 from receipts.verify import Check, Report, find_receipts, verify_many
+
+if TYPE_CHECKING:
+    from receipts.formats.statement import Predicate
 
 __all__ = [
     "CardPage",
@@ -148,7 +151,7 @@ def check_page(folder: Path, page: Path, attrs: Mapping[str, str]) -> tuple[Path
     return target, Check("page", "pass", f"{where} names exactly this receipt (sha256)")
 
 
-def check_figures(where: str, shown: Sequence[tuple[str, str]], predicate: Mapping[str, Any]) -> Check:
+def check_figures(where: str, shown: Sequence[tuple[str, str]], predicate: Predicate) -> Check:
     """Every figure a page shows is the signed one; every signed figure is shown; no other key is.
 
     ``predicate`` must come from a statement that verified: the page is held to it, not the reverse.

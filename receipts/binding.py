@@ -22,11 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-__all__ = ["describe", "evidence_problems", "publisher_problem", "same_weights"]
+if TYPE_CHECKING:
+    from receipts.formats import Card, Footprint, Results
+    from receipts.formats.card import Teacher
+    from receipts.formats.results import ModelIdentity
+
+__all__ = ["describe", "evidence_problems", "matches_teacher", "publisher_problem", "same_weights"]
 
 
 def same_weights(card_digest: str, run_digest: str | None) -> bool:
@@ -67,75 +72,71 @@ def _served_matches(api: str, endpoint: str) -> bool:
     return host in PROVIDER_HOSTS.get(provider, (provider,))
 
 
-def _matches_teacher(claim: Mapping[str, Any], model: Mapping[str, Any]) -> bool:
-    if "weights_digest" in claim:
-        return same_weights(str(claim["weights_digest"]), model.get("digest"))
-    api = str(claim.get("api_identifier", ""))
-    endpoint = model.get("endpoint")
-    if not api or not isinstance(endpoint, str):
+def matches_teacher(claim: Teacher, model: ModelIdentity) -> bool:
+    """Whether a run's teacher is the one a card's ``lineage.teachers`` entry names."""
+    if claim.weights_digest is not None:
+        return same_weights(claim.weights_digest, model.digest)
+    api, endpoint = claim.api_identifier or "", model.endpoint
+    if not api or endpoint is None:
         return False
     if endpoint == api:  # e.g. a recorded or fake model named exactly as the card names it
         return True
-    if model.get("kind") == "openai":
+    if model.kind == "openai":
         return _served_matches(api, endpoint)
     # recordings name their model as they please (replay meta): the model name must match, and a
     # recorded URL#model is held to the provider's host as a served one is
-    if model.get("kind") == "replay":
+    if model.kind == "replay":
         return _served_matches(api, endpoint) if "#" in endpoint else endpoint == api.partition(":")[2]
     return False
 
 
-def describe(model: Mapping[str, Any]) -> str:
+def describe(model: ModelIdentity) -> str:
     """A model identity in words: its digest or endpoint, and the spec it was run as."""
-    what = model.get("digest") or model.get("endpoint") or "no identity"
-    spec = model.get("spec")
-    return f"{what} ({spec})" if spec and spec != what else str(what)
+    what = model.digest or model.endpoint or "no identity"
+    return f"{what} ({model.spec})" if model.spec and model.spec != what else what
 
 
-def _claims(teachers: Iterable[Mapping[str, Any]]) -> str:
-    return ", ".join(str(t.get("weights_digest") or t.get("api_identifier")) for t in teachers)
+def _claims(teachers: Iterable[Teacher]) -> str:
+    return ", ".join(str(t.weights_digest or t.api_identifier) for t in teachers)
+
+
+def _run_problems(name: str, card: Card, results: Results, weights_root: str | None) -> Iterator[str]:
+    teachers, base_digest = card.lineage.teachers or [], card.lineage.base.weights_digest
+    teacher, base = results.models.get("teacher"), results.models.get("base")
+    if teacher is not None and teachers and not any(matches_teacher(t, teacher) for t in teachers):
+        yield (
+            f"{name}: the run's teacher is {describe(teacher)}, but the card's lineage.teachers "
+            f"name {_claims(teachers)}"
+        )
+    if base is not None and base_digest and not same_weights(base_digest, base.digest):
+        yield (
+            f"{name}: the run's base is {describe(base)}, but the card's lineage.base.weights_digest "
+            f"is {base_digest}"
+        )
+    students = [
+        (r, m) for r, m in sorted(results.models.items()) if r == "student" or r.startswith("student@")
+    ]
+    for role, model in students if weights_root else []:
+        if model.digest != weights_root:
+            yield f"{name}: the run's {role} is {describe(model)}, not the signed weights {weights_root}"
 
 
 def evidence_problems(
-    card: Mapping[str, Any],
-    runs: Sequence[tuple[str, Mapping[str, Any]]],
-    footprints: Sequence[tuple[str, Mapping[str, Any]]],
+    card: Card,
+    runs: Sequence[tuple[str, Results]],
+    footprints: Sequence[tuple[str, Footprint]],
     weights_root: str | None,
 ) -> list[str]:
     """Every contradiction between the card and the evidence, each naming both values.
 
-    ``runs`` and ``footprints`` are ``(file name, parsed document)`` pairs; ``weights_root`` is the
-    signed weights' ``sha256:…`` root, if the receipt signs weights.
+    ``runs`` and ``footprints`` are ``(file name, document)`` pairs; ``weights_root`` is the signed
+    weights' ``sha256:…`` root, if the receipt signs weights.
     """
-    lineage = card.get("lineage", {})
-    teachers = list(lineage.get("teachers", []))
-    base_digest = lineage.get("base", {}).get("weights_digest")
-    problems: list[str] = []
-    known: set[str] = set()
-    for name, results in runs:
-        models: Mapping[str, Mapping[str, Any]] = results.get("models", {})
-        known |= {str(m["digest"]) for m in models.values() if m.get("digest")}
-        teacher = models.get("teacher")
-        if teacher is not None and teachers and not any(_matches_teacher(t, teacher) for t in teachers):
-            problems.append(
-                f"{name}: the run's teacher is {describe(teacher)}, but the card's lineage.teachers "
-                f"name {_claims(teachers)}"
-            )
-        base = models.get("base")
-        if base is not None and base_digest and not same_weights(str(base_digest), base.get("digest")):
-            problems.append(
-                f"{name}: the run's base is {describe(base)}, but the card's lineage.base.weights_digest "
-                f"is {base_digest}"
-            )
-        students = [(r, m) for r, m in sorted(models.items()) if r == "student" or r.startswith("student@")]
-        for role, model in students if weights_root else []:
-            if model.get("digest") != weights_root:
-                problems.append(
-                    f"{name}: the run's {role} is {describe(model)}, not the signed weights {weights_root}"
-                )
+    problems = [p for name, results in runs for p in _run_problems(name, card, results, weights_root)]
+    known = {m.digest for _, results in runs for m in results.models.values() if m.digest}
     allowed = known | ({weights_root} if weights_root else set())
     for name, footprint in footprints:
-        digest = footprint.get("model", {}).get("digest")
+        digest = footprint.model.digest
         if digest not in allowed:
             problems.append(
                 f"{name}: the footprint measured {digest}, which is neither the signed weights nor a model "

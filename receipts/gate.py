@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from receipts.errors import GateError
 
 if TYPE_CHECKING:
+    from receipts.formats import Footprint, Results
+    from receipts.formats._shared import Gate
     from receipts.verify import Report
 
 __all__ = [
@@ -137,16 +139,18 @@ TIME_KEY = "machine_seconds_per_1k_calls"
 """Its price-free stand-in: on one hardware class at one price, the ratio of costs is the ratio of times."""
 
 
-def _value(node: Mapping[str, Any], *path: str) -> float | None:
-    cur: Any = node
-    for key in path:
-        if not isinstance(cur, Mapping) or key not in cur:
-            return None
-        cur = cur[key]
-    return float(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else None
+def _number(value: object) -> float | None:
+    """A finite-or-not JSON number as a float; anything else (null, text, a bool) is no number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def observed_inputs(results: Mapping[str, Any]) -> dict[str, float | None]:
+def _role_value(results: Results, slice_name: str, metric: str, role: str) -> float | None:
+    estimate = (results.metrics or {}).get(slice_name, {}).get(metric)
+    found = estimate.roles.get(role) if estimate is not None else None
+    return found.value if found is not None else None
+
+
+def observed_inputs(results: Results) -> dict[str, float | None]:
     """The gate's observed numbers recomputed from a results document (schema/results).
 
     ``global_regression`` and ``critical_regression`` are teacher - student on the run's primary
@@ -154,17 +158,19 @@ def observed_inputs(results: Mapping[str, Any]) -> dict[str, float | None]:
     (``None`` when the run reported it null), ``ece_increase`` is the 10-bin equal-mass ECE of the
     student minus the teacher's. ``cost_ratio`` needs footprints; see :func:`cost_ratio`.
     """
-    primary = str(results.get("primary_metric", ""))
-    metrics = results.get("metrics", {})
+    primary = results.primary_metric or ""
     observed: dict[str, float | None] = {}
     for key, slice_name in (("global_regression", "all"), ("critical_regression", "critical")):
-        teacher = _value(metrics, slice_name, primary, "roles", "teacher", "value")
-        student = _value(metrics, slice_name, primary, "roles", "student", "value")
+        teacher = _role_value(results, slice_name, primary, "teacher")
+        student = _role_value(results, slice_name, primary, "student")
         observed[key] = None if teacher is None or student is None else teacher - student
-    observed["retention"] = _value(metrics, "all", primary, "retention", "student", "value")
-    calibration = results.get("calibration", {})
-    teacher_ece = _value(calibration, "teacher", "ece_10_equal_mass")
-    student_ece = _value(calibration, "student", "ece_10_equal_mass")
+    overall = (results.metrics or {}).get("all", {}).get(primary)
+    kept = (overall.retention or {}).get("student") if overall is not None else None
+    observed["retention"] = kept.value if kept is not None else None
+    calibration = results.calibration or {}
+    teacher_cal, student_cal = calibration.get("teacher"), calibration.get("student")
+    teacher_ece = _number(teacher_cal.ece_10_equal_mass) if teacher_cal is not None else None
+    student_ece = _number(student_cal.ece_10_equal_mass) if student_cal is not None else None
     observed["ece_increase"] = None
     if teacher_ece is not None and student_ece is not None:
         observed["ece_increase"] = student_ece - teacher_ece
@@ -173,7 +179,7 @@ def observed_inputs(results: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def cost_ratio(
-    footprints: Iterable[Mapping[str, Any]], student_digest: str | None, teacher_digest: str | None
+    footprints: Iterable[Footprint], student_digest: str | None, teacher_digest: str | None
 ) -> float | None:
     """Student cost / teacher cost from footprints of both models on the same hardware class.
 
@@ -188,11 +194,9 @@ def cost_ratio(
     for key in (COST_KEY, TIME_KEY):
         costs: dict[tuple[str, str], float] = {}
         for fp in footprints:
-            digest = fp.get("model", {}).get("digest")
-            hw = fp.get("hardware", {}).get("hw_class")
-            cost = _value(fp, "summary", key)
-            if isinstance(digest, str) and isinstance(hw, str) and cost is not None and math.isfinite(cost):
-                costs[(digest, hw)] = cost
+            cost = _number(getattr(fp.summary, key))
+            if cost is not None and math.isfinite(cost):
+                costs[(fp.model.digest, fp.hardware.hw_class)] = cost
         ratios = [
             costs[(student_digest, hw)] / teacher_cost
             for (digest, hw), teacher_cost in costs.items()
@@ -228,16 +232,16 @@ def combine(per_run: Iterable[tuple[str, GateResult]]) -> dict[str, object]:
     return out
 
 
-def release_decision(gate: Mapping[str, Any], optional: Iterable[str] = ()) -> tuple[bool, str]:
+def release_decision(gate: Gate, optional: Iterable[str] = ()) -> tuple[bool, str]:
     """Whether a gate lets a release through, failing closed, and why (for ``--gate`` flags: exit 5).
 
     Only ``pass`` passes. A rule that could not be evaluated blocks the release unless it is one of the
     ``optional`` rules (the card's ``gate.optional``); a failed rule always blocks; no rules at all, or no
     rule that was evaluated and passed, block.
     """
-    rules = [r for r in gate.get("rules", []) if isinstance(r, Mapping)]
+    rules = gate.rules or []
     if not rules:
-        return False, str(gate.get("reason") or "no gate rules were evaluated")
+        return False, gate.reason or "no gate rules were evaluated"
     allowed = set(optional)
     failed = [r for r in rules if r.get("status") == "fail"]
     missing = [r for r in rules if r.get("status") == "not_evaluated" and r.get("rule") not in allowed]
@@ -263,8 +267,8 @@ def require_gates(reports: Sequence[Report]) -> None:
         if report.verified is None:
             continue
         predicate = report.verified.predicate
-        optional = predicate["card"].get("gate", {}).get("optional", [])
-        passed, why = release_decision(predicate["gate"], optional)
+        optional = predicate.card.gate.optional if predicate.card.gate else None
+        passed, why = release_decision(predicate.gate, optional or ())
         if not passed:
             blocked.append(f"{report.model}: {why}")
     if blocked:

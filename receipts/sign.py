@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 
-from receipts import gate, schemas
+from receipts import gate
 from receipts._version import __version__
 from receipts.binding import evidence_problems
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
@@ -38,6 +38,10 @@ from receipts.keys import PrivateKey
 from receipts.output import make_folder
 from receipts.paths import name_problem, tree_files
 from receipts.trust import format_time
+
+if TYPE_CHECKING:
+    from receipts.formats import Card, Footprint, Results
+    from receipts.formats.results import ModelIdentity
 
 __all__ = [
     "PAYLOAD_TYPE",
@@ -83,6 +87,8 @@ def issued_at_default() -> datetime:
 
 def manifest_bytes(files: dict[str, str], root: str) -> bytes:
     """RFC 8785 bytes of a weights manifest."""
+    from receipts import schemas
+
     document: dict[str, Any] = {
         "format": schemas.KINDS["weights-manifest"],
         "rule": FOLDER_RULE,
@@ -117,47 +123,54 @@ class _Bundle:
         self.subjects.append(Subject(name, sha256, kind, tuple(sorted(extra.items()))))
 
 
-def _add_run(bundle: _Bundle, run_dir: Path, docs: list[dict[str, Any]]) -> dict[str, Any]:
+def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results]) -> dict[str, Any]:
+    from receipts import schemas
+    from receipts.formats import Results
+
     results_path = run_dir / "results.json"
-    results_bytes, results = load_document(results_path, what="results file")
-    schemas.validate(results, "results", file=results_path)
-    examples_path = run_dir / results["examples"]["path"]
+    results_bytes, value = load_document(results_path, what="results file")
+    schemas.validate(value, "results", file=results_path)  # jsonschema's words for a publisher's mistake
+    results = Results.parse(value, file=results_path)
+    examples_path = run_dir / results.examples.path
     examples_bytes = read_bytes(examples_path, what="examples log")
-    if sha256_bytes(examples_bytes) != results["examples"]["sha256"]:
+    if sha256_bytes(examples_bytes) != results.examples.sha256:
         raise InputError(
             "examples log does not match the sha256 recorded in results.json",
             file=examples_path,
             hint="the run folder was edited after the run; re-run it",
         )
-    pack = results["pack"]
+    pack = results.pack
     docs.append(results)
-    folder = f"runs/{pack['id']}"
+    folder = f"runs/{pack.id}"
     bundle.add_file(f"{folder}/results.json", results_bytes, "results")
     bundle.add_file(f"{folder}/examples.jsonl", examples_bytes, "examples")
-    bundle.add_digest(f"pack:{pack['id']}@{pack['version']}", pack["digest"].removeprefix("sha256:"), "pack")
+    bundle.add_digest(f"pack:{pack.id}@{pack.version}", pack.digest.removeprefix("sha256:"), "pack")
     return {
-        "pack": pack,
+        "pack": value["pack"],
         "results": f"{folder}/results.json",
         "examples": f"{folder}/examples.jsonl",
-        "summary": results.get("summary", {}),
+        "summary": value.get("summary", {}),
     }
 
 
-def _add_footprint(bundle: _Bundle, path: Path, docs: list[dict[str, Any]]) -> dict[str, Any]:
-    data, footprint = load_document(path, what="footprint file")
-    schemas.validate(footprint, "footprint", file=path)
-    docs.append(footprint)
+def _add_footprint(bundle: _Bundle, path: Path, docs: list[Footprint]) -> dict[str, Any]:
+    from receipts import schemas
+    from receipts.formats import Footprint
+
+    data, value = load_document(path, what="footprint file")
+    schemas.validate(value, "footprint", file=path)
+    docs.append(Footprint.parse(value, file=path))
     name = f"footprints/{path.stem}.json"
     bundle.add_file(name, data, "footprint")
-    return {"file": name, "summary": footprint.get("summary", {})}
+    return {"file": name, "summary": value["summary"]}
 
 
 def _check_evidence(
-    card: dict[str, Any],
+    card: Card,
     runs: Sequence[dict[str, Any]],
-    run_docs: Sequence[dict[str, Any]],
+    run_docs: Sequence[Results],
     footprints: Sequence[dict[str, Any]],
-    footprint_docs: Sequence[dict[str, Any]],
+    footprint_docs: Sequence[Footprint],
     weights_root: str | None,
 ) -> None:
     problems = evidence_problems(
@@ -175,43 +188,58 @@ def _check_evidence(
         )
 
 
-def signed_gate(
-    card: dict[str, Any], runs: Sequence[dict[str, Any]], footprints: Sequence[dict[str, Any]]
-) -> dict[str, object]:
+def signed_gate(card: Card, runs: Sequence[Results], footprints: Sequence[Footprint]) -> dict[str, object]:
     """The gate verdict a receipt signs (DESIGN §6), recomputed here rather than copied from a run.
 
     Per run: the pack's rules (as the run recorded them) overridden or extended by the card's
     ``gate`` section, judged on numbers recomputed from the run's metrics, with ``cost_ratio`` from
     the footprints of the run's student and teacher (``not_evaluated`` when either is missing).
     """
-    overrides = {k: float(v) for k, v in card.get("gate", {}).items() if k != "optional"}
+    overrides = {
+        rule: float(threshold)
+        for rule, threshold in (card.gate.model_dump(exclude_none=True) if card.gate else {}).items()
+        if rule != "optional"
+    }
     judged = []
     for results in runs:
-        rules = {r["rule"]: float(r["threshold"]) for r in results.get("gate", {}).get("rules", [])}
+        recorded = results.gate.rules if results.gate and results.gate.rules else []
+        rules = {r["rule"]: float(r["threshold"]) for r in recorded}
         rules.update(overrides)
         observed = gate.observed_inputs(results)
-        models = results.get("models", {})
+        student, teacher = results.models.get("student"), results.models.get("teacher")
         observed["cost_ratio"] = gate.cost_ratio(
-            footprints, models.get("student", {}).get("digest"), models.get("teacher", {}).get("digest")
+            footprints, student.digest if student else None, teacher.digest if teacher else None
         )
-        pack = results["pack"]
-        judged.append((f"{pack['id']}@{pack['version']}", gate.evaluate_gate(rules, observed)))
+        judged.append((f"{results.pack.id}@{results.pack.version}", gate.evaluate_gate(rules, observed)))
     return gate.combine(judged)
 
 
 _DTYPE_QUANT = {"float32": "fp32", "bfloat16": "bf16"}
 
 
-def _quant_of(role: str, model: dict[str, Any]) -> str:
+def _quant_of(role: str, model: ModelIdentity) -> str:
     variant = role.partition("@")[2]
     if variant:
         return variant
-    return str(model.get("runtime_quant") or _DTYPE_QUANT.get(str(model.get("compute_dtype")), "fp32"))
+    return model.runtime_quant or _DTYPE_QUANT.get(str(model.compute_dtype), "fp32")
 
 
-def quantization_table(
-    runs: Sequence[dict[str, Any]], footprints: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
+_BENCHED = (
+    "concurrency",
+    "status",
+    "verdict",
+    "peak_rss_bytes",
+    "peak_vram_bytes",
+    "weights_bytes_resident",
+    "ttft_p50_s",
+    "tpot_p50_s",
+    "decode_tps_p50",
+    "throughput_rps",
+)
+"""What the quantization table shows of each benched point (a footprint summary's ``by_quant`` entry)."""
+
+
+def quantization_table(runs: Sequence[Results], footprints: Sequence[Footprint]) -> list[dict[str, Any]]:
     """Quantization survival: per student quantization, what it keeps next to what it costs.
 
     Score and retention per pack come from the runs' ``student`` and ``student@VARIANT`` roles; memory
@@ -220,47 +248,34 @@ def quantization_table(
     rows: dict[str, dict[str, Any]] = {}
     student_digest = None
     for results in runs:
-        primary = results.get("primary_metric", "")
-        entry = results.get("metrics", {}).get("all", {}).get(primary, {})
-        pack = f"{results['pack']['id']}@{results['pack']['version']}"
-        for role, model in results.get("models", {}).items():
+        primary = results.primary_metric or ""
+        entry = (results.metrics or {}).get("all", {}).get(primary)
+        pack = f"{results.pack.id}@{results.pack.version}"
+        for role, model in results.models.items():
             if role != "student" and not role.startswith("student@"):
                 continue
             if role == "student":
-                student_digest = student_digest or model.get("digest")
+                student_digest = student_digest or model.digest
             quant = _quant_of(role, model)
             row = rows.setdefault(quant, {"quant": quant, "evaluated": {}, "benched": []})
+            score = entry.roles.get(role) if entry else None
+            kept = (entry.retention or {}).get(role) if entry else None
             row["evaluated"][pack] = {
                 "role": role,
                 "metric": primary,
-                "score": entry.get("roles", {}).get(role, {}).get("value"),
-                "retention": entry.get("retention", {}).get(role, {}).get("value"),
+                "score": score.value if score else None,
+                "retention": kept.value if kept else None,
             }
     for fp in footprints:
-        if student_digest is None or fp.get("model", {}).get("digest") != student_digest:
+        if student_digest is None or fp.model.digest != student_digest:
             continue
-        hw = fp.get("hardware", {})
-        for point in fp.get("summary", {}).get("by_quant", {}).values():
-            row = rows.setdefault(point["quant"], {"quant": point["quant"], "evaluated": {}, "benched": []})
+        for point in fp.summary.by_quant.values():
+            row = rows.setdefault(point.quant, {"quant": point.quant, "evaluated": {}, "benched": []})
             row["benched"].append(
                 {
-                    "hw_class": hw.get("hw_class"),
-                    "hardware": hw.get("label"),
-                    **{
-                        k: point.get(k)
-                        for k in (
-                            "concurrency",
-                            "status",
-                            "verdict",
-                            "peak_rss_bytes",
-                            "peak_vram_bytes",
-                            "weights_bytes_resident",
-                            "ttft_p50_s",
-                            "tpot_p50_s",
-                            "decode_tps_p50",
-                            "throughput_rps",
-                        )
-                    },
+                    "hw_class": fp.hardware.hw_class,
+                    "hardware": fp.hardware.label,
+                    **{k: getattr(point, k, None) for k in _BENCHED},
                 }
             )
     order = {"fp32": 0, "bf16": 1, "int8-dynamic": 2}
@@ -269,22 +284,23 @@ def quantization_table(
 
 def _predicate(
     bundle: _Bundle,
-    card: dict[str, Any],
+    card: Card,
+    value: dict[str, Any],
     keys: Sequence[PrivateKey],
-    runs: Sequence[Path],
-    footprints: Sequence[Path],
-    weights: Path | None,
+    inputs: tuple[Sequence[Path], Sequence[Path], Path | None],
     issued_at: datetime | None,
 ) -> dict[str, Any]:
-    run_docs: list[dict[str, Any]] = []
-    footprint_docs: list[dict[str, Any]] = []
+    """The predicate for ``card`` (``value`` is the card as written: it is signed as it is)."""
+    runs, footprints, weights = inputs
+    run_docs: list[Results] = []
+    footprint_docs: list[Footprint] = []
     run_entries = [_add_run(bundle, run, run_docs) for run in runs]
     footprint_entries = [_add_footprint(bundle, f, footprint_docs) for f in footprints]
     predicate: dict[str, Any] = {
-        "model": {k: card["model"][k] for k in ("name", "version", "publisher")},
+        "model": {k: value["model"][k] for k in ("name", "version", "publisher")},
         "issuedAt": format_time(issued_at or issued_at_default()),
         "signer": {"keyids": sorted({k.public.keyid for k in keys})},
-        "card": card,
+        "card": value,
         "runs": run_entries,
         "footprints": footprint_entries,
         "gate": signed_gate(card, run_docs, footprint_docs),
@@ -345,11 +361,17 @@ def sign_receipt(
         VerificationError: the card contradicts the runs, footprints or weights (receipts.binding).
         GateError: ``require_gate`` and the gate did not pass.
     """
+    from receipts import schemas
+
     if not keys:
         raise UsageError("no signing key given", hint="pass --key KEY.pem")
-    card_bytes, card = load_document(card_path, what="card")
-    schemas.validate(card, "card", file=card_path)
-    target = out_dir / f"{card['model']['name']}@{card['model']['version']}"
+    from receipts.formats import Card
+    from receipts.formats._shared import Gate
+
+    card_bytes, value = load_document(card_path, what="card")
+    schemas.validate(value, "card", file=card_path)
+    card = Card.parse(value, file=card_path)
+    target = out_dir / f"{card.model.name}@{card.model.version}"
     if target.exists() and not force:
         raise UsageError("receipt folder already exists", file=target, hint="pass --force to replace it")
     if weights is not None and not weights.exists():  # before anything is created
@@ -360,9 +382,10 @@ def sign_receipt(
     try:
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
-        predicate = _predicate(bundle, card, keys, runs, footprints, weights, issued_at)
+        predicate = _predicate(bundle, card, value, keys, (runs, footprints, weights), issued_at)
         if require_gate:
-            passed, why = gate.release_decision(predicate["gate"], card.get("gate", {}).get("optional", []))
+            optional = card.gate.optional if card.gate else None
+            passed, why = gate.release_decision(Gate.model_validate(predicate["gate"]), optional or ())
             if not passed:
                 raise GateError(
                     f"not signed: the release gate did not pass: {why}",

@@ -22,15 +22,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 
-from receipts import schemas
 from receipts.documents import parse_json, read_bytes
 from receipts.dsse import Envelope, Signature, b64decode_strict, check_signatures, pae
 from receipts.errors import KeyFileError, SchemaError, VerificationError
 from receipts.keys import PrivateKey, PublicKey, public_key_from_pem
+
+if TYPE_CHECKING:
+    from receipts.formats.trust_root import TrustedKeyEntry
 
 __all__ = [
     "ROOT_PAYLOAD_TYPE",
@@ -115,32 +117,31 @@ def _root_fail(message: str, source: object, hint: str = "") -> VerificationErro
     return VerificationError(message, check="trust-root", file=source, hint=hint)
 
 
-def _time(entry: Mapping[str, Any], key: str) -> datetime | None:
-    return parse_time(entry[key]) if key in entry else None
-
-
-def _trusted_key(entry: Mapping[str, Any], where: str, source: object) -> TrustedKey:
+def _trusted_key(entry: TrustedKeyEntry, where: str, source: object) -> TrustedKey:
     try:
         # utf-8, not ascii: a non-ASCII character must be refused as a bad PEM, not crash the encoder
-        public = public_key_from_pem(entry["publicKey"].encode("utf-8"), f"{source}:{where}")
+        public = public_key_from_pem(entry.publicKey.encode("utf-8"), f"{source}:{where}")
     except KeyFileError as exc:
         raise _root_fail(f"{where}.publicKey: {exc.message}", source) from None
-    if public.algorithm != entry["algorithm"]:
-        raise _root_fail(f"{where}: labelled {entry['algorithm']} but holds a {public.algorithm} key", source)
-    if public.keyid != entry["keyid"]:
+    if public.algorithm != entry.algorithm:
+        raise _root_fail(f"{where}: labelled {entry.algorithm} but holds a {public.algorithm} key", source)
+    if public.keyid != entry.keyid:
         raise _root_fail(f"{where}: keyid does not match the key (expected {public.keyid})", source)
     try:
         # The schema's pattern admits 2026-02-30T00:00:00Z; the instant must also exist.
-        not_before, not_after, revoked_at = (_time(entry, k) for k in ("notBefore", "notAfter", "revokedAt"))
+        not_before, not_after, revoked_at = (
+            parse_time(t) if t is not None else None
+            for t in (entry.notBefore, entry.notAfter, entry.revokedAt)
+        )
     except ValueError as exc:
         raise _root_fail(f"{where}: not a valid UTC time: {exc}", source) from None
     return TrustedKey(
         public=public,
-        status=entry["status"],
+        status=entry.status,
         not_before=not_before,
         not_after=not_after,
         revoked_at=revoked_at,
-        name=entry.get("name", ""),
+        name=entry.name or "",
     )
 
 
@@ -150,41 +151,43 @@ def trust_root_from_bytes(data: bytes, *, source: object = "<trust root>") -> Tr
     Raises:
         VerificationError: (check ``trust-root``) malformed, fails its schema, or inconsistent keys.
     """
+    from receipts.formats import TrustRootDocument
+
     try:
         value = parse_json(data, file=source)
-        schemas.validate(value, "trust-root", file=source)
+        document = TrustRootDocument.parse(value, file=source)
     except SchemaError as exc:
         raise _root_fail(exc.diagnostics().split("\n", 1)[-1].strip(), source) from None
     except VerificationError:
         raise
     except Exception as exc:
         raise _root_fail(getattr(exc, "message", str(exc)), source) from None
-    signed = value["signed"]
+    signed = document.signed
     keys: dict[str, TrustedKey] = {}
-    for index, entry in enumerate(signed["keys"]):
+    for index, entry in enumerate(signed.keys):
         key = _trusted_key(entry, f"signed.keys[{index}]", source)
         if key.public.keyid in keys:
             raise _root_fail(f"key {key.public.keyid} is listed twice", source)
         keys[key.public.keyid] = key
     usable = sum(1 for k in keys.values() if k.status == "active")
-    if signed["threshold"] > usable:
+    if signed.threshold > usable:
         raise _root_fail(
-            f"threshold {signed['threshold']} exceeds the {usable} active key(s)",
+            f"threshold {signed.threshold} exceeds the {usable} active key(s)",
             source,
             hint="add keys or lower the threshold",
         )
     signatures = []
-    for index, entry in enumerate(value["signatures"]):
+    for index, signature in enumerate(document.signatures):
         try:
-            signatures.append(Signature(entry["keyid"], b64decode_strict(entry["sig"], "sig")))
+            signatures.append(Signature(signature.keyid, b64decode_strict(signature.sig, "sig")))
         except ValueError as exc:
             raise _root_fail(f"signatures[{index}]: {exc}", source) from None
     return TrustRoot(
-        publisher=signed["publisher"],
-        version=signed["version"],
-        threshold=signed["threshold"],
+        publisher=signed.publisher,
+        version=signed.version,
+        threshold=signed.threshold,
         keys=keys,
-        signed=signed,
+        signed=value["signed"],  # as written: the root's signatures cover exactly these values
         signatures=tuple(signatures),
         sha256=hashlib.sha256(data).hexdigest(),
         source=str(source),
@@ -212,6 +215,8 @@ def load_trust_root(path: Path, *, expected_sha256: str | None = None) -> TrustR
 
 def _document(signed: dict[str, Any], signatures: Iterable[Signature]) -> dict[str, Any]:
     import base64
+
+    from receipts import schemas
 
     return {
         "format": schemas.KINDS["trust-root"],

@@ -6,11 +6,13 @@ the report so far (a failed check cannot be ignored by accident):
  1. envelope    strict DSSE parse (see receipts.dsse)
  2. signatures  each signature against the trusted key its keyid names (crypto only)
  3. statement   parse the *verified bytes* (never re-serialised): ``_type``, ``predicateType``
- 4. schema      the statement against schema/statement, and ``issuedAt`` a real instant
+ 4. schema      the statement as its typed format (``receipts.formats.Statement``, held to
+                schema/statement by tests/receipts/test_formats.py), and ``issuedAt`` a real instant
  5. trust       keys usable at ``issuedAt`` (status, window), claimed by the predicate, >= threshold
  6. identity    card name/version = statement = bundle folder (or ``expect``)
  7. subjects    unique names, sha256 present, every file subject present with its digest
  8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root
+                (each signed results, footprint and manifest parsed once, as its typed format)
  9. weights     recomputed from the given folder/file (else "not checked")
     model.sig   with --weights: an OpenSSF model_signing signature (the given file, else the folder's
                 ``model.sig`` if present) by a trusted key over exactly the signed manifest (modelsig)
@@ -25,9 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from receipts import schemas
 from receipts.binding import evidence_problems, publisher_problem
 from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
@@ -37,6 +38,13 @@ from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from receipts.trust import TrustRoot, parse_time
+
+if TYPE_CHECKING:
+    from receipts.formats import Card, Footprint, Results, Statement, WeightsManifest
+    from receipts.formats._base import Document
+    from receipts.formats.statement import Predicate, Subject, SubjectKind
+
+_D = TypeVar("_D", bound="Document")
 
 __all__ = ["Check", "Report", "VerifiedReceipt", "find_receipts", "verify_many", "verify_receipt"]
 
@@ -77,11 +85,11 @@ class VerifiedReceipt:
 
     path: Path
     envelope: bytes
-    statement: dict[str, Any]
+    statement: Statement
     files: Mapping[str, bytes]
-    results: tuple[dict[str, Any], ...]
-    footprints: tuple[dict[str, Any], ...]
-    manifest: dict[str, Any] | None
+    results: tuple[Results, ...]
+    footprints: tuple[Footprint, ...]
+    manifest: WeightsManifest | None
     trust_root_sha256: str
     checks: tuple[Check, ...]
 
@@ -96,35 +104,33 @@ class VerifiedReceipt:
         return self.path.parent
 
     @property
-    def predicate(self) -> dict[str, Any]:
+    def predicate(self) -> Predicate:
         """The receipts predicate (model, card, runs, footprints, gate, ...)."""
-        predicate: dict[str, Any] = self.statement["predicate"]
-        return predicate
+        return self.statement.predicate
 
     @property
-    def card(self) -> dict[str, Any]:
+    def card(self) -> Card:
         """The signed card."""
-        card: dict[str, Any] = self.predicate["card"]
-        return card
+        return self.statement.predicate.card
 
     @property
     def name(self) -> str:
         """The model name (from the signed statement)."""
-        return str(self.predicate["model"]["name"])
+        return self.statement.predicate.model.name
 
     @property
     def version(self) -> str:
         """The model version (from the signed statement)."""
-        return str(self.predicate["model"]["version"])
+        return self.statement.predicate.model.version
 
     @property
     def bundle_name(self) -> str:
         """``<name>@<version>``: the bundle folder's name (verify holds it to the statement)."""
         return f"{self.name}@{self.version}"
 
-    def subject(self, kind: str) -> list[dict[str, Any]]:
+    def subject(self, kind: SubjectKind) -> list[Subject]:
         """The statement's subjects of one kind (``weights``, ``card``, ``results``, ``pack``, ...)."""
-        return [s for s in self.statement["subject"] if s.get("annotations", {}).get("kind") == kind]
+        return self.statement.subjects(kind)
 
 
 @dataclass
@@ -174,12 +180,12 @@ class _Run:
         return error
 
 
-def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> dict[str, bytes]:
-    names = [s["name"] for s in subjects]
+def _check_subjects(run: _Run, bundle: Path, subjects: Sequence[Subject]) -> dict[str, bytes]:
+    names = [s.name for s in subjects]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise run.fail("subjects", f"duplicate subject names: {duplicates}")
-    kinds = [s["annotations"]["kind"] for s in subjects]
+    kinds = [s.annotations.kind for s in subjects]
     if kinds.count("card") != 1:
         raise run.fail("subjects", f"expected exactly one card subject, found {kinds.count('card')}")
     for kind in ("weights", "weights-manifest"):
@@ -190,12 +196,12 @@ def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> 
     files: dict[str, bytes] = {}
     problems = []
     for subject in subjects:
-        name = subject["name"]
-        if "sha256" not in subject["digest"]:
+        name, kind, sha256 = subject.name, subject.annotations.kind, subject.digest.sha256
+        if sha256 is None:
             raise run.fail("subjects", f"{name}: no sha256 digest (only sha256 is supported)")
-        if subject["annotations"]["kind"] not in FILE_KINDS:
+        if kind not in FILE_KINDS:
             continue
-        problem = name_problem(name) or _layout_problem(subject["annotations"]["kind"], name)
+        problem = name_problem(name) or _layout_problem(kind, name)
         if problem is not None:
             raise run.fail(
                 "subjects",
@@ -208,7 +214,7 @@ def _check_subjects(run: _Run, bundle: Path, subjects: list[dict[str, Any]]) -> 
         except InputError as exc:
             problems.append(exc.message)
             continue
-        if sha256_bytes(data) != subject["digest"]["sha256"]:
+        if sha256_bytes(data) != sha256:
             problems.append(f"{name}: digest mismatch (file modified or swapped)")
             continue
         files[name] = data
@@ -253,60 +259,73 @@ def _check_bundle(run: _Run, bundle: Path, files: Mapping[str, bytes]) -> None:
     run.ok("bundle", f"holds receipt.json and its {len(files)} signed file(s), nothing else")
 
 
-def _by_kind(subjects: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:
-    return (s for s in subjects if s["annotations"]["kind"] == kind)
+def _by_kind(subjects: Sequence[Subject], kind: str) -> Iterator[Subject]:
+    return (s for s in subjects if s.annotations.kind == kind)
 
 
 @dataclass(frozen=True)
 class _Evidence:
     """The signed documents `_check_bindings` parsed: kept, so nothing is parsed twice."""
 
-    results: tuple[dict[str, Any], ...]
-    footprints: tuple[dict[str, Any], ...]
-    manifest: dict[str, Any] | None
+    results: tuple[Results, ...]
+    footprints: tuple[Footprint, ...]
+    manifest: WeightsManifest | None
 
 
-def _check_bindings(run: _Run, statement: Mapping[str, Any], files: Mapping[str, bytes]) -> _Evidence:
-    """Cross-file consistency; returns the runs' results, the footprints and the weights manifest."""
-    subjects, predicate = statement["subject"], statement["predicate"]
-    card_subject = next(_by_kind(subjects, "card"))
+def _parse(run: _Run, model: type[_D], files: Mapping[str, bytes], name: str) -> _D:
+    """A signed file as its typed format; any problem fails the bindings check naming the file."""
     try:
-        card = parse_yaml(files[card_subject["name"]], file=card_subject["name"])
-    except InputError as exc:
-        raise run.fail("bindings", f"card: {exc.message}") from None
-    if card != predicate["card"]:
-        raise run.fail("bindings", "the card file differs from the card inside the signed statement")
-    weights = next(_by_kind(subjects, "weights"), None)
-    packs = {s["name"]: s["digest"]["sha256"] for s in _by_kind(subjects, "pack")}
-    evaluated: list[tuple[str, dict[str, Any]]] = []
-    for entry in predicate["runs"]:
-        results_name, examples_name = entry["results"], entry["examples"]
+        return model.from_json_bytes(files[name], file=name)
+    except ReceiptsError as exc:
+        raise run.fail("bindings", f"{name}: {exc.summary()}") from None
+
+
+def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> list[tuple[str, Results]]:
+    from receipts.formats import Results
+
+    packs = {s.name: s.digest.sha256 for s in statement.subjects("pack")}
+    evaluated = []
+    for entry in statement.predicate.runs:
+        results_name, examples_name = entry.results, entry.examples
         if results_name not in files or examples_name not in files:
             raise run.fail("bindings", f"run {results_name} is not among the signed subjects")
-        try:
-            results = parse_json(files[results_name], file=results_name)
-            schemas.validate(results, "results", file=results_name)
-        except ReceiptsError as exc:
-            raise run.fail("bindings", f"{results_name}: {exc.summary()}") from None
-        if sha256_bytes(files[examples_name]) != results["examples"]["sha256"]:
+        results = _parse(run, Results, files, results_name)
+        if sha256_bytes(files[examples_name]) != results.examples.sha256:
             raise run.fail("bindings", f"{examples_name} is not the examples log {results_name} names")
-        pack = results["pack"]
-        if results["pack"] != entry["pack"] or packs.get(f"pack:{pack['id']}@{pack['version']}") != pack[
-            "digest"
-        ].removeprefix("sha256:"):
+        pack = results.pack
+        signed = packs.get(f"pack:{pack.id}@{pack.version}")
+        if pack != entry.pack or signed != pack.digest.removeprefix("sha256:"):
             raise run.fail("bindings", f"{results_name}: pack identity differs from the signed pack subject")
         evaluated.append((results_name, results))
+    return evaluated
+
+
+def _check_bindings(
+    run: _Run, statement: Statement, signed_card: object, files: Mapping[str, bytes]
+) -> _Evidence:
+    """Cross-file consistency; returns the runs' results, the footprints and the weights manifest.
+
+    ``signed_card`` is the predicate's card as the verified payload wrote it: the card file must parse to
+    exactly that JSON value.
+    """
+    from receipts.formats import Footprint, WeightsManifest
+
+    card_name = next(_by_kind(statement.subject, "card")).name
+    try:
+        card = parse_yaml(files[card_name], file=card_name)
+    except InputError as exc:
+        raise run.fail("bindings", f"card: {exc.message}") from None
+    if card != signed_card:
+        raise run.fail("bindings", "the card file differs from the card inside the signed statement")
+    evaluated = _check_runs(run, statement, files)
     measured = []
-    for entry in predicate["footprints"]:
-        name = entry["file"]
-        if name not in files:
-            raise run.fail("bindings", f"footprint {name} is not among the signed subjects")
-        try:
-            measured.append((name, parse_json(files[name], file=name)))
-        except ReceiptsError as exc:
-            raise run.fail("bindings", f"{name}: {exc.summary()}") from None
-    root = f"sha256:{weights['digest']['sha256']}" if weights else None
-    contradictions = evidence_problems(card, evaluated, measured, root)
+    for entry in statement.predicate.footprints:
+        if entry.file not in files:
+            raise run.fail("bindings", f"footprint {entry.file} is not among the signed subjects")
+        measured.append((entry.file, _parse(run, Footprint, files, entry.file)))
+    weights = next(_by_kind(statement.subject, "weights"), None)
+    root = f"sha256:{weights.digest.sha256}" if weights else None
+    contradictions = evidence_problems(statement.predicate.card, evaluated, measured, root)
     if contradictions:
         raise run.fail(
             "bindings",
@@ -315,16 +334,12 @@ def _check_bindings(run: _Run, statement: Mapping[str, Any], files: Mapping[str,
         )
     manifest = None
     if weights is not None:
-        name = next(_by_kind(subjects, "weights-manifest"))["name"]
-        try:
-            manifest = parse_json(files[name], file=name)
-            schemas.validate(manifest, "weights-manifest", file=name)
-        except ReceiptsError as exc:
-            raise run.fail("bindings", f"{name}: {exc.summary()}") from None
+        manifest_name = next(_by_kind(statement.subject, "weights-manifest")).name
+        manifest = _parse(run, WeightsManifest, files, manifest_name)
         from receipts.digests import root_of
 
-        total = root_of({k: v.removeprefix("sha256:") for k, v in manifest["files"].items()})
-        if manifest["root"] != f"sha256:{total}" or total != weights["digest"]["sha256"]:
+        total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
+        if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
     run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
     return _Evidence(tuple(r for _, r in evaluated), tuple(f for _, f in measured), manifest)
@@ -346,7 +361,7 @@ def _diff_weights(expected: Mapping[str, str], actual: Mapping[str, str]) -> lis
     return problems
 
 
-def _check_weights(run: _Run, manifest: Mapping[str, Any] | None, weights: Path | None) -> None:
+def _check_weights(run: _Run, manifest: WeightsManifest | None, weights: Path | None) -> None:
     if weights is None:
         run.skip("weights", "not checked (pass --weights DIR|FILE to check the model files)")
         return
@@ -356,15 +371,15 @@ def _check_weights(run: _Run, manifest: Mapping[str, Any] | None, weights: Path 
         actual = digest_weights(weights)
     except InputError as exc:
         raise run.fail("weights", exc.summary(), hint=exc.hint) from None
-    expected = {k: v.removeprefix("sha256:") for k, v in manifest["files"].items()}
+    expected = {k: v.removeprefix("sha256:") for k, v in manifest.files.items()}
     problems = _diff_weights(expected, actual.files)
-    if problems or f"sha256:{actual.root}" != manifest["root"]:
+    if problems or f"sha256:{actual.root}" != manifest.root:
         raise run.fail("weights", "; ".join(problems) or "root digest differs")
     run.ok("weights", f"{len(actual.files)} file(s), root sha256:{actual.root}")
 
 
 def _check_model_sig(
-    run: _Run, keys: Mapping[str, PublicKey], manifest: Mapping[str, Any] | None, sig: Path | None
+    run: _Run, keys: Mapping[str, PublicKey], manifest: WeightsManifest | None, sig: Path | None
 ) -> None:
     from receipts.modelsig import MAX_MODEL_SIG_BYTES, check_model_sig
 
@@ -374,12 +389,12 @@ def _check_model_sig(
         raise run.fail("model.sig", "the receipt binds no weights to check model.sig against")
     try:
         data = read_bytes(sig, what="model signature", limit=MAX_MODEL_SIG_BYTES)
-        run.ok("model.sig", check_model_sig(data, keys, manifest["files"], manifest["root"], file=sig))
+        run.ok("model.sig", check_model_sig(data, keys, manifest.files, manifest.root, file=sig))
     except (InputError, VerificationError) as exc:
         raise run.fail("model.sig", exc.summary(), hint=exc.hint) from None
 
 
-def _check_pack(run: _Run, subjects: list[dict[str, Any]], pack: Path | None) -> None:
+def _check_pack(run: _Run, subjects: Sequence[Subject], pack: Path | None) -> None:
     packs = list(_by_kind(subjects, "pack"))
     if pack is None:
         detail = "not checked (pass --pack DIR)" if packs else "not checked (no run attached)"
@@ -389,7 +404,7 @@ def _check_pack(run: _Run, subjects: list[dict[str, Any]], pack: Path | None) ->
         actual = digest_weights(pack).root
     except InputError as exc:  # a missing folder, or a symbolic link in it (refused, as for weights)
         raise run.fail("pack", exc.summary(), hint=exc.hint) from None
-    if not any(s["digest"]["sha256"] == actual for s in packs):
+    if not any(s.digest.sha256 == actual for s in packs):
         raise run.fail("pack", f"pack folder digests to sha256:{actual}, which no run used")
     run.ok("pack", f"sha256:{actual}")
 
@@ -398,14 +413,14 @@ def _check_trust(
     run: _Run,
     root: TrustRoot,
     valid: set[str],
-    predicate: Mapping[str, Any],
+    predicate: Predicate,
     issued: datetime,
     now: datetime,
     allow_retired: bool,
 ) -> None:
     if issued > now + CLOCK_SKEW:
-        raise run.fail("trust", f"issuedAt {predicate['issuedAt']} is in the future")
-    claimed = set(predicate["signer"]["keyids"])
+        raise run.fail("trust", f"issuedAt {predicate.issuedAt} is in the future")
+    claimed = set(predicate.signer.keyids)
     reasons, counted = [], set()
     for keyid in sorted(valid):
         reason = root.keys[keyid].unusable_reason(issued, allow_retired=allow_retired)
@@ -418,8 +433,8 @@ def _check_trust(
     if len(counted) < root.threshold:
         detail = f"{len(counted)} of {root.threshold} required trusted key(s)"
         raise run.fail("trust", "; ".join([detail, *reasons]))
-    problem = publisher_problem(str(predicate["card"]["model"]["publisher"]), root.publisher)
-    if problem is None and predicate["model"]["publisher"] != predicate["card"]["model"]["publisher"]:
+    problem = publisher_problem(predicate.card.model.publisher, root.publisher)
+    if problem is None and predicate.model.publisher != predicate.card.model.publisher:
         problem = "the statement's publisher differs from its card's"
     if problem:
         raise run.fail("trust", problem, hint="verify with the trust root of the publisher the card names")
@@ -452,22 +467,25 @@ def _check_envelope(run: _Run, receipt: Path, root: TrustRoot) -> tuple[bytes, E
     return data, envelope, valid
 
 
-def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[dict[str, Any], datetime]:
-    """Steps 3-4: the statement parsed from the verified payload bytes, and its ``issuedAt``."""
+def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[Statement, Any, datetime]:
+    """Steps 3-4: the statement parsed from the verified payload bytes, with its card and ``issuedAt``.
+
+    The card is also returned as the JSON value the payload wrote, which the card file must equal.
+    """
+    from receipts.formats import Statement
+
     try:
-        statement = parse_json(payload, file=f"{receipt} (payload)")
+        value = parse_json(payload, file=f"{receipt} (payload)")
     except InputError as exc:
         raise run.fail("statement", exc.message) from None
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+    if not isinstance(value, dict) or value.get("_type") != STATEMENT_TYPE:
         raise run.fail("statement", f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
-    if statement.get("predicateType") != PREDICATE_TYPE:
-        raise run.fail(
-            "statement", f"predicateType {statement.get('predicateType')!r} is not {PREDICATE_TYPE}"
-        )
+    if value.get("predicateType") != PREDICATE_TYPE:
+        raise run.fail("statement", f"predicateType {value.get('predicateType')!r} is not {PREDICATE_TYPE}")
     run.ok("statement", "in-toto Statement v1, distillation receipt v1")
 
     try:
-        schemas.validate(statement, "statement", file=f"{receipt} (statement)")
+        statement = Statement.parse(value, file=f"{receipt} (statement)")
     except SchemaError as exc:
         first = exc.violations[0]
         raise run.fail(
@@ -475,17 +493,17 @@ def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[dict[str
         ) from None
     try:
         # The schema's format check already refuses 2026-02-30T12:00:00Z; parsing is what gives the instant.
-        issued = parse_time(statement["predicate"]["issuedAt"])
+        issued = parse_time(statement.predicate.issuedAt)
     except ValueError as exc:
         raise run.fail("schema", f"predicate.issuedAt is not a valid UTC time: {exc}") from None
     run.ok("schema", "statement matches schema/statement")
-    return statement, issued
+    return statement, value["predicate"]["card"], issued
 
 
-def _check_identity(run: _Run, predicate: Mapping[str, Any], location: str) -> None:
+def _check_identity(run: _Run, predicate: Predicate, location: str) -> None:
     """Step 6: card name/version = statement = where the receipt was found (or ``--expect``)."""
-    model, card_model = predicate["model"], predicate["card"]["model"]
-    if (card_model["name"], card_model["version"]) != (model["name"], model["version"]):
+    model, card_model = predicate.model, predicate.card.model
+    if (card_model.name, card_model.version) != (model.name, model.version):
         raise run.fail("identity", "card name/version differ from the statement's")
     if location != run.report.model:
         raise run.fail(
@@ -528,15 +546,15 @@ def verify_receipt(
     if not receipt.exists() and not receipt.is_symlink():
         raise InputError("receipt does not exist", file=receipt, hint="check the path")
     data, envelope, valid = _check_envelope(run, receipt, root)
-    statement, issued = _check_statement(run, receipt, envelope.payload)
-    predicate = statement["predicate"]
-    report.model = f"{predicate['model']['name']}@{predicate['model']['version']}"
+    statement, signed_card, issued = _check_statement(run, receipt, envelope.payload)
+    predicate = statement.predicate
+    report.model = f"{predicate.model.name}@{predicate.model.version}"
     _check_trust(run, root, valid, predicate, issued, now or datetime.now(UTC), allow_retired)
     _check_identity(run, predicate, expect or bundle.name)
 
-    files = _check_subjects(run, bundle, statement["subject"])
+    files = _check_subjects(run, bundle, statement.subject)
     _check_bundle(run, bundle, files)
-    evidence = _check_bindings(run, statement, files)
+    evidence = _check_bindings(run, statement, signed_card, files)
     _check_weights(run, evidence.manifest, weights)
     if model_sig is None and weights is not None and (weights / "model.sig").is_file():
         model_sig = weights / "model.sig"
@@ -546,7 +564,7 @@ def verify_receipt(
         if t.unusable_reason(issued, allow_retired=allow_retired) is None
     }
     _check_model_sig(run, usable, evidence.manifest, model_sig)
-    _check_pack(run, statement["subject"], pack)
+    _check_pack(run, statement.subject, pack)
     verified = VerifiedReceipt(
         path=receipt,
         envelope=data,

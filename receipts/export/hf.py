@@ -39,6 +39,11 @@ from receipts.digests import sha256_bytes
 from receipts.errors import UsageError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from receipts.formats import Card, Results
+    from receipts.formats.card import LicenseTerms, TrainingData
+    from receipts.formats.results import Divergence, Estimate, Metric, Retention
     from receipts.verify import VerifiedReceipt
 
 __all__ = ["hub_license", "model_card"]
@@ -80,9 +85,9 @@ def _hub_id(value: Any) -> str | None:
     return value if ok else None
 
 
-def _dataset_id(dataset: dict[str, Any]) -> str | None:
+def _dataset_id(dataset: TrainingData) -> str | None:
     """A Hub dataset id, only from a source that says so (``https://huggingface.co/datasets/…``)."""
-    source = str(dataset["source"])
+    source = str(dataset.source)
     for prefix in ("https://huggingface.co/datasets/", "hf:datasets/"):
         if source.startswith(prefix):
             return _hub_id(source.removeprefix(prefix))
@@ -111,49 +116,49 @@ def hub_license(spdx: str, url: str | None = None) -> dict[str, str]:
 
 
 def _metadata(v: VerifiedReceipt, receipt_url: str | None) -> dict[str, Any]:
-    card, lineage = v.card, v.card["lineage"]
-    meta: dict[str, Any] = hub_license(card["license"]["id"], card["license"].get("url"))
-    languages = [lang for lang in card["model"].get("languages", []) if _TOKEN.fullmatch(str(lang))]
+    card, lineage = v.card, v.card.lineage
+    meta: dict[str, Any] = hub_license(card.license.id, card.license.url)
+    languages = [lang for lang in card.model.languages or [] if _TOKEN.fullmatch(str(lang))]
     if languages:
         meta["language"] = languages
-    base = lineage["base"]
-    base_id = _hub_id(base.get("name")) or _hub_id(base.get("source"))
-    if lineage["relation"] in _RELATIONS and base_id:
+    base = lineage.base
+    base_id = _hub_id(base.name) or _hub_id(base.source)
+    if lineage.relation in _RELATIONS and base_id:
         meta["base_model"] = base_id
-        meta["base_model_relation"] = _RELATIONS[lineage["relation"]]
-    datasets = sorted({d for d in map(_dataset_id, card["training_data"]) if d})
+        meta["base_model_relation"] = _RELATIONS[lineage.relation]
+    datasets = sorted({d for d in map(_dataset_id, card.training_data) if d})
     if datasets:
         meta["datasets"] = datasets
-    if str(base.get("architecture", "")).endswith("ForCausalLM"):
+    if str(base.architecture).endswith("ForCausalLM"):
         meta["pipeline_tag"] = "text-generation"
-    kinds = {r.get("models", {}).get("student", {}).get("kind") for r in v.results}
+    kinds = {student.kind if (student := r.models.get("student")) else None for r in v.results}
     if kinds == {"hf"}:
         meta["library_name"] = "transformers"
-    tags = [t for t in card["model"].get("tags", []) if _TOKEN.fullmatch(str(t))] + ["receipts"]
-    if lineage["relation"] == "distilled":
+    tags = [t for t in card.model.tags or [] if _TOKEN.fullmatch(str(t))] + ["receipts"]
+    if lineage.relation == "distilled":
         tags.append("distillation")
     meta["tags"] = list(dict.fromkeys(tags))
     results = [r for r in (_index_entry(run, receipt_url) for run in v.results) if r]
     if results:
-        meta["model-index"] = [{"name": card["model"]["name"], "results": results}]
+        meta["model-index"] = [{"name": card.model.name, "results": results}]
     return meta
 
 
-def _index_entry(run: dict[str, Any], receipt_url: str | None) -> dict[str, Any] | None:
+def _index_entry(run: Results, receipt_url: str | None) -> dict[str, Any] | None:
     metrics = []
-    for metric, scores in run.get("metrics", {}).get("all", {}).items():
-        student = scores.get("roles", {}).get("student", {})
-        if _TOKEN.fullmatch(metric) and _is_number(student.get("value")):
+    for metric, scores in (run.metrics or {}).get("all", {}).items():
+        student = scores.roles.get("student")
+        if _TOKEN.fullmatch(metric) and student is not None and _is_number(student.value):
             name = f"{metric} (student, all items, 95% CI {_ci(student)})"
             type_ = _METRIC_TYPES.get(metric, metric)
-            metrics.append({"type": type_, "value": student["value"], "name": name, "verified": False})
-    pack = run["pack"]
-    if not metrics or run.get("task") not in _TASKS or not _TOKEN.fullmatch(pack["id"]):
+            metrics.append({"type": type_, "value": student.value, "name": name, "verified": False})
+    pack, task = run.pack, _TASKS.get(run.task) if run.task is not None else None
+    if not metrics or task is None or not _TOKEN.fullmatch(pack.id):
         return None
-    task_type, task_name = _TASKS[run["task"]]
+    task_type, task_name = task
     entry: dict[str, Any] = {
         "task": {"type": task_type, "name": task_name},
-        "dataset": {"name": pack["id"], "type": pack["id"], "split": "test", "revision": pack["digest"]},
+        "dataset": {"name": pack.id, "type": pack.id, "split": "test", "revision": pack.digest},
         "metrics": metrics,
     }
     if receipt_url:
@@ -182,8 +187,8 @@ def _num(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if _is_number(value) else "n/a"
 
 
-def _ci(estimate: dict[str, Any]) -> str:
-    low, high = [*(estimate.get("ci95") or []), None, None][:2]
+def _ci(estimate: Estimate) -> str:
+    low, high = [*estimate.ci95, None, None][:2]
     return f"[{_num(low)}, {_num(high)}]"
 
 
@@ -202,34 +207,37 @@ def _bullets(items: Iterable[Any]) -> str:
     return "\n".join(f"- {_text(item)}" for item in items) or "- none stated"
 
 
-def _estimate(estimate: dict[str, Any] | None) -> str:
-    if not estimate:
+def _estimate(estimate: Estimate | None) -> str:
+    if estimate is None:
         return "-"
-    small = " (small n)" if estimate.get("small_n") else ""
-    return f"{_num(estimate.get('value'))} {_ci(estimate)}, n={_num(estimate.get('n'), 0)}{small}"
+    small = " (small n)" if estimate.small_n else ""
+    return f"{_num(estimate.value)} {_ci(estimate)}, n={_num(estimate.n, 0)}{small}"
 
 
-def _retention(entry: dict[str, Any] | None) -> str:
-    if not entry:
+def _retention(entry: Retention | None) -> str:
+    if entry is None:
         return "-"
-    if entry.get("value") is None:
-        return f"n/a: {_text(entry.get('reason') or 'not computed')}"
-    return f"{_num(entry['value'])} ({_num(entry.get('student_over_teacher'))})"
+    if entry.value is None:
+        return f"n/a: {_text(entry.reason or 'not computed')}"
+    return f"{_num(entry.value)} ({_num(entry.student_over_teacher)})"
 
 
-def _by_role(scores: dict[str, Any], roles: list[str], key: str = "roles") -> list[str]:
-    cell = _retention if key == "retention" else _estimate
-    return [cell(scores.get(key, {}).get(role)) for role in roles]
+def _by_role(scores: Metric, roles: list[str]) -> list[str]:
+    return [_estimate(scores.roles.get(role)) for role in roles]
 
 
-def _run(run: dict[str, Any]) -> list[str]:
-    pack, slices = run["pack"], run.get("metrics", {})
+def _retention_by_role(scores: Metric, roles: list[str]) -> list[str]:
+    return [_retention((scores.retention or {}).get(role)) for role in roles]
+
+
+def _run(run: Results) -> list[str]:
+    pack, slices = run.pack, run.metrics or {}
     order = {"student": 0, "sft": 2, "teacher": 3, "base": 4}
-    roles = sorted(run.get("models", {}), key=lambda r: (order.get(r, 1), r))
+    roles = sorted(run.models, key=lambda r: (order.get(r, 1), r))
     learners = [r for r in roles if r not in ("teacher", "base")]
     blocks = [
-        f"### {_text(pack['id'])}@{_text(pack['version'])}",
-        f"Task {_text(run.get('task', 'not stated'))}, pack digest {_code(pack['digest'])}. "
+        f"### {_text(pack.id)}@{_text(pack.version)}",
+        f"Task {_text(run.task or 'not stated')}, pack digest {_code(pack.digest)}. "
         "Means over all items, with 95% paired-bootstrap intervals.",
     ]
     metrics = slices.get("all", {})
@@ -241,67 +249,65 @@ def _run(run: dict[str, Any]) -> list[str]:
             ([_text(m), *_by_role(e, roles)] for m, e in metrics.items()),
         )
     )
-    rows = [[_text(m), *_by_role(e, learners, "retention")] for m, e in metrics.items() if e.get("retention")]
+    rows = [[_text(m), *_retention_by_role(e, learners)] for m, e in metrics.items() if e.retention]
     if rows:
         blocks += ["Retention (S - B) / (T - B), S / T in parentheses:"]
         blocks += [_table(["Metric", *map(_text, learners)], rows)]
-    fidelity = sorted(run.get("fidelity", {}).items())
+    fidelity = sorted((run.fidelity or {}).items(), key=lambda item: item[0])
     if fidelity:
-        rows = [[_text(r), _num(f.get("agreement_rate")), _kl(f.get("kl"))] for r, f in fidelity]
+        rows = [[_text(r), _num(f.agreement_rate), _kl(f.kl)] for r, f in fidelity]
         blocks.append(_table("Role|Agreement with teacher|KL(teacher, role)", rows))
-    calibration = sorted(run.get("calibration", {}).items())
+    calibration = sorted((run.calibration or {}).items(), key=lambda item: item[0])
     if calibration:
-        rows = [[_text(r), *(_num(c.get(k)) for k in _CALIBRATION)] for r, c in calibration]
+        rows = [
+            [_text(r), *map(_num, (c.ece_10_equal_mass, c.ece_15_equal_width, c.brier))]
+            for r, c in calibration
+        ]
         blocks.append(_table("Role|ECE (10 equal-mass bins)|ECE (15 equal-width bins)|Brier", rows))
-    primary = run.get("primary_metric")
+    primary = run.primary_metric
     rows = [
-        [_text(s), *_by_role(m[primary], roles)] for s, m in slices.items() if s != "all" and primary in m
+        [_text(s), *_by_role(m[primary], roles)]
+        for s, m in slices.items()
+        if s != "all" and primary is not None and primary in m
     ]
     if rows:
         blocks += [f"{_text(primary)} per slice:", _table(["Slice", *map(_text, roles)], rows)]
-    notes = [f"{d.get('id')}: {d.get('message')}" for d in run.get("diagnostics", [])]
+    notes = [f"{d.id}: {d.message}" for d in run.diagnostics or []]
     return blocks + (["Diagnostics:", _bullets(notes)] if notes else [])
 
 
-_CALIBRATION = ("ece_10_equal_mass", "ece_15_equal_width", "brier")
-
-
 def _obj(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else empty: verify checks footprints by digest, not by schema."""
+    """``value`` if it is a JSON object, else empty: the schemas leave these values untyped."""
     return value if isinstance(value, dict) else {}
 
 
-def _kl(kl: Any) -> str:
-    kl = _obj(kl)
-    return f"{_num(kl.get('value'))} ({_text(kl.get('level', 'level not stated'))})" if kl else "n/a"
+def _kl(kl: Divergence | None) -> str:
+    return f"{_num(kl.value)} ({_text(kl.level)})" if kl is not None else "n/a"
 
 
 def _cost(v: VerifiedReceipt) -> list[str]:
-    models = [(m.get("digest"), role) for r in v.results for role, m in r.get("models", {}).items()]
+    models = [(m.digest, role) for r in v.results for role, m in r.models.items()]
     roles = {str(digest): role for digest, role in models if digest}
     rows = []
-    for fp in map(_obj, v.footprints):
-        model, label = _obj(fp.get("model")), _obj(fp.get("hardware")).get("label", "not stated")
-        who = roles.get(str(model.get("digest")), model.get("spec", "not stated"))
-        for point in map(_obj, _obj(_obj(fp.get("summary")).get("by_quant")).values()):
-            cells = [_text(x) for x in (who, label, point.get("quant"), point.get("verdict"))]
-            speed = [_num(point.get(k), 1 if k == "decode_tps_p50" else 3) for k in _SPEED]
-            rows.append([*cells, *speed, _bytes(point.get("peak_rss_bytes"))])
+    for fp in v.footprints:
+        model, label = fp.model, fp.hardware.label
+        who = roles.get(str(model.digest), model.spec)
+        for point in fp.summary.by_quant.values():
+            cells = [_text(x) for x in (who, label, point.quant, point.verdict)]
+            speed = [_num(point.decode_tps_p50, 1), _num(point.e2e_p50_s, 3), _num(point.ttft_p50_s, 3)]
+            rows.append([*cells, *speed, _bytes(point.peak_rss_bytes)])
     header = "Model|Hardware|Quant|Verdict|Decode tok/s (p50)|End-to-end s (p50)|TTFT s (p50)|Peak RSS"
     note = "Measured by `receipts bench`, signed in the receipt."
     return ["## Cost on hardware", note, _table(header, rows)] if rows else []
 
 
-_SPEED = ("decode_tps_p50", "e2e_p50_s", "ttft_p50_s")
-
-
 def _quantization(v: VerifiedReceipt) -> list[str]:
     rows = []
-    for row in v.predicate.get("quantization", []):
-        bench = _obj((row.get("benched") or [{}])[0])
-        for pack, got in sorted(_obj(row.get("evaluated")).items()):
-            got = _obj(got)
-            cells = [_text(row["quant"]), _text(pack), _text(got.get("metric"))]
+    for row in v.predicate.quantization or []:
+        bench = _obj((row.benched or [{}])[0])
+        for pack, evaluated in sorted(row.evaluated.items()):
+            got = _obj(evaluated)
+            cells = [_text(row.quant), _text(pack), _text(got.get("metric"))]
             scores = [
                 _num(got.get("score")),
                 _num(got.get("retention")),
@@ -312,68 +318,70 @@ def _quantization(v: VerifiedReceipt) -> list[str]:
     return ["## Quantization survival", _table(header, rows)] if rows else []
 
 
-def _license(terms: dict[str, Any]) -> list[str]:
-    allowed, limits = terms["permissions"], terms["permissions"].get("user_thresholds", {})
-    facts = [
-        f"{key.replace('_', ' ').capitalize()}: {'yes' if allowed[key] else 'no'}" for key in _PERMISSIONS
-    ]
-    facts += [f"Output use restriction: {r}" for r in allowed["output_use_restrictions"]]
-    if "max_monthly_active_users" in limits:
-        facts.append(f"Other terms above {limits['max_monthly_active_users']:,} monthly active users")
-    facts += [f"User thresholds: {limits['notes']}"] if "notes" in limits else []
-    facts += [
-        f"Inherited from {t['from']}: {t['terms']} Effect: {t['effect']}" for t in terms["inherited_terms"]
-    ]
-    named = _text(terms["id"]) + (f", {_text(terms['name'])}" if "name" in terms else "")
-    where = f"Licence text: {_code(terms['url'])}." if "url" in terms else "No licence URL given."
+def _license(terms: LicenseTerms) -> list[str]:
+    allowed, limits = terms.permissions, terms.permissions.user_thresholds
+    granted = {
+        "commercial_use": allowed.commercial_use,
+        "redistribution": allowed.redistribution,
+        "derivatives": allowed.derivatives,
+        "attribution_required": allowed.attribution_required,
+    }
+    facts = [f"{key.replace('_', ' ').capitalize()}: {'yes' if ok else 'no'}" for key, ok in granted.items()]
+    facts += [f"Output use restriction: {r}" for r in allowed.output_use_restrictions]
+    if limits is not None and limits.max_monthly_active_users is not None:
+        facts.append(f"Other terms above {limits.max_monthly_active_users:,} monthly active users")
+    facts += [f"User thresholds: {limits.notes}"] if limits is not None and limits.notes is not None else []
+    facts += [f"Inherited from {t.from_}: {t.terms} Effect: {t.effect}" for t in terms.inherited_terms]
+    named = _text(terms.id) + (f", {_text(terms.name)}" if terms.name is not None else "")
+    where = f"Licence text: {_code(terms.url)}." if terms.url is not None else "No licence URL given."
     return ["## License", f"{named}. {where}", _bullets(facts)]
 
 
-_PERMISSIONS = ("commercial_use", "redistribution", "derivatives", "attribution_required")
+def _written(part: BaseModel) -> list[tuple[str, Any]]:
+    """The properties a card object sets, in the signed statement's order (RFC 8785 sorts the keys)."""
+    return sorted(((key, value) for key, value in part if value is not None), key=lambda item: item[0])
 
 
-def _lineage(card: dict[str, Any], meta: dict[str, Any]) -> list[str]:
-    lineage, base = card["lineage"], card["lineage"]["base"]
+def _lineage(card: Card, meta: dict[str, Any]) -> list[str]:
+    lineage, base = card.lineage, card.lineage.base
     if "base_model" in meta:
         hub = f"On the Hub: base_model {_code(meta['base_model'])}, relation {meta['base_model_relation']}."
     else:
         hub = "On the Hub: no base_model (the base is not named by a Hub repo id, or the model is original)."
-    size = f"{base['parameters']:,} parameters, context {base['context_length']:,} tokens"
-    source = base.get("source", "not stated")
-    facts = [
-        f"Base: {base['name']} ({base['architecture']}, {size}, license {base['license']}); source: {source}"
-    ]
-    for t in lineage.get("teachers", []):
-        restricts = {True: "yes", False: "no"}.get(t.get("terms_restrict_distillation"), "not stated")
-        ident = t.get("weights_digest") or t.get("api_identifier")
+    size = f"{base.parameters:,} parameters, context {base.context_length:,} tokens"
+    source = "not stated" if base.source is None else base.source
+    facts = [f"Base: {base.name} ({base.architecture}, {size}, license {base.license}); source: {source}"]
+    for t in lineage.teachers or []:
+        restricts = {True: "yes", False: "no", None: "not stated"}[t.terms_restrict_distillation]
+        ident = t.weights_digest or t.api_identifier
         facts.append(
-            f"Teacher: {t['name']}, {ident}, license {t['license']}; terms restrict distillation: {restricts}"
+            f"Teacher: {t.name}, {ident}, license {t.license}; terms restrict distillation: {restricts}"
         )
-    for key in ("distillation", "quantization"):
-        if key in lineage:
-            facts.append(f"{key.capitalize()}: " + "; ".join(f"{k} {x}" for k, x in lineage[key].items()))
+    for key, part in (("distillation", lineage.distillation), ("quantization", lineage.quantization)):
+        if part is not None:
+            facts.append(f"{key.capitalize()}: " + "; ".join(f"{k} {x}" for k, x in _written(part)))
     data = [
-        f"{d['name']} ({d.get('stage', 'stage not stated')}, license {d['license']}); source: {d['source']}. "
-        f"{d.get('description', '')}"
-        for d in card["training_data"]
+        f"{d.name} ({'stage not stated' if d.stage is None else d.stage}, license {d.license}); "
+        f"source: {d.source}. {'' if d.description is None else d.description}"
+        for d in card.training_data
     ]
-    relation = f"Relation: {_text(lineage['relation'])}. {hub}"
+    relation = f"Relation: {_text(lineage.relation)}. {hub}"
     return ["## Lineage", relation, _bullets(facts), "### Training data", _bullets(data)]
 
 
-def _uses(card: dict[str, Any]) -> list[str]:
-    boundary, use = card["task_boundary"], card["intended_use"]
+def _uses(card: Card) -> list[str]:
+    boundary, use = card.task_boundary, card.intended_use
     lists = [
-        ("Claimed good at:", boundary["good_at"]),
-        ("Not claimed:", boundary["not_claiming"]),
-        ("Primary uses:", use["primary_uses"]),
-        ("Primary users:", use["primary_users"]),
-        ("Out of scope:", use["out_of_scope"]),
+        ("Claimed good at:", boundary.good_at),
+        ("Not claimed:", boundary.not_claiming),
+        ("Primary uses:", use.primary_uses),
+        ("Primary users:", use.primary_users),
+        ("Out of scope:", use.out_of_scope),
     ]
     modes = [
-        f"{f['id']} (severity {f['severity']}): {f['description']} Trigger: {f['trigger']} "
-        f"Mitigation: {f['mitigation']} Items: {', '.join(f['pack_items']) or 'none'}"
-        for f in card["failure_modes"]
+        f"{f.id} (severity {f.severity}): {f.description} Trigger: {f.trigger} "
+        f"Mitigation: {f.mitigation} Items: {', '.join(f.pack_items) or 'none'}"
+        for f in card.failure_modes
     ]
     blocks = ["## Intended use"]
     for title, items in lists:
@@ -427,35 +435,33 @@ def model_card(v: VerifiedReceipt, *, receipt_url: str | None = None) -> str:
         if parts.scheme not in ("http", "https") or not parts.hostname or _INVISIBLE.search(receipt_url):
             raise UsageError("--receipt-url must be an http(s) URL", hint="e.g. https://example.org/m@1.0.0/")
         receipt_url = quote(receipt_url, safe="/:?#[]@!$&'*+,;=%~-._")
-    predicate, model, gate = v.predicate, v.card["model"], v.predicate["gate"]
+    predicate, model, gate = v.predicate, v.card.model, v.predicate.gate
     meta = _metadata(v, receipt_url)
     extra = ""
-    if "weights" in predicate:
-        extra += f"\n- Weights: model_signing v1.0 folder digest {_code(predicate['weights']['root'])}"
+    if predicate.weights is not None:
+        extra += f"\n- Weights: model_signing v1.0 folder digest {_code(predicate.weights.root)}"
     if receipt_url:
         extra += f"\n- Published receipt: [{_text(v.bundle_name)}]({receipt_url})"
     header = _HEADER.format(
-        name=_text(model["name"]),
-        version=_text(model["version"]),
-        publisher=_text(model["publisher"]),
-        description=_text(model["description"]),
+        name=_text(model.name),
+        version=_text(model.version),
+        publisher=_text(model.publisher),
+        description=_text(model.description),
         bundle=_code(v.bundle_name),
-        issued=_code(predicate["issuedAt"]),
+        issued=_code(predicate.issuedAt),
         envelope=_code(sha256_bytes(v.envelope)),
-        keys=", ".join(_code(k) for k in predicate["signer"]["keyids"]),
+        keys=", ".join(_code(k) for k in predicate.signer.keyids),
         root=_code(v.trust_root_sha256),
         extra=extra,
         where="from the link above" if receipt_url else "from the publisher",
         bundle_dir=v.bundle_name,  # name@version: the statement schema allows no backtick or space in either
         root_hex=v.trust_root_sha256,
-        verdict=_text(gate["verdict"]),
-        reason=f". {_text(gate['reason'])}" if gate.get("reason") else "",
+        verdict=_text(gate.verdict),
+        reason=f". {_text(gate.reason)}" if gate.reason else "",
     )
     blocks = [header, *(block for run in v.results for block in _run(run))]
-    blocks += (
-        _quantization(v) + _cost(v) + _license(v.card["license"]) + _uses(v.card) + _lineage(v.card, meta)
-    )
-    caveats = [*v.card.get("caveats", []), *v.card.get("ethical_considerations", [])]
+    blocks += _quantization(v) + _cost(v) + _license(v.card.license) + _uses(v.card) + _lineage(v.card, meta)
+    caveats = [*(v.card.caveats or []), *(v.card.ethical_considerations or [])]
     blocks += ["## Caveats and ethical considerations", _bullets(caveats)] if caveats else []
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{front}---\n\n" + "\n\n".join(blocks) + "\n"

@@ -258,12 +258,26 @@ class MaxUsableContext(Open):
 
 
 class QuantPoint(Open):
-    """One entry of ``summary.by_quant`` (keys required, types free)."""
+    """One entry of ``summary.by_quant``: the point's p50 figures, memory and verdict (``receipts bench``).
+
+    The four identifying keys are required with free types; the figures may be left out or null.
+    """
 
     quant: Any
     concurrency: Any
     status: Any
     verdict: Any
+    peak_rss_bytes: Count | None = None
+    peak_vram_bytes: Count | None = None
+    weights_bytes_resident: Count | None = None
+    load_time_s: float | None = None
+    ttft_p50_s: float | None = None
+    tpot_p50_s: float | None = None
+    e2e_p50_s: float | None = None
+    decode_tps_p50: float | None = None
+    prefill_tps_p50: float | None = None
+    throughput_rps: float | None = None
+    roofline_fraction: float | None = None
 
 
 class FootprintSummary(Open):

@@ -25,10 +25,13 @@ from receipts.formats._shared import Gate, PackRef
 
 __all__ = [
     "Calibration",
+    "Counts",
     "Diagnostic",
+    "Divergence",
     "Errors",
     "Estimate",
     "ExamplesLog",
+    "Extraction",
     "Fidelity",
     "McNemar",
     "Metric",
@@ -104,19 +107,54 @@ class Metric(Open):
     mcnemar: Omittable[dict[str, McNemar]] = None
 
 
+Count = Annotated[Integer, Field(ge=0)]
+
+
 class Calibration(Open):
-    """One role's calibration (the schema requires the keys, not their types)."""
+    """One role's calibration (the schema requires the ECE and reliability keys, not their types)."""
 
     ece_10_equal_mass: Any
     ece_15_equal_width: Any
     reliability: Any
+    n: Omittable[Count] = None
+    confidence: Omittable[str] = None
+    brier: float | None = None
+
+
+class Divergence(Open):
+    """``kl``: KL(teacher||role) per token at teacher-forced positions, or over each item's choices."""
+
+    level: Literal["token", "choice"]
+    value: float | None
+    n: Count
+    definition: Omittable[str] = None
 
 
 class Fidelity(Open):
-    """One role's agreement with the teacher (the schema requires the keys, not their types)."""
+    """One role's agreement with the teacher (the schema requires the keys, not their types), and its KL."""
 
     agreement_rate: Any
     cells: Any
+    kl: Omittable[Divergence] = None
+
+
+class Counts(Open):
+    """``$defs/prf``: pooled tp/fp/fn with precision, recall and F1 (null where undefined)."""
+
+    tp: Count
+    fp: Count
+    fn: Count
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+
+class Extraction(Open):
+    """One role's extraction scores: micro-averaged and per field."""
+
+    micro: Counts
+    per_field: dict[str, Counts]
+    n: Count
 
 
 class Errors(Open):
@@ -153,6 +191,7 @@ class Results(Document):
     robustness: Omittable[JsonObject] = None
     calibration: Omittable[dict[str, Calibration]] = None
     abstention: Omittable[JsonObject] = None
+    extraction: Omittable[dict[str, Extraction]] = None
     fidelity: Omittable[dict[str, Fidelity]] = None
     errors: Omittable[Errors] = None
     diagnostics: Omittable[list[Diagnostic]] = None

@@ -26,6 +26,7 @@ from rich.progress import (
 )
 
 from receipts.errors import GateError, UsageError
+from receipts.formats._shared import Gate
 from receipts.gate import release_decision
 from receipts.output import check_folder
 from runner.backends.registry import split_spec
@@ -193,7 +194,7 @@ def _run_all(
 def _check_gates(all_results: Sequence[dict[str, Any]]) -> None:
     blocked = []
     for results in all_results:
-        passed, why = release_decision(results["gate"])
+        passed, why = release_decision(Gate.model_validate(results["gate"]))
         if not passed:
             blocked.append(f"{results['pack']['id']}: {why}")
     if blocked:

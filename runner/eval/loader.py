@@ -25,6 +25,8 @@ from receipts import schemas
 from receipts.digests import WeightsDigest, digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.errors import InputError, SchemaError, Violation
+from receipts.formats.pack import Answer, Clarify, MarkerObject, PackDocument
+from receipts.formats.pack import Generation as GenerationSpec
 from runner.eval.answers import BehaviourRules
 from runner.eval.items import ItemReader, Problems
 from runner.eval.packs import (
@@ -67,25 +69,29 @@ def _read_checked(folder: Path, relpath: str, digest: WeightsDigest, *, what: st
     return data
 
 
-def _spec_of(yaml_path: Path, folder: Path, digest: WeightsDigest) -> dict[str, Any]:
+def _spec_of(yaml_path: Path, folder: Path, digest: WeightsDigest) -> tuple[dict[str, Any], PackDocument]:
+    """pack.yaml as parsed (kept on `Pack.spec`) and as the typed `PackDocument` the loader reads.
+
+    Raises:
+        SchemaError: pack.yaml fails schema/pack (jsonschema's words, every JSON path).
+    """
     data = _read_checked(folder, PACK_FILE, digest, what="pack.yaml", limit=MAX_PACK_YAML)
     spec = parse_yaml(data, file=yaml_path)
     if not isinstance(spec, dict):
         raise SchemaError(yaml_path, "pack", [Violation("$", "a pack.yaml must be a mapping", "see packs/")])
-    schemas.validate(spec, "pack", file=yaml_path)
-    return spec
+    schemas.validate(spec, "pack", file=yaml_path)  # the messages pack authors see
+    return spec, PackDocument.parse(spec, file=yaml_path)
 
 
-def _templates(spec: Mapping[str, Any], problems: Problems) -> dict[str, str]:
-    prompt = spec["prompt"]
-    if isinstance(prompt, str):
-        named = {"default": prompt}
+def _templates(doc: PackDocument, problems: Problems) -> dict[str, str]:
+    if isinstance(doc.prompt, str):
+        named = {"default": doc.prompt}
     else:
         named = {}
-        for index, entry in enumerate(prompt):
-            if entry["name"] in named:
-                problems.add(f"$.prompt[{index}].name", f"template name {entry['name']!r} is used twice")
-            named[entry["name"]] = entry["template"]
+        for index, entry in enumerate(doc.prompt):
+            if entry.name in named:
+                problems.add(f"$.prompt[{index}].name", f"template name {entry.name!r} is used twice")
+            named[entry.name] = entry.template
     return named
 
 
@@ -103,70 +109,67 @@ def _check_syntax(source: str, where: str, problems: Problems) -> bool:
     return True
 
 
-def _template_paths(spec: Mapping[str, Any]) -> dict[str, str]:
+def _template_paths(doc: PackDocument) -> dict[str, str]:
     """Where each template is written in pack.yaml (a JSON path; the first place, if several)."""
-    prompt = spec["prompt"]
-    if isinstance(prompt, str):
-        paths = {prompt: "$.prompt"}
+    if isinstance(doc.prompt, str):
+        paths = {doc.prompt: "$.prompt"}
     else:
         paths = {}
-        for index, entry in enumerate(prompt):
-            paths.setdefault(entry["template"], f"$.prompt[{index}].template")
-    for index, entry in enumerate(spec.get("variants", [])):
-        if "template" in entry:
-            paths.setdefault(entry["template"], f"$.variants[{index}].template")
+        for index, entry in enumerate(doc.prompt):
+            paths.setdefault(entry.template, f"$.prompt[{index}].template")
+    for index, variant in enumerate(doc.variants or ()):
+        if variant.template is not None:
+            paths.setdefault(variant.template, f"$.variants[{index}].template")
     return paths
 
 
-def _text_fields(source: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
+def _text_fields(source: str, doc: PackDocument) -> tuple[str, ...]:
     """Fields a perturbation changes by default: template inputs that are not answers or labels."""
     used = undeclared_fields(source)
-    reserved = {"id", "critical", spec["target"], *spec.get("slices", [])}
-    for key in ("choices", "behaviour"):
-        if isinstance(spec.get(key), str):
-            reserved.add(spec[key])
-    clarify = spec.get("clarify", {})
-    if "pattern_field" in clarify:
-        reserved.add(clarify["pattern_field"])
+    reserved = {"id", "critical", doc.target, *(doc.slices or ())}
+    if isinstance(doc.choices, str):  # a field naming each item's choices, not the choices themselves
+        reserved.add(doc.choices)
+    if doc.behaviour is not None:
+        reserved.add(doc.behaviour)
+    if doc.clarify is not None and doc.clarify.pattern_field is not None:
+        reserved.add(doc.clarify.pattern_field)
     return tuple(sorted(used - reserved))
 
 
-def _variants(spec: Mapping[str, Any], named: Mapping[str, str], problems: Problems) -> list[Variant]:
+def _variants(doc: PackDocument, named: Mapping[str, str], problems: Problems) -> list[Variant]:
     default = next(iter(named.values()))
     out = [Variant(ORIGINAL, "original", default, description="the item as written, default template")]
-    for index, entry in enumerate(spec.get("variants", [])):
+    for index, entry in enumerate(doc.variants or ()):
         where = f"$.variants[{index}]"
-        name = entry["name"]
+        name = entry.name
         if name in {v.name for v in out}:
             problems.add(
                 f"{where}.name", f"variant name {name!r} is used twice", "give each variant its own name"
             )
-        source = entry.get("template", default)
-        if "prompt" in entry:
-            if entry["prompt"] not in named:
+        source = entry.template if entry.template is not None else default
+        if entry.prompt is not None:
+            if entry.prompt not in named:
                 problems.add(
                     f"{where}.prompt",
-                    f"no prompt template named {entry['prompt']!r}",
+                    f"no prompt template named {entry.prompt!r}",
                     f"use one of: {', '.join(named)}",
                 )
                 continue
-            source = named[entry["prompt"]]
-        elif "template" in entry and not _check_syntax(source, f"{where}.template", problems):
+            source = named[entry.prompt]
+        elif entry.template is not None and not _check_syntax(source, f"{where}.template", problems):
             continue
         spec_p: PerturbationSpec | None = None
         fields: tuple[str, ...] = ()
-        if entry["kind"] == "perturbation":
-            spec_p = PerturbationSpec(
-                entry["perturbation"], entry.get("seed", 0), entry.get("rate"), entry.get("mode")
-            )
-            fields = tuple(entry["fields"]) if "fields" in entry else _text_fields(source, spec)
+        if entry.perturbation is not None:  # the schema: named exactly when the kind is perturbation
+            spec_p = PerturbationSpec(entry.perturbation, entry.seed, entry.rate, entry.mode)
+            fields = tuple(entry.fields) if entry.fields is not None else _text_fields(source, doc)
             if not fields:
                 problems.add(
                     where,
                     "this perturbation has no text field to change",
                     "list the item `fields` to perturb",
                 )
-        out.append(Variant(name, entry["kind"], source, spec_p, fields, entry.get("description", "")))
+        out.append(Variant(name, entry.kind, source, spec_p, fields, entry.description or ""))
     return out
 
 
@@ -260,38 +263,55 @@ def _read_items(folder: Path, paths: Sequence[str], digest: WeightsDigest, reade
 
 
 def _few_shot(
-    spec: Mapping[str, Any], folder: Path, digest: WeightsDigest, reader: ItemReader, problems: Problems
+    doc: PackDocument, folder: Path, digest: WeightsDigest, reader: ItemReader, problems: Problems
 ) -> FewShot | None:
-    entry = spec.get("few_shot")
+    entry = doc.few_shot
     if entry is None:
         return None
-    shots = _read_items(folder, [entry["data"]], digest, reader)[: entry["n"]]
-    if len(shots) < entry["n"]:
-        problems.add(
-            "$.few_shot.n", f"asks for {entry['n']} examples; {entry['data']} has {len(shots)} usable"
-        )
+    shots = _read_items(folder, [entry.data], digest, reader)[: entry.n]
+    if len(shots) < entry.n:
+        problems.add("$.few_shot.n", f"asks for {entry.n} examples; {entry.data} has {len(shots)} usable")
     for shot in shots:
         if shot.gold is None:
             problems.add(
-                f"{shot.where} $.{spec['target']}", f"item {shot.id}: a few-shot example needs a gold answer"
+                f"{shot.where} $.{doc.target}", f"item {shot.id}: a few-shot example needs a gold answer"
             )
-    return FewShot(tuple(shots), entry.get("delimiter", "\n\n"))
+    return FewShot(tuple(shots), entry.delimiter)
 
 
-def _rules(spec: Mapping[str, Any]) -> BehaviourRules:
-    def markers(value: Any) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        return tuple(value["markers"] if isinstance(value, dict) else value)
+def _markers(value: Sequence[str] | MarkerObject | Clarify | None) -> tuple[str, ...]:
+    """A marker list, written as a list or as ``{markers: [...]}``; none when the section is absent."""
+    if value is None:
+        return ()
+    return tuple(value.markers if isinstance(value, MarkerObject | Clarify) else value)
 
-    clarify = spec.get("clarify", {})
+
+def _rules(doc: PackDocument) -> BehaviourRules:
+    clarify = doc.clarify
     return BehaviourRules(
-        abstain=markers(spec.get("abstain")),
-        clarify=markers(clarify or None),
-        refuse=markers(spec.get("refuse")),
-        require_question_mark=clarify.get("require_question_mark", True),
-        clarify_pattern_field=clarify.get("pattern_field"),
+        abstain=_markers(doc.abstain),
+        clarify=_markers(clarify),
+        refuse=_markers(doc.refuse),
+        require_question_mark=clarify.require_question_mark if clarify is not None else True,
+        clarify_pattern_field=clarify.pattern_field if clarify is not None else None,
     )
+
+
+def _answer(doc: PackDocument) -> AnswerRule:
+    answer = doc.answer if doc.answer is not None else Answer()
+    return AnswerRule(answer.regex, answer.select, tuple(answer.normalise or ()))
+
+
+def _generation(doc: PackDocument) -> Generation:
+    generation = doc.generation if doc.generation is not None else GenerationSpec()
+    return Generation(generation.max_new_tokens, tuple(generation.stop or ()))
+
+
+def _gate(doc: PackDocument) -> dict[str, float]:
+    """The rules the pack sets, in the schema's order (the model does not keep the order written)."""
+    if doc.gate is None:
+        return {}
+    return {rule: float(threshold) for rule, threshold in doc.gate if threshold is not None}
 
 
 def _locate(path: Path) -> tuple[Path, Path]:
@@ -323,51 +343,47 @@ def load_pack(path: Path) -> Pack:
     """
     folder, yaml_path = _locate(Path(path))
     digest = digest_weights(folder)
-    spec = _spec_of(yaml_path, folder, digest)
+    spec, doc = _spec_of(yaml_path, folder, digest)
     problems = Problems(yaml_path)
-    named = _templates(spec, problems)
+    named = _templates(doc, problems)
     paths = (
         ["$.prompt"]
-        if isinstance(spec["prompt"], str)
+        if isinstance(doc.prompt, str)
         else [f"$.prompt[{n}].template" for n in range(len(named))]
     )
     syntax_ok = all([_check_syntax(s, p, problems) for s, p in zip(named.values(), paths, strict=False)])
-    variants = _variants(spec, named, problems)
+    variants = _variants(doc, named, problems)
     problems.raise_if_any()  # templates must compile before items can be rendered
     reader = ItemReader(spec, variants, problems)
-    items = _read_items(folder, _data_paths(spec["data"]), digest, reader)
+    items = _read_items(folder, _data_paths(doc.data), digest, reader)
     if not items and not problems.found:
         problems.add(
             "$.data", "the pack has no items", "add items to the data files, one JSON object per line"
         )
-    few_shot = _few_shot(spec, folder, digest, reader, problems)
+    few_shot = _few_shot(doc, folder, digest, reader, problems)
     if syntax_ok:
         everything = [*items, *(few_shot.items if few_shot else ())]
-        _render_all(everything, variants, named, _template_paths(spec), problems)
+        _render_all(everything, variants, named, _template_paths(doc), problems)
     problems.raise_if_any()
-    answer = spec.get("answer", {})
-    generation = spec.get("generation", {})
     return Pack(
         path=folder,
-        id=spec["id"],
-        version=spec["version"],
-        license=spec["license"],
-        task=spec["task"],
+        id=doc.id,
+        version=doc.version,
+        license=doc.license,
+        task=doc.task,
         digest=digest.root,
         items=tuple(items),
         templates=named,
         variants=tuple(variants),
-        slices=tuple(spec.get("slices", ())),
-        scorers=tuple(spec.get("scorers", DEFAULT_SCORERS[spec["task"]])),
-        answer=AnswerRule(
-            answer.get("regex"), answer.get("select", "first"), tuple(answer.get("normalise", ()))
-        ),
-        behaviour=_rules(spec),
-        generation=Generation(generation.get("max_new_tokens", 32), tuple(generation.get("stop", ()))),
-        gate={k: float(v) for k, v in spec.get("gate", {}).items()},
-        target_delimiter=spec.get("target_delimiter", " "),
-        fields=tuple(spec.get("fields", ())),
+        slices=tuple(doc.slices or ()),
+        scorers=tuple(doc.scorers if doc.scorers is not None else DEFAULT_SCORERS[doc.task]),
+        answer=_answer(doc),
+        behaviour=_rules(doc),
+        generation=_generation(doc),
+        gate=_gate(doc),
+        target_delimiter=doc.target_delimiter,
+        fields=tuple(doc.fields or ()),
         few_shot=few_shot,
-        description=spec.get("description", ""),
+        description=doc.description or "",
         spec=spec,
     )

@@ -349,7 +349,10 @@ def _fidelity(
 
 def _gate(pack: Pack, results: Mapping[str, Any]) -> dict[str, Any]:
     # cost_ratio needs footprints: `receipts sign` evaluates it with the card's overrides.
-    return gate.evaluate_gate(dict(pack.gate), gate.observed_inputs(results)).as_dict()
+    from receipts.formats import Results
+
+    typed = Results.parse(results, file="<results being written>")
+    return gate.evaluate_gate(dict(pack.gate), gate.observed_inputs(typed)).as_dict()
 
 
 def _diagnostics(results: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from generator.figures import figures, number
+from receipts.formats.statement import Predicate
 from tests.generator.test_browser import browser, serve, status_of  # noqa: F401 - fixtures, used by name
 from tests.generator.test_site_figures import MODEL, PLAIN, build_figures_site, edit
 
@@ -38,6 +39,11 @@ def signed_predicate(site: Path, page: str) -> dict[str, Any]:
         "predicate"
     ]
     return predicate
+
+
+def typed(predicate: dict[str, Any]) -> Predicate:
+    """A predicate's JSON as the typed model generator/figures.py reads (as verify_receipt gives it)."""
+    return Predicate.model_validate(predicate, by_alias=True, by_name=False)
 
 
 def signed_box(page: Any) -> dict[str, Any]:
@@ -69,7 +75,7 @@ def test_verified_page_shows_the_signed_figures(
 ) -> None:
     """The box at 1280 and 390 px; screenshots go to $RECEIPTS_SCREENSHOTS (default: the test's tmp_path)."""
     shots = Path(os.environ.get("RECEIPTS_SCREENSHOTS") or tmp_path)
-    signed = figures(signed_predicate(figures_site, MODEL))
+    signed = figures(typed(signed_predicate(figures_site, MODEL)))
     for width in (1280, 390):
         page = browser.new_page(viewport={"width": width, "height": 1000})
         page.goto(serve(figures_site) + "/" + MODEL)
@@ -172,15 +178,21 @@ def test_js_number_format_agrees_with_python(figures_site: Path, serve: Any, bro
     assert expected[:8] == ["0.000", "0.000", "1.000", "-1.000", "0.001", "0.002", "0.063", "-0.063"]
     # and whole predicates, including free-form summaries the signer could write
     predicate = signed_predicate(figures_site, MODEL)
+    run = predicate["runs"][0]  # the rest of a run as signed: only the pack id and the summary vary
+
+    def odd_run(pack: str, summary: dict[str, Any]) -> dict[str, Any]:
+        return {**run, "pack": {**run["pack"], "id": pack}, "summary": summary}
+
     odd = {
+        **predicate,
         "model": {"name": "m", "version": "1", "publisher": "p"},
         "gate": {"verdict": "pass"},
         "runs": [
-            {"pack": {"id": "a.b"}, "summary": {"scores": {"student": "0.5", "teacher": None, "x": True}}},
-            {"pack": {"id": "c"}, "summary": {"primary_metric": 3, "scores": [1], "retention": -0.0}},
+            odd_run("a.b", {"scores": {"student": "0.5", "teacher": None, "x": True}}),
+            odd_run("c", {"primary_metric": 3, "scores": [1], "retention": -0.0}),
         ],
     }
     for case in (predicate, odd):
         case_text = json.dumps(case)
         js = page.evaluate("t => window.receiptsVerify.figures(JSON.parse(t))", case_text)
-        assert js == figures(json.loads(case_text))
+        assert js == figures(typed(json.loads(case_text)))

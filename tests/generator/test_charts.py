@@ -2,7 +2,9 @@
 
 The reliability diagrams are fed calibration entries built with runner.eval.metrics (the functions
 runner.eval.report uses to write results.json), the latency chart a footprint from a real bench of a tiny
-model, so both see the shapes real runs write.
+model, so both see the shapes real runs write. Charts read the typed documents verify_receipt gives
+(receipts.formats); labels the schema constrains (pack ids, quantizations) are made hostile past it, with
+``model_copy``, since a chart escapes every label whatever checked it before.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pytest
 from generator import charts
 from receipts import schemas
 from receipts.cli import main
+from receipts.formats import Footprint, Results
+from receipts.formats._shared import PackRef
 from runner.bench import stats as benchstats
 from runner.eval.metrics import calibration
 from tests.models import tiny_llama
@@ -84,6 +88,34 @@ def assert_inside_viewbox(root: ET.Element) -> None:
     assert 0 <= min(ys) <= max(ys) <= height
 
 
+def typed(results: dict[str, Any]) -> Results:
+    """A results document around ``results`` (the parts a chart reads); the other required keys filled in.
+
+    A calibration entry's required keys that a test leaves out are null (the schema does not type them).
+    """
+    pack = {"id": "tiny-mc", "version": "1.0.0", "digest": "sha256:" + "0" * 64, **results.get("pack", {})}
+    calibration = {
+        role: {"ece_10_equal_mass": None, "ece_15_equal_width": None, "reliability": None, **entry}
+        for role, entry in results.get("calibration", {}).items()
+    }
+    document = {
+        "format": "receipts.results/v1",
+        "models": {"student": {"spec": "hf:student", "digest": "sha256:" + "1" * 64}},
+        "examples": {"path": "examples.jsonl", "sha256": "2" * 64},
+        **results,
+        "pack": pack,
+        **({"calibration": calibration} if "calibration" in results else {}),
+    }
+    return Results.parse(document)
+
+
+def with_pack_id(results: Results, pack_id: str) -> Results:
+    """``results`` with a pack id the schema would refuse (set past validation)."""
+    return results.model_copy(
+        update={"pack": PackRef.model_construct(**{**dict(results.pack), "id": pack_id})}
+    )
+
+
 def assert_inert(svg: str, root: ET.Element) -> None:
     assert "<script" not in svg
     assert "&lt;script&gt;" in svg
@@ -124,7 +156,7 @@ def results() -> dict[str, Any]:
 def test_reliability_draws_a_line_and_a_marker_per_nonempty_bin(results: dict[str, Any]) -> None:
     calibration = results["calibration"]
     assert any(b["mean_confidence"] is None for b in calibration["teacher"]["reliability"])  # null bins too
-    svg = charts.reliability_diagram(results)
+    svg = charts.reliability_diagram(typed(results))
     root = parse(svg)
     lines = find(root, "polyline")
     assert [len(polyline_points(line)) for line in lines] == [nonempty(e) for e in calibration.values()]
@@ -149,7 +181,7 @@ def test_reliability_puts_a_calibrated_role_on_the_dashed_diagonal() -> None:
         "teacher": {"ece_10_equal_mass": 0.0, "reliability": bins},
         "student": {"ece_10_equal_mass": 0.5, "reliability": skewed},
     }
-    root = parse(charts.reliability_diagram({"calibration": calibration}))
+    root = parse(charts.reliability_diagram(typed({"calibration": calibration})))
     diagonal = next(line for line in find(root, "line") if "stroke-dasharray" in line.attrib)
     x1, y1, x2, y2 = floats(diagonal, "x1", "y1", "x2", "y2")
 
@@ -159,7 +191,7 @@ def test_reliability_puts_a_calibrated_role_on_the_dashed_diagonal() -> None:
     teacher, student = find(root, "polyline")
     assert max(off_diagonal(x, y) for x, y in polyline_points(teacher)) < 0.2  # rounding to 0.1 px
     assert max(off_diagonal(x, y) for x, y in polyline_points(student)) > 50
-    assert "reliability" in texts(root)  # no pack, no " · "
+    assert "reliability · tiny-mc" in texts(root)  # the pack's id
 
 
 def test_reliability_marker_grows_with_count_but_is_capped() -> None:
@@ -168,11 +200,11 @@ def test_reliability_marker_grows_with_count_but_is_capped() -> None:
         {"lower": 0.0, "upper": 1.0, "count": n, "mean_confidence": 0.2 * (k + 1), "accuracy": 0.5}
         for k, n in enumerate(counts)
     ]
-    root = parse(charts.reliability_diagram({"calibration": {"sft": {"reliability": bins}}}))
+    root = parse(charts.reliability_diagram(typed({"calibration": {"sft": {"reliability": bins}}})))
     radii = [float(c.attrib["r"]) for c in find(root, "circle")]
     assert radii == sorted(radii)
     assert radii[0] < radii[1] < radii[2] < radii[3] <= 10
-    alone = parse(charts.reliability_diagram({"calibration": {"sft": {"reliability": bins[:1]}}}))
+    alone = parse(charts.reliability_diagram(typed({"calibration": {"sft": {"reliability": bins[:1]}}})))
     assert float(find(alone, "circle")[0].attrib["r"]) == radii[0]  # one scale, not relative to the biggest
     assert "sft · ECE n/a" in texts(root)
 
@@ -180,7 +212,7 @@ def test_reliability_marker_grows_with_count_but_is_capped() -> None:
 def test_reliability_keeps_at_most_six_roles(results: dict[str, Any]) -> None:
     entry = results["calibration"]["teacher"]
     many = {f"role{i}": entry for i in range(8)}
-    root = parse(charts.reliability_diagram({"calibration": many}))
+    root = parse(charts.reliability_diagram(typed({"calibration": many})))
     assert len(find(root, "polyline")) == 6
     shown = " ".join(texts(root))
     assert "role5" in shown
@@ -188,16 +220,14 @@ def test_reliability_keeps_at_most_six_roles(results: dict[str, Any]) -> None:
 
 
 def test_reliability_labels_stay_inert(results: dict[str, Any]) -> None:
-    hostile = {
-        "pack": {"id": f'x" onload="alert(1)" {HOSTILE}'},
-        "calibration": {HOSTILE: results["calibration"]["teacher"]},
-    }
+    pack_id = f'x" onload="alert(1)" {HOSTILE}'
+    hostile = with_pack_id(typed({"calibration": {HOSTILE: results["calibration"]["teacher"]}}), pack_id)
     svg = charts.reliability_diagram(hostile)
     assert svg is not None
     root = parse(svg)
     assert_inert(svg, root)
     assert "onload" not in root.attrib
-    assert root.attrib["aria-label"] == f"reliability · {hostile['pack']['id']}"
+    assert root.attrib["aria-label"] == f"reliability · {pack_id}"
     assert any(t.startswith("<script>alert(1)") for t in texts(root))  # back as text, not markup
 
 
@@ -207,7 +237,8 @@ def test_reliability_labels_stay_inert(results: dict[str, Any]) -> None:
         {},
         {"calibration": {}},
         {"calibration": {"teacher": {"reliability": []}}},
-        {"calibration": {"teacher": "not an entry"}},
+        {"calibration": {"teacher": {"reliability": "not a list of bins"}}},
+        {"calibration": {"teacher": {"reliability": ["not a bin"]}}},
         {"calibration": {"sft": {"reliability": [{"count": 0, "mean_confidence": 0.5, "accuracy": 0.5}]}}},
         {
             "calibration": {
@@ -222,16 +253,15 @@ def test_reliability_labels_stay_inert(results: dict[str, Any]) -> None:
     ],
 )
 def test_reliability_is_none_without_a_nonempty_bin(results: dict[str, Any]) -> None:
-    assert charts.reliability_diagram(results) is None
+    assert charts.reliability_diagram(typed(results)) is None
 
 
 def test_retention_title_with_a_quote_stays_well_formed() -> None:
-    results = {
-        "primary_metric": "accuracy",
-        "pack": {"id": 'p" onload="x'},
-        "metrics": {"all": {"accuracy": {"roles": {"teacher": {"value": 0.9}}}}},
-    }
-    root = parse(charts.retention_by_slice(results))
+    teacher = {"value": 0.9, "ci95": [0.8, 1.0], "n": 10, "small_n": False}
+    results = typed(
+        {"primary_metric": "accuracy", "metrics": {"all": {"accuracy": {"roles": {"teacher": teacher}}}}}
+    )
+    root = parse(charts.retention_by_slice(with_pack_id(results, 'p" onload="x')))
     assert root.attrib["aria-label"] == 'accuracy per slice · p" onload="x'
     assert "onload" not in root.attrib
 
@@ -270,7 +300,7 @@ def rows(root: ET.Element) -> list[ET.Element]:
 def test_latency_draws_a_box_row_per_ok_point_on_one_axis(footprint: dict[str, Any]) -> None:
     fp = copy.deepcopy(footprint)
     fp["points"].append({**fp["points"][0], "id": "bf16/c1", "quant": "bf16", "status": "failed"})
-    root = parse(charts.latency_distribution(fp))
+    root = parse(charts.latency_distribution(Footprint.parse(fp)))
     assert "end-to-end latency per call (s)" in texts(root)
     x_zero, per_second, unit = axis(root)
     assert unit == "ms"  # a 4-token call of a tiny model takes milliseconds
@@ -306,7 +336,7 @@ def test_latency_caps_dots_at_400_keeping_both_tails(footprint: dict[str, Any]) 
     fp["points"] = fp["points"][:1]
     fp["points"][0]["samples"]["e2e_s"] = [rng.lognormvariate(0.5, 0.4) for _ in range(1000)]
     e2e = fp["points"][0]["samples"]["e2e_s"]
-    root = parse(charts.latency_distribution(fp))
+    root = parse(charts.latency_distribution(Footprint.parse(fp)))
     x_zero, per_second, unit = axis(root)
     assert unit == "s"
     assert max(e2e) <= (float(root.attrib["width"]) - x_zero) / per_second
@@ -319,9 +349,9 @@ def test_latency_caps_dots_at_400_keeping_both_tails(footprint: dict[str, Any]) 
 
 
 def test_latency_labels_stay_inert(footprint: dict[str, Any]) -> None:
-    fp = copy.deepcopy(footprint)
-    fp["points"][0]["quant"] = HOSTILE
-    svg = charts.latency_distribution(fp)
+    fp = Footprint.parse(footprint)
+    hostile = fp.points[0].model_copy(update={"quant": HOSTILE})  # a quantization the schema would refuse
+    svg = charts.latency_distribution(fp.model_copy(update={"points": [hostile, *fp.points[1:]]}))
     assert svg is not None
     root = parse(svg)
     assert_inert(svg, root)
@@ -330,15 +360,12 @@ def test_latency_labels_stay_inert(footprint: dict[str, Any]) -> None:
 
 def test_latency_is_none_for_the_failed_fixture() -> None:
     fp = json.loads((DATA / "footprint_minimal.json").read_text())
-    schemas.validate(fp, "footprint")
-    assert charts.latency_distribution(fp) is None
+    assert charts.latency_distribution(Footprint.parse(fp)) is None
 
 
 def test_latency_is_none_without_samples(footprint: dict[str, Any]) -> None:
     fp = copy.deepcopy(footprint)
-    assert charts.latency_distribution(fp) is not None
+    assert charts.latency_distribution(Footprint.parse(fp)) is not None
     for point in fp["points"]:
         point["samples"]["e2e_s"] = []
-    assert charts.latency_distribution(fp) is None
-    assert charts.latency_distribution({"points": []}) is None
-    assert charts.latency_distribution({}) is None
+    assert charts.latency_distribution(Footprint.parse(fp)) is None  # a footprint has at least one point

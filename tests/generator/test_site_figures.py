@@ -22,6 +22,8 @@ import pytest
 from generator.figures import figures, number, role_label, roles
 from generator.sitecheck import read_page
 from receipts.cli import main
+from receipts.formats._shared import Gate, PackRef
+from receipts.formats.statement import Predicate, PredicateModel, RunEntry
 from receipts.keys import generate
 from receipts.sign import sign_receipt
 from receipts.trust import new_root
@@ -125,15 +127,31 @@ def test_numbers_follow_the_rule(value: Any, shown: str) -> None:
     assert number(value) == shown
 
 
+def figures_predicate(
+    model: dict[str, str], verdict: Any, runs: list[tuple[str, dict[str, Any]]]
+) -> Predicate:
+    """A predicate with what figures() reads (model, gate, each run's pack id and summary), nothing else."""
+    entries = [
+        RunEntry(
+            pack=PackRef(id=pack, version="1.0.0", digest="sha256:" + "0" * 64),
+            results=f"runs/{pack}/results.json",
+            examples=f"runs/{pack}/examples.jsonl",
+            summary=summary,
+        )
+        for pack, summary in runs
+    ]
+    return Predicate.model_construct(model=PredicateModel(**model), gate=Gate(verdict=verdict), runs=entries)
+
+
 def test_figures_of_a_predicate() -> None:
-    predicate = {
-        "model": {"name": "m", "version": "1.0", "publisher": "Acme"},
-        "gate": {"verdict": "not_evaluated"},
-        "runs": [
-            {"pack": {"id": "capitals-mc"}, "summary": SUMMARY},
-            {"pack": {"id": "odd"}, "summary": {"scores": ["not", "a", "mapping"], "retention": "high"}},
+    predicate = figures_predicate(
+        {"name": "m", "version": "1.0", "publisher": "Acme"},
+        "not_evaluated",
+        [
+            ("capitals-mc", SUMMARY),
+            ("odd", {"scores": ["not", "a", "mapping"], "retention": "high"}),
         ],
-    }
+    )
     assert figures(predicate) == {
         "model.name": "m",
         "model.version": "1.0",
@@ -271,6 +289,7 @@ def test_verify_a_published_catalog_checks_its_figures(
 def test_figures_come_from_the_bytes_that_verified(tmp_path: Path) -> None:
     """A receipt swapped after it verified is never the source of the figures a page is held to."""
     from generator.sitecheck import check_published_pages
+    from receipts.formats import Statement
     from receipts.verify import Check, Report, VerifiedReceipt
 
     receipt = tmp_path / "m@1" / "receipt.json"
@@ -281,7 +300,8 @@ def test_figures_come_from_the_bytes_that_verified(tmp_path: Path) -> None:
         f'<div class="rc-verify" data-receipt-sha256="{named}"></div><span data-rc-figure="gate">pass</span>'
     )
     checks = [Check("signatures", "pass", "")]
-    statement = {"predicate": {"model": {}, "gate": {"verdict": "pass"}, "runs": []}}
+    predicate = figures_predicate({"name": "m", "version": "1", "publisher": "p"}, "pass", [])
+    statement = Statement.model_construct(predicate=predicate)
     verified = VerifiedReceipt(receipt, b"the one verified", statement, {}, (), (), None, "", tuple(checks))
     report = Report(receipt=str(receipt), checks=checks, verified=verified)
     check_published_pages([(receipt, page)], [report])

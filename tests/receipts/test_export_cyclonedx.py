@@ -93,8 +93,12 @@ def make_run(folder: Path, student: str) -> Path:
         },
         "robustness": {"variants": ["original", "typo"], "worst_case": metric(0.2, 80)},
         "fidelity": {
-            "student": {"agreement_rate": 0.7375, "cells": {}, "kl": {"level": "token", "value": 1.631136}},
-            "base": {"agreement_rate": 0.4, "cells": {}, "kl": {"level": "choice", "value": 7.9}},
+            "student": {
+                "agreement_rate": 0.7375,
+                "cells": {},
+                "kl": {"level": "token", "value": 1.631136, "n": 80},
+            },
+            "base": {"agreement_rate": 0.4, "cells": {}, "kl": {"level": "choice", "value": 7.9, "n": 80}},
         },
         "calibration": {
             role: {
@@ -114,6 +118,7 @@ def make_run(folder: Path, student: str) -> Path:
                 "per_field": {
                     "city": {"tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
                 },
+                "n": 80,
             },
         },
     }

@@ -16,8 +16,11 @@ import yaml
 
 from receipts import gate
 from receipts.cli import main
+from receipts.formats import Card, Footprint, Results
 from receipts.keys import generate
 from receipts.sign import sign_receipt, signed_gate
+from tests import documents
+from tests.documents import estimate
 
 ROOT = Path(__file__).parents[2]
 CAPITALS = ROOT / "packs" / "capitals-mc"
@@ -96,7 +99,7 @@ def test_sign_recomputes_the_gate_with_the_card_overrides(
 ) -> None:
     _, run_dir = _run(tmp_path, capsys, "fake:s?skill=0.6")
     results = _results(run_dir)
-    observed = gate.observed_inputs(results)
+    observed = gate.observed_inputs(Results.parse(results))
     key = generate()
 
     # The pack's own rules only: the signed verdict is the run's.
@@ -139,9 +142,9 @@ def test_sign_ignores_a_verdict_edited_into_the_results(
     assert _signed_gate(bundle)["verdict"] == "fail"
 
 
-def _footprint(digest: str, hw: str, cost: float | None) -> dict[str, Any]:
-    summary = {} if cost is None else {gate.COST_KEY: cost}
-    return {"model": {"digest": digest}, "hardware": {"hw_class": hw}, "summary": summary}
+def _footprint(digest: str, hw: str, cost: float | None) -> Footprint:
+    summary = {gate.COST_KEY: cost}
+    return documents.footprint(model={"digest": digest}, hardware={"hw_class": hw}, summary=summary)
 
 
 def test_cost_ratio_pairs_student_and_teacher_on_the_same_hardware() -> None:
@@ -157,14 +160,15 @@ def test_cost_ratio_pairs_student_and_teacher_on_the_same_hardware() -> None:
 
 def test_signed_gate_evaluates_cost_from_footprints() -> None:
     s, t = "sha256:" + "1" * 64, "sha256:" + "2" * 64
-    results = {
-        "pack": {"id": "p", "version": "1"},
-        "primary_metric": "acc",
-        "models": {"teacher": {"digest": t}, "student": {"digest": s}},
-        "metrics": {"all": {"acc": {"roles": {"teacher": {"value": 0.8}, "student": {"value": 0.78}}}}},
-        "gate": {"rules": [{"rule": "max_global_regression", "threshold": 0.03}]},
-    }
-    card = {"gate": {"max_cost_ratio": 0.15}}
+    teacher, student = {"spec": "fake:t", "digest": t}, {"spec": "fake:s", "digest": s}
+    results = documents.results(
+        primary_metric="acc",
+        models={"teacher": teacher, "student": student},
+        metrics={"all": {"acc": {"roles": {"teacher": estimate(0.8), "student": estimate(0.78)}}}},
+        gate={"verdict": "pass", "rules": [{"rule": "max_global_regression", "threshold": 0.03}]},
+    )
+    value = yaml.safe_load((ROOT / "tests" / "data" / "card_fake_teacher.yaml").read_text("utf-8"))
+    card = Card.parse({**value, "gate": {"max_cost_ratio": 0.15}})
     cheap = [_footprint(s, "cpu", 0.1), _footprint(t, "cpu", 1.0)]
     dear = [_footprint(s, "cpu", 0.2), _footprint(t, "cpu", 1.0)]
     assert signed_gate(card, [results], cheap)["verdict"] == "pass"

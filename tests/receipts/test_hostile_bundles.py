@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -468,7 +468,11 @@ def test_sign_gate_fails_closed_unless_the_rule_is_optional(
 def test_an_optional_rule_may_go_unevaluated(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from receipts.gate import release_decision
+    from receipts.formats._shared import Gate
+    from receipts.gate import release_decision as decide
+
+    def release_decision(gate: dict[str, Any], optional: Sequence[str] = ()) -> tuple[bool, str]:
+        return decide(Gate.model_validate(gate), optional)
 
     gate = {
         "verdict": "not_evaluated",
@@ -707,15 +711,17 @@ def test_publishers_compare_exactly(world: dict[str, Any]) -> None:
 
 
 def test_a_served_teacher_binds_by_host_and_model(world: dict[str, Any]) -> None:
-    from receipts.binding import evidence_problems
+    from receipts.binding import matches_teacher
+    from receipts.formats.card import Teacher
+    from receipts.formats.results import ModelIdentity
 
-    def problems(api: str, endpoint: str) -> list[str]:
-        card = {"lineage": {"teachers": [{"name": "t", "api_identifier": api, "license": "MIT"}]}}
-        run = {"models": {"teacher": {"spec": "openai:x", "kind": "openai", "endpoint": endpoint}}}
-        return evidence_problems(card, [("r.json", run)], [], None)
+    def problems(api: str, endpoint: str) -> bool:
+        claim = Teacher.model_validate({"name": "t", "api_identifier": api, "license": "MIT"})
+        run = ModelIdentity.model_validate({"spec": "openai:x", "kind": "openai", "endpoint": endpoint})
+        return not matches_teacher(claim, run)
 
-    assert problems("openai:gpt-4o", "https://api.openai.com/v1#gpt-4o") == []
-    assert problems("gpu-box:Qwen/Qwen2.5-72B", "http://gpu-box:8000/v1#Qwen/Qwen2.5-72B") == []
+    assert not problems("openai:gpt-4o", "https://api.openai.com/v1#gpt-4o")
+    assert not problems("gpu-box:Qwen/Qwen2.5-72B", "http://gpu-box:8000/v1#Qwen/Qwen2.5-72B")
     assert problems("openai:gpt-4o", "http://127.0.0.1:9/v1#gpt-4o")  # a local server calling itself gpt-4o
     assert problems("anthropic:gpt-4o", "https://api.openai.com/v1#gpt-4o")
     assert problems("openai:gpt-4o", "https://api.openai.com/v1#gpt-4o-mini")

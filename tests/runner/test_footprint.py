@@ -24,10 +24,12 @@ import yaml
 from receipts import gate, schemas
 from receipts.cli import main
 from receipts.digests import digest_weights
+from receipts.formats import Footprint
 from runner.bench import host as hostinfo
 from runner.bench import stats as benchstats
 from runner.bench.context import search_context
 from runner.bench.plan import BenchConfig, parse_quants, parse_size
+from tests import documents
 from tests.models import smollm2_gguf, tiny_llama
 
 ROOT = Path(__file__).parents[2]
@@ -150,9 +152,9 @@ def test_sizes_and_quants_parse_strictly() -> None:
 def test_cost_ratio_falls_back_to_machine_seconds() -> None:
     s, t = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 
-    def fp(digest: str, seconds: float) -> dict[str, object]:
+    def fp(digest: str, seconds: float) -> Footprint:
         summary = {gate.TIME_KEY: seconds, gate.COST_KEY: None}
-        return {"model": {"digest": digest}, "hardware": {"hw_class": "hw-a"}, "summary": summary}
+        return documents.footprint(model={"digest": digest}, hardware={"hw_class": "hw-a"}, summary=summary)
 
     assert gate.cost_ratio([fp(s, 50.0), fp(t, 200.0)], s, t) == pytest.approx(0.25)
 
