@@ -99,7 +99,7 @@ from pathlib import Path
 
 from runner.backends import ChoiceRequest, load_backend
 from runner.eval.loader import load_pack
-from runner.eval.metrics.task import score_choices
+from receipts.metrics.task import score_choices
 from runner.eval.prompts import materialise
 
 pack_dir, spec, items, batch, out, variants = sys.argv[1:7]

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.eval.metrics.uncertainty import DEFAULT_RESAMPLES
+from receipts.derive import ROLE_ORDER  # one order for the runner and the derivation
+from receipts.metrics.uncertainty import DEFAULT_RESAMPLES
 
 __all__ = ["ROLE_ORDER", "RunConfig"]
-
-ROLE_ORDER = ("teacher", "base", "student", "sft")
 
 
 @dataclass(frozen=True)

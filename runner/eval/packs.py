@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from receipts.derive import ORIGINAL  # the headline variant, as results derive it
 from receipts.digests import digest_weights
 from runner.eval.answers import Behaviour, BehaviourRules, extract_answer, normalise
 from runner.eval.perturbations import PerturbationSpec
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 TASKS = ("multiple_choice", "generate", "classify", "extract")
-ORIGINAL = "original"
 DEFAULT_SCORERS: Mapping[str, tuple[str, ...]] = {
     "multiple_choice": ("accuracy", "acc_norm"),
     "generate": ("exact_match",),

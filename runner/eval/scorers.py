@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from receipts.metrics.calibration import choice_probabilities, mean_token_probability
+from receipts.metrics.task import extraction_prf, score_choices, token_f1
 from runner.eval.answers import Behaviour, behaviour_matches, extract_json, observed_behaviours
-from runner.eval.metrics.calibration import choice_probabilities, mean_token_probability
-from runner.eval.metrics.task import extraction_prf, score_choices, token_f1
 from runner.eval.packs import Pack, PromptInstance
 from runner.eval.scoring import scorer
 

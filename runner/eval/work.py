@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from receipts.errors import ReceiptsError
+from receipts.metrics.fidelity import token_kl
 from runner.backends.base import Backend, ChoiceRequest, GenRequest
 from runner.eval.cache import request_key
-from runner.eval.metrics.fidelity import token_kl
 from runner.eval.packs import Pack, PromptInstance
 
 __all__ = ["WorkItem", "WorkResult", "kl_target", "request_for", "work"]

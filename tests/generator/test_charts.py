@@ -1,6 +1,6 @@
 """generator.charts: the hand-written SVGs parse, stay inside their viewBox, and keep labels inert.
 
-The reliability diagrams are fed calibration entries built with runner.eval.metrics (the functions
+The reliability diagrams are fed calibration entries built with receipts.metrics (the functions
 runner.eval.report uses to write results.json), the latency chart a footprint from a real bench of a tiny
 model, so both see the shapes real runs write. Charts read the typed documents verify_receipt gives
 (receipts.formats); labels the schema constrains (pack ids, quantizations) are made hostile past it, with
@@ -26,8 +26,8 @@ from receipts import schemas
 from receipts.cli import main
 from receipts.formats import Footprint, Results
 from receipts.formats._shared import PackRef
+from receipts.metrics import calibration
 from runner.bench import stats as benchstats
-from runner.eval.metrics import calibration
 from tests.models import tiny_llama
 
 DATA = Path(__file__).parents[1] / "data"

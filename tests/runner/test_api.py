@@ -21,7 +21,7 @@ def test_runner_all_names_exist() -> None:
         assert getattr(runner, name) is not None, name
 
 
-@pytest.mark.parametrize("package", PACKAGES[1:] + [f"runner.eval.metrics.{f}" for f in METRIC_FAMILIES])
+@pytest.mark.parametrize("package", PACKAGES[1:] + [f"receipts.metrics.{f}" for f in METRIC_FAMILIES])
 def test_each_room_pins_its_public_api(package: str) -> None:
     module = importlib.import_module(package)
     assert module.__all__, package
@@ -39,8 +39,8 @@ def test_unknown_names_are_attribute_errors() -> None:
     [
         "runner",
         "runner.backends",
-        "runner.eval.metrics.task, runner.eval.metrics.calibration, runner.eval.metrics.fidelity,"
-        " runner.eval.metrics.retention, runner.eval.metrics.uncertainty, runner.eval.metrics.diagnostics",
+        "receipts.metrics.task, receipts.metrics.calibration, receipts.metrics.fidelity,"
+        " receipts.metrics.retention, receipts.metrics.uncertainty, receipts.metrics.diagnostics",
     ],
 )
 def test_importing_does_not_load_torch(imports: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from runner.eval.metrics.arrays import FloatArray, binary_array, float_array, same_length
+from receipts.metrics.arrays import FloatArray, binary_array, float_array, same_length
 
 __all__ = [
     "DEFAULT_RESAMPLES",

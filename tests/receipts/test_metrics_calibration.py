@@ -1,4 +1,4 @@
-"""runner.eval.metrics.calibration against independent references.
+"""receipts.metrics.calibration against independent references.
 
 Hand-computed values, sklearn, and verbatim copies of HELM's (verified_calibration's) ECE and selective
 statistics and of lm-eval's Brier score and softmax.
@@ -16,7 +16,7 @@ from sklearn.metrics import (
     brier_score_loss,
 )
 
-from runner.eval.metrics import calibration as m
+from receipts.metrics import calibration as m
 
 # ------------------------------------------------------------------------------------------------------
 # Reference 1 — HELM's ece_10_bin. HELM (stanford-crfm/helm, src/helm/benchmark/metrics/basic_metrics.py,

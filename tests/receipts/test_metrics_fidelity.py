@@ -1,4 +1,4 @@
-"""runner.eval.metrics.fidelity against hand-computed values, scipy and torch."""
+"""receipts.metrics.fidelity against hand-computed values, scipy and torch."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.eval.metrics import fidelity as m
+from receipts.metrics import fidelity as m
 
 # --------------------------------------------------------------------------------------------- fidelity
 

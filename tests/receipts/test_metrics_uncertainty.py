@@ -1,4 +1,4 @@
-"""runner.eval.metrics.uncertainty against the documented PCG64 stream and scipy."""
+"""receipts.metrics.uncertainty against the documented PCG64 stream and scipy."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.eval.metrics import uncertainty as m
+from receipts.metrics import uncertainty as m
 
 # ------------------------------------------------------------------------------------------ uncertainty
 

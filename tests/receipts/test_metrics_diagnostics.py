@@ -1,8 +1,8 @@
-"""runner.eval.metrics.diagnostics: each rule fires exactly on its documented thresholds."""
+"""receipts.metrics.diagnostics: each rule fires exactly on its documented thresholds."""
 
 import pytest
 
-from runner.eval.metrics import diagnostics as m
+from receipts.metrics import diagnostics as m
 
 # ------------------------------------------------------------------------------------------ diagnostics
 

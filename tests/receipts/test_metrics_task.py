@@ -1,4 +1,4 @@
-"""runner.eval.metrics.task against independent references.
+"""receipts.metrics.task against independent references.
 
 Hand-computed values, sklearn, SQuAD v2.0's token F1, and a verbatim copy of lm-eval's acc_norm choice.
 """
@@ -19,7 +19,7 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from runner.eval.metrics import task as m
+from receipts.metrics import task as m
 
 # ------------------------------------------------------------------------------------------------------
 # Reference 1 — lm-eval 0.4.x (EleutherAI/lm-evaluation-harness, MIT License). Copied verbatim: the lines

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from runner.eval.metrics.arrays import (
+from receipts.metrics.arrays import (
     FloatArray,
     binary_array,
     float_array,

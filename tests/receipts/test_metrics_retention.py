@@ -1,10 +1,10 @@
-"""runner.eval.metrics.retention: hand-computed values, null rules and invariants."""
+"""receipts.metrics.retention: hand-computed values, null rules and invariants."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.eval.metrics import retention as m
+from receipts.metrics import retention as m
 
 unit = st.floats(0.0, 1.0, allow_nan=False)
 

@@ -1,0 +1,112 @@
+"""receipts.derive: results.json follows from its examples log, and an edit to either is named.
+
+Each run here is a real ``receipts run`` (fake models, every bundled pack, several roles and variants),
+so the rows are exactly what the runner writes; `rederive` must reproduce its results.json and name the
+path of any number edited in the results or the rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receipts.cli import main
+from receipts.derive import DERIVED, TOLERANCE, differences, rederive
+
+ROOT = Path(__file__).parents[2]
+ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("derive")
+    out = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
+        for pack, extra in (
+            ("capitals-mc", ["--sft", "fake:f?skill=0.6", "--variant", "original", "--variant", "typo"]),
+            ("contract-clauses", []),
+            ("behaviour-probes", []),
+        ):
+            folder = tmp / pack
+            argv = ["run", str(ROOT / "packs" / pack), *ROLES, *extra, "--limit", "40", "--out", str(folder)]
+            assert main(argv) == 0, pack
+            out[pack] = folder
+    return out
+
+
+def _load(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    results = json.loads((folder / "results.json").read_bytes())
+    rows = [json.loads(line) for line in (folder / "examples.jsonl").read_bytes().splitlines()]
+    return results, rows
+
+
+@pytest.mark.parametrize("pack", ["capitals-mc", "contract-clauses", "behaviour-probes"])
+def test_a_runs_results_rederive_exactly_from_its_examples(runs: dict[str, Path], pack: str) -> None:
+    results, rows = _load(runs[pack])
+    assert rederive(results, rows) == []
+    assert all(section in results for section in DERIVED)
+
+
+def test_the_multiple_choice_run_exercises_every_section(runs: dict[str, Path]) -> None:
+    results, _ = _load(runs["capitals-mc"])
+    overall = results["metrics"]["all"]["acc"]
+    assert {"teacher", "base", "student", "sft"} <= set(overall["roles"])
+    assert overall["retention"]["student"]["value"] is not None
+    assert results["robustness"]["worst_case"]
+    assert results["calibration"]["student"]["brier"] is not None  # from the rows' probs
+    assert results["fidelity"]["student"]["kl"]["n"] > 0
+    assert results["extraction"] == {}
+    assert _load(runs["contract-clauses"])[0]["extraction"]["student"]["micro"]
+
+
+def test_an_edited_retention_is_named_with_both_values(runs: dict[str, Path]) -> None:
+    results, rows = _load(runs["capitals-mc"])
+    entry = results["metrics"]["all"]["acc"]["retention"]["student"]
+    real = entry["value"]
+    entry["value"] = round(real + 0.4, 6)
+    found = rederive(results, rows)
+    assert found == [
+        f"$.metrics.all.acc.retention.student.value: signed {entry['value']!r}, re-derived {real!r}"
+    ]
+
+
+def test_edited_summary_gate_and_diagnostics_are_named(runs: dict[str, Path]) -> None:
+    results, rows = _load(runs["capitals-mc"])
+    results["summary"]["scores"]["student"] = 0.99
+    results["gate"]["verdict"] = "pass" if results["gate"]["verdict"] != "pass" else "fail"
+    results["diagnostics"] = []
+    found = "\n".join(rederive(results, rows))
+    assert "$.summary.scores.student: signed 0.99" in found
+    assert "$.gate.verdict: signed" in found
+    assert "$.diagnostics" in found
+
+
+def test_an_edited_example_row_changes_what_derives(runs: dict[str, Path]) -> None:
+    results, rows = _load(runs["capitals-mc"])
+    original = next(r for r in rows if r["variant"] == "original" and r["roles"]["student"]["score"] == 0.0)
+    original["roles"]["student"]["score"] = 1.0
+    original["roles"]["student"]["scores"]["acc"] = 1.0
+    found = rederive(results, rows)
+    assert any(d.startswith("$.metrics.all.acc.roles.student.value: signed ") for d in found), found
+
+
+def test_a_dropped_or_added_section_key_is_named(runs: dict[str, Path]) -> None:
+    results, rows = _load(runs["capitals-mc"])
+    results["metrics"]["invented=slice"] = results["metrics"]["all"]
+    del results["metrics"]["variant=typo"]
+    found = rederive(results, rows)
+    assert any(d.startswith("$.metrics.invented=slice: signed ") for d in found)
+    assert any(d.startswith("$.metrics.variant=typo: derived ") for d in found)
+
+
+def test_numbers_compare_within_the_tolerance_only() -> None:
+    assert differences({"a": 0.5}, {"a": 0.5 + TOLERANCE / 2}) == []
+    assert differences({"a": 0.5}, {"a": 0.5 + 3 * TOLERANCE}) != []
+    assert differences({"a": None}, {"a": 0.0}) != []
+    assert differences({"a": True}, {"a": 1}) != []
+    assert differences({"a": [1, 2]}, {"a": [1]}) != []
+    assert differences({"a": "x"}, {"a": "y"}) == ["$.a: signed 'x', re-derived 'y'"]
