@@ -126,7 +126,6 @@ class GateError(ReceiptsError):
 
 
 EXTRAS = {
-    "numpy": "runner",
     "torch": "runner",
     "transformers": "runner",
     "gguf": "runner",

@@ -13,6 +13,9 @@ the report so far (a failed check cannot be ignored by accident):
  7. subjects    unique names, sha256 present, every file subject present with its digest
  8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root
                 (each signed results, footprint and manifest parsed once, as its typed format)
+    numbers     with --rederive: every signed number re-derived from the signed evidence
+                (receipts.evidence): each run's results from its examples log, the statement's
+                summaries, gate and quantization table
  9. weights     recomputed from the given folder/file (else "not checked")
     model.sig   with --weights: an OpenSSF model_signing signature (the given file, else the folder's
                 ``model.sig`` if present) by a trusted key over exactly the signed manifest (modelsig)
@@ -34,6 +37,7 @@ from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, Envelope, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
+from receipts.evidence import SignedDocument
 from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
@@ -267,20 +271,21 @@ def _by_kind(subjects: Sequence[Subject], kind: str) -> Iterator[Subject]:
 class _Evidence:
     """The signed documents `_check_bindings` parsed: kept, so nothing is parsed twice."""
 
-    results: tuple[Results, ...]
-    footprints: tuple[Footprint, ...]
+    results: tuple[SignedDocument, ...]
+    footprints: tuple[SignedDocument, ...]
     manifest: WeightsManifest | None
 
 
-def _parse(run: _Run, model: type[_D], files: Mapping[str, bytes], name: str) -> _D:
-    """A signed file as its typed format; any problem fails the bindings check naming the file."""
+def _parse(run: _Run, model: type[_D], files: Mapping[str, bytes], name: str) -> SignedDocument:
+    """A signed file as written and as its typed format; any problem fails the bindings check naming it."""
     try:
-        return model.from_json_bytes(files[name], file=name)
+        value = parse_json(files[name], file=name)
+        return SignedDocument(name, value, model.parse(value, file=name))
     except ReceiptsError as exc:
         raise run.fail("bindings", f"{name}: {exc.summary()}") from None
 
 
-def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> list[tuple[str, Results]]:
+def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> list[SignedDocument]:
     from receipts.formats import Results
 
     packs = {s.name: s.digest.sha256 for s in statement.subjects("pack")}
@@ -289,14 +294,15 @@ def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> 
         results_name, examples_name = entry.results, entry.examples
         if results_name not in files or examples_name not in files:
             raise run.fail("bindings", f"run {results_name} is not among the signed subjects")
-        results = _parse(run, Results, files, results_name)
+        document = _parse(run, Results, files, results_name)
+        results: Results = document.typed
         if sha256_bytes(files[examples_name]) != results.examples.sha256:
             raise run.fail("bindings", f"{examples_name} is not the examples log {results_name} names")
         pack = results.pack
         signed = packs.get(f"pack:{pack.id}@{pack.version}")
         if pack != entry.pack or signed != pack.digest.removeprefix("sha256:"):
             raise run.fail("bindings", f"{results_name}: pack identity differs from the signed pack subject")
-        evaluated.append((results_name, results))
+        evaluated.append(document)
     return evaluated
 
 
@@ -322,10 +328,15 @@ def _check_bindings(
     for entry in statement.predicate.footprints:
         if entry.file not in files:
             raise run.fail("bindings", f"footprint {entry.file} is not among the signed subjects")
-        measured.append((entry.file, _parse(run, Footprint, files, entry.file)))
+        measured.append(_parse(run, Footprint, files, entry.file))
     weights = next(_by_kind(statement.subject, "weights"), None)
     root = f"sha256:{weights.digest.sha256}" if weights else None
-    contradictions = evidence_problems(statement.predicate.card, evaluated, measured, root)
+    contradictions = evidence_problems(
+        statement.predicate.card,
+        [(d.name, d.typed) for d in evaluated],
+        [(d.name, d.typed) for d in measured],
+        root,
+    )
     if contradictions:
         raise run.fail(
             "bindings",
@@ -335,14 +346,40 @@ def _check_bindings(
     manifest = None
     if weights is not None:
         manifest_name = next(_by_kind(statement.subject, "weights-manifest")).name
-        manifest = _parse(run, WeightsManifest, files, manifest_name)
+        manifest = _parse(run, WeightsManifest, files, manifest_name).typed
         from receipts.digests import root_of
 
         total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
     run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
-    return _Evidence(tuple(r for _, r in evaluated), tuple(f for _, f in measured), manifest)
+    return _Evidence(tuple(evaluated), tuple(measured), manifest)
+
+
+def _check_numbers(
+    run: _Run,
+    statement: Statement,
+    predicate: Mapping[str, Any],
+    evidence: _Evidence,
+    files: Mapping[str, bytes],
+) -> None:
+    """The signed numbers re-derived from the signed evidence (receipts.evidence)."""
+    from receipts.evidence import number_problems
+
+    runs = [
+        (d, files[entry.examples])
+        for entry, d in zip(statement.predicate.runs, evidence.results, strict=True)
+    ]
+    problems = number_problems(predicate, statement.predicate.card, runs, evidence.footprints)
+    if problems:
+        raise run.fail(
+            "numbers",
+            "signed numbers that do not follow from the signed evidence: " + "; ".join(problems),
+            hint="results.json, the statement's summaries, gate and quantization must be what the signed "
+            "examples and footprints give; re-run (or re-sign from the unedited run)",
+        )
+    rows = "examples log" if len(runs) == 1 else "examples logs"
+    run.ok("numbers", f"re-derived from {len(runs)} {rows} and {len(evidence.footprints)} footprint(s)")
 
 
 def _diff_weights(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
@@ -467,10 +504,11 @@ def _check_envelope(run: _Run, receipt: Path, root: TrustRoot) -> tuple[bytes, E
     return data, envelope, valid
 
 
-def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[Statement, Any, datetime]:
-    """Steps 3-4: the statement parsed from the verified payload bytes, with its card and ``issuedAt``.
+def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[Statement, dict[str, Any], datetime]:
+    """Steps 3-4: the statement parsed from the verified payload bytes, and its ``issuedAt``.
 
-    The card is also returned as the JSON value the payload wrote, which the card file must equal.
+    The statement is also returned as the JSON value the payload wrote: the card file must equal its card,
+    and the numbers are re-derived against the values as signed.
     """
     from receipts.formats import Statement
 
@@ -497,7 +535,7 @@ def _check_statement(run: _Run, receipt: Path, payload: bytes) -> tuple[Statemen
     except ValueError as exc:
         raise run.fail("schema", f"predicate.issuedAt is not a valid UTC time: {exc}") from None
     run.ok("schema", "statement matches schema/statement")
-    return statement, value["predicate"]["card"], issued
+    return statement, value, issued
 
 
 def _check_identity(run: _Run, predicate: Predicate, location: str) -> None:
@@ -524,11 +562,15 @@ def verify_receipt(
     expect: str | None = None,
     now: datetime | None = None,
     model_sig: Path | None = None,
+    rederive: bool = False,
 ) -> VerifiedReceipt:
     """Verify one receipt (``receipt.json`` inside its bundle folder, or the folder).
 
     ``model_sig`` (default: ``weights/model.sig`` when that exists) is checked as an OpenSSF
     model_signing signature by a key usable at ``issuedAt`` over exactly the signed weights manifest.
+    ``rederive=True`` also re-derives every signed number from the signed evidence (receipts.evidence);
+    off by default until every committed fixture is a real run (issue #17); the report then has no
+    "numbers" check.
 
     Returns:
         What verified: the bytes read, the statement and the signed documents parsed once, and the checks
@@ -546,7 +588,7 @@ def verify_receipt(
     if not receipt.exists() and not receipt.is_symlink():
         raise InputError("receipt does not exist", file=receipt, hint="check the path")
     data, envelope, valid = _check_envelope(run, receipt, root)
-    statement, signed_card, issued = _check_statement(run, receipt, envelope.payload)
+    statement, value, issued = _check_statement(run, receipt, envelope.payload)
     predicate = statement.predicate
     report.model = f"{predicate.model.name}@{predicate.model.version}"
     _check_trust(run, root, valid, predicate, issued, now or datetime.now(UTC), allow_retired)
@@ -554,7 +596,9 @@ def verify_receipt(
 
     files = _check_subjects(run, bundle, statement.subject)
     _check_bundle(run, bundle, files)
-    evidence = _check_bindings(run, statement, signed_card, files)
+    evidence = _check_bindings(run, statement, value["predicate"]["card"], files)
+    if rederive:
+        _check_numbers(run, statement, value["predicate"], evidence, files)
     _check_weights(run, evidence.manifest, weights)
     if model_sig is None and weights is not None and (weights / "model.sig").is_file():
         model_sig = weights / "model.sig"
@@ -570,8 +614,8 @@ def verify_receipt(
         envelope=data,
         statement=statement,
         files=files,
-        results=evidence.results,
-        footprints=evidence.footprints,
+        results=tuple(d.typed for d in evidence.results),
+        footprints=tuple(d.typed for d in evidence.footprints),
         manifest=evidence.manifest,
         trust_root_sha256=root.sha256,
         checks=tuple(report.checks),

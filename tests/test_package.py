@@ -159,11 +159,16 @@ def test_installed_wheel_builds_a_catalog_with_no_checkout(installed: Path, tmp_
 
 
 def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path) -> None:
-    """`receipts run` without the runner extra says which extra to install, in one line (exit 1)."""
+    """`receipts run` on an HF model without the runner extra names the extra to install (exit 1)."""
     code = (
-        "import sys; sys.modules['numpy'] = None; from receipts.cli import main; sys.exit(main(sys.argv[1:]))"
+        "import sys; sys.modules['torch'] = None; from receipts.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     pack = ROOT / "tests" / "data" / "pack_minimal"
+    model = tmp_path / "model"  # an HF folder as far as the runner reads one before it needs torch
+    model.mkdir()
+    (model / "config.json").write_text('{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}')
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (model / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
     result = subprocess.run(
         [
             sys.executable,
@@ -172,7 +177,7 @@ def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path) -> None:
             "run",
             str(pack),
             "--teacher",
-            "fake:t",
+            f"hf:{model}",
             "--student",
             "fake:s",
             "--out",
@@ -183,7 +188,9 @@ def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 1, result.stderr
-    assert "error: this command needs numpy, which is not installed" in result.stderr
+    assert "needs torch, which is not installed" in result.stderr
     assert "pip install 'receipts[runner]'" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "r").exists()
+    # the run folder may hold its resume state (run.json, empty partial rows); never a result
+    assert not (tmp_path / "r" / "results.json").exists()
+    assert not (tmp_path / "r" / "examples.jsonl").exists()

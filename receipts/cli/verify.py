@@ -57,6 +57,13 @@ def verify(
             help="Also exit 5 unless every receipt's signed gate passes (a rule not evaluated fails)."
         ),
     ] = False,
+    rederive: Annotated[
+        bool,
+        typer.Option(
+            help="Also re-derive every signed number (metrics, CIs, retention, gate, summaries, "
+            "quantization) from the signed examples and footprints; exit 4 naming each that differs."
+        ),
+    ] = False,
 ) -> None:
     """Verify receipts against a pinned trust root; exit 4 if any check fails (5: --gate not passed).
 
@@ -79,6 +86,7 @@ def verify(
         allow_retired=allow_retired,
         expect=expect,
         model_sig=model_sig,
+        rederive=rederive,
     )
     _print_reports(reports, root, as_json=as_json)
     if any(not r.ok for r in reports):

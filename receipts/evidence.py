@@ -1,0 +1,122 @@
+"""The signed numbers follow from the signed evidence: what ``receipts verify`` re-derives (DESIGN §11).
+
+A signature says who published a receipt, not that its numbers are right. `number_problems` recomputes,
+from the signed files alone, every number a receipt claims:
+
+- each run's results.json from its examples log (`receipts.derive.rederive`: every metric, CI, retention,
+  fidelity, calibration, diagnostic, the pack's gate verdict and the summary);
+- each run summary and footprint summary the statement carries, from the file it summarises;
+- the statement's gate verdict (the card's overrides, cost from the footprints) and its quantization
+  table (`receipts.sign.signed_gate`, `receipts.sign.quantization_table`: the code that signed them).
+
+Numbers compare within `receipts.derive.TOLERANCE`; anything else must be equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from receipts.documents import parse_json
+from receipts.errors import InputError
+
+if TYPE_CHECKING:
+    from receipts.formats import Card, Footprint, Results
+
+__all__ = ["MAX_ROWS", "SignedDocument", "examples_rows", "number_problems"]
+
+MAX_ROWS = 2_000_000
+"""The most examples rows re-derived per run (each CI resamples every row 1,000 times)."""
+
+SHOWN = 5
+"""Differences listed per document; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    """A signed JSON file as verified: its bundle name, the value as written and its typed view."""
+
+    name: str
+    value: Mapping[str, Any]
+    typed: Any
+
+
+def examples_rows(data: bytes, name: str) -> list[Any]:
+    """An examples log's rows, one strict JSON value per line (blank lines skipped).
+
+    Raises:
+        InputError: a line is not JSON receipts accepts, or there are more than `MAX_ROWS` rows.
+    """
+    rows: list[Any] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        if len(rows) >= MAX_ROWS:
+            raise InputError(f"more than {MAX_ROWS:,} rows", file=name, hint="re-derivation stops here")
+        rows.append(parse_json(line, file=f"{name}, line {number}"))
+    return rows
+
+
+def _rank(difference: str) -> tuple[bool, bool, bool]:
+    # a point estimate before an interval, a role's number before a difference or a test between roles
+    return "ci95" in difference, ".differences." in difference, ".mcnemar." in difference
+
+
+def _listed(name: str, found: Sequence[str]) -> str:
+    shown = "; ".join(sorted(found, key=_rank)[:SHOWN])
+    more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+    return f"{name}: {shown}{more}"
+
+
+def _run_problems(entry: Mapping[str, Any], results: SignedDocument, examples: bytes) -> list[str]:
+    from receipts.derive import differences, rederive
+
+    name = results.name
+    try:
+        rows = examples_rows(examples, str(entry["examples"]))
+        found = rederive(results.value, rows)
+    except InputError as exc:
+        return [f"{entry['examples']}: {exc.summary()}"]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return [
+            f"{name}: its numbers cannot be re-derived from {entry['examples']} ({type(exc).__name__}: {exc})"
+        ]
+    problems = [_listed(name, found)] if found else []
+    summary = differences(entry.get("summary"), results.value.get("summary"), "summary")
+    if summary:
+        problems.append(_listed(f"the statement's summary of {name}", summary))
+    return problems
+
+
+def number_problems(
+    predicate: Mapping[str, Any],
+    card: Card,
+    runs: Sequence[tuple[SignedDocument, bytes]],
+    footprints: Sequence[SignedDocument],
+) -> list[str]:
+    """Every signed number that does not follow from the signed evidence, each naming both values.
+
+    ``predicate`` is the statement's predicate as written; ``runs`` pairs each run's results (in the
+    predicate's order) with its examples log's bytes; ``footprints`` follow the predicate's order.
+    """
+    from receipts.derive import differences
+    from receipts.sign import quantization_table, signed_gate
+
+    problems = []
+    for entry, (results, examples) in zip(predicate["runs"], runs, strict=True):
+        problems += _run_problems(entry, results, examples)
+    for entry, footprint in zip(predicate["footprints"], footprints, strict=True):
+        found = differences(entry.get("summary"), footprint.value.get("summary"), "summary")
+        if found:
+            problems.append(_listed(f"the statement's summary of {footprint.name}", found))
+    typed_runs: list[Results] = [results.typed for results, _ in runs]
+    typed_footprints: list[Footprint] = [f.typed for f in footprints]
+    gate = differences(predicate.get("gate"), signed_gate(card, typed_runs, typed_footprints), "gate")
+    if gate:
+        problems.append(_listed("the statement's gate", gate))
+    table = quantization_table(typed_runs, typed_footprints) or None
+    quantization = differences(predicate.get("quantization"), table, "quantization")
+    if quantization:
+        problems.append(_listed("the statement's quantization table", quantization))
+    return problems

@@ -1,0 +1,126 @@
+"""``receipts verify --rederive``: a re-signed edit to a number, or to the rows under it, is named (exit 4).
+
+Each receipt signs a real ``receipts run`` (fake models) with the test signing key, as a publisher would:
+an edit made before signing keeps every signature and digest valid, so only re-derivation can catch it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receipts.cli import main
+from receipts.keys import generate
+from receipts.sign import sign_receipt
+from receipts.trust import new_root
+
+ROOT = Path(__file__).parents[2]
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # names fake:t?skill=0.9 as its teacher
+ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("rederive")
+    key = generate()
+    (tmp / "trust.json").write_bytes(
+        new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
+        argv = [
+            "run",
+            str(ROOT / "packs" / "capitals-mc"),
+            *ROLES,
+            "--limit",
+            "40",
+            "--out",
+            str(tmp / "run"),
+        ]
+        assert main([*argv, "--variant", "original", "--variant", "typo"]) == 0
+    return {"tmp": tmp, "key": key}
+
+
+def _signed(world: dict[str, Any], name: str, edit: Any = None) -> Path:
+    """The run, edited by ``edit(results, rows)`` (examples digest kept consistent), signed into ``name``."""
+    run = world["tmp"] / f"run-{name}"
+    shutil.copytree(world["tmp"] / "run", run)
+    results = json.loads((run / "results.json").read_bytes())
+    rows = [json.loads(line) for line in (run / "examples.jsonl").read_bytes().splitlines()]
+    if edit is not None:
+        edit(results, rows)
+        data = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows).encode()
+        (run / "examples.jsonl").write_bytes(data)
+        results["examples"]["sha256"] = hashlib.sha256(data).hexdigest()
+        (run / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True), "utf-8")
+    return sign_receipt(CARD, [world["key"]], world["tmp"] / name, runs=[run])
+
+
+def _verify(
+    capsys: pytest.CaptureFixture[str], world: dict[str, Any], bundle: Path, *flags: str
+) -> tuple[int, str]:
+    code = main(["verify", str(bundle), "--trust-root", str(world["tmp"] / "trust.json"), *flags])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_an_unedited_run_rederives(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = _signed(world, "clean")
+    code, text = _verify(capsys, world, bundle, "--rederive")
+    assert code == 0, text
+    assert "numbers: re-derived from 1 examples log and 0 footprint(s)" in text
+    code, text = _verify(capsys, world, bundle)
+    assert code == 0, text
+    assert "numbers:" not in text  # opt-in for now: without --rederive there is no such check
+
+
+def test_a_re_signed_retention_edit_is_named_with_both_values(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    real: dict[str, float] = {}
+
+    def inflate(results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        entry = results["metrics"]["all"]["acc"]["retention"]["student"]
+        real["value"] = entry["value"]
+        entry["value"] = 0.84
+
+    bundle = _signed(world, "retention", inflate)
+    assert _verify(capsys, world, bundle)[0] == 0  # every signature and digest holds
+    code, text = _verify(capsys, world, bundle, "--rederive")
+    assert code == 4, text
+    assert "numbers: signed numbers that do not follow from the signed evidence" in text
+    assert f"$.metrics.all.acc.retention.student.value: signed 0.84, re-derived {real['value']!r}" in text
+    assert "Traceback" not in text
+
+
+def test_a_re_signed_row_edit_without_its_results_is_named(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def flip(results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        row = next(r for r in rows if r["variant"] == "original" and r["roles"]["student"]["score"] == 0.0)
+        row["roles"]["student"]["score"] = 1.0
+        row["roles"]["student"]["scores"]["acc"] = 1.0
+
+    code, text = _verify(capsys, world, _signed(world, "row", flip), "--rederive")
+    assert code == 4, text
+    assert "runs/capitals-mc/results.json: $.metrics.all.acc." in text
+    assert "$.metrics.all.acc.roles.student.value: signed " in text
+    assert "more" in text  # every difference is counted, the first few shown
+
+
+def test_an_unreadable_row_fails_naming_its_line(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def garble(results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        rows[2] = {"item": rows[2]["item"]}  # a row with nothing to derive from
+
+    code, text = _verify(capsys, world, _signed(world, "garbled", garble), "--rederive")
+    assert code == 4, text
+    assert "its numbers cannot be re-derived from runs/capitals-mc/examples.jsonl (KeyError" in text
+    assert "Traceback" not in text
