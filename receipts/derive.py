@@ -28,7 +28,21 @@ import numpy as np
 from receipts import gate
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
 
-__all__ = ["DERIVED", "ORIGINAL", "ROLE_ORDER", "RunFacts", "derive_results", "role_order"]
+__all__ = [
+    "DERIVED",
+    "MAX_METRICS",
+    "MAX_RESAMPLES",
+    "MAX_SLICES",
+    "ORIGINAL",
+    "ROLE_ORDER",
+    "TOLERANCE",
+    "RunFacts",
+    "derive_results",
+    "differences",
+    "facts_of",
+    "rederive",
+    "role_order",
+]
 
 ORIGINAL = "original"
 """The variant that is the item as written: headline numbers are computed on it."""
@@ -49,6 +63,15 @@ DERIVED = (
     "summary",
 )
 """The sections of results.json computed from the rows (the rest says what ran: pack, models, settings)."""
+
+MAX_RESAMPLES = 100_000
+MAX_SLICES = 10_000
+MAX_METRICS = 100
+"""What `rederive` computes at most for a signed run: each CI costs resamples x rows, per slice and metric.
+
+Far above any pack's (1,000 resamples, tens of slices, a few metrics); far below what would let a hostile
+receipt hold a verifier for hours.
+"""
 
 Row = Mapping[str, Any]
 Scored = Mapping[str, Mapping[str, Mapping[str, Any]]]  # role -> instance key -> scored fields
@@ -414,11 +437,19 @@ def _summary(results: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def derive_results(header: Mapping[str, Any], rows: Sequence[Row], facts: RunFacts) -> dict[str, Any]:
+def _bound(what: str, count: int, most: int) -> None:
+    if count > most:
+        raise ValueError(f"the rows hold {count:,} {what}; re-derivation computes at most {most:,}")
+
+
+def derive_results(
+    header: Mapping[str, Any], rows: Sequence[Row], facts: RunFacts, *, bounded: bool = False
+) -> dict[str, Any]:
     """results.json: ``header`` and every section of `DERIVED`, computed from ``rows``.
 
     ``header`` says what ran (format, pack, models, examples, task, primary_metric, settings); ``rows`` are
-    the examples log, one parsed line each.
+    the examples log, one parsed line each. ``bounded`` refuses more than `MAX_SLICES` slices or
+    `MAX_METRICS` metrics (`rederive`: the rows are someone else's).
 
     Raises:
         KeyError, TypeError, ValueError: a row lacks a field a section reads, or holds the wrong type
@@ -429,6 +460,9 @@ def derive_results(header: Mapping[str, Any], rows: Sequence[Row], facts: RunFac
     failed = {i.key for i in instances for r in roles if "error" in scored[r][i.key]}
     usable = [i for i in instances if i.key not in failed]
     slices = {name: keys for name, keys in _slices(usable).items() if keys}
+    if bounded:
+        _bound("slices", len(slices), MAX_SLICES)
+        _bound("metrics", len(_metric_names(facts.primary_metric, scored)), MAX_METRICS)
     results: dict[str, Any] = {
         **header,
         "metrics": _metrics(slices, scored, roles, facts),
@@ -463,12 +497,20 @@ def facts_of(results: Mapping[str, Any]) -> RunFacts:
             them).
     """
     settings = results["settings"]
+    resamples, seed = settings["bootstrap_resamples"], settings["seed"]
+    for name, value in (("bootstrap_resamples", resamples), ("seed", seed)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"settings.{name} is {value!r}, not a whole number")
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise ValueError(
+            f"settings.bootstrap_resamples is {resamples:,}; re-derivation allows 1 to {MAX_RESAMPLES:,}"
+        )
     rules = results["gate"].get("rules", [])
     confidences = {e.get("confidence") for e in results.get("calibration", {}).values()}
     return RunFacts(
         primary_metric=str(results["primary_metric"]),
-        seed=int(settings["seed"]),
-        bootstrap_resamples=int(settings["bootstrap_resamples"]),
+        seed=seed,
+        bootstrap_resamples=resamples,
         gate={str(r["rule"]): float(r["threshold"]) for r in rules},
         confidence=next(iter(confidences)) if len(confidences) == 1 else None,
         per_field=bool(results.get("extraction")),
@@ -509,7 +551,7 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
         KeyError, TypeError, ValueError: the results or a row lack what derivation reads.
     """
     header = {k: v for k, v in results.items() if k not in DERIVED}
-    derived = derive_results(header, rows, facts_of(results))
+    derived = derive_results(header, rows, facts_of(results), bounded=True)
     return [
         d for section in DERIVED for d in differences(results.get(section), derived[section], f"$.{section}")
     ]

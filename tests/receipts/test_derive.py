@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from receipts.cli import main
-from receipts.derive import DERIVED, TOLERANCE, differences, rederive
+from receipts.derive import DERIVED, MAX_RESAMPLES, MAX_SLICES, TOLERANCE, differences, rederive
 
 ROOT = Path(__file__).parents[2]
 ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
@@ -110,3 +110,20 @@ def test_numbers_compare_within_the_tolerance_only() -> None:
     assert differences({"a": True}, {"a": 1}) != []
     assert differences({"a": [1, 2]}, {"a": [1]}) != []
     assert differences({"a": "x"}, {"a": "y"}) == ["$.a: signed 'x', re-derived 'y'"]
+
+
+def test_a_hostile_run_cannot_make_rederivation_run_for_hours(runs: dict[str, Path]) -> None:
+    """Resamples, slices and metrics are bounded before any bootstrap (a CI costs resamples x rows)."""
+    results, rows = _load(runs["capitals-mc"])
+    results["settings"]["bootstrap_resamples"] = 10**9
+    with pytest.raises(ValueError, match="bootstrap_resamples is 1,000,000,000; re-derivation allows 1 to"):
+        rederive(results, rows)
+    results["settings"]["bootstrap_resamples"] = 1.5
+    with pytest.raises(ValueError, match="not a whole number"):
+        rederive(results, rows)
+    results, rows = _load(runs["capitals-mc"])
+    original = next(r for r in rows if r["variant"] == "original")
+    rows += [{**original, "item": f"x{i}", "slices": {"domain": f"label-{i}"}} for i in range(MAX_SLICES)]
+    with pytest.raises(ValueError, match=f"slices; re-derivation computes at most {MAX_SLICES:,}"):
+        rederive(results, rows)
+    assert MAX_RESAMPLES >= 1000  # a runner's default run is far inside the bounds
