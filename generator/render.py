@@ -79,25 +79,33 @@ def _root_from(data: bytes) -> TrustRoot:
     return trust_root_from_bytes(data)
 
 
-def _verify_one(receipt: Path, root: TrustRoot | bytes) -> VerifiedReceipt | tuple[Report, str]:
+def _verify_one(
+    receipt: Path, root: TrustRoot | bytes, rederive: bool = True
+) -> VerifiedReceipt | tuple[Report, str]:
     """Verify one receipt (maybe in a worker process): what verified, or (its report, the failure text)."""
     if isinstance(root, bytes):  # a worker process: trust roots hold key objects that do not pickle
         root = _root_from(root)
     try:
-        return verify_receipt(receipt, root)
+        return verify_receipt(receipt, root, rederive=rederive)
     except VerificationError as exc:
         return exc.report or Report(receipt=str(receipt)), exc.summary()
 
 
 def collect(
-    receipts_dir: Path, root: TrustRoot, *, root_bytes: bytes | None = None, workers: int | None = None
+    receipts_dir: Path,
+    root: TrustRoot,
+    *,
+    root_bytes: bytes | None = None,
+    workers: int | None = None,
+    rederive: bool = True,
 ) -> list[VerifiedReceipt]:
     """Verify every receipt under ``receipts_dir`` and keep the bytes each verification read.
 
     Pages, bundle copies and exports are made from those bytes only (the envelope, and each signed
     subject read without following links); nothing is read from the folder again, so a file changed or
     added after its check can never reach the catalog. With ``root_bytes`` (the trust root file) and many
-    receipts, they are verified in parallel, one process per core.
+    receipts, they are verified in parallel, one process per core. Every signed number is re-derived from
+    the signed evidence unless ``rederive`` is false (``--no-rederive``).
 
     Raises:
         VerificationError: a receipt fails verification (the message names it and the check).
@@ -109,9 +117,10 @@ def collect(
         if sha256_bytes(root_bytes) != root.sha256:
             raise VerificationError("the trust root bytes given do not match the loaded trust root")
         with ProcessPoolExecutor(workers) as pool:
-            outcomes = list(pool.map(_verify_one, receipts, [root_bytes] * len(receipts), chunksize=32))
+            roots, flags = [root_bytes] * len(receipts), [rederive] * len(receipts)
+            outcomes = list(pool.map(_verify_one, receipts, roots, flags, chunksize=32))
     else:
-        outcomes = [_verify_one(r, root) for r in receipts]
+        outcomes = [_verify_one(r, root, rederive) for r in receipts]
     entries = []
     for receipt, outcome in zip(receipts, outcomes, strict=True):
         if isinstance(outcome, tuple):

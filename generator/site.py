@@ -144,8 +144,11 @@ def build_site(
     root: TrustRoot,
     config_file: Path | None = None,
     force: bool = False,
+    rederive: bool = True,
 ) -> int:
     """Build the site and swap it into ``out``; return how many receipts it publishes.
+
+    Every receipt is verified first, its numbers re-derived from its evidence unless ``rederive`` is false.
 
     Raises:
         VerificationError: a receipt does not verify (nothing is built, ``out`` is untouched).
@@ -162,7 +165,7 @@ def build_site(
     inputs = {"receipts": receipts_dir, "trust root": trust_path, "mkdocs config": base, "docs folder": docs}
     _check_out(out, force, inputs)
     root_bytes = trust_path.read_bytes()
-    entries = collect(receipts_dir, root, root_bytes=root_bytes)
+    entries = collect(receipts_dir, root, root_bytes=root_bytes, rederive=rederive)
     target = out.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from receipts.documents import parse_json
-from receipts.errors import InputError
+from receipts.errors import InputError, SchemaError
 
 if TYPE_CHECKING:
     from receipts.formats import Card, Footprint, Results
@@ -78,6 +78,8 @@ def _run_problems(entry: Mapping[str, Any], results: SignedDocument, examples: b
         found = rederive(results.value, rows)
     except InputError as exc:
         return [f"{entry['examples']}: {exc.summary()}"]
+    except SchemaError as exc:  # the facts it states and its rows give no valid results document
+        return [f"{name}: its numbers cannot be re-derived from {entry['examples']}: {exc.summary()}"]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         return [
             f"{name}: its numbers cannot be re-derived from {entry['examples']} ({type(exc).__name__}: {exc})"

@@ -13,7 +13,7 @@ the report so far (a failed check cannot be ignored by accident):
  7. subjects    unique names, sha256 present, every file subject present with its digest
  8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root
                 (each signed results, footprint and manifest parsed once, as its typed format)
-    numbers     with --rederive: every signed number re-derived from the signed evidence
+    numbers     every signed number re-derived from the signed evidence (not with --no-rederive)
                 (receipts.evidence): each run's results from its examples log, the statement's
                 summaries, gate and quantization table
  9. weights     recomputed from the given folder/file (else "not checked")
@@ -562,15 +562,14 @@ def verify_receipt(
     expect: str | None = None,
     now: datetime | None = None,
     model_sig: Path | None = None,
-    rederive: bool = False,
+    rederive: bool = True,
 ) -> VerifiedReceipt:
     """Verify one receipt (``receipt.json`` inside its bundle folder, or the folder).
 
     ``model_sig`` (default: ``weights/model.sig`` when that exists) is checked as an OpenSSF
     model_signing signature by a key usable at ``issuedAt`` over exactly the signed weights manifest.
-    ``rederive=True`` also re-derives every signed number from the signed evidence (receipts.evidence);
-    off by default until every committed fixture is a real run (issue #17); the report then has no
-    "numbers" check.
+    Every signed number is re-derived from the signed evidence (receipts.evidence, DESIGN §11);
+    ``rederive=False`` skips that (``--no-rederive``: the report then has no "numbers" check).
 
     Returns:
         What verified: the bytes read, the statement and the signed documents parsed once, and the checks

@@ -80,6 +80,12 @@ def test_sign_verify_quick(tmp_path):
         assert "typed formats (pydantic)" in areas
         assert ("JSON Schema validation (jsonschema, referencing)" in areas) == (phase == "sign")
         assert all(a["s"] >= 0 for a in areas.values())
+    assert_timed(result["verify_rederive"])  # the default verify, timed apart from the target
+    assert "target_per_1000_s" not in result["verify_rederive"]
+    with_run = result["with_one_run"]
+    assert with_run["count"] == 10
+    for name in ("verify", "verify_rederive"):
+        assert_timed(with_run[name])
     disk = result["locations"]["disk"]
     assert disk["sign"] == result["sign"]
     assert disk["filesystem"]

@@ -18,7 +18,17 @@ from rich.markup import escape
 from receipts._version import __version__
 from receipts.errors import EXTRAS, MissingDependency, ReceiptsError
 
-__all__ = ["app", "entry", "err", "main", "missing_dependency", "out"]
+__all__ = ["Rederive", "app", "entry", "err", "main", "missing_dependency", "out"]
+
+Rederive = Annotated[
+    bool,
+    typer.Option(
+        help="Re-derive every signed number (metrics, CIs, retention, gate, summaries, quantization) from "
+        "the signed examples and footprints; a receipt whose numbers differ fails (exit 4). "
+        "--no-rederive checks signatures and bindings only (faster on large catalogs)."
+    ),
+]
+"""``--rederive/--no-rederive`` of every command that verifies (on by default, DESIGN §11)."""
 
 app = typer.Typer(
     name="receipts",

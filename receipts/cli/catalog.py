@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from receipts.cli.app import app, out
+from receipts.cli.app import Rederive, app, out
 
 __all__ = ["build", "render"]
 
@@ -22,6 +22,7 @@ def render(
         str | None,
         typer.Option("--trust-root-sha256", help="Refuse the trust root unless its sha256 matches."),
     ] = None,
+    rederive: Rederive = True,
 ) -> None:
     """Verify receipts and render their catalog pages as Markdown (for mkdocs, zensical or any engine).
 
@@ -39,7 +40,8 @@ def render(
     check_folder(out_dir, what="the rendered pages")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     root_bytes = trust_root.read_bytes()
-    result = render_pages(collect(receipts_dir, root, root_bytes=root_bytes), root, root_bytes)
+    entries = collect(receipts_dir, root, root_bytes=root_bytes, rederive=rederive)
+    result = render_pages(entries, root, root_bytes)
     write(result, out_dir)
     out.print(
         f"rendered {len(result.entries)} receipt(s) into {escape(str(out_dir))}: {len(result.pages)} pages"
@@ -65,6 +67,7 @@ def build(
     force: Annotated[
         bool, typer.Option(help="Replace --out even if it is a non-empty folder no receipts build made.")
     ] = False,
+    rederive: Rederive = True,
 ) -> None:
     """Verify every receipt, build the static catalog with mkdocs-material (strict), then swap it into --out.
 
@@ -77,5 +80,7 @@ def build(
     from receipts.trust import load_trust_root
 
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    count = build_site(receipts_dir, trust_root, out_dir, root=root, config_file=config_file, force=force)
+    count = build_site(
+        receipts_dir, trust_root, out_dir, root=root, config_file=config_file, force=force, rederive=rederive
+    )
     out.print(f"built {count} receipt page(s) into {escape(str(out_dir))}")

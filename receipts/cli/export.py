@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from receipts.cli.app import app, err
+from receipts.cli.app import Rederive, app, err
 
 __all__ = ["export_app"]
 
@@ -42,6 +42,7 @@ def export_hf(
     receipt_url: Annotated[
         str | None, typer.Option(help="Where the receipt is published (linked from the card).")
     ] = None,
+    rederive: Rederive = True,
 ) -> None:
     """Write a Hugging Face model card (README.md) from a receipt that verifies.
 
@@ -59,7 +60,8 @@ def export_hf(
     if dest is not None:
         check_file(dest, what="the model card")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    _write_export(model_card(verify_receipt(receipt, root), receipt_url=receipt_url), dest, "model card")
+    verified = verify_receipt(receipt, root, rederive=rederive)
+    _write_export(model_card(verified, receipt_url=receipt_url), dest, "model card")
 
 
 @export_app.command("cyclonedx")
@@ -70,6 +72,7 @@ def export_cyclonedx(
         str | None, typer.Option(help="Refuse the trust root unless its sha256 matches.")
     ] = None,
     dest: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+    rederive: Rederive = True,
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM (JSON) from a receipt that verifies.
 
@@ -86,5 +89,5 @@ def export_cyclonedx(
     if dest is not None:
         check_file(dest, what="the CycloneDX ML-BOM")
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
-    bom = ml_bom(verify_receipt(receipt, root))
+    bom = ml_bom(verify_receipt(receipt, root, rederive=rederive))
     _write_export(json.dumps(bom, indent=2, ensure_ascii=False) + "\n", dest, "CycloneDX ML-BOM")

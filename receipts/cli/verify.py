@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from receipts.cli.app import app, out
+from receipts.cli.app import Rederive, app, out
 from receipts.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
@@ -57,13 +57,7 @@ def verify(
             help="Also exit 5 unless every receipt's signed gate passes (a rule not evaluated fails)."
         ),
     ] = False,
-    rederive: Annotated[
-        bool,
-        typer.Option(
-            help="Also re-derive every signed number (metrics, CIs, retention, gate, summaries, "
-            "quantization) from the signed examples and footprints; exit 4 naming each that differs."
-        ),
-    ] = False,
+    rederive: Rederive = True,
 ) -> None:
     """Verify receipts against a pinned trust root; exit 4 if any check fails (5: --gate not passed).
 

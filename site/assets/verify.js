@@ -8,7 +8,8 @@
  *   4. signatures: PAE(payloadType, payload) verified with ECDSA P-256/SHA-256 (DER -> raw r||s) or
  *      Ed25519, by active trusted keys whose window holds issuedAt; unique keys >= threshold;
  *   5. the statement: in-toto v1, the receipts predicate, name/version equal to the page's;
- *   6. every subject file published next to the receipt hashes to its signed sha256.
+ *   6. every subject file published next to the receipt hashes to its signed sha256, the files agree
+ *      (bindings), and each run's headline scores and retention follow from its examples log.
  * Any doubt is a failure with its reason. Runs on load and again after Material's instant navigation.
  * Only after every step passed, the box shows the headline figures of the verified statement (model,
  * per run the primary metric, each role's score and the retention, the gate verdict), made exactly as
@@ -309,8 +310,8 @@
     await checkBindings(statement, files);
     return { state: "verified", predicate: predicate, text: "Verified in your browser: " + good.size +
       " trusted signature(s) of " + root.publisher + " (trust root v" + root.version + "), statement for " +
-      model.name + "@" + model.version + ", " + checked + " bound file(s) match and agree (card.yaml against " +
-      "the signed card: checked at build)." };
+      model.name + "@" + model.version + ", " + checked + " bound file(s) match and agree, headline scores " +
+      "re-derived from the examples (card.yaml against the signed card, CIs and the gate: checked at build)." };
   }
 
   var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
@@ -320,6 +321,63 @@
 
   function ofKind(statement, kind) {
     return statement.subject.filter(function (s) { return (s.annotations || {}).kind === kind; });
+  }
+
+  var NUMBER_TOLERANCE = 1e-6;  // receipts.derive.TOLERANCE: the signed numbers are rounded to 6 places
+  var MAX_ROWS = 2000000;  // receipts.evidence.MAX_ROWS
+
+  /* The cheap part of the CLI's "numbers" check: each role's headline score (the mean of the primary
+     metric over the original items every role scored, as receipts.derive computes it) and the student's
+     retention (S - B)/(T - B) where it is signed, recomputed from the signed examples log and held to both
+     the statement's run summary and results.json's. CIs, slices and the gate need the bootstrap: the CLI
+     re-derives those. */
+  function checkHeadline(entry, results, examples) {
+    var where = "numbers: " + entry.results;
+    var primary = results.primary_metric;
+    var lines = utf8(examples).split("\n");
+    if (lines.length > MAX_ROWS + 1) fail(where + ": the examples log holds more than " + MAX_ROWS + " rows");
+    var rows = [];
+    lines.forEach(function (line, i) {
+      if (line.trim()) rows.push(strictJSON(line, entry.examples + " line " + (i + 1)));
+    });
+    var roles = {};
+    rows.forEach(function (row) { Object.keys(record(row.roles)).forEach(function (r) { roles[r] = true; }); });
+    var names = Object.keys(roles).sort();
+    var sums = {}, n = 0;
+    names.forEach(function (r) { sums[r] = 0; });
+    rows.forEach(function (row) {
+      if (row.variant !== "original") return;
+      var cells = record(row.roles);
+      var values = names.map(function (r) { return record(record(cells[r]).scores)[primary]; });
+      if (!values.every(function (v) { return typeof v === "number" && isFinite(v); })) return;
+      names.forEach(function (r, k) { sums[r] += values[k]; });
+      n++;
+    });
+    var derived = {};
+    if (n) names.forEach(function (r) { derived[r] = sums[r] / n; });
+    [["the statement", record(entry.summary)], [entry.results, record(results.summary)]].forEach(function (pair) {
+      var scores = record(pair[1].scores);
+      var signedRoles = Object.keys(scores).sort(), derivedRoles = Object.keys(derived).sort();
+      if (signedRoles.join("\u001f") !== derivedRoles.join("\u001f")) {
+        fail(where + ": " + pair[0] + " signs scores of " + (signedRoles.join(", ") || "no role") +
+          "; the examples log scores " + (derivedRoles.join(", ") || "no role"));
+      }
+      signedRoles.forEach(function (r) {
+        if (typeof scores[r] !== "number" || Math.abs(scores[r] - derived[r]) > NUMBER_TOLERANCE) {
+          fail(where + ": " + pair[0] + " signs " + r + " " + primary + " " + scores[r] +
+            "; the examples log gives " + Number(derived[r].toFixed(6)));
+        }
+      });
+      var retention = pair[1].retention;
+      if (typeof retention === "number" && "base" in derived && "student" in derived) {
+        var gap = derived.teacher - derived.base;
+        var value = gap ? (derived.student - derived.base) / gap : NaN;
+        if (!(Math.abs(retention - value) <= NUMBER_TOLERANCE)) {
+          fail(where + ": " + pair[0] + " signs student retention " + retention +
+            "; the examples log gives " + (isFinite(value) ? Number(value.toFixed(6)) : "none"));
+        }
+      }
+    });
   }
 
   /* Cross-file consistency, as the CLI's "bindings" check, for the JSON files (card.yaml against the
@@ -345,6 +403,7 @@
       if (weights && student.digest && student.digest !== "sha256:" + weights.digest.sha256) {
         fail("bindings: " + entry.results + ": the evaluated student is not the signed weights");
       }
+      checkHeadline(entry, results, files[entry.examples]);
     }
     if (weights) {
       var manifestSubject = ofKind(statement, "weights-manifest")[0];

@@ -83,7 +83,7 @@ def test_verified_page_shows_the_signed_figures(
         assert state == "verified", text
         box = signed_box(page)
         assert box["title"] == "Signed figures (from the verified receipt)"
-        assert box["facts"] == ["smollm2-135m-distilled-20l 0.1.0", "receipts demo", "not evaluated"]
+        assert box["facts"] == ["smollm2-135m-distilled-20l 0.1.0", "receipts demo", "fail"]
         assert box["runs"] == [
             {
                 "caption": "tiny-mc · acc",

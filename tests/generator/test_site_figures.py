@@ -35,7 +35,7 @@ PLAIN = "models/plain-model/0.1.0/"
 SUMMARY = {
     "primary_metric": "acc",
     "scores": {
-        "teacher": 0.6123,
+        "teacher": 0.6122632653061224,  # (S - B)/(T - B) is the retention below, exactly enough
         "base": 0.2857,
         "student": 0.42857142857142855,
         "sft": 0.3571,
@@ -51,13 +51,21 @@ TEACHER = "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db
 def build_figures_site(tmp: Path, out: Path) -> Path:
     """A catalog of two receipts: one with a run whose summary has every headline figure, one without runs.
 
-    The trust root's publisher is the card's ("receipts demo"); returns the trust root file.
+    The trust root's publisher is the card's ("receipts demo"); returns the trust root file. The summary is
+    written by hand (every role and figure a page can show), so the site is built with --no-rederive; its
+    examples log is one constructed row whose per-role scores are the summary's, so what verify.js re-derives
+    in the browser (the headline scores and retention) agrees, while the CLI's full re-derivation does not.
     """
     run = tmp / "run"
     shutil.copytree(DATA / "run_minimal", run)
     results = json.loads((run / "results.json").read_text("utf-8"))
     results["models"]["teacher"] = {"spec": "hf:teacher", "digest": TEACHER}  # the card's teacher
     results["summary"] = SUMMARY
+    row = {"item": "q1", "variant": "original", "roles": {}}
+    row["roles"] = {role: {"scores": {"acc": score}} for role, score in SUMMARY["scores"].items()}
+    examples = (json.dumps(row, sort_keys=True) + "\n").encode()
+    (run / "examples.jsonl").write_bytes(examples)
+    results["examples"]["sha256"] = hashlib.sha256(examples).hexdigest()
     (run / "results.json").write_text(json.dumps(results, indent=2), "utf-8")
     card = (ROOT / "examples" / "card.yaml").read_text("utf-8")
     plain = tmp / "plain.card.yaml"
@@ -68,7 +76,7 @@ def build_figures_site(tmp: Path, out: Path) -> Path:
     receipts = tmp / "receipts"
     sign_receipt(ROOT / "examples" / "card.yaml", [key], receipts, runs=[run])
     sign_receipt(plain, [key], receipts)
-    assert main(["build", str(receipts), "--trust-root", str(trust), "--out", str(out)]) == 0
+    assert main(["build", str(receipts), "--trust-root", str(trust), "--out", str(out), "--no-rederive"]) == 0
     return trust
 
 
@@ -90,7 +98,18 @@ def site(built: tuple[Path, Path], tmp_path: Path) -> Path:
 def verify(
     capsys: pytest.CaptureFixture[str], target: Path | str, trust: Path, *args: str
 ) -> tuple[int, str]:
-    return cli(capsys, "verify", str(target), "--trust-root", str(trust), *args)
+    """``receipts verify --no-rederive``: the figures site signs a hand-written summary (see above)."""
+    return cli(capsys, "verify", str(target), "--trust-root", str(trust), "--no-rederive", *args)
+
+
+def test_by_default_verify_site_re_derives_the_hand_written_summary(
+    built: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site, trust = built
+    code, text = cli(capsys, "verify", str(site), "--trust-root", str(trust))
+    assert code == 4, text
+    assert "numbers: signed numbers that do not follow from the signed evidence" in text
+    assert "its numbers cannot be re-derived from runs/tiny-mc/examples.jsonl" in text  # a one-row stand-in
 
 
 def edit(page: Path, old: str, new: str) -> None:
@@ -195,7 +214,7 @@ def test_verify_site_checks_every_page_figure(
     site, trust = built
     html = (site / MODEL / "index.html").read_text("utf-8")
     assert '<span data-rc-figure="runs.tiny-mc.scores.student">0.429</span>' in html
-    assert '<span data-rc-figure="gate">not evaluated</span>' in html
+    assert '<span data-rc-figure="gate">fail</span>' in html  # retention 0.5 < the card's min 0.7
     code, text = verify(capsys, site, trust, "--json")
     assert code == 0, text
     report = {r["model"]: r for r in json.loads(text)["receipts"]}
@@ -279,7 +298,7 @@ def test_verify_a_published_catalog_checks_its_figures(
     code, text = verify(capsys, url, built[1])
     assert code == 0, text
     assert text.count("✓ figures: the page of ") == 2
-    edit(site / MODEL / "index.html", '<span data-rc-figure="gate">not evaluated</span></strong> · signed',
+    edit(site / MODEL / "index.html", '<span data-rc-figure="gate">fail</span></strong> · signed',
          '<span data-rc-figure="gate">pass</span></strong> · signed')  # fmt: skip
     code, text = verify(capsys, url, built[1])
     assert code == 4, text

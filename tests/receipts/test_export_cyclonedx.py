@@ -156,8 +156,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"tmp": tmp, "trust": trust, "sign": sign, "bundle": sign(CARD, tmp / "receipts")}
 
 
-def export(world: dict[str, Any], bundle: Path, out: Path) -> int:
-    return main(["export", "cyclonedx", str(bundle), "--trust-root", str(world["trust"]), "--out", str(out)])
+def export(world: dict[str, Any], bundle: Path, out: Path, *flags: str) -> int:
+    """Export, with --no-rederive unless ``flags`` say otherwise.
+
+    make_run signs hand-written numbers on purpose (every shape and edge case the exporter must carry,
+    legacy ones included), which no examples log could give.
+    """
+    args = ["export", "cyclonedx", str(bundle), "--trust-root", str(world["trust"]), "--out", str(out)]
+    return main([*args, *(flags or ("--no-rederive",))])
+
+
+def test_numbers_that_do_not_follow_from_the_examples_are_not_exported(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By default the export re-derives every signed number first: make_run's hand-written ones fail."""
+    out = world["tmp"] / "refused.json"
+    assert export(world, world["bundle"], out, "--rederive") == 4
+    text = capsys.readouterr().err
+    assert "signed numbers that do not follow from the signed evidence" in text
+    assert not out.exists()
 
 
 def exported(world: dict[str, Any], bundle: Path, out: Path) -> tuple[str, dict[str, Any]]:
@@ -497,7 +514,7 @@ def test_weights_manifest_changed_after_verifying_never_reaches_the_bom(
 
     bundle = tmp_path / world["bundle"].name
     shutil.copytree(world["bundle"], bundle)
-    verified = verify_receipt(bundle, load_trust_root(world["trust"]))
+    verified = verify_receipt(bundle, load_trust_root(world["trust"]), rederive=False)  # see export()
     signed = json.loads((bundle / "weights.manifest.json").read_bytes())["files"]
     (bundle / "weights.manifest.json").write_bytes(b'{"files": {}}')
     model = ml_bom(verified)["metadata"]["component"]

@@ -134,19 +134,22 @@ def test_metadata_round_trips_through_huggingface_hub(world: dict[str, Path], tm
     assert data["base_model_relation"] == "finetune"  # distilled: the base's weights were trained
     assert data.datasets == ["acme/capitals-distill"]
     assert {"receipts", "distillation"} <= set(data.tags)
-    results = json.loads((world["run"] / "results.json").read_text("utf-8"))
-    student = {m: e["roles"]["student"]["value"] for m, e in results["metrics"]["all"].items()}
-    got = {r.metric_name.split(" ")[0]: r.metric_value for r in data.eval_results}
-    assert got == student  # every student metric of the run with metrics, and nothing else
+    signed = {}  # pack id -> its results, for both signed runs
+    for run in (world["run"], DATA / "run_minimal"):
+        results = json.loads((run / "results.json").read_text("utf-8"))
+        signed[results["pack"]["id"]] = results
+    student = {
+        (pack, m): e["roles"]["student"]["value"]
+        for pack, results in signed.items()
+        for m, e in results["metrics"]["all"].items()
+    }
+    got = {(r.dataset_type, r.metric_name.split(" ")[0]): r.metric_value for r in data.eval_results}
+    assert got == student  # every student metric of every signed run, and nothing else
     assert len(data.eval_results) == len(student)
     for result in data.eval_results:
         assert result.verified is False
-        assert (result.task_type, result.dataset_type, result.dataset_split) == (
-            "multiple-choice",
-            "capitals-mc",
-            "test",
-        )
-        assert result.dataset_revision == results["pack"]["digest"]
+        assert (result.task_type, result.dataset_split) == ("multiple-choice", "test")
+        assert result.dataset_revision == signed[result.dataset_type]["pack"]["digest"]
         assert result.source_url == "https://example.org/r/"
     front, _ = front_and_body(tmp_path / "README.md")
     assert set(front) <= FRONT_KEYS
@@ -166,7 +169,7 @@ def test_body_states_self_reported_and_how_to_verify(world: dict[str, Path], tmp
     assert f"trust root with sha256 ` {root_sha} `" in body
     assert "pip install receipts" not in body  # that PyPI name is another project: never send users there
     assert "receipts verify " in body
-    assert "This run carries no metrics." in body  # run_minimal is signed too, and has none
+    assert "tiny\\-mc" in body  # run_minimal is signed too: its scorecard is there
     assert "receipts verify smollm2-135m-distilled-20l@0.1.0/ --trust-root trust.json" in body
     assert f"--trust-root-sha256 {root_sha} --weights" in body
     acc = json.loads((world["run"] / "results.json").read_text("utf-8"))["metrics"]["all"]["acc"]["roles"]
@@ -193,7 +196,8 @@ def test_same_receipt_same_bytes(world: dict[str, Path]) -> None:
     ids=["python-markdown", "commonmark"],
 )
 def test_hostile_card_exports_inert(world: dict[str, Path], tmp_path: Path, render: Any) -> None:
-    assert export(world, "hostile", tmp_path / "README.md") == 0
+    # --no-rederive: the hostile slice and metric names were written into a real run's results by hand
+    assert export(world, "hostile", tmp_path / "README.md", "--no-rederive") == 0
     front, body = front_and_body(tmp_path / "README.md")
     assert ModelCard.load(tmp_path / "README.md").data.to_dict() == front  # still parses, same keys
     assert set(front) <= FRONT_KEYS

@@ -438,9 +438,9 @@ def _card_with_gate(tmp: Path, gate: dict[str, Any]) -> Path:
 def test_sign_gate_fails_closed_unless_the_rule_is_optional(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """run_minimal has no metrics: every rule is not evaluated; --gate refuses to sign it."""
+    """run_minimal's teacher is a fake endpoint with no footprint: the cost rule is not evaluated."""
     tmp = world["tmp"]
-    lenient = {"max_global_regression": 1.0}
+    lenient = {"max_cost_ratio": 100.0}
     before = tree_snapshot(tmp)
     code, text = cli(
         capsys,
@@ -449,7 +449,7 @@ def test_sign_gate_fails_closed_unless_the_rule_is_optional(
     )
     assert code == 5
     assert "not signed: the release gate did not pass" in text
-    assert "max_global_regression (needs global_regression)" in text
+    assert "max_cost_ratio (needs cost_ratio)" in text
     after = tree_snapshot(tmp)
     assert [p for p in changes(before, after) if not p.startswith(("gated.card.yaml", "gated"))] == []
     assert not (tmp / "gated" / BUNDLE).exists()
@@ -573,8 +573,8 @@ def test_an_unsigned_script_in_a_bundle_is_never_served(
     verify = generator.render.verify_receipt
     evil = b"<script>window.top.__pwned = 1; document.title = 'pwned'</script>"
 
-    def verify_then_drop(receipt: Path, root: object) -> object:
-        report = verify(receipt, root)  # type: ignore[arg-type]
+    def verify_then_drop(receipt: Path, root: object, **options: Any) -> object:
+        report = verify(receipt, root, **options)  # type: ignore[arg-type]
         (receipt.parent / "evil.html").write_bytes(evil)
         (receipt.parent / "runs" / "tiny-mc" / "evil.js").write_bytes(b"window.top.__pwned = 2")
         return report

@@ -1,4 +1,4 @@
-"""``receipts verify --rederive``: a re-signed edit to a number, or to the rows under it, is named (exit 4).
+"""``receipts verify`` re-derives every signed number: an edit to one, or to its rows, re-signed, is exit 4.
 
 Each receipt signs a real ``receipts run`` (fake models) with the test signing key, as a publisher would:
 an edit made before signing keeps every signature and digest valid, so only re-derivation can catch it.
@@ -72,12 +72,12 @@ def _verify(
 
 def test_an_unedited_run_rederives(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     bundle = _signed(world, "clean")
-    code, text = _verify(capsys, world, bundle, "--rederive")
-    assert code == 0, text
-    assert "numbers: re-derived from 1 examples log and 0 footprint(s)" in text
     code, text = _verify(capsys, world, bundle)
     assert code == 0, text
-    assert "numbers:" not in text  # opt-in for now: without --rederive there is no such check
+    assert "numbers: re-derived from 1 examples log and 0 footprint(s)" in text  # on by default
+    code, text = _verify(capsys, world, bundle, "--no-rederive")
+    assert code == 0, text
+    assert "numbers:" not in text  # --no-rederive: signatures and bindings only
 
 
 def test_a_re_signed_retention_edit_is_named_with_both_values(
@@ -91,8 +91,8 @@ def test_a_re_signed_retention_edit_is_named_with_both_values(
         entry["value"] = 0.84
 
     bundle = _signed(world, "retention", inflate)
-    assert _verify(capsys, world, bundle)[0] == 0  # every signature and digest holds
-    code, text = _verify(capsys, world, bundle, "--rederive")
+    assert _verify(capsys, world, bundle, "--no-rederive")[0] == 0  # every signature and digest holds
+    code, text = _verify(capsys, world, bundle)
     assert code == 4, text
     assert "numbers: signed numbers that do not follow from the signed evidence" in text
     assert f"$.metrics.all.acc.retention.student.value: signed 0.84, re-derived {real['value']!r}" in text
@@ -107,7 +107,7 @@ def test_a_re_signed_row_edit_without_its_results_is_named(
         row["roles"]["student"]["score"] = 1.0
         row["roles"]["student"]["scores"]["acc"] = 1.0
 
-    code, text = _verify(capsys, world, _signed(world, "row", flip), "--rederive")
+    code, text = _verify(capsys, world, _signed(world, "row", flip))
     assert code == 4, text
     assert "runs/capitals-mc/results.json: $.metrics.all.acc." in text
     assert "$.metrics.all.acc.roles.student.value: signed " in text
@@ -120,7 +120,7 @@ def test_an_unreadable_row_fails_naming_its_line(
     def garble(results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         rows[2] = {"item": rows[2]["item"]}  # a row with nothing to derive from
 
-    code, text = _verify(capsys, world, _signed(world, "garbled", garble), "--rederive")
+    code, text = _verify(capsys, world, _signed(world, "garbled", garble))
     assert code == 4, text
     assert "its numbers cannot be re-derived from runs/capitals-mc/examples.jsonl (KeyError" in text
     assert "Traceback" not in text

@@ -70,6 +70,7 @@ CHECKS = frozenset(
         "identity",
         "subjects",
         "bindings",
+        "numbers",
         "weights",
         "pack",
         "trust-root",
@@ -286,18 +287,10 @@ def make_weights_b(folder: Path) -> None:
 
 
 def make_run_b(folder: Path, world: World) -> None:
-    """Release B's run: the tiny-mc pack of tests/data/run_minimal, evaluated on release B's weights."""
-    examples = (
-        b'{"item": "q1", "variant": "original", "teacher": {"choice": 1}, "student": {"choice": 1}}\n'
-        b'{"item": "q2", "variant": "original", "teacher": {"choice": 2}, "student": {"choice": 2}}\n'
-    )
-    (folder / "examples.jsonl").write_bytes(examples)
-    results = json.loads((DATA / "run_minimal" / "results.json").read_bytes())
-    root = digest_weights(world.base / "weights" / RELEASE_B).root
-    results["models"]["student"] = {"spec": f"hf:weights/{RELEASE_B}", "digest": f"sha256:{root}"}
-    results["examples"]["sha256"] = sha256_bytes(examples)
-    results["summary"] = {"note": "release B of the vector model; written by make_vectors.py, not a run"}
-    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    """Release B's run: a real run of the tiny-mc pack (tests/fixture_runs.py) naming release B's weights."""
+    from tests.fixture_runs import fake_run
+
+    fake_run(folder, 0.9, world.base / "weights" / RELEASE_B, f"hf:weights/{RELEASE_B}")
 
 
 def make_footprint_b(folder: Path, world: World) -> None:
@@ -1435,6 +1428,81 @@ def _rebound(files: list[str], edit: Callable[[dict[str, Any]], None] | None = N
         sign_payload(bundle, canonical(statement), [world.keys.a])
 
     return build
+
+
+def _renumbered(edit: Callable[[Path], None]) -> Build:
+    """Release A with a signed file edited by ``edit`` (in the bundle) and re-signed by trusted key A.
+
+    The digests and signatures then hold: only re-deriving the numbers from the evidence catches it.
+    """
+
+    def build(world: World, out: Path) -> None:
+        bundle = copy_bundle(world.golden(RELEASE_A), out)
+        edit(bundle)
+        statement = statement_of(bundle)
+        for subject in statement["subject"]:
+            if (bundle / subject["name"]).is_file():
+                subject["digest"]["sha256"] = sha256_bytes((bundle / subject["name"]).read_bytes())
+        results = json.loads((bundle / CONTENT_FILES["results"]).read_bytes())
+        statement["predicate"]["runs"][0]["summary"] = results["summary"]
+        sign_payload(bundle, canonical(statement), [world.keys.a])
+
+    return build
+
+
+def _edit_results(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def edit(bundle: Path) -> None:
+        path = bundle / CONTENT_FILES["results"]
+        results = json.loads(path.read_bytes())
+        change(results)
+        path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    return edit
+
+
+def _retention(results: dict[str, Any]) -> None:
+    results["summary"]["retention"] = 0.84
+    results["metrics"]["all"]["acc"]["retention"]["student"]["value"] = 0.84
+
+
+def _ci(results: dict[str, Any]) -> None:
+    results["metrics"]["all"]["acc"]["roles"]["student"]["ci95"][1] = 0.99
+
+
+def _examples_flipped(bundle: Path) -> None:
+    """The student's answer to q2 made right in the examples log; results.json names the new log."""
+    path = bundle / CONTENT_FILES["examples"]
+    rows = [json.loads(line) for line in path.read_bytes().splitlines()]
+    row = next(r for r in rows if r["item"] == "q2")
+    student = row["roles"]["student"]
+    student.update(answer=str(row["gold"]), score=1.0, scores={"acc": 1.0, "acc_norm": 1.0})
+    row["agreement"]["student"] = True
+    data = b"".join(
+        json.dumps(r, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        for r in rows
+    )
+    path.write_bytes(data)
+    _edit_results(lambda r: r["examples"].update(sha256=sha256_bytes(data)))(bundle)
+
+
+for _id, _description, _edit_bundle in [
+    (
+        "10-results-retention-edited",
+        "retention 0.5 -> 0.84 in results.json and the statement's run summary, all digests re-signed",
+        _edit_results(_retention),
+    ),
+    (
+        "10-results-ci-edited",
+        "the student's accuracy CI upper bound set to 0.99 in results.json, re-signed",
+        _edit_results(_ci),
+    ),
+    (
+        "10-examples-edited-results-kept",
+        "a student answer made right in examples.jsonl (digest updated, re-signed); results.json unchanged",
+        _examples_flipped,
+    ),
+]:
+    add(_id, 10, "numbers", _description, build=_renumbered(_edit_bundle), bundle=RELEASE_A)
 
 
 for _id, _description, _files, _edit in [
