@@ -86,7 +86,7 @@ def bootstrap_median_ci(
         return None
     state = random.Random(seed).getstate()[1]  # noqa: S311 - resampling, not secrets
     stream = np.random.RandomState()
-    stream.set_state(("MT19937", np.array(state[:-1], dtype=np.uint32), state[-1]))
+    stream.set_state(("MT19937", np.array(state[:-1], dtype=np.uint32), state[-1], 0, 0.0))
     medians = sorted(_medians(np.asarray(samples, dtype=np.float64), stream, resamples))
     tail = (1 - level) / 2
     lo = medians[max(0, math.floor(tail * resamples))]
