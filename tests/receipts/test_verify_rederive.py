@@ -191,3 +191,20 @@ def test_a_re_signed_sample_edit_is_named(world: dict[str, Any], capsys: pytest.
     assert code == 4, text
     assert "footprints/student.json: points[0].metrics." in text
     assert "points[0].metrics.e2e_s.max: signed 1.8378317099995911, re-derived 60.0" in text
+
+
+def test_a_footprint_that_cannot_be_re_derived_fails_naming_why(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def tokenless(footprint: dict[str, Any]) -> None:
+        footprint["points"][0]["samples"]["token_times_s"][0] = []  # a call that made no token
+
+    code, text = _verify(
+        capsys, world, _signed_footprint(world, "footprint-tokenless", tokenless), "--rederive"
+    )
+    assert code == 4, text
+    assert (
+        "footprints/student.json: its numbers cannot be re-derived from its samples "
+        "(ValueError: a call produced no tokens)" in text
+    )
+    assert "Traceback" not in text
