@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
+from receipts.metrics.latency import nearest_rank
+
 if TYPE_CHECKING:
     from receipts.formats import Footprint, Results
     from receipts.formats.footprint import Point
@@ -261,7 +263,8 @@ def _box_row(
     note_x: float,
 ) -> list[str]:
     """One row: label, whiskers, box, the sampled dots, the median bar and a median · n note."""
-    quartiles = [_nearest_rank(samples, p) for p in (0, 25, 50, 75, 100)]
+    # nearest-rank, as the footprint's own percentiles (the samples are sorted: the 0th is the smallest)
+    quartiles = [samples[0], *(nearest_rank(samples, p) for p in (25, 50, 75, 100))]
     lo, q1, median, q3, hi = (x_of(q) for q in quartiles)
     n = len(samples)
     # evenly spaced ranks from the smallest to the largest sample: the tails stay visible
@@ -288,12 +291,6 @@ def _box_row(
         "</g>",
     ]
     return out
-
-
-def _nearest_rank(ordered: Sequence[float], percent: float) -> float:
-    # runner.bench.stats.nearest_rank's definition (the ceil(p/100 · N)-th smallest, p = 0 the smallest),
-    # so the chart agrees with the footprint's numbers; copied because the catalog never imports the runner
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
 
 
 def _nice_axis(highest: float, intervals: int = 5) -> tuple[float, float]:

@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from generator import charts
 from generator.exports import page_exports, receipt_url
 from generator.figures import figures, role_label, roles
+from generator.latency import latency_rows
 from receipts.binding import same_weights
 from receipts.digests import sha256_bytes
 from receipts.errors import VerificationError
@@ -444,6 +445,7 @@ class _CardPage:
             charts=run_charts["retention"],
             reliability_charts=run_charts["reliability"],
             latency_charts=latency,
+            latency=latency_rows(entry.footprints),
             cost_chart=bool(cost_svg),
             exports={"hf": hf_card.file, "bom": bom.file},
             history=history,

@@ -5,6 +5,8 @@ from the signed files alone, every number a receipt claims:
 
 - each run's results.json from its examples log (`receipts.derive.rederive`: every metric, CI, retention,
   fidelity, calibration, diagnostic, the pack's gate verdict and the summary);
+- each footprint's statistics, rooflines, energy figures and summary from its raw samples and recorded
+  facts (`receipts.footprint.rederive_footprint`, the code ``receipts bench`` wrote them with);
 - each run summary and footprint summary the statement carries, from the file it summarises;
 - the statement's gate verdict (the card's overrides, cost from the footprints) and its quantization
   table (`receipts.sign.signed_gate`, `receipts.sign.quantization_table`: the code that signed them).
@@ -91,6 +93,24 @@ def _run_problems(entry: Mapping[str, Any], results: SignedDocument, examples: b
     return problems
 
 
+def _footprint_problems(entry: Mapping[str, Any], footprint: SignedDocument) -> list[str]:
+    from receipts.derive import differences
+    from receipts.footprint import rederive_footprint
+
+    name = footprint.name
+    try:
+        found = rederive_footprint(footprint.value)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        problems = [f"{name}: its numbers cannot be re-derived from its samples ({why})"]
+    else:
+        problems = [_listed(name, found)] if found else []
+    summary = differences(entry.get("summary"), footprint.value.get("summary"), "summary")
+    if summary:
+        problems.append(_listed(f"the statement's summary of {name}", summary))
+    return problems
+
+
 def number_problems(
     predicate: Mapping[str, Any],
     card: Card,
@@ -109,9 +129,7 @@ def number_problems(
     for entry, (results, examples) in zip(predicate["runs"], runs, strict=True):
         problems += _run_problems(entry, results, examples)
     for entry, footprint in zip(predicate["footprints"], footprints, strict=True):
-        found = differences(entry.get("summary"), footprint.value.get("summary"), "summary")
-        if found:
-            problems.append(_listed(f"the statement's summary of {footprint.name}", found))
+        problems += _footprint_problems(entry, footprint)
     typed_runs: list[Results] = [results.typed for results, _ in runs]
     typed_footprints: list[Footprint] = [f.typed for f in footprints]
     gate = differences(predicate.get("gate"), signed_gate(card, typed_runs, typed_footprints), "gate")

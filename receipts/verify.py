@@ -375,8 +375,9 @@ def _check_numbers(
         raise run.fail(
             "numbers",
             "signed numbers that do not follow from the signed evidence: " + "; ".join(problems),
-            hint="results.json, the statement's summaries, gate and quantization must be what the signed "
-            "examples and footprints give; re-run (or re-sign from the unedited run)",
+            hint="results.json, each footprint's statistics and summary, the statement's summaries, gate and "
+            "quantization must be what the signed examples and samples give; re-run or re-bench (or re-sign "
+            "from the unedited files)",
         )
     rows = "examples log" if len(runs) == 1 else "examples logs"
     run.ok("numbers", f"re-derived from {len(runs)} {rows} and {len(evidence.footprints)} footprint(s)")

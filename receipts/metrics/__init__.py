@@ -7,6 +7,7 @@
 - `receipts.metrics.retention`: (S - B) / (T - B) and S / T, null with a reason.
 - `receipts.metrics.uncertainty`: paired bootstrap CIs, small-n flags, McNemar.
 - `receipts.metrics.diagnostics`: what the numbers suggest doing next.
+- `receipts.metrics.latency`: bench latency statistics: nearest-rank percentiles, the median's bootstrap CI.
 
 The release gate is `receipts.gate` (``receipts sign`` recomputes it). Nothing here imports torch,
 reads files or keeps state; the runner hands these functions per-item arrays and records what they

@@ -4,7 +4,7 @@
 - `driver`: `bench` — the parent process; every measurement in a fresh `worker` process.
 - `worker`: one measurement point: load, warm up, timed greedy calls (TTFT via a per-step clock).
 - `context`: the ``max_usable_context`` search. `points`, `footprint`: the document and its verdict.
-- `stats`: nearest-rank percentiles, bootstrap CIs. `host`: the machine's fingerprint, bandwidth, RSS.
+- `host`: the machine's fingerprint, bandwidth, RSS.
 
 The package imports nothing on its own (a worker process starts from it): names load on first use.
 """

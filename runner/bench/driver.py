@@ -6,9 +6,10 @@ the ``max_usable_context`` search — in a fresh worker process (`runner.bench.w
 pinned before torch is imported. Each worker's result is kept in ``<out>.parts/`` as soon as it exists,
 so an interrupted bench resumes (``--resume``) without measuring a finished point again.
 
-The footprint keeps every raw per-call sample; the statistics are recomputed from them
-(`runner.bench.stats`), and a verdict says whether the numbers are VALID, with machine-readable reasons
-when they are not (too short, too few samples, noisy host, swapping, a budget not met):
+The footprint keeps every raw per-call sample; the statistics are computed from them by
+`receipts.footprint`, the code ``receipts verify`` re-derives them with, and a verdict says whether the
+numbers are VALID, with machine-readable reasons when they are not (too short, too few samples, noisy
+host, swapping, a budget not met):
 `runner.bench.points` and `runner.bench.footprint`.
 """
 

@@ -1,8 +1,10 @@
 """The footprint document (schema/footprint) from what a bench measured: points, verdict, summary.
 
 Everything here is arithmetic over the measurements a `runner.bench.driver` run collected; nothing is
-measured. The verdict is VALID only when no point and no host-level check (bandwidth drift between the
-before and after measurements, a run below the minimums) has an ``invalid`` reason.
+measured. The derived numbers (statistics, rooflines, bandwidth used and drift, the summary) come from
+`receipts.footprint`, the code ``receipts verify`` re-derives them with. The verdict is VALID only when
+no point and no host-level check (bandwidth drift between the before and after measurements, a run below
+the minimums) has an ``invalid`` reason.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 from rich.markup import escape
 
+from receipts import footprint as numbers
 from receipts.digests import sha256_file
 from runner.backends.base import ModelIdentity
 from runner.bench.host import hw_class, hw_label, mem_total_bytes
 from runner.bench.plan import MIN_CALLS, MIN_DURATION_S, BenchConfig
-from runner.bench.points import headline, point, reason
+from runner.bench.points import point, reason
 
 __all__ = ["DRIFT_LIMIT", "FORMAT", "Measurements", "footprint", "summary_lines"]
 
@@ -46,9 +49,9 @@ class Measurements:
 def footprint(m: Measurements) -> dict[str, Any]:
     """The footprint document of a bench (not yet validated against its schema)."""
     config = m.config
-    before, after = m.bandwidth_before.get("bytes_per_s"), m.bandwidth_after.get("bytes_per_s")
-    bandwidth_bps = (before + after) / 2 if before and after else before or after
-    drift = abs(after / before - 1) if before and after else None
+    bandwidth_bps, drift = numbers.bandwidth(
+        m.bandwidth_before.get("bytes_per_s"), m.bandwidth_after.get("bytes_per_s")
+    )
     points = [point(raw, config, quant, c, bandwidth_bps) for quant, c, raw in m.raw_points]
     reasons = _reasons(points, drift, config, m.context)
     valid = not any(r["severity"] == "invalid" for r in reasons)
@@ -76,7 +79,14 @@ def footprint(m: Measurements) -> dict[str, Any]:
         "points": points,
         "max_usable_context": m.context,
         "verdict": {"status": "VALID" if valid else "INVALID", "reasons": reasons},
-        "summary": _summary(points, m.context, config, valid),
+        "summary": numbers.summary(
+            points,
+            context=m.context,
+            price_per_hour=config.price_per_hour,
+            currency=config.currency,
+            device=config.device,
+            valid=valid,
+        ),
     }
 
 
@@ -146,62 +156,6 @@ def _settings(config: BenchConfig) -> dict[str, Any]:
         "watts": config.watts,
         "seed": config.seed,
     }
-
-
-def _summary(
-    points: list[dict[str, Any]], context: dict[str, Any], config: BenchConfig, valid: bool
-) -> dict[str, Any]:
-    """The headline: the first point's figures, context, cost per 1k calls, verdict, and each point's row."""
-    summary = headline(points[0])
-    rps = summary["throughput_rps"]
-    machine_seconds = 1000 / rps if rps else None
-    summary.update(
-        max_usable_context=context.get("value"),
-        machine_seconds_per_1k_calls=machine_seconds,
-        cost_per_1k_calls=(
-            config.price_per_hour * machine_seconds / 3600
-            if config.price_per_hour is not None and machine_seconds is not None
-            else None
-        ),
-        currency=config.currency if config.price_per_hour is not None else None,
-        verdict="VALID" if valid else "INVALID",
-        by_quant={p["id"]: headline(p) for p in points},
-    )
-    summary["null_reasons"] = _null_reasons(summary, points[0], context, config)
-    return summary
-
-
-_P50_SERIES = (
-    ("ttft_p50_s", "ttft_s"),
-    ("tpot_p50_s", "tpot_s"),
-    ("e2e_p50_s", "e2e_s"),
-    ("decode_tps_p50", "decode_tps"),
-    ("prefill_tps_p50", "prefill_tps"),
-)
-
-
-def _null_reasons(
-    summary: dict[str, Any], head: dict[str, Any], context: dict[str, Any], config: BenchConfig
-) -> dict[str, str]:
-    """Why each null figure of the summary is null."""
-    reasons: dict[str, str | None] = {
-        "cost_per_1k_calls": "no --price-per-hour given" if summary["cost_per_1k_calls"] is None else None,
-        "currency": "no --price-per-hour given" if summary["currency"] is None else None,
-        "peak_vram_bytes": "device cpu: no GPU memory used" if config.device == "cpu" else None,
-        "max_usable_context": context.get("null_reason") if context.get("value") is None else None,
-        "machine_seconds_per_1k_calls": None
-        if summary["machine_seconds_per_1k_calls"]
-        else "no throughput measured",
-    }
-    if head["status"] != "ok":
-        for key in ("ttft_p50_s", "tpot_p50_s", "decode_tps_p50", "throughput_rps"):
-            if summary.get(key) is None:
-                reasons[key] = f"the {head['id']} point: {head['status']}"
-    else:
-        for key, name in _P50_SERIES:
-            if summary.get(key) is None:
-                reasons[key] = f"{head['id']}: {head['metrics'][name]['null_reasons'].get('p50')}"
-    return {key: why for key, why in reasons.items() if why}
 
 
 def summary_lines(document: dict[str, Any]) -> list[str]:

@@ -27,7 +27,7 @@ from receipts.cli import main
 from receipts.formats import Footprint, Results
 from receipts.formats._shared import PackRef
 from receipts.metrics import calibration
-from runner.bench import stats as benchstats
+from receipts.metrics.latency import nearest_rank
 from tests.models import tiny_llama
 
 DATA = Path(__file__).parents[1] / "data"
@@ -318,11 +318,11 @@ def test_latency_draws_a_box_row_per_ok_point_on_one_axis(footprint: dict[str, A
             [x_zero + per_second * s for s in sorted(e2e)], abs=0.1
         )
         median = next(ln for ln in find(row, "line") if ln.attrib.get("stroke-width") == "2")
-        expected = x_zero + per_second * benchstats.nearest_rank(e2e, 50)
+        expected = x_zero + per_second * nearest_rank(e2e, 50)
         assert float(median.attrib["x1"]) == pytest.approx(expected, abs=0.1)
         box = find(row, "rect")[0]
         left, width = floats(box, "x", "width")
-        assert left == pytest.approx(x_zero + per_second * benchstats.nearest_rank(e2e, 25), abs=0.1)
+        assert left == pytest.approx(x_zero + per_second * nearest_rank(e2e, 25), abs=0.1)
         assert left - 0.1 <= float(median.attrib["x1"]) <= left + width + 0.1
         whisker = find(row, "line")[0]
         assert float(whisker.attrib["x1"]) == pytest.approx(x_zero + per_second * min(e2e), abs=0.1)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from receipts.cli import main
+from receipts.digests import digest_weights
 from receipts.keys import generate
 from receipts.sign import sign_receipt
 from receipts.trust import new_root
@@ -123,4 +124,85 @@ def test_an_unreadable_row_fails_naming_its_line(
     code, text = _verify(capsys, world, _signed(world, "garbled", garble))
     assert code == 4, text
     assert "its numbers cannot be re-derived from runs/capitals-mc/examples.jsonl (KeyError" in text
+    assert "Traceback" not in text
+
+
+def _signed_footprint(world: dict[str, Any], name: str, edit: Any = None) -> Path:
+    """tests/data/weights_golden and a real footprint of them, edited by ``edit``, signed (no run).
+
+    The footprint is tests/data/footprint_demo_student.json re-pointed at the signed weights (which model
+    was measured is a recorded fact, not a derived number; fake models have no weights to measure).
+    """
+    weights = ROOT / "tests" / "data" / "weights_golden"
+    footprint = json.loads((ROOT / "tests" / "data" / "footprint_demo_student.json").read_bytes())
+    footprint["model"]["digest"] = f"sha256:{digest_weights(weights).root}"
+    if edit is not None:
+        edit(footprint)
+    path = world["tmp"] / f"footprint-{name}" / "student.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(footprint, indent=1) + "\n", "utf-8")
+    return sign_receipt(CARD, [world["key"]], world["tmp"] / name, footprints=[path], weights=weights)
+
+
+def test_a_real_footprint_rederives(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _verify(capsys, world, _signed_footprint(world, "footprint-clean"))
+    assert code == 0, text
+    assert "numbers: re-derived from 0 examples logs and 1 footprint(s)" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [
+        ("p50", ("points", 0, "metrics", "ttft_s", "p50"), 0.25),
+        ("cost", ("summary", "cost_per_1k_calls"), 0.01),
+        ("row", ("summary", "by_quant", "int8-dynamic/c1", "tpot_p50_s"), 0.001),
+    ],
+)
+def test_a_re_signed_footprint_number_edit_is_named(
+    world: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    path: tuple[Any, ...],
+    value: float,
+) -> None:
+    real: list[Any] = []
+
+    def edit(footprint: dict[str, Any]) -> None:
+        *parents, last = path
+        for key in parents:
+            footprint = footprint[key]
+        real.append(footprint[last])
+        footprint[last] = value
+
+    bundle = _signed_footprint(world, f"footprint-{name}", edit)
+    assert _verify(capsys, world, bundle, "--no-rederive")[0] == 0  # every signature and digest holds
+    code, text = _verify(capsys, world, bundle)
+    assert code == 4, text
+    where = ".".join(f"[{k}]" if isinstance(k, int) else k for k in path).replace(".[", "[")
+    assert f"footprints/student.json: {where}: signed {value!r}, re-derived {real[0]!r}" in text
+    assert "Traceback" not in text
+
+
+def test_a_re_signed_sample_edit_is_named(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    def slower(footprint: dict[str, Any]) -> None:
+        footprint["points"][0]["samples"]["e2e_s"][3] = 60.0  # one call, a minute long, statistics kept
+
+    code, text = _verify(capsys, world, _signed_footprint(world, "footprint-sample", slower))
+    assert code == 4, text
+    assert "footprints/student.json: points[0].metrics." in text
+    assert "points[0].metrics.e2e_s.max: signed 1.8378317099995911, re-derived 60.0" in text
+
+
+def test_a_footprint_that_cannot_be_re_derived_fails_naming_why(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def tokenless(footprint: dict[str, Any]) -> None:
+        footprint["points"][0]["samples"]["token_times_s"][0] = []  # a call that made no token
+
+    code, text = _verify(capsys, world, _signed_footprint(world, "footprint-tokenless", tokenless))
+    assert code == 4, text
+    assert (
+        "footprints/student.json: its numbers cannot be re-derived from its samples "
+        "(ValueError: a call produced no tokens)" in text
+    )
     assert "Traceback" not in text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import statistics
@@ -24,9 +23,9 @@ import yaml
 from receipts import gate, schemas
 from receipts.cli import main
 from receipts.digests import digest_weights
+from receipts.footprint import derive_footprint, rederive_footprint
 from receipts.formats import Footprint
 from runner.bench import host as hostinfo
-from runner.bench import stats as benchstats
 from runner.bench.context import search_context
 from runner.bench.plan import BenchConfig, parse_quants, parse_size
 from tests import documents
@@ -60,60 +59,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- definitions on synthetic streams -----------------------------------------------------------
-
-
-def test_nearest_rank_is_the_ceil_rank_sample() -> None:
-    samples = list(range(100, 0, -1))  # 100..1, unsorted on purpose
-    assert benchstats.nearest_rank(samples, 50) == 50
-    assert benchstats.nearest_rank(samples, 90) == 90
-    assert benchstats.nearest_rank(samples, 99) == 99
-    assert benchstats.nearest_rank([3.0, 1.0, 2.0], 50) == 2.0  # ceil(1.5) = 2nd smallest
-    assert benchstats.nearest_rank([5.0, 1.0, 4.0, 2.0], 50) == 2.0  # ceil(2.0) = 2nd, no interpolation
-    assert benchstats.nearest_rank([7.0], 99) == 7.0
-    with pytest.raises(ValueError, match="no samples"):
-        benchstats.nearest_rank([], 50)
-
-
-@pytest.mark.parametrize(("name", "need"), [("p50", 11), ("p90", 64), ("p95", 130), ("p99", 662)])
-def test_percentiles_need_their_minimum_samples(name: str, need: int) -> None:
-    below = benchstats.summarize([float(i) for i in range(need - 1)])
-    assert below[name] is None
-    assert below["null_reasons"][name] == f"insufficient_samples: {need - 1} < {need}"
-    at = benchstats.summarize([float(i) for i in range(need)])
-    assert at[name] == benchstats.nearest_rank([float(i) for i in range(need)], float(name[1:]))
-    assert name not in at["null_reasons"]
-
-
-def test_call_metrics_follow_the_design_definitions() -> None:
-    # generate entered at t=10.0; tokens at 10.5, 10.6, 10.7, 10.8; returned at 10.85
-    m = benchstats.call_metrics(10.0, [10.5, 10.6, 10.7, 10.8], 10.85, prompt_tokens=100, batch=2)
-    assert m["ttft_s"] == pytest.approx(0.5)
-    assert m["e2e_s"] == pytest.approx(0.85)
-    assert m["tpot_s"] == pytest.approx((0.85 - 0.5) / 3)  # (e2e - ttft)/(G - 1), not mean ITL
-    assert m["itl_s"] == pytest.approx([0.1, 0.1, 0.1])
-    assert m["prefill_tps"] == pytest.approx(2 * 100 / 0.5)
-    assert m["decode_tps"] == pytest.approx(3 / 0.35)
-    single = benchstats.call_metrics(0.0, [0.2], 0.25, prompt_tokens=8, batch=1)
-    assert single["tpot_s"] is None
-    assert single["decode_tps"] is None
-    assert single["itl_s"] == []
-
-
-def test_bootstrap_ci_of_the_median_covers_about_95_percent() -> None:
-    rng = random.Random(7)
-    covered = 0
-    trials = 200
-    for trial in range(trials):
-        samples = [rng.gauss(1.0, 0.2) for _ in range(41)]
-        lo, hi = benchstats.bootstrap_median_ci(samples, seed=trial, resamples=400) or (0, 0)
-        assert lo <= statistics.median(samples) <= hi
-        covered += lo <= 1.0 <= hi
-    assert 0.88 <= covered / trials <= 0.995, covered
-    assert benchstats.bootstrap_median_ci([2.0] * 5) == (2.0, 2.0)
-    assert benchstats.bootstrap_median_ci([1.0]) is None
-    assert benchstats.bootstrap_median_ci([1.0, 2.0, 3.0], seed=1) == benchstats.bootstrap_median_ci(
-        [1.0, 2.0, 3.0], seed=1
-    )
 
 
 def test_context_search_doubles_then_bisects() -> None:
@@ -244,6 +189,9 @@ def test_bench_of_a_tiny_model_end_to_end(
     assert summary["null_reasons"] == {"peak_vram_bytes": "device cpu: no GPU memory used"}  # all else is set
     assert "INVALID" in text
     assert "min_duration" in text
+    # every derived number comes back from the samples, to the byte, with the kernel's code (verify's)
+    assert rederive_footprint(fp) == []
+    assert json.dumps(derive_footprint(fp), indent=1) + "\n" == out.read_text()
 
 
 def test_budgets_that_cannot_be_met_end_cleanly(
