@@ -1,0 +1,555 @@
+"""``receipts verify RECEIPT --rerun N``: re-execute a seeded, slice-stratified sample of the signed items.
+
+A verified receipt says which numbers a publisher signed; a rerun checks that a model *produces* them. It
+picks N rows of the signed examples logs (`sample`: every (pack, slice labels) stratum gets its share,
+deterministic in the seed and the item ids), re-poses each on the given model with the code that ran them
+(`runner.eval.prompts.materialise`, `runner.eval.work.work`, `runner.eval.scoring.example_cell`) and the
+settings the signed header records (variants, threads, batch size), and compares each with its signed row:
+the prompt's sha256 and the answer (and text) exactly, the log-likelihoods bit for bit when the setup is the
+signed one (same compute dtype, runtime quantization and thread count), otherwise within the dtype's
+tolerance (`TOLERANCES`), and says which. The model's identity is compared with the signed one and a
+difference is reported, but the items are still compared, so changed weights show which items moved.
+
+What the signed header does not record (torch build, CPU) can still move the last bits: a reproducer on
+another machine passes ``tolerant=True`` and the comparison is labelled so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from receipts.errors import UsageError
+from runner.backends.base import Backend
+from runner.backends.registry import load_backend, split_spec
+from runner.eval.command import pin_threads
+from runner.eval.loader import load_pack
+from runner.eval.packs import Pack, PromptInstance
+from runner.eval.prompts import materialise
+from runner.eval.roles import in_batches
+from runner.eval.scoring import example_cell
+from runner.eval.work import WorkItem, request_for, work
+
+if TYPE_CHECKING:
+    from receipts.formats import Results
+    from receipts.formats.results import ModelIdentity
+    from receipts.verify import VerifiedReceipt
+
+__all__ = [
+    "TOLERANCES",
+    "ItemCheck",
+    "Reproduction",
+    "RerunRequest",
+    "SignedRun",
+    "Tolerance",
+    "rerun",
+    "sample",
+    "signed_runs",
+]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a re-computed log-likelihood may be from the signed one: ``|Δ| <= atol + rtol·|signed|``."""
+
+    atol: float
+    rtol: float
+
+    def allows(self, signed: float, now: float) -> bool:
+        """Whether ``now`` is within tolerance of ``signed``."""
+        return abs(now - signed) <= self.atol + self.rtol * abs(signed)
+
+    def __str__(self) -> str:
+        return f"atol {self.atol:g}, rtol {self.rtol:g}"
+
+
+EXACT = Tolerance(0.0, 0.0)
+
+TOLERANCES: Mapping[str, Tolerance] = {
+    # DESIGN §4's parity target for float32 log-likelihoods (a sum over a few tokens of log-softmax)
+    "float32": Tolerance(1e-4, 1e-5),
+    # 8 bits of mantissa: reduction order alone moves a summed log-likelihood by hundredths of a nat
+    "bfloat16": Tolerance(0.1, 1e-2),
+    "float16": Tolerance(0.05, 5e-3),
+    # int8-dynamic quantises activations per call; the float32 accumulations around it reorder with threads
+    "int8-dynamic": Tolerance(0.05, 5e-3),
+}
+"""Tolerance per compute dtype (runtime quantization first) when the setup is not the signed one."""
+
+
+def tolerance_for(model: ModelIdentity) -> Tolerance:
+    """The tolerance of a signed model's compute dtype (or runtime quantization); float32's if unknown."""
+    key = model.runtime_quant or model.compute_dtype or "float32"
+    return TOLERANCES.get(key, TOLERANCES["bfloat16"])
+
+
+@dataclass(frozen=True)
+class SignedRun:
+    """One signed run as verified: its results header and its examples rows."""
+
+    results: Results
+    rows: tuple[Mapping[str, Any], ...]
+
+    @property
+    def pack_id(self) -> str:
+        """The run's pack id."""
+        return self.results.pack.id
+
+    @property
+    def threads(self) -> int | None:
+        """The thread count the signed header records (``None`` when it records none)."""
+        value = (self.results.settings or {}).get("threads")
+        return value if isinstance(value, int) else None
+
+
+def signed_runs(verified: VerifiedReceipt) -> list[SignedRun]:
+    """Each run of a verified receipt with its examples rows, in the predicate's order.
+
+    Raises:
+        InputError: an examples log is not JSON lines receipts accepts, or holds too many rows.
+    """
+    from receipts.evidence import examples_rows
+
+    runs = []
+    for entry, results in zip(verified.predicate.runs, verified.results, strict=True):
+        rows = examples_rows(verified.files[entry.examples], entry.examples)
+        runs.append(SignedRun(results, tuple(r for r in rows if isinstance(r, Mapping))))
+    return runs
+
+
+# -- the sample ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """One sampled row: its run, item, variant and stratum (pack and slice labels)."""
+
+    run: SignedRun
+    row: Mapping[str, Any]
+    stratum: str
+
+    @property
+    def item(self) -> str:
+        """The item id."""
+        return str(self.row.get("item"))
+
+    @property
+    def variant(self) -> str:
+        """The variant the item was posed in."""
+        return str(self.row.get("variant"))
+
+    @property
+    def name(self) -> str:
+        """``pack/item`` with the variant when it is not the original."""
+        name = f"{self.run.pack_id}/{self.item}"
+        return name if self.variant == "original" else f"{name} ({self.variant})"
+
+
+def _rank(seed: int, *parts: str) -> str:
+    # a hash order: the same in any language, for any Python version (random.sample is not promised to be)
+    return hashlib.sha256("\x1f".join([str(seed), *parts]).encode("utf-8")).hexdigest()
+
+
+def _stratum(run: SignedRun, row: Mapping[str, Any]) -> str:
+    slices = row.get("slices")
+    slices = slices if isinstance(slices, Mapping) else {}
+    return json.dumps([run.pack_id, sorted((str(k), str(v)) for k, v in slices.items())])
+
+
+def _allocate(sizes: Mapping[str, int], n: int, seed: int) -> dict[str, int]:
+    """Proportional allocation of ``n`` over the strata (largest remainder), at least one each where n allows.
+
+    A stratum left with none takes one from the stratum holding the most; ties follow the seeded order.
+    """
+    order = sorted(sizes, key=lambda s: _rank(seed, "stratum", s))
+    total = sum(sizes.values())
+    n = min(n, total)
+    quotas = {s: n * sizes[s] / total for s in order}
+    share = {s: int(quotas[s]) for s in order}
+    by_remainder = sorted(order, key=lambda s: quotas[s] - share[s], reverse=True)
+    for s in by_remainder[: n - sum(share.values())]:
+        share[s] += 1
+    if n >= len(order):
+        for s in order:
+            if share[s] == 0:
+                richest = max(order, key=lambda r: share[r])
+                share[richest] -= 1
+                share[s] += 1
+    return share
+
+
+def sample(runs: Sequence[SignedRun], n: int, seed: int) -> list[Sampled]:
+    """``n`` signed rows (all of them if there are fewer), stratified by pack and slice labels.
+
+    Each stratum gets its proportional share (at least one where ``n`` allows); within a stratum rows are
+    taken in the order of sha256(seed, pack, item, variant), so the sample follows from the seed and the
+    item ids alone. The sample comes back in the signed rows' order.
+    """
+    strata: dict[str, list[Sampled]] = {}
+    for run in runs:
+        for row in run.rows:
+            key = _stratum(run, row)
+            strata.setdefault(key, []).append(Sampled(run, row, key))
+    share = _allocate({k: len(v) for k, v in strata.items()}, n, seed)
+    chosen: set[int] = set()
+    for key, members in strata.items():
+        ranked = sorted(members, key=lambda m: _rank(seed, m.run.pack_id, m.item, m.variant))
+        chosen |= {id(m) for m in ranked[: share[key]]}
+    return [m for members in strata.values() for m in members if id(m) in chosen]
+
+
+# -- the comparison -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemCheck:
+    """One sampled item re-executed and compared with its signed row."""
+
+    name: str
+    pack: str
+    item: str
+    variant: str
+    problems: tuple[str, ...]
+    max_delta: float | None
+    """The largest |Δ| over the item's log-likelihoods (None: it has none)."""
+
+    @property
+    def reproduced(self) -> bool:
+        """True when nothing differed beyond what the comparison allows."""
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        """The check as ``--json`` and the reproduction statement write it."""
+        return {
+            "pack": self.pack,
+            "item": self.item,
+            "variant": self.variant,
+            "reproduced": self.reproduced,
+            "max_abs_delta": None if self.max_delta is None else f"{self.max_delta:.3g}",
+            "problems": list(self.problems),
+        }
+
+
+_NUMBERS = ("logliks", "token_logprobs")
+_EXACT = ("answer", "text", "error")
+
+
+def _numbers(value: Any) -> list[float] | None:
+    if not isinstance(value, list) or not all(isinstance(v, int | float) for v in value):
+        return None
+    return [float(v) for v in value]
+
+
+def _compare(
+    sampled: Sampled,
+    inst: PromptInstance | None,
+    signed: Mapping[str, Any],
+    now: Mapping[str, Any],
+    tol: Tolerance,
+) -> ItemCheck:
+    problems: list[str] = []
+    deltas: list[float] = []
+    if inst is None or inst.prompt_sha256 != sampled.row.get("prompt_sha256"):
+        now_sha = "no such item in the pack" if inst is None else inst.prompt_sha256[:12] + "…"
+        problems.append(f"prompt sha256 {str(sampled.row.get('prompt_sha256'))[:12]}… now {now_sha}")
+    for key in _EXACT:
+        if signed.get(key) != now.get(key):
+            problems.append(f"{key} {json.dumps(signed.get(key))[:60]} now {json.dumps(now.get(key))[:60]}")
+    for key in _NUMBERS:
+        a, b = _numbers(signed.get(key)), _numbers(now.get(key))
+        if a is None and b is None:
+            continue
+        if a is None or b is None or len(a) != len(b):
+            problems.append(f"{key}: {len(a or [])} signed, {len(b or [])} now")
+            continue
+        deltas += [abs(x - y) for x, y in zip(a, b, strict=True)]
+        if not all(tol.allows(x, y) for x, y in zip(a, b, strict=True)):
+            problems.append(f"max |Δ{key}| {max(abs(x - y) for x, y in zip(a, b, strict=True)):.3g}")
+    worst = max(deltas) if deltas else None
+    if worst is not None and math.isnan(worst):
+        problems.append("a log-likelihood is NaN")
+    return ItemCheck(sampled.name, sampled.run.pack_id, sampled.item, sampled.variant, tuple(problems), worst)
+
+
+# -- the rerun ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RerunRequest:
+    """What ``receipts verify --rerun`` was asked (see ``receipts verify --help``)."""
+
+    n: int
+    role: str = "student"
+    weights: Path | None = None
+    model: str | None = None
+    packs: tuple[Path, ...] = ()
+    seed: int = 0
+    threads: int | None = None
+    tolerant: bool = False
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A rerun's outcome: which model ran, in which setup, and each sampled item's check."""
+
+    role: str
+    spec: str
+    identity: dict[str, Any]
+    signed_identity: dict[str, Any]
+    packs: dict[str, str]
+    """Pack id -> ``sha256:`` digest of each pack re-run (each equal to the signed one)."""
+    asked: int
+    seed: int
+    threads: int
+    signed_threads: tuple[int | None, ...]
+    mode: str
+    """``exact`` (the signed setup: bit for bit) or ``tolerance``."""
+    tolerance: Tolerance
+    why: str
+    """Why the mode: the setup compared with the signed one (``threads 1 vs 2``...)."""
+    checks: tuple[ItemCheck, ...] = field(default_factory=tuple)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        """Items reproduced."""
+        return sum(c.reproduced for c in self.checks)
+
+    @property
+    def n(self) -> int:
+        """Items re-executed."""
+        return len(self.checks)
+
+    @property
+    def same_model(self) -> bool:
+        """Whether the model that ran is the signed one (weights digest or endpoint)."""
+        key = "digest" if self.signed_identity.get("digest") else "endpoint"
+        return self.identity.get(key) == self.signed_identity.get(key)
+
+    @property
+    def ok(self) -> bool:
+        """Every item reproduced, on the signed model."""
+        return self.same_model and self.k == self.n
+
+    @property
+    def exact(self) -> bool:
+        """Every log-likelihood equal to the signed one, bit for bit."""
+        return all(c.max_delta in (None, 0.0) for c in self.checks)
+
+    @property
+    def label(self) -> str:
+        """``bit-exact`` or ``within tolerance (…)``, saying how the setup differs from the signed one."""
+        if self.mode == "exact":
+            return "bit-exact" if self.k == self.n else "bit-exact expected: the signed setup"
+        if self.exact:
+            return f"bit-exact ({self.why})"
+        return f"within tolerance ({self.why}; {self.tolerance})"
+
+    def as_json(self) -> dict[str, Any]:
+        """The outcome as ``--json`` prints it."""
+        return {
+            "role": self.role,
+            "model": self.spec,
+            "identity": self.identity,
+            "signed_identity": self.signed_identity,
+            "same_model": self.same_model,
+            "packs": self.packs,
+            "asked": self.asked,
+            "seed": self.seed,
+            "threads": self.threads,
+            "host": {
+                "threads": self.threads,
+                "signed_threads": list(self.signed_threads),
+                "compute_dtype": self.identity.get("compute_dtype"),
+                "runtime_quant": self.identity.get("runtime_quant"),
+                "versions": self.versions,
+                "machine": platform.machine(),
+            },
+            "mode": self.mode,
+            "tolerance": {"atol": f"{self.tolerance.atol:g}", "rtol": f"{self.tolerance.rtol:g}"},
+            "label": self.label,
+            "reproduced": self.k,
+            "n": self.n,
+            "ok": self.ok,
+            "items": [c.as_json() for c in self.checks],
+        }
+
+
+def bundled_pack(pack_id: str) -> Path | None:
+    """``packs/<id>`` here or in the receipts checkout, when it exists."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "packs" / pack_id / "pack.yaml").is_file():
+            return root / "packs" / pack_id
+    return None
+
+
+def _packs(runs: Sequence[SignedRun], given: Sequence[Path], needed: Collection[str]) -> dict[str, Pack]:
+    """The given packs and the ``needed`` ones (bundled, unless given), each held to the signed digest.
+
+    Raises:
+        UsageError: a given pack is no run's pack, has another digest, or a run's pack cannot be found.
+    """
+    signed = {run.pack_id: run.results.pack.digest for run in runs}
+    packs: dict[str, Pack] = {}
+    for path in given:
+        pack = load_pack(path)
+        if pack.id not in signed:
+            raise UsageError(
+                f"--pack {path}: pack {pack.id!r} is in no run of this receipt ({sorted(signed)})"
+            )
+        packs[pack.id] = pack
+    for pack_id in sorted(set(needed) - set(packs)):
+        found = bundled_pack(pack_id)
+        if found is None:
+            raise UsageError(f"pack {pack_id!r} not found", hint=f"pass --pack DIR for {pack_id}")
+        packs[pack_id] = load_pack(found)
+    for pack_id, pack in packs.items():
+        if f"sha256:{pack.digest}" != signed[pack_id]:
+            raise UsageError(
+                f"pack {pack_id} at {pack.path} digests to sha256:{pack.digest}, "
+                f"but the receipt's run used {signed[pack_id]}",
+                hint="rerun on the pack the receipt signed (the same version, unmodified)",
+            )
+    return packs
+
+
+def _signed_identity(runs: Sequence[SignedRun], role: str) -> ModelIdentity:
+    roles = {r for run in runs for r in run.results.models}
+    if any(role not in run.results.models for run in runs):
+        raise UsageError(f"role {role!r} is not in every run of this receipt", hint=f"roles: {sorted(roles)}")
+    return runs[0].results.models[role]
+
+
+def _spec(request: RerunRequest, signed: ModelIdentity) -> str:
+    if (request.weights is None) == (request.model is None):
+        raise UsageError("--rerun needs exactly one of --weights DIR and --model SPEC")
+    if request.model is not None:
+        return request.model
+    kind = signed.kind if signed.kind in ("hf", "gguf") else "hf"
+    variant = split_spec(signed.spec)[2] if signed.kind in ("hf", "gguf") else None
+    return f"{kind}:{request.weights}" + (f"@{variant}" if variant else "")
+
+
+def _signed_batches(
+    pack: Pack, run: SignedRun, wanted: Collection[tuple[str, str]]
+) -> Iterator[list[PromptInstance]]:
+    """The run's batches, as the signed run posed them, that hold a wanted (item, variant).
+
+    A model's numbers can differ in their last bits with which items share a forward (measured: ~1e-5 on
+    SmolLM2 fp32), so each sampled item is posed again in its signed batch (the resume rule of
+    `runner.eval.run`): the signed limit, variants and batch size over the materialised instances.
+    """
+    settings = run.results.settings or {}
+    limit, variants = settings.get("limit"), settings.get("variants")
+    items = pack.items[:limit] if isinstance(limit, int) and limit > 0 else pack.items
+    names = [str(v) for v in variants] if isinstance(variants, list) else None
+    batch_size = settings.get("batch_size")
+    size = batch_size if isinstance(batch_size, int) and batch_size > 0 else 64
+    for batch in in_batches(list(materialise(pack, names, items=items)), size):
+        if any((inst.item_id, inst.variant) in wanted for inst in batch):
+            yield batch
+
+
+def _recompute(
+    backend: Backend, pack: Pack, run: SignedRun, chosen: Sequence[Sampled]
+) -> dict[tuple[str, str], tuple[PromptInstance, dict[str, Any]]]:
+    """Each sampled (item, variant) found in the pack: its instance and its re-computed examples cell."""
+    wanted = {(s.item, s.variant) for s in chosen}
+    found = {}
+    for batch in _signed_batches(pack, run, wanted):
+        items = [WorkItem(inst, request_for(backend.sees_gold, inst, pack)[1]) for inst in batch]
+        for inst, result in zip(batch, work(backend, items), strict=True):
+            if (inst.item_id, inst.variant) in wanted:
+                found[(inst.item_id, inst.variant)] = (inst, example_cell(pack, inst, result.output))
+    return found
+
+
+def rerun(runs: Sequence[SignedRun], request: RerunRequest) -> Reproduction:
+    """Re-execute a sample of the signed rows of ``request.role`` on the given model and compare them.
+
+    Raises:
+        UsageError: N below one, both or neither of weights and model, a role not in the receipt, a pack
+            that is not the signed one (or not found).
+        InputError: the model cannot be loaded.
+    """
+    if request.n < 1:
+        raise UsageError(f"--rerun N must be at least 1, not {request.n}")
+    signed = _signed_identity(runs, request.role)
+    spec = _spec(request, signed)
+    chosen = [s for s in sample(runs, request.n, request.seed) if isinstance(_cell(s, request.role), Mapping)]
+    packs = _packs(runs, request.packs, {s.run.pack_id for s in chosen})
+    signed_threads = tuple(run.threads for run in runs)
+    threads = request.threads or next((t for t in signed_threads if t), 1)
+    pin_threads(threads)
+    backend = load_backend(spec)
+    try:
+        identity = backend.identity
+        setup = _setup_differences(identity.as_json(), signed, threads, signed_threads)
+        mode = "tolerance" if setup or request.tolerant else "exact"
+        tol = tolerance_for(signed) if mode == "tolerance" else EXACT
+        why = "; ".join(setup) or "asked"
+        checks = []
+        for run in runs:
+            mine = [s for s in chosen if s.run is run]
+            found = _recompute(backend, packs[run.pack_id], run, mine) if mine else {}
+            for s in mine:
+                inst, now = found.get((s.item, s.variant), (None, {}))
+                checks.append(_compare(s, inst, _cell(s, request.role), now, tol))
+    finally:
+        backend.close()
+    return Reproduction(
+        role=request.role,
+        spec=spec,
+        identity=identity.as_json(),
+        signed_identity=signed.model_dump(exclude_none=True),
+        packs={s.run.pack_id: f"sha256:{packs[s.run.pack_id].digest}" for s in chosen},
+        asked=request.n,
+        seed=request.seed,
+        threads=threads,
+        signed_threads=signed_threads,
+        mode=mode,
+        tolerance=tol,
+        why=why,
+        checks=tuple(checks),
+        versions=_versions(),
+    )
+
+
+def _cell(sampled: Sampled, role: str) -> Any:
+    """The signed row's cell for ``role`` (anything, as signed: the caller checks it is a mapping)."""
+    roles = sampled.row.get("roles")
+    return roles.get(role) if isinstance(roles, Mapping) else None
+
+
+def _setup_differences(
+    now: Mapping[str, Any], signed: ModelIdentity, threads: int, signed_threads: Sequence[int | None]
+) -> list[str]:
+    """How the setup differs from the signed one, in words (empty: the signed setup)."""
+    found = []
+    for key in ("compute_dtype", "runtime_quant"):
+        if now.get(key) != getattr(signed, key):
+            found.append(f"{key.replace('_', ' ')} {getattr(signed, key)} vs {now.get(key)}")
+    recorded = {t for t in signed_threads if t is not None}
+    if not recorded:
+        found.append(f"threads not recorded vs {threads}")
+    elif recorded != {threads}:
+        found.append(f"threads {'/'.join(map(str, sorted(recorded)))} vs {threads}")
+    return found
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("receipts", "torch", "transformers"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
