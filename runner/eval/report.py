@@ -20,7 +20,7 @@ from receipts.metrics import fidelity
 from runner.eval.config import RunConfig
 from runner.eval.packs import Pack
 from runner.eval.roles import instance_key
-from runner.eval.run import RunOutcome
+from runner.eval.run import RunOutcome, library_versions
 from runner.eval.scoring import example_cell, primary_metric, scorer_for
 
 __all__ = ["RESULTS_FORMAT", "write_reports"]
@@ -91,7 +91,13 @@ def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[st
         "examples": {"path": "examples.jsonl", "sha256": digest},
         "task": pack.task,
         "primary_metric": primary_metric(pack),
-        "settings": {**config.settings(), "threads": config.threads, "batch_size": config.batch_size},
+        "settings": {
+            **config.settings(),
+            "threads": config.threads,
+            "batch_size": config.batch_size,
+            # what else can move a model's last bits: `verify --rerun` holds a rerun to these
+            "library_versions": library_versions(),
+        },
     }
     scorer = scorer_for(pack.task)
     facts = RunFacts(

@@ -107,6 +107,14 @@ class SignedRun:
         value = (self.results.settings or {}).get("threads")
         return value if isinstance(value, int) else None
 
+    @property
+    def libraries(self) -> dict[str, str]:
+        """The library versions the signed header records (none before receipts recorded them)."""
+        value = (self.results.settings or {}).get("library_versions")
+        if not isinstance(value, Mapping):
+            return {}
+        return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
 
 def signed_runs(verified: VerifiedReceipt) -> list[SignedRun]:
     """Each run of a verified receipt with its examples rows, in the predicate's order.
@@ -490,7 +498,9 @@ def rerun(runs: Sequence[SignedRun], request: RerunRequest) -> Reproduction:
     backend = load_backend(spec)
     try:
         identity = backend.identity
-        setup = _setup_differences(identity.as_json(), signed, threads, signed_threads)
+        versions = _versions()
+        libraries = [run.libraries for run in runs]
+        setup = _setup_differences(identity.as_json(), signed, threads, signed_threads, libraries, versions)
         mode = "tolerance" if setup or request.tolerant else "exact"
         tol = tolerance_for(signed) if mode == "tolerance" else EXACT
         why = "; ".join(setup) or "asked"
@@ -517,7 +527,7 @@ def rerun(runs: Sequence[SignedRun], request: RerunRequest) -> Reproduction:
         tolerance=tol,
         why=why,
         checks=tuple(checks),
-        versions=_versions(),
+        versions=versions,
     )
 
 
@@ -528,7 +538,12 @@ def _cell(sampled: Sampled, role: str) -> Any:
 
 
 def _setup_differences(
-    now: Mapping[str, Any], signed: ModelIdentity, threads: int, signed_threads: Sequence[int | None]
+    now: Mapping[str, Any],
+    signed: ModelIdentity,
+    threads: int,
+    signed_threads: Sequence[int | None],
+    signed_libraries: Sequence[Mapping[str, str]],
+    versions: Mapping[str, str],
 ) -> list[str]:
     """How the setup differs from the signed one, in words (empty: the signed setup)."""
     found = []
@@ -540,6 +555,10 @@ def _setup_differences(
         found.append(f"threads not recorded vs {threads}")
     elif recorded != {threads}:
         found.append(f"threads {'/'.join(map(str, sorted(recorded)))} vs {threads}")
+    for name in ("torch", "transformers"):  # receipts signed before they were recorded compare on the rest
+        signed_versions = {v[name] for v in signed_libraries if name in v}
+        if signed_versions and signed_versions != {versions.get(name)}:
+            found.append(f"{name} {'/'.join(sorted(signed_versions))} vs {versions.get(name)}")
     return found
 
 

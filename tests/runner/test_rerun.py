@@ -278,3 +278,20 @@ def test_the_sample_is_proportional_with_one_per_slice_and_follows_the_seed() ->
     assert [s.item for s in picked] != [s.item for s in sample(runs, 10, seed=1)]
     assert len(sample(runs, 2, seed=0)) == 2  # fewer than the slices: two slices get one each
     assert len(sample(runs, 500, seed=0)) == 100
+
+
+def test_the_signed_header_records_what_moves_last_bits_and_a_rerun_compares_it(
+    world: dict[str, Path],
+) -> None:
+    from receipts.formats import Results
+    from runner.eval.rerun import _setup_differences
+
+    results = json.loads((world["tmp"] / "run" / "results.json").read_text("utf-8"))
+    recorded = results["settings"]["library_versions"]
+    assert {"python", "receipts", "torch", "transformers"} <= set(recorded)
+    student = Results.parse(results).models["student"]
+    now = {"compute_dtype": "float32"}
+    assert _setup_differences(now, student, 1, [1], [recorded], recorded) == []
+    moved = _setup_differences(now, student, 2, [1], [{**recorded, "torch": "1.0"}], recorded)
+    assert moved == ["threads 1 vs 2", f"torch 1.0 vs {recorded['torch']}"]
+    assert _setup_differences(now, student, 1, [None], [{}], recorded) == ["threads not recorded vs 1"]
