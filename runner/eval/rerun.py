@@ -451,7 +451,8 @@ def _signed_batches(
 
     A model's numbers can differ in their last bits with which items share a forward (measured: ~1e-5 on
     SmolLM2 fp32), so each sampled item is posed again in its signed batch (the resume rule of
-    `runner.eval.run`): the signed limit, variants and batch size over the materialised instances.
+    `runner.eval.run`): the signed limit, variants and batch size over the materialised instances. Scored
+    choices share forwards; generated items do not, so only the sampled ones of those are posed.
     """
     settings = run.results.settings or {}
     limit, variants = settings.get("limit"), settings.get("variants")
@@ -461,7 +462,8 @@ def _signed_batches(
     size = batch_size if isinstance(batch_size, int) and batch_size > 0 else 64
     for batch in in_batches(list(materialise(pack, names, items=items)), size):
         if any((inst.item_id, inst.variant) in wanted for inst in batch):
-            yield batch
+            # generation is one prompt per call (`HFBackend.generate`): its companions cannot move it
+            yield [i for i in batch if i.continuations is not None or (i.item_id, i.variant) in wanted]
 
 
 def _recompute(
