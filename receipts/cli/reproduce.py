@@ -74,7 +74,8 @@ def rerun_request(
 
     Raises:
         UsageError: rerun options without ``--rerun``, N below one, not exactly one of weights and model,
-            ``--sign-with`` without ``--out`` (or the other way round).
+            ``--sign-with`` without ``--out`` (or the other way round), an ``--out`` that exists,
+            ``--model-sig`` with ``--rerun``.
     """
     if n is None:
         if model or sign_with or out_file or threads or tolerant:
@@ -86,6 +87,8 @@ def rerun_request(
         raise UsageError("--rerun needs exactly one of --weights DIR and --model SPEC")
     if (sign_with is None) != (out_file is None):
         raise UsageError("--sign-with KEY and --out FILE go together")
+    if out_file is not None and (out_file.exists() or out_file.is_symlink()):
+        raise UsageError(f"--out {out_file} already exists", hint="choose a new file for the statement")
     if model_sig is not None:
         raise UsageError(
             "--model-sig checks weights, not a rerun", hint="verify the signature without --rerun"

@@ -237,6 +237,10 @@ def test_a_pack_that_is_not_the_signed_one_is_refused(
             "--sign-with KEY and --out FILE go together",
         ),
         (["--model", "hf:W"], "need --rerun N"),
+        (
+            ["--rerun", 2, "--weights", "W", "--sign-with", "k.key.pem", "--out", PACK / "pack.yaml"],
+            "pack.yaml already exists",
+        ),
     ],
 )
 def test_bad_rerun_arguments_get_one_clear_message(
