@@ -167,7 +167,7 @@ def _print_outcome(outcome: Reproduction, written: str | None) -> None:
     colour = "green" if outcome.ok else "red"
     packs = ", ".join(outcome.packs)
     out.print(
-        f"[{colour}]reproduced {outcome.k}/{outcome.n}[/{colour}] ({escape(outcome.label)}) "
+        f"[{colour}]reproduced {outcome.k}/{outcome.n}[/{colour}], {escape(outcome.label)} "
         f"· packs {escape(packs)} · seed {outcome.seed} · threads {outcome.threads}"
     )
     for check in outcome.checks:
@@ -214,7 +214,7 @@ def verify_reproduction(
         out.print(
             f"[{colour}]reproduction VERIFIED[/{colour}]: {escape(verified.bundle_name)} reproduced by "
             f"{escape(predicate.reproducer.name)} ({predicate.reproducer.keyid[:19]}…) on "
-            f"{predicate.issuedAt[:10]}: {predicate.reproduced}/{predicate.n} ({escape(predicate.label)})"
+            f"{predicate.issuedAt[:10]}: {predicate.reproduced}/{predicate.n}, {escape(predicate.label)}"
         )
         if not predicate.same_model:
             out.print("  [red]on a model other than the signed one[/red]")

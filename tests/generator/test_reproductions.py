@@ -87,7 +87,7 @@ def test_the_card_page_shows_a_verified_reproduction_and_publishes_it(
     assert code == 0, text
     page_dir = tmp_path / "site" / "models" / NAME / "0.1.0"
     html = (page_dir / "index.html").read_text("utf-8")
-    assert "reproduced by <strong>lab</strong> on 2026-12-06: <strong>20/20</strong> (bit-exact)" in html
+    assert "reproduced by <strong>lab</strong> on 2026-12-06: <strong>20/20</strong>, bit-exact ·" in html
     published = list(page_dir.glob("reproduction-*.json"))
     assert [p.read_bytes() for p in published] == [statement.read_bytes()]
     assert published[0].name in html

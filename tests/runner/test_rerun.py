@@ -105,7 +105,7 @@ def test_identical_setup_reproduces_every_item_bit_exact(
     assert code == 0, text
     assert "VERIFIED" in text
     assert "the signed model" in text
-    assert "reproduced 6/6 (bit-exact)" in text
+    assert "reproduced 6/6, bit-exact ·" in text
     code, document = rerun_json(capsys, world, "--rerun", 6, "--weights", world["student"])
     assert code == 0
     rerun = document["rerun"]
@@ -167,7 +167,7 @@ def test_a_signed_reproduction_verifies_with_the_reproducer_key_only(
     code, text = check(statement, world["receipt"], keys / "lab.pub.pem")
     assert code == 0, text
     assert f"{NAME} reproduced by lab (sha256:" in text
-    assert ": 5/5 (bit-exact)" in text
+    assert ": 5/5, bit-exact\n" in text
 
     envelope = json.loads(statement.read_bytes())
     payload = json.loads(base64.b64decode(envelope["payload"]))
@@ -259,7 +259,7 @@ def test_more_items_than_signed_reruns_them_all_and_says_so(
     code, text = verify(capsys, world, "--rerun", 100, "--weights", world["student"], "--pack", PACK)
     assert code == 0, text
     assert "asked for 100 items; the receipt has 12: all of them re-executed" in text
-    assert "reproduced 12/12 (bit-exact)" in text
+    assert "reproduced 12/12, bit-exact ·" in text
 
 
 def _runs(sizes: dict[str, int]) -> list[SignedRun]:
