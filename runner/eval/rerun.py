@@ -1,24 +1,21 @@
 """``receipts verify RECEIPT --rerun N``: re-execute a seeded, slice-stratified sample of the signed items.
 
 A verified receipt says which numbers a publisher signed; a rerun checks that a model *produces* them. It
-picks N rows of the signed examples logs (`sample`: every (pack, slice labels) stratum gets its share,
-deterministic in the seed and the item ids), re-poses each on the given model with the code that ran them
-(`runner.eval.prompts.materialise`, `runner.eval.work.work`, `runner.eval.scoring.example_cell`) and the
-settings the signed header records (variants, threads, batch size), and compares each with its signed row:
-the prompt's sha256 and the answer (and text) exactly, the log-likelihoods bit for bit when the setup is the
-signed one (same compute dtype, runtime quantization and thread count), otherwise within the dtype's
-tolerance (`TOLERANCES`), and says which. The model's identity is compared with the signed one and a
+picks N rows of the signed examples logs (`runner.eval.sample`), re-poses each on the given model with the
+code that ran them (`runner.eval.prompts.materialise`, `runner.eval.work.work`,
+`runner.eval.scoring.example_cell`) and the settings the signed header records (variants, limit, batch
+size, threads), and holds each to its signed row (`runner.eval.compare`): the prompt's sha256 and the
+answer (and text) exactly, the log-likelihoods bit for bit when the setup is the signed one (compute dtype,
+runtime quantization, threads and, where recorded, torch and transformers versions), otherwise within the
+signed dtype's tolerance, and says which. The model's identity is compared with the signed one and a
 difference is reported, but the items are still compared, so changed weights show which items moved.
 
-What the signed header does not record (torch build, CPU) can still move the last bits: a reproducer on
-another machine passes ``tolerant=True`` and the comparison is labelled so.
+What the signed header does not record (the CPU; library versions before they were recorded) can still
+move the last bits: a reproducer on another machine passes ``tolerant=True`` and the result says so.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import platform
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,17 +26,17 @@ from receipts.errors import UsageError
 from runner.backends.base import Backend
 from runner.backends.registry import load_backend, split_spec
 from runner.eval.command import pin_threads
+from runner.eval.compare import EXACT, TOLERANCES, ItemCheck, Tolerance, compare, tolerance_for
 from runner.eval.loader import load_pack
 from runner.eval.packs import Pack, PromptInstance
 from runner.eval.prompts import materialise
 from runner.eval.roles import in_batches
+from runner.eval.sample import Sampled, SignedRun, sample, signed_runs
 from runner.eval.scoring import example_cell
 from runner.eval.work import WorkItem, request_for, work
 
 if TYPE_CHECKING:
-    from receipts.formats import Results
     from receipts.formats.results import ModelIdentity
-    from receipts.verify import VerifiedReceipt
 
 __all__ = [
     "TOLERANCES",
@@ -52,240 +49,6 @@ __all__ = [
     "sample",
     "signed_runs",
 ]
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How far a re-computed log-likelihood may be from the signed one: ``|Δ| <= atol + rtol·|signed|``."""
-
-    atol: float
-    rtol: float
-
-    def allows(self, signed: float, now: float) -> bool:
-        """Whether ``now`` is within tolerance of ``signed``."""
-        return abs(now - signed) <= self.atol + self.rtol * abs(signed)
-
-    def __str__(self) -> str:
-        return f"atol {self.atol:g}, rtol {self.rtol:g}"
-
-
-EXACT = Tolerance(0.0, 0.0)
-
-TOLERANCES: Mapping[str, Tolerance] = {
-    # DESIGN §4's parity target for float32 log-likelihoods (a sum over a few tokens of log-softmax)
-    "float32": Tolerance(1e-4, 1e-5),
-    # 8 bits of mantissa: reduction order alone moves a summed log-likelihood by hundredths of a nat
-    "bfloat16": Tolerance(0.1, 1e-2),
-    "float16": Tolerance(0.05, 5e-3),
-    # int8-dynamic quantises activations per call; the float32 accumulations around it reorder with threads
-    "int8-dynamic": Tolerance(0.05, 5e-3),
-}
-"""Tolerance per compute dtype (runtime quantization first) when the setup is not the signed one."""
-
-
-def tolerance_for(model: ModelIdentity) -> Tolerance:
-    """The tolerance of a signed model's compute dtype (or runtime quantization); float32's if unknown."""
-    key = model.runtime_quant or model.compute_dtype or "float32"
-    return TOLERANCES.get(key, TOLERANCES["bfloat16"])
-
-
-@dataclass(frozen=True)
-class SignedRun:
-    """One signed run as verified: its results header and its examples rows."""
-
-    results: Results
-    rows: tuple[Mapping[str, Any], ...]
-
-    @property
-    def pack_id(self) -> str:
-        """The run's pack id."""
-        return self.results.pack.id
-
-    @property
-    def threads(self) -> int | None:
-        """The thread count the signed header records (``None`` when it records none)."""
-        value = (self.results.settings or {}).get("threads")
-        return value if isinstance(value, int) else None
-
-    @property
-    def libraries(self) -> dict[str, str]:
-        """The library versions the signed header records (none before receipts recorded them)."""
-        value = (self.results.settings or {}).get("library_versions")
-        if not isinstance(value, Mapping):
-            return {}
-        return {str(k): v for k, v in value.items() if isinstance(v, str)}
-
-
-def signed_runs(verified: VerifiedReceipt) -> list[SignedRun]:
-    """Each run of a verified receipt with its examples rows, in the predicate's order.
-
-    Raises:
-        InputError: an examples log is not JSON lines receipts accepts, or holds too many rows.
-    """
-    from receipts.evidence import examples_rows
-
-    runs = []
-    for entry, results in zip(verified.predicate.runs, verified.results, strict=True):
-        rows = examples_rows(verified.files[entry.examples], entry.examples)
-        runs.append(SignedRun(results, tuple(r for r in rows if isinstance(r, Mapping))))
-    return runs
-
-
-# -- the sample ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sampled:
-    """One sampled row: its run, item, variant and stratum (pack and slice labels)."""
-
-    run: SignedRun
-    row: Mapping[str, Any]
-    stratum: str
-
-    @property
-    def item(self) -> str:
-        """The item id."""
-        return str(self.row.get("item"))
-
-    @property
-    def variant(self) -> str:
-        """The variant the item was posed in."""
-        return str(self.row.get("variant"))
-
-    @property
-    def name(self) -> str:
-        """``pack/item`` with the variant when it is not the original."""
-        name = f"{self.run.pack_id}/{self.item}"
-        return name if self.variant == "original" else f"{name} ({self.variant})"
-
-
-def _rank(seed: int, *parts: str) -> str:
-    # a hash order: the same in any language, for any Python version (random.sample is not promised to be)
-    return hashlib.sha256("\x1f".join([str(seed), *parts]).encode("utf-8")).hexdigest()
-
-
-def _stratum(run: SignedRun, row: Mapping[str, Any]) -> str:
-    slices = row.get("slices")
-    slices = slices if isinstance(slices, Mapping) else {}
-    return json.dumps([run.pack_id, sorted((str(k), str(v)) for k, v in slices.items())])
-
-
-def _allocate(sizes: Mapping[str, int], n: int, seed: int) -> dict[str, int]:
-    """Proportional allocation of ``n`` over the strata (largest remainder), at least one each where n allows.
-
-    A stratum left with none takes one from the stratum holding the most; ties follow the seeded order.
-    """
-    order = sorted(sizes, key=lambda s: _rank(seed, "stratum", s))
-    total = sum(sizes.values())
-    n = min(n, total)
-    quotas = {s: n * sizes[s] / total for s in order}
-    share = {s: int(quotas[s]) for s in order}
-    by_remainder = sorted(order, key=lambda s: quotas[s] - share[s], reverse=True)
-    for s in by_remainder[: n - sum(share.values())]:
-        share[s] += 1
-    if n >= len(order):
-        for s in order:
-            if share[s] == 0:
-                richest = max(order, key=lambda r: share[r])
-                share[richest] -= 1
-                share[s] += 1
-    return share
-
-
-def sample(runs: Sequence[SignedRun], n: int, seed: int) -> list[Sampled]:
-    """``n`` signed rows (all of them if there are fewer), stratified by pack and slice labels.
-
-    Each stratum gets its proportional share (at least one where ``n`` allows); within a stratum rows are
-    taken in the order of sha256(seed, pack, item, variant), so the sample follows from the seed and the
-    item ids alone. The sample comes back in the signed rows' order.
-    """
-    strata: dict[str, list[Sampled]] = {}
-    for run in runs:
-        for row in run.rows:
-            key = _stratum(run, row)
-            strata.setdefault(key, []).append(Sampled(run, row, key))
-    share = _allocate({k: len(v) for k, v in strata.items()}, n, seed)
-    chosen: set[int] = set()
-    for key, members in strata.items():
-        ranked = sorted(members, key=lambda m: _rank(seed, m.run.pack_id, m.item, m.variant))
-        chosen |= {id(m) for m in ranked[: share[key]]}
-    return [m for members in strata.values() for m in members if id(m) in chosen]
-
-
-# -- the comparison -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ItemCheck:
-    """One sampled item re-executed and compared with its signed row."""
-
-    name: str
-    pack: str
-    item: str
-    variant: str
-    problems: tuple[str, ...]
-    max_delta: float | None
-    """The largest |Δ| over the item's log-likelihoods (None: it has none)."""
-
-    @property
-    def reproduced(self) -> bool:
-        """True when nothing differed beyond what the comparison allows."""
-        return not self.problems
-
-    def as_json(self) -> dict[str, Any]:
-        """The check as ``--json`` and the reproduction statement write it."""
-        return {
-            "pack": self.pack,
-            "item": self.item,
-            "variant": self.variant,
-            "reproduced": self.reproduced,
-            "max_abs_delta": None if self.max_delta is None else f"{self.max_delta:.3g}",
-            "problems": list(self.problems),
-        }
-
-
-_NUMBERS = ("logliks", "token_logprobs")
-_EXACT = ("answer", "text", "error")
-
-
-def _numbers(value: Any) -> list[float] | None:
-    if not isinstance(value, list) or not all(isinstance(v, int | float) for v in value):
-        return None
-    return [float(v) for v in value]
-
-
-def _compare(
-    sampled: Sampled,
-    inst: PromptInstance | None,
-    signed: Mapping[str, Any],
-    now: Mapping[str, Any],
-    tol: Tolerance,
-) -> ItemCheck:
-    problems: list[str] = []
-    deltas: list[float] = []
-    if inst is None or inst.prompt_sha256 != sampled.row.get("prompt_sha256"):
-        now_sha = "no such item in the pack" if inst is None else inst.prompt_sha256[:12] + "…"
-        problems.append(f"prompt sha256 {str(sampled.row.get('prompt_sha256'))[:12]}… now {now_sha}")
-    for key in _EXACT:
-        if signed.get(key) != now.get(key):
-            problems.append(f"{key} {json.dumps(signed.get(key))[:60]} now {json.dumps(now.get(key))[:60]}")
-    for key in _NUMBERS:
-        a, b = _numbers(signed.get(key)), _numbers(now.get(key))
-        if a is None and b is None:
-            continue
-        if a is None or b is None or len(a) != len(b):
-            problems.append(f"{key}: {len(a or [])} signed, {len(b or [])} now")
-            continue
-        deltas += [abs(x - y) for x, y in zip(a, b, strict=True)]
-        if not all(tol.allows(x, y) for x, y in zip(a, b, strict=True)):
-            problems.append(f"max |Δ{key}| {max(abs(x - y) for x, y in zip(a, b, strict=True)):.3g}")
-    worst = max(deltas) if deltas else None
-    if worst is not None and math.isnan(worst):
-        problems.append("a log-likelihood is NaN")
-    return ItemCheck(sampled.name, sampled.run.pack_id, sampled.item, sampled.variant, tuple(problems), worst)
-
-
-# -- the rerun ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -513,7 +276,7 @@ def rerun(runs: Sequence[SignedRun], request: RerunRequest) -> Reproduction:
             found = _recompute(backend, packs[run.pack_id], run, mine) if mine else {}
             for s in mine:
                 inst, now = found.get((s.item, s.variant), (None, {}))
-                checks.append(_compare(s, inst, _cell(s, request.role), now, tol))
+                checks.append(compare(s, inst, _cell(s, request.role), now, tol))
     finally:
         backend.close()
     return Reproduction(
