@@ -1,5 +1,8 @@
 """The mkdocs plugin: ``plugins: [receipts: {receipts_dir: DIR, trust_root: FILE}]`` in mkdocs.yml.
 
+Optional: ``reproductions: DIR`` and ``reproducer_keys: [PUB, ...]`` show third-party reproduction
+statements on the card pages (`generator.reproductions`; each verified, or the build stops).
+
 It verifies every receipt under ``receipts_dir`` against the pinned ``trust_root`` and adds the rendered
 pages, the receipt bundles, their exports (the Hugging Face card links the published receipt under
 ``site_url``), the charts and the catalog index to the build as generated files
@@ -49,6 +52,8 @@ def prepared(receipts_dir: Path, root: TrustRoot, entries: Sequence[VerifiedRece
 class _Config(base.Config):  # type: ignore[no-untyped-call]
     receipts_dir = opt.Type(str)
     trust_root = opt.Type(str)
+    reproductions = opt.Optional(opt.Type(str))
+    reproducer_keys = opt.ListOfItems(opt.Type(str), default=[])
 
 
 class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
@@ -78,7 +83,13 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
             entries = _PREPARED.get((receipts_dir.resolve(), root.sha256))
             if entries is None:
                 entries = collect(receipts_dir, root, root_bytes=root_bytes)
-            result = render(entries, root, root_bytes, site_url=config.site_url)
+            shown = None
+            if self.config.reproductions:
+                from generator.reproductions import collect_reproductions, load_reproducer_keys
+
+                keys = load_reproducer_keys([here / k for k in self.config.reproducer_keys])
+                shown = collect_reproductions(here / self.config.reproductions, keys, entries, root)
+            result = render(entries, root, root_bytes, site_url=config.site_url, reproductions=shown)
         except ReceiptsError as exc:
             raise PluginError(f"receipts: {exc.diagnostics()}") from None
         for name, data in result.files.items():

@@ -51,6 +51,7 @@ from receipts.trust import TrustRoot, trust_root_from_bytes
 from receipts.verify import Report, VerifiedReceipt, find_receipts, verify_receipt
 
 if TYPE_CHECKING:
+    from generator.reproductions import Shown
     from receipts.formats import Card, Footprint, Results
     from receipts.formats.card import Teacher
     from receipts.formats.results import Estimate, ModelIdentity
@@ -369,13 +370,20 @@ STYLE_CSS = "assets/receipts/receipts.css"
 
 
 def render(
-    entries: Sequence[VerifiedReceipt], root: TrustRoot, root_bytes: bytes, *, site_url: str | None = None
+    entries: Sequence[VerifiedReceipt],
+    root: TrustRoot,
+    root_bytes: bytes,
+    *,
+    site_url: str | None = None,
+    reproductions: Mapping[str, Sequence[Shown]] | None = None,
 ) -> RenderResult:
     """Pages, bundle copies, exports, charts, verify.js and the index for verified receipts (nothing written).
 
     ``root_bytes`` is the trust root file as pinned: pages embed it (base64) so the browser can check it
     hashes to the sha256 the page names. ``site_url`` (where the site is published, if known) gives the
-    Hugging Face card an absolute link to the published receipt.
+    Hugging Face card an absolute link to the published receipt. ``reproductions`` (verified by
+    `generator.reproductions.collect_reproductions`, by bundle name) are shown on their card pages and
+    published beside them.
 
     Raises:
         VerificationError: the trust root bytes are not the loaded root's.
@@ -392,7 +400,8 @@ def render(
     trust = {"publisher": root.publisher, "version": root.version, "sha256": root.sha256}
     page = _CardPage(env, files, trust, base64.b64encode(root_bytes).decode("ascii"), site_url)
     for entry, row in zip(entries, rows, strict=True):
-        pages.append(page.render(entry, row, by_name[entry.name]))
+        shown = (reproductions or {}).get(entry.bundle_name, ())
+        pages.append(page.render(entry, row, by_name[entry.name], shown))
     files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
     files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
     files[STYLE_CSS] = (site_dir() / "assets" / "receipts.css").read_bytes()
@@ -415,9 +424,17 @@ class _CardPage:
     trust_b64: str
     site_url: str | None
 
-    def render(self, entry: VerifiedReceipt, row: dict[str, Any], versions: Sequence[VerifiedReceipt]) -> str:
+    def render(
+        self,
+        entry: VerifiedReceipt,
+        row: dict[str, Any],
+        versions: Sequence[VerifiedReceipt],
+        reproductions: Sequence[Shown] = (),
+    ) -> str:
         """Write the page's files; returns the page's path (``models/<name>/<version>/index.md``)."""
         base, files = page_dir(entry), self.files
+        for shown in reproductions:  # the statements as verified, beside the page
+            files[f"{base}/{shown.file}"] = shown.data
         # The bundle as signed: receipt.json and the subjects' verified bytes, nothing else from the folder.
         files[f"{base}/{entry.bundle_name}/receipt.json"] = entry.envelope
         for name, data in sorted(entry.files.items()):
@@ -458,6 +475,7 @@ class _CardPage:
             title=json.dumps(f"{entry.name} {entry.version}"),
             figures=figures(entry.predicate),
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
+            reproductions=reproductions,
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

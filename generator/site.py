@@ -145,10 +145,14 @@ def build_site(
     config_file: Path | None = None,
     force: bool = False,
     rederive: bool = True,
+    reproductions: Path | None = None,
+    reproducer_keys: Sequence[Path] = (),
 ) -> int:
     """Build the site and swap it into ``out``; return how many receipts it publishes.
 
     Every receipt is verified first, its numbers re-derived from its evidence unless ``rederive`` is false.
+    ``reproductions`` (a folder of reproduction statements, checked against ``reproducer_keys``) are
+    verified with the receipts, before anything is built, and shown on their card pages.
 
     Raises:
         VerificationError: a receipt does not verify (nothing is built, ``out`` is untouched).
@@ -166,6 +170,16 @@ def build_site(
     _check_out(out, force, inputs)
     root_bytes = trust_path.read_bytes()
     entries = collect(receipts_dir, root, root_bytes=root_bytes, rederive=rederive)
+    plugin: dict[str, Any] = {
+        "receipts_dir": str(receipts_dir.resolve()),
+        "trust_root": str(trust_path.resolve()),
+    }
+    if reproductions is not None:
+        from generator.reproductions import collect_reproductions, load_reproducer_keys
+
+        collect_reproductions(reproductions, load_reproducer_keys(reproducer_keys), entries, root)
+        plugin["reproductions"] = str(reproductions.resolve())
+        plugin["reproducer_keys"] = [str(k.resolve()) for k in reproducer_keys]
     target = out.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +191,6 @@ def build_site(
     try:
         with tempfile.TemporaryDirectory(prefix="receipts-build-") as tmp:
             child = Path(tmp) / "mkdocs.yml"
-            plugin = {"receipts_dir": str(receipts_dir.resolve()), "trust_root": str(trust_path.resolve())}
             config = {"INHERIT": str(base), "docs_dir": str(docs), "site_dir": str(staging)}
             child.write_text(yaml.safe_dump({**config, "plugins": {"receipts": plugin}}), "utf-8")
             mkdocs_log.addHandler(log)

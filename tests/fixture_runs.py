@@ -9,7 +9,9 @@ base and student), so every number in its results.json re-derives from its examp
 tests bind a weights folder (``tests/data/weights_golden``, the model_signing hashing golden), so the
 header names that folder and its digest as the student. Identities are header facts that re-derivation
 copies rather than computes, and a receipt binds the student's digest to the weights it signs; the
-fixture's outputs come from ``fake:student?skill=...`` and this docstring is where that is said.
+fixture's outputs come from ``fake:student?skill=...`` and this docstring is where that is said. The
+run's ``settings.library_versions`` (a fact of the machine that ran it, optional in the schema) is left
+out, so that the fixture is the same on every machine.
 
 Both runs are pure functions of the pack, the fake specs and the seed: ``--check`` must find no change.
 """
@@ -54,6 +56,7 @@ def fake_run(out: Path, student_skill: float, weights: Path, student_spec: str) 
         results = json.loads((run / "results.json").read_bytes())
         root = digest_weights(weights).root
         results["models"]["student"] = {"spec": student_spec, "digest": f"sha256:{root}"}
+        results["settings"].pop("library_versions", None)
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / "examples.jsonl", out / "examples.jsonl")
         text = json.dumps(results, indent=2, sort_keys=True, allow_nan=False) + "\n"

@@ -12,6 +12,18 @@ from receipts.cli.app import Rederive, app, out
 
 __all__ = ["build", "render"]
 
+Reproductions = Annotated[
+    Path | None,
+    typer.Option(
+        help="A folder of reproduction statements (verify --rerun --sign-with) to show on the card pages; "
+        "each must verify against a --reproducer-key and name a receipt of the catalog."
+    ),
+]
+ReproducerKey = Annotated[
+    list[Path] | None,
+    typer.Option(help="A reproducer's public key you trust (repeatable; never the publisher's)."),
+]
+
 
 @app.command()
 def render(
@@ -23,6 +35,8 @@ def render(
         typer.Option("--trust-root-sha256", help="Refuse the trust root unless its sha256 matches."),
     ] = None,
     rederive: Rederive = True,
+    reproductions: Reproductions = None,
+    reproducer_key: ReproducerKey = None,
 ) -> None:
     """Verify receipts and render their catalog pages as Markdown (for mkdocs, zensical or any engine).
 
@@ -41,7 +55,13 @@ def render(
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     root_bytes = trust_root.read_bytes()
     entries = collect(receipts_dir, root, root_bytes=root_bytes, rederive=rederive)
-    result = render_pages(entries, root, root_bytes)
+    shown = None
+    if reproductions is not None:
+        from generator.reproductions import collect_reproductions, load_reproducer_keys
+
+        keys = load_reproducer_keys(reproducer_key or [])
+        shown = collect_reproductions(reproductions, keys, entries, root)
+    result = render_pages(entries, root, root_bytes, reproductions=shown)
     write(result, out_dir)
     out.print(
         f"rendered {len(result.entries)} receipt(s) into {escape(str(out_dir))}: {len(result.pages)} pages"
@@ -68,6 +88,8 @@ def build(
         bool, typer.Option(help="Replace --out even if it is a non-empty folder no receipts build made.")
     ] = False,
     rederive: Rederive = True,
+    reproductions: Reproductions = None,
+    reproducer_key: ReproducerKey = None,
 ) -> None:
     """Verify every receipt, build the static catalog with mkdocs-material (strict), then swap it into --out.
 
@@ -81,6 +103,7 @@ def build(
 
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     count = build_site(
-        receipts_dir, trust_root, out_dir, root=root, config_file=config_file, force=force, rederive=rederive
-    )
+        receipts_dir, trust_root, out_dir, root=root, config_file=config_file, force=force, rederive=rederive,
+        reproductions=reproductions, reproducer_keys=tuple(reproducer_key or ()),
+    )  # fmt: skip
     out.print(f"built {count} receipt page(s) into {escape(str(out_dir))}")

@@ -6,18 +6,19 @@ as jsonschema checks them), and ``tests/receipts/test_formats.py`` holds the two
 fixture, every committed vector and their mutations. Read a document with ``Model.parse(value)``,
 ``Model.from_json_bytes(data)`` or ``Model.load(path)``; each raises ``SchemaError`` on a violation.
 
-    ================  ====================  =====================================
-    model             schema kind           file
-    ================  ====================  =====================================
-    Card              card                  card.yaml
-    Statement         statement             the payload of receipt.json
-    Results           results               runs/<pack>/results.json
-    Footprint         footprint             footprints/<name>.json
-    WeightsManifest   weights-manifest      weights.manifest.json
-    TrustRootDocument trust-root            trust.json
-    PackDocument      pack                  pack.yaml
-    CatalogIndex      catalog-index         catalog/index.json
-    ================  ====================  =====================================
+    =====================  ================  =======================================
+    model                  schema kind       file
+    =====================  ================  =======================================
+    Card                   card              card.yaml
+    Statement              statement         the payload of receipt.json
+    Results                results           runs/<pack>/results.json
+    Footprint              footprint         footprints/<name>.json
+    WeightsManifest        weights-manifest  weights.manifest.json
+    TrustRootDocument      trust-root        trust.json
+    PackDocument           pack              pack.yaml
+    CatalogIndex           catalog-index     catalog/index.json
+    ReproductionStatement  reproduction      the payload of a reproduction statement
+    =====================  ================  =======================================
 
 Models load on first use (PEP 562): ``import receipts.formats`` does not import pydantic.
 """
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from receipts.formats.footprint import Footprint
     from receipts.formats.manifest import WeightsManifest
     from receipts.formats.pack import PackDocument
+    from receipts.formats.reproduction import ReproductionStatement
     from receipts.formats.results import Results
     from receipts.formats.statement import Statement
     from receipts.formats.trust_root import TrustRootDocument
@@ -45,6 +47,7 @@ __all__ = [
     "Document",
     "Footprint",
     "PackDocument",
+    "ReproductionStatement",
     "Results",
     "Statement",
     "TrustRootDocument",
@@ -58,6 +61,7 @@ _HOMES = {
     "receipts.formats.footprint": ("Footprint",),
     "receipts.formats.manifest": ("WeightsManifest",),
     "receipts.formats.pack": ("PackDocument",),
+    "receipts.formats.reproduction": ("ReproductionStatement",),
     "receipts.formats.results": ("Results",),
     "receipts.formats.statement": ("Statement",),
     "receipts.formats.trust_root": ("TrustRootDocument",),

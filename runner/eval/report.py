@@ -20,8 +20,8 @@ from receipts.metrics import fidelity
 from runner.eval.config import RunConfig
 from runner.eval.packs import Pack
 from runner.eval.roles import instance_key
-from runner.eval.run import RunOutcome
-from runner.eval.scoring import primary_metric, score_output, scorer_for
+from runner.eval.run import RunOutcome, library_versions
+from runner.eval.scoring import example_cell, primary_metric, scorer_for
 
 __all__ = ["RESULTS_FORMAT", "write_reports"]
 
@@ -38,20 +38,19 @@ def _examples(pack: Pack, outcome: RunOutcome) -> list[dict[str, Any]]:
         cells: dict[str, Any] = {}
         for role in roles:
             raw = outcome.rows[role][key]
-            result = score_output(pack, inst, raw["output"])
+            cell = example_cell(pack, inst, raw["output"])
             if (
                 "logliks" in raw["output"]
                 and role != "teacher"
                 and "logliks" in outcome.rows["teacher"][key]["output"]
             ):
                 teacher_ll = outcome.rows["teacher"][key]["output"]["logliks"]
-                result["kl_choice"] = round(fidelity.choice_kl(teacher_ll, raw["output"]["logliks"]), 8)
+                cell["kl_choice"] = round(fidelity.choice_kl(teacher_ll, raw["output"]["logliks"]), 8)
             for extra in ("kl_token", "kl_positions"):
                 if extra in raw:
-                    result[extra] = raw[extra]
-            scored[role][key] = result
-            output = {k: v for k, v in raw["output"].items() if k != "greedy"}
-            cells[role] = {**output, **result}
+                    cell[extra] = raw[extra]
+            scored[role][key] = cell
+            cells[role] = cell
         teacher_answer = scored["teacher"][key].get("answer")
         rows.append(
             {
@@ -92,7 +91,13 @@ def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[st
         "examples": {"path": "examples.jsonl", "sha256": digest},
         "task": pack.task,
         "primary_metric": primary_metric(pack),
-        "settings": {**config.settings(), "threads": config.threads, "batch_size": config.batch_size},
+        "settings": {
+            **config.settings(),
+            "threads": config.threads,
+            "batch_size": config.batch_size,
+            # what else can move a model's last bits: `verify --rerun` holds a rerun to these
+            "library_versions": library_versions(),
+        },
     }
     scorer = scorer_for(pack.task)
     facts = RunFacts(

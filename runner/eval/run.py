@@ -30,7 +30,7 @@ from runner.eval.prompts import materialise
 from runner.eval.roles import Progress, RoleRun, TeacherDists, in_batches, instance_key
 from runner.eval.work import work
 
-__all__ = ["Engine", "LocalEngine", "RunOutcome", "execute"]
+__all__ = ["Engine", "LocalEngine", "RunOutcome", "execute", "library_versions"]
 
 MANIFEST = "run.json"
 MANIFEST_FORMAT = "receipts.run-manifest/v1"
@@ -122,7 +122,8 @@ def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
+    """Python's and the libraries' versions that can move a model's numbers (recorded in results.json)."""
     from importlib import metadata
 
     out = {"python": platform.python_version()}
@@ -293,7 +294,7 @@ def _open_role(
     identity, sees_gold = engine.open(role, config.roles[role])
     _check_identity(manifest, role, identity)
     manifest["identities"][role] = identity.as_json()
-    manifest["library_versions"] = _library_versions()
+    manifest["library_versions"] = library_versions()
     manifest["threads"] = config.threads
     manifest["engine"] = engine.name
     _write_json(run_dir / MANIFEST, manifest)

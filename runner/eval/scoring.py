@@ -19,7 +19,16 @@ from typing import Any, Protocol, TypeVar
 from receipts.errors import UsageError
 from runner.eval.packs import Pack, PromptInstance
 
-__all__ = ["PROBE_SCORE", "Scorer", "has_probes", "primary_metric", "score_output", "scorer", "scorer_for"]
+__all__ = [
+    "PROBE_SCORE",
+    "Scorer",
+    "example_cell",
+    "has_probes",
+    "primary_metric",
+    "score_output",
+    "scorer",
+    "scorer_for",
+]
 
 PROBE_SCORE = "probe_score"
 
@@ -105,3 +114,13 @@ def score_output(pack: Pack, inst: PromptInstance, output: Mapping[str, Any]) ->
     if has_probes(pack):
         row["scores"][PROBE_SCORE] = row["score"]
     return row
+
+
+def example_cell(pack: Pack, inst: PromptInstance, output: Mapping[str, Any]) -> dict[str, Any]:
+    """One role's cell of an examples.jsonl row: the stored output (less its greedy flags) and its scores.
+
+    The one definition of a cell: the run writes it (`runner.eval.report`) and ``receipts verify
+    --rerun`` recomputes it (`runner.eval.rerun`); fields measured against another role (KL) are added
+    by the run.
+    """
+    return {**{k: v for k, v in output.items() if k != "greedy"}, **score_output(pack, inst, output)}

@@ -53,6 +53,7 @@ MODELS: dict[str, type[Document]] = {
         formats.TrustRootDocument,
         formats.PackDocument,
         formats.CatalogIndex,
+        formats.ReproductionStatement,
     )
 }
 
@@ -66,6 +67,7 @@ SOURCES = {
     "weights-manifest": ["tests/vectors/**/weights.manifest.json"],
     "trust-root": ["tests/vectors/roots/*.json", "tests/vectors/cases/*/trust*.json"],
     "catalog-index": ["tests/data/hostile_catalogs/*.json"],
+    "reproduction": ["tests/data/reproduction*.json"],
     # and the payload of every committed receipt
     "statement": ["tests/data/golden_statement.json", "tests/data/hostile/statement*.json"],
 }

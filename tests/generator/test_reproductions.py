@@ -1,0 +1,157 @@
+"""Reproduction statements on the card pages: shown when they verify against a pinned reproducer key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receipts.cli import main
+from receipts.keys import PrivateKey, generate, write_keypair
+from receipts.reproduction import reproduction_statement, sign_reproduction
+from receipts.sign import sign_receipt
+from receipts.trust import load_trust_root, new_root
+from receipts.verify import VerifiedReceipt, verify_receipt
+
+ROOT = Path(__file__).parents[2]
+NAME = "smollm2-135m-distilled-20l"
+
+
+def _outcome(k: int, n: int) -> dict[str, Any]:
+    """What `runner.eval.rerun.Reproduction.as_json` gives, for a rerun that was not run here."""
+    item = {"pack": "tiny-mc", "item": "q1", "variant": "original", "reproduced": True}
+    return {
+        "role": "student",
+        "identity": {"spec": "hf:models/student", "digest": "sha256:" + "a" * 64},
+        "same_model": True,
+        "packs": {"tiny-mc": "sha256:" + "b" * 64},
+        "asked": n,
+        "seed": 0,
+        "n": n,
+        "reproduced": k,
+        "mode": "exact",
+        "tolerance": {"atol": "0", "rtol": "0"},
+        "label": "bit-exact",
+        "host": {"threads": 1},
+        "items": [{**item, "max_abs_delta": "0", "problems": []}] * n,
+    }
+
+
+def _statement(verified: VerifiedReceipt, key: PrivateKey, into: Path, *, k: int = 20, n: int = 20) -> Path:
+    when = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    statement = reproduction_statement(
+        verified, _outcome(k, n), name="lab", keyid=key.public.keyid, issued_at=when
+    )
+    into.parent.mkdir(parents=True, exist_ok=True)
+    into.write_bytes(sign_reproduction(statement, key))
+    return into
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A signed receipt, its publisher's trust root, and a reproducer's key pair."""
+    tmp = tmp_path_factory.mktemp("reproductions")
+    publisher, lab = generate(), generate()
+    trust = tmp / "trust.json"
+    trust.write_bytes(new_root("receipts demo", [publisher.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    receipts = tmp / "receipts"
+    sign_receipt(ROOT / "examples" / "card.yaml", [publisher], receipts)
+    write_keypair(lab, tmp / "keys" / "lab", b"pw")
+    verified = verify_receipt(receipts / f"{NAME}@0.1.0", load_trust_root(trust))
+    return {
+        "tmp": tmp,
+        "trust": trust,
+        "receipts": receipts,
+        "lab": lab,
+        "publisher": publisher,
+        "verified": verified,
+    }
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_card_page_shows_a_verified_reproduction_and_publishes_it(
+    world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    statement = _statement(world["verified"], world["lab"], tmp_path / "repro" / "lab.json")
+    code, text = cli(
+        capsys, "build", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "site",
+        "--reproductions", statement.parent, "--reproducer-key", world["tmp"] / "keys" / "lab.pub.pem",
+    )  # fmt: skip
+    assert code == 0, text
+    page_dir = tmp_path / "site" / "models" / NAME / "0.1.0"
+    html = (page_dir / "index.html").read_text("utf-8")
+    assert "reproduced by <strong>lab</strong> on 2026-12-06: <strong>20/20</strong>, bit-exact ·" in html
+    published = list(page_dir.glob("reproduction-*.json"))
+    assert [p.read_bytes() for p in published] == [statement.read_bytes()]
+    assert published[0].name in html
+    code, text = cli(capsys, "verify", tmp_path / "site", "--trust-root", world["trust"])
+    assert code == 0, text
+
+
+def test_a_catalog_without_reproductions_shows_none(
+    world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text = cli(
+        capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d"
+    )
+    assert code == 0, text
+    page = (tmp_path / "d" / "models" / NAME / "0.1.0" / "index.md").read_text("utf-8")
+    assert "reproduced by" not in page
+
+
+@pytest.mark.parametrize(
+    ("signer", "key", "message"),
+    [
+        ("lab", "other", "no pinned reproducer key verifies it"),
+        ("publisher", "publisher", "is one of the publisher's keys"),
+        ("lab", None, "--reproductions needs --reproducer-key PUB"),
+    ],
+)
+def test_a_reproduction_that_does_not_verify_stops_the_render(
+    world: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    signer: str,
+    key: str | None,
+    message: str,
+) -> None:
+    statement = _statement(world["verified"], world[signer], tmp_path / "repro" / "r.json")
+    keys = {"other": generate(), "publisher": world["publisher"]}
+    pins = []
+    if key is not None:
+        write_keypair(keys[key], tmp_path / key, b"pw")
+        pins = ["--reproducer-key", tmp_path / f"{key}.pub.pem"]
+    code, text = cli(
+        capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d",
+        "--reproductions", statement.parent, *pins,
+    )  # fmt: skip
+    assert code in (2, 4), text
+    assert message in text
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_a_statement_about_no_receipt_of_the_catalog_is_refused(
+    world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    sign_receipt(
+        ROOT / "examples" / "card.yaml",
+        [world["publisher"]],
+        other,
+        issued_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    verified = verify_receipt(other / f"{NAME}@0.1.0", load_trust_root(world["trust"]))
+    statement = _statement(verified, world["lab"], tmp_path / "repro" / "r.json")
+    code, text = cli(
+        capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d",
+        "--reproductions", statement.parent, "--reproducer-key", world["tmp"] / "keys" / "lab.pub.pem",
+    )  # fmt: skip
+    assert code == 4, text
+    assert "not a reproduction statement about a receipt of this catalog" in text

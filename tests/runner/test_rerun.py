@@ -1,0 +1,301 @@
+"""``receipts verify --rerun N`` on a real tiny transformers model, and the signed reproduction statement."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receipts.cli import main
+from receipts.keys import generate, write_keypair
+from receipts.sign import sign_receipt
+from receipts.trust import new_root
+from runner.eval.rerun import SignedRun, sample
+from tests.models import tiny_llama
+
+ROOT = Path(__file__).parents[2]
+PACK = ROOT / "tests" / "data" / "pack_rerun_tiny_vocab"
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # names fake:teacher, the runs' teacher
+NAME = "smollm2-135m-distilled-20l@0.1.0"
+PASSPHRASE = "correct horse"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """A tiny student run on the pack (batches of 4, 1 thread), signed; a reproducer's key pair."""
+    tmp = tmp_path_factory.mktemp("rerun")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
+        for name in THREAD_VARIABLES:
+            patch.setenv(name, "1")
+        student = tiny_llama(tmp / "student", seed=2)
+        run = tmp / "run"
+        argv = ["run", PACK, "--teacher", "fake:teacher", "--student", f"hf:{student}", "--out", run]
+        assert main([str(a) for a in [*argv, "--batch-size", "4", "--no-cache"]]) == 0
+        publisher = generate()
+        trust = tmp / "trust.json"
+        trust.write_bytes(new_root("receipts demo", [publisher.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+        sign_receipt(CARD, [publisher], tmp / "receipts", runs=[run], weights=student)
+        later = datetime(2026, 12, 1, tzinfo=UTC)  # the same evidence signed again: another receipt
+        sign_receipt(CARD, [publisher], tmp / "again", runs=[run], weights=student, issued_at=later)
+        write_keypair(generate(), tmp / "keys" / "lab", PASSPHRASE.encode())
+        write_keypair(publisher, tmp / "keys" / "publisher", PASSPHRASE.encode())
+        yield {
+            "tmp": tmp,
+            "student": student,
+            "receipt": tmp / "receipts" / NAME,
+            "again": tmp / "again" / NAME,
+            "trust": trust,
+            "keys": tmp / "keys",
+        }
+
+
+@pytest.fixture(autouse=True)
+def _isolated(world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's cache, passphrase and thread settings are its own (a rerun pins threads)."""
+    import torch
+
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RECEIPTS_PASSPHRASE", PASSPHRASE)
+    for name in THREAD_VARIABLES:
+        monkeypatch.setenv(name, os.environ.get(name, "1"))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def verify(capsys: pytest.CaptureFixture[str], world: dict[str, Path], *argv: object) -> tuple[int, str]:
+    base = ["verify", world["receipt"], "--trust-root", world["trust"]]
+    code = main([str(a) for a in [*base, *argv]])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def rerun_json(capsys: pytest.CaptureFixture[str], world: dict[str, Path], *argv: object) -> tuple[int, Any]:
+    code, text = verify(capsys, world, "--json", "--pack", PACK, *argv)
+    return code, json.loads(text)
+
+
+def _changed_one_layer(source: Path, into: Path) -> Path:
+    """The student with one layer's MLP weights perturbed."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, into)
+    weights = into / "model.safetensors"
+    tensors = load_file(weights)
+    name = "model.layers.1.mlp.down_proj.weight"
+    tensors[name] = tensors[name] * 1.5
+    save_file(tensors, weights, metadata={"format": "pt"})
+    return into
+
+
+def test_identical_setup_reproduces_every_item_bit_exact(
+    world: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text = verify(capsys, world, "--rerun", 6, "--weights", world["student"], "--pack", PACK)
+    assert code == 0, text
+    assert "VERIFIED" in text
+    assert "the signed model" in text
+    assert "reproduced 6/6, bit-exact ·" in text
+    code, document = rerun_json(capsys, world, "--rerun", 6, "--weights", world["student"])
+    assert code == 0
+    rerun = document["rerun"]
+    assert (rerun["reproduced"], rerun["n"], rerun["mode"], rerun["ok"]) == (6, 6, "exact", True)
+    assert all(item["max_abs_delta"] == "0" for item in rerun["items"])
+    # stratified: 8 easy and 4 hard items -> 4 and 2
+    assert Counter(item["item"] < "q08" for item in rerun["items"]) == {True: 4, False: 2}
+
+
+def test_a_student_changed_in_one_layer_names_the_items_that_moved(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changed = _changed_one_layer(world["student"], tmp_path / "changed")
+    code, text = verify(capsys, world, "--rerun", 4, "--weights", changed, "--pack", PACK)
+    assert code == 4, text
+    assert "DIFFERENT MODEL" in text
+    assert "but the signed student is sha256:" in text
+    assert "reproduced 0/4" in text
+    moved = [line for line in text.splitlines() if line.strip().startswith("✗")]
+    assert len(moved) == 4
+    assert all("tiny-rerun/q" in line and "max |Δlogliks|" in line for line in moved), text
+
+
+def test_another_thread_count_is_compared_within_tolerance_and_labelled(
+    world: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, document = rerun_json(capsys, world, "--rerun", 6, "--weights", world["student"], "--threads", 2)
+    rerun = document["rerun"]
+    assert code == 0, rerun
+    assert rerun["mode"] == "tolerance"
+    assert rerun["tolerance"] == {"atol": "0.0001", "rtol": "1e-05"}  # float32's
+    # the tiny model may well be bit-exact across thread counts: the label then says so, honestly
+    if all(item["max_abs_delta"] == "0" for item in rerun["items"]):
+        assert rerun["label"] == "bit-exact (threads 1 vs 2)"
+    else:
+        assert rerun["label"] == "within tolerance (threads 1 vs 2; atol 0.0001, rtol 1e-05)"
+    assert rerun["host"]["threads"] == 2
+    assert rerun["host"]["signed_threads"] == [1]
+
+
+def test_a_signed_reproduction_verifies_with_the_reproducer_key_only(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    statement = tmp_path / "repro.json"
+    keys = world["keys"]
+    code, text = verify(
+        capsys, world, "--rerun", 5, "--weights", world["student"], "--pack", PACK,
+        "--sign-with", keys / "lab.key.pem", "--out", statement,
+    )  # fmt: skip
+    assert code == 0, text
+    assert "wrote" in text
+
+    def check(path: Path, receipt: Path, key: Path) -> tuple[int, str]:
+        argv = ["verify-reproduction", path, "--receipt", receipt, "--trust-root", world["trust"]]
+        code = main([str(a) for a in [*argv, "--reproducer-key", key]])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    code, text = check(statement, world["receipt"], keys / "lab.pub.pem")
+    assert code == 0, text
+    assert f"{NAME} reproduced by lab (sha256:" in text
+    assert ": 5/5, bit-exact\n" in text
+
+    envelope = json.loads(statement.read_bytes())
+    payload = json.loads(base64.b64decode(envelope["payload"]))
+    assert payload["predicateType"] == "https://receipts.dev/predicate/reproduction/v1"
+    assert payload["predicate"]["n"] == 5
+    assert len(payload["predicate"]["items"]) == 5
+    payload["predicate"]["reproduced"] = 5
+    payload["predicate"]["label"] = "bit-exact, trust me"
+    envelope["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(envelope), "utf-8")
+    code, text = check(tampered, world["receipt"], keys / "lab.pub.pem")
+    assert code == 4
+    assert "no valid signature by the reproducer key" in text
+
+    code, text = check(statement, world["again"], keys / "lab.pub.pem")
+    assert code == 4
+    assert "is about the receipt with sha256" in text
+
+    code, text = check(statement, world["receipt"], keys / "publisher.pub.pem")
+    assert code == 4
+    assert "no valid signature by the reproducer key" in text
+
+
+def test_a_publishers_own_rerun_is_not_a_third_party_reproduction(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    statement = tmp_path / "own.json"
+    keys = world["keys"]
+    code, text = verify(
+        capsys, world, "--rerun", 2, "--weights", world["student"], "--pack", PACK,
+        "--sign-with", keys / "publisher.key.pem", "--out", statement,
+    )  # fmt: skip
+    assert code == 0, text
+    argv = ["verify-reproduction", statement, "--receipt", world["receipt"], "--trust-root", world["trust"]]
+    code = main([str(a) for a in [*argv, "--reproducer-key", keys / "publisher.pub.pem"]])
+    text = capsys.readouterr().err
+    assert code == 4
+    assert "is one of the publisher's keys" in text
+
+
+def test_a_pack_that_is_not_the_signed_one_is_refused(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = shutil.copytree(PACK, tmp_path / "pack")
+    items = edited / "data" / "items.jsonl"
+    items.write_text(items.read_text("utf-8").replace("France", "Spain", 1), "utf-8")
+    code, text = verify(capsys, world, "--rerun", 3, "--weights", world["student"], "--pack", edited)
+    assert code == 2
+    assert "error: pack tiny-rerun at" in text
+    assert "but the receipt's run used sha256:" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rerun", 0, "--weights", "W"], "--rerun N must be at least 1, not 0"),
+        (
+            ["--rerun", 2, "--weights", "W", "--model", "hf:W"],
+            "exactly one of --weights DIR and --model SPEC",
+        ),
+        (["--rerun", 2], "exactly one of --weights DIR and --model SPEC"),
+        (["--rerun", 2, "--weights", "W", "--role", "sft"], "role 'sft' is not in every run of this receipt"),
+        (
+            ["--rerun", 2, "--weights", "W", "--sign-with", "k.key.pem"],
+            "--sign-with KEY and --out FILE go together",
+        ),
+        (["--model", "hf:W"], "need --rerun N"),
+        (
+            ["--rerun", 2, "--weights", "W", "--sign-with", "k.key.pem", "--out", PACK / "pack.yaml"],
+            "pack.yaml already exists",
+        ),
+    ],
+)
+def test_bad_rerun_arguments_get_one_clear_message(
+    world: dict[str, Path], capsys: pytest.CaptureFixture[str], argv: list[object], message: str
+) -> None:
+    argv = [world["student"] if a == "W" else f"hf:{world['student']}" if a == "hf:W" else a for a in argv]
+    code, text = verify(capsys, world, *argv, "--pack", PACK)
+    assert code == 2, text
+    assert message in text
+    assert "Traceback" not in text
+
+
+def test_more_items_than_signed_reruns_them_all_and_says_so(
+    world: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text = verify(capsys, world, "--rerun", 100, "--weights", world["student"], "--pack", PACK)
+    assert code == 0, text
+    assert "asked for 100 items; the receipt has 12: all of them re-executed" in text
+    assert "reproduced 12/12, bit-exact ·" in text
+
+
+def _runs(sizes: dict[str, int]) -> list[SignedRun]:
+    from receipts.formats import Results
+
+    results = json.loads((ROOT / "tests" / "data" / "run_minimal" / "results.json").read_text("utf-8"))
+    rows = [
+        {"item": f"{label}{i}", "variant": "original", "slices": {"difficulty": label}, "roles": {}}
+        for label, n in sizes.items()
+        for i in range(n)
+    ]
+    return [SignedRun(Results.parse(results), tuple(rows))]
+
+
+def test_the_sample_is_proportional_with_one_per_slice_and_follows_the_seed() -> None:
+    runs = _runs({"easy": 90, "medium": 9, "hard": 1})
+    picked = sample(runs, 10, seed=0)
+    assert Counter(s.row["slices"]["difficulty"] for s in picked) == {"easy": 8, "medium": 1, "hard": 1}
+    assert [s.item for s in picked] == [s.item for s in sample(runs, 10, seed=0)]
+    assert [s.item for s in picked] != [s.item for s in sample(runs, 10, seed=1)]
+    assert len(sample(runs, 2, seed=0)) == 2  # fewer than the slices: two slices get one each
+    assert len(sample(runs, 500, seed=0)) == 100
+
+
+def test_the_signed_header_records_what_moves_last_bits_and_a_rerun_compares_it(
+    world: dict[str, Path],
+) -> None:
+    from receipts.formats import Results
+    from runner.eval.rerun import _setup_differences
+
+    results = json.loads((world["tmp"] / "run" / "results.json").read_text("utf-8"))
+    recorded = results["settings"]["library_versions"]
+    assert {"python", "receipts", "torch", "transformers"} <= set(recorded)
+    student = Results.parse(results).models["student"]
+    now = {"compute_dtype": "float32"}
+    assert _setup_differences(now, student, 1, [1], [recorded], recorded) == []
+    moved = _setup_differences(now, student, 2, [1], [{**recorded, "torch": "1.0"}], recorded)
+    assert moved == ["threads 1 vs 2", f"torch 1.0 vs {recorded['torch']}"]
+    assert _setup_differences(now, student, 1, [None], [{}], recorded) == ["threads not recorded vs 1"]
