@@ -5,7 +5,8 @@ spaces of the context move to the continuation, ``context_enc = enc(context)``, 
 enc(context + continuation)[len(context_enc):]``, no special tokens (lm-eval's default for causal
 models), an empty context becomes the BOS (else EOS) token, and inputs longer than the model's maximum
 are truncated from the left. An item's choices are scored from one shared context (see
-``HFBackend.score_choices``), and an item's numbers never depend on which other items share a forward.
+``HFBackend.score_choices``). An item's numbers are meant not to depend on which other items share a
+forward, but in float32 they do, in the last bits (see ROW_QUANTUM below).
 
 GGUF files load from their dequantised safetensors copy in the cache (`runner.backends.hf_load`). The
 identity records the storage quantization (e.g. Q4_1) and the compute dtype separately.
@@ -31,8 +32,12 @@ from runner.backends.hf_load import VARIANTS, load_model
 __all__ = ["DecodeBatch", "HFBackend"]
 
 # Choice scoring pads each item's row to a multiple of ROW_QUANTUM tokens and lets only rows of the
-# same width share a forward (at most PACK_TOKENS tokens in all): an item's numbers then do not depend,
-# bit for bit, on which other items a run happened to batch with it (resume, cache hits, --batch-size).
+# same width share a forward (at most PACK_TOKENS tokens in all), so that an item's numbers depend as
+# little as possible on which other items a run batched with it (resume, cache hits, --batch-size). They
+# still move in the last bits: rescoring all 420 capitals-mc items (SmolLM2-135M-derived student, fp32,
+# 1 thread) in the signed batches of 64 matched 420/420 bit for bit, in batches of 5 it moved 339 items
+# by up to 7.3e-5 nats (2026-12-06, `verify --rerun` work). That is why `verify --rerun` re-poses each
+# sampled item in its original batch, and why reruns at another batch size are judged with a tolerance.
 # BLAS computes the rows of a 1-3-row matrix product by another path (GEMV) than those of a larger one,
 # so at least MIN_GEMM_ROWS logit positions are always projected. Only float32 models are packed: in
 # bf16 the layout alone moves a choice's log-likelihood by up to ~0.4 nats (3 of 105 capitals-mc items
