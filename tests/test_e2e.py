@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,6 +157,9 @@ def test_catalog_pages_verify_in_chromium_and_show_the_evidence(demo: Path, serv
             assert "Fidelity" in body
             assert "decode tok/s" in body
             assert "no footprint in this receipt" not in body  # a measured cost, not a claim
+        if bundle.name == STUDENT:  # the demo's second key re-executed 5 signed items (verify --rerun)
+            line = r"reproduced by reproducer on \d{4}-\d\d-\d\d: 5/5, bit-exact"
+            assert re.search(line, body), body[:3000]
     page.goto(f"{base}/buyer/?ram_gb=16&task=capitals-mc&commercial=1&priority=quality")
     page.wait_for_selector("[data-rc-app][data-ready=true]")
     ranked = page.locator("tr.rc-match td:nth-child(2)").all_text_contents()
