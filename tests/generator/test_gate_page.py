@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,7 +53,12 @@ def test_the_gate_table_says_each_outcome_in_words(page: dict[str, str]) -> None
 
 
 def test_retention_is_shown_with_its_ci_in_text_and_chart(page: dict[str, str]) -> None:
-    assert "(95% CI " in _markdown(page).split("### Retention", 1)[1].split("###", 1)[0]
+    text = _markdown(page)
+    assert "(95% CI " in text.split("### Retention", 1)[1].split("###", 1)[0]
+    headline = text.split("<th>retention (95% CI)</th>", 1)[1].split("</table>", 1)[0]
+    assert '<span data-rc-figure="runs.capitals-mc.retention">' in headline
+    shown = r'data-rc-figure="runs.capitals-mc.retention">[^<]*</span> \[[-0-9.]+, [-0-9.]+\]'
+    assert re.search(shown, headline)
     charts = [data for name, data in page.items() if name.endswith(".svg") and "student retention" in data]
     assert charts
     assert "<line " in charts[0]  # the CI whisker
