@@ -220,6 +220,18 @@ _NOUNS: Mapping[str, str] = {
 }
 
 
+_MISSING: Mapping[str, str] = {
+    "global_regression": "the run has no teacher and student scores to compare",
+    "critical_regression": "the run has no critical items (items marked critical: true)",
+    "cohort_excess_regression": "the run has no cohorts (slice labels or critical items) to compare",
+    "retention": "the run has no retention (no base model, or its null rule applies)",
+    "cost_ratio": "no footprints of student and teacher on one hardware class, and no teacher price per 1k "
+    "calls in the card",
+    "ece_increase": "the run has no calibration of teacher and student",
+}
+"""Why an input is missing, in words, for a ``not_evaluated`` record."""
+
+
 def _n(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
@@ -240,7 +252,7 @@ def describe(rule: Mapping[str, Any]) -> str:
     noun, threshold = _NOUNS.get(key, key) + cohort, _n(rule.get("threshold"))
     ci = rule.get("ci95") if isinstance(rule.get("ci95"), list) else None
     if status == "not_evaluated":
-        text = f"not evaluated: the run has no {key.replace('_', ' ')}{cohort}"
+        text = f"not evaluated: {_MISSING.get(key, 'the run has no ' + key.replace('_', ' '))}"
     elif status == "underpowered":
         text = (
             f"underpowered: this pack cannot detect a {_percent(rule.get('threshold'))} regression"

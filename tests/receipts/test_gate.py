@@ -158,7 +158,7 @@ def test_sign_recomputes_the_gate_with_the_card_overrides(
     costly = {**lenient, "max_cost_ratio": 0.5}
     signed = _signed_gate(sign_receipt(_card(tmp_path, costly), [key], tmp_path / "d", runs=[run_dir]))
     assert {r["rule"]: r["status"] for r in signed["rules"]}["max_cost_ratio"] == "not_evaluated"
-    assert "max_cost_ratio not evaluated: the run has no cost ratio" in signed["reason"]
+    assert "max_cost_ratio not evaluated: no footprints of student and teacher" in signed["reason"]
 
 
 def test_sign_ignores_a_verdict_edited_into_the_results(
@@ -264,7 +264,9 @@ def test_gate_not_evaluated_when_inputs_are_missing():
         {"min_retention": 0.8, "max_cost_ratio": 0.15}, {"cost_ratio": 0.1, "retention": None}
     )
     assert result.verdict == "not_evaluated"
-    assert result.reason == "min_retention not evaluated: the run has no retention"
+    assert result.reason == (
+        "min_retention not evaluated: the run has no retention (no base model, or its null rule applies)"
+    )
     assert gate.evaluate_gate({}, {}).verdict == "not_evaluated"
     assert gate.evaluate_gate({"min_retention": 0.8}, {"retention": 0.79}).verdict == "fail"
 

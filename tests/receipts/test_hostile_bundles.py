@@ -449,7 +449,7 @@ def test_sign_gate_fails_closed_unless_the_rule_is_optional(
     )
     assert code == 5
     assert "not signed: the release gate did not pass" in text
-    assert "max_global_regression not evaluated: the run has no global regression" in text
+    assert "max_global_regression not evaluated: the run has no teacher and student scores to compare" in text
     after = tree_snapshot(tmp)
     assert [p for p in changes(before, after) if not p.startswith(("gated.card.yaml", "gated"))] == []
     assert not (tmp / "gated" / BUNDLE).exists()
@@ -488,7 +488,7 @@ def test_an_optional_rule_may_go_unevaluated(
         ],
     }
     assert release_decision(gate) == (False, release_decision(gate)[1])
-    assert "max_cost_ratio not evaluated: the run has no cost ratio" in release_decision(gate)[1]
+    assert "max_cost_ratio not evaluated: no footprints of student and teacher" in release_decision(gate)[1]
     passed, why = release_decision(gate, ["max_cost_ratio"])
     assert passed
     assert why == "passed (optional, not passed: max_cost_ratio)"
@@ -522,7 +522,7 @@ def test_run_gate_exits_5_when_a_rule_cannot_be_evaluated(
         *("--limit", "20", "--variant", "original", "--out", tmp_path / "run", "--gate"),
     )
     assert code == 5
-    assert "min_retention not evaluated: the run has no retention" in text
+    assert "min_retention not evaluated: the run has no retention (no base model" in text
     assert (tmp_path / "run" / "results.json").is_file()  # the run itself is kept
 
 
