@@ -101,12 +101,16 @@ def _excess(cohort: Observation, overall: Observation) -> Observation:
 
 
 def _cohorts(results: Results) -> list[str]:
-    """Every cohort a run reports: each slice label (``<field>=<label>``) and the critical items."""
-    return [
+    """Every cohort a run reports, by name: each slice label (``<field>=<label>``) and the critical items.
+
+    Sorted, so that the records do not depend on the order a document happens to list its slices in
+    (the runner's file and a re-derivation must give the same gate, record for record).
+    """
+    return sorted(
         name
         for name in (results.metrics or {})
         if name == "critical" or ("=" in name and not name.startswith("variant="))
-    ]
+    )
 
 
 def _retention(results: Results) -> Observation:

@@ -275,3 +275,19 @@ def test_a_slice_where_no_pair_disagrees_is_floored_by_the_rule_of_three() -> No
     big = [1] * 300 + [0] * 100  # at n = 400 the floor is 0.012: a copy of the teacher passes
     rule = _rule(_derive(_rows(big, big), {"max_global_regression": 0.05}), "max_global_regression")
     assert rule["status"] == "pass"
+
+
+def test_cohort_records_do_not_depend_on_the_order_slices_are_listed_in() -> None:
+    """The runner's file and a re-derivation list slices in different orders; the gate must not care."""
+    n = 120
+    teacher, student = _paired(n, 30)
+    cohorts = ["b" if i < 40 else "a" if i < 80 else "c" for i in range(n)]
+    rows = _rows(teacher, student, cohorts=cohorts, critical=[i % 3 == 0 for i in range(n)])
+    results = _derive(rows, {"max_cohort_excess_regression": 0.2})
+    assert [r["cohort"] for r in results["gate"]["rules"]] == ["cohort=a", "cohort=b", "cohort=c", "critical"]
+    shuffled = json.loads(json.dumps(results, sort_keys=True))
+    shuffled["metrics"] = dict(reversed(list(shuffled["metrics"].items())))
+    rules = {"max_cohort_excess_regression": 0.2}
+    judged = gate.evaluate_gate(rules, gate.observed_inputs(Results.parse(shuffled)))
+    assert judged.as_dict()["rules"] == results["gate"]["rules"]
+    assert rederive(shuffled, rows) == []
