@@ -37,8 +37,13 @@ def horizontal_bars(
     *,
     unit: str = "",
     max_value: float | None = None,
+    intervals: Mapping[tuple[str, str], tuple[float, float]] | None = None,
 ) -> str:
-    """Grouped horizontal bars: ``groups`` = [(label, [(series, value), ...]), ...]. Values ≥ 0."""
+    """Grouped horizontal bars: ``groups`` = [(label, [(series, value), ...]), ...]. Values ≥ 0.
+
+    ``intervals`` maps (label, series) to a 95% CI, drawn as a whisker over the bar (clipped to the plot)
+    and written beside the value.
+    """
     series = list(dict.fromkeys(name for _, values in groups for name, _ in values))
     colors = _palette(series)
     top = (
@@ -58,6 +63,10 @@ def horizontal_bars(
                     f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar - 2}" fill="{colors[name]}"/>'
                 )
                 text = f"{value:.3g}{unit}"
+                ci = (intervals or {}).get((label, name))
+                if ci is not None:
+                    out.append(_whisker(label_w, plot_w, top, y + (bar - 2) / 2, ci))
+                    text += f" [{ci[0]:.3g}, {ci[1]:.3g}]"
             else:
                 w, text = 0.0, "n/a"
             out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 3}">{escape(text)}</text>')
@@ -70,6 +79,12 @@ def horizontal_bars(
         x += 20 + 7 * len(_clip(name, 24))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _whisker(left: int, width: int, top: float, y: float, ci: tuple[float, float]) -> str:
+    low, high = (left + width * min(max(v / top, 0.0), 1.0) for v in ci)
+    ends = f'x1="{low:.1f}" y1="{y:.1f}" x2="{high:.1f}" y2="{y:.1f}"'
+    return f'<line {ends} stroke="#212121" stroke-width="1.5"/>'
 
 
 def _svg_open(title: str, width: int, height: int) -> list[str]:
@@ -91,18 +106,33 @@ def _clip(text: str, limit: int) -> str:
 
 
 def retention_by_slice(results: Results) -> str | None:
-    """The primary metric per slice for each role (teacher, base, student, ...), or ``None``."""
+    """The primary metric per slice for each role, and the student's retention with its CI, or ``None``.
+
+    Roles are teacher, base, student, ...; retention is drawn with its 95% CI where the run has one.
+    """
     primary = results.primary_metric
     groups = []
+    intervals: dict[tuple[str, str], tuple[float, float]] = {}
     for slice_name, by_metric in (results.metrics or {}).items():
         metric = by_metric.get(primary) if primary is not None else None
         roles = metric.roles if metric is not None else {}
         values = [(role, _float(estimate.value)) for role, estimate in roles.items() if "@" not in role]
+        kept = (metric.retention or {}).get("student") if metric is not None else None
+        if kept is not None and kept.value is not None:
+            values.append((RETAINED, kept.value))
+            low, high = kept.ci95 or (None, None)
+            if low is not None and high is not None:
+                intervals[(slice_name, RETAINED)] = (low, high)
         if values:
             groups.append((slice_name, values))
     if not groups:
         return None
-    return horizontal_bars(f"{primary} per slice · {results.pack.id}", groups[:40], max_value=1.0)
+    title = f"{primary} per slice · {results.pack.id}"
+    return horizontal_bars(title, groups[:40], max_value=1.0, intervals=intervals)
+
+
+RETAINED = "student retention (95% CI)"
+"""The series name of retention in `retention_by_slice`: (S - B)/(T - B), drawn with its CI."""
 
 
 def cost_by_quant(points: Sequence[Mapping[str, Any]]) -> str | None:

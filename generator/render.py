@@ -45,6 +45,7 @@ from generator.latency import latency_rows
 from receipts.binding import same_weights
 from receipts.digests import sha256_bytes
 from receipts.errors import VerificationError
+from receipts.gate import describe
 from receipts.output import check_folder, refused
 from receipts.resources import site_dir
 from receipts.trust import TrustRoot, trust_root_from_bytes
@@ -165,6 +166,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = _pct
     env.filters["gb"] = lambda v: "n/a" if v is None else f"{v / 1e9:.2f} GB"
     env.filters["label"] = _label
+    env.filters["gate_words"] = _gate_words
     env.filters["inert"] = _inert
     env.filters["sortkey"] = lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else ""
     env.tests["tag_slug"] = _is_tag_slug
@@ -173,6 +175,15 @@ def _environment() -> jinja2.Environment:
 
 def _label(key: Any) -> str:
     return str(key).replace("_", " ")
+
+
+def _gate_words(rule: Any) -> str:
+    """A signed gate record's outcome in plain words, without its pack (the table has a column for it)."""
+    if not isinstance(rule, Mapping):
+        return ""
+    words = describe({k: v for k, v in rule.items() if k != "pack"})
+    name = str(rule.get("rule"))
+    return words.removeprefix(f"{name} ")
 
 
 def _inert(value: Any) -> markupsafe.Markup:

@@ -171,7 +171,20 @@ def _statistics(roles: Sequence[str]) -> dict[str, uncertainty.Statistic]:
     return stats
 
 
-def _retention(est: Mapping[str, uncertainty.Estimate], roles: Sequence[str]) -> dict[str, Any]:
+def _retention_statistics(roles: Sequence[str]) -> dict[str, uncertainty.Statistic]:
+    """``retention:<role>`` per student-like role: (S - B)/(T - B) on each resample (NaN where undefined)."""
+
+    def ratio(role: str) -> uncertainty.Statistic:
+        return lambda s: retention.replicate_retention(s[role], s["teacher"], s["base"])
+
+    return {f"retention:{r}": ratio(r) for r in roles if r not in ("teacher", "base")}
+
+
+def _retention(
+    est: Mapping[str, uncertainty.Estimate],
+    found: Mapping[str, uncertainty.Replicates],
+    roles: Sequence[str],
+) -> dict[str, Any]:
     gap = est["teacher-base"]
     out = {}
     for r in roles:
@@ -180,24 +193,36 @@ def _retention(est: Mapping[str, uncertainty.Estimate], roles: Sequence[str]) ->
         ret = retention.retention(
             est[r].value, est["teacher"].value, est["base"].value, gap_ci=(gap.low, gap.high)
         )
+        interval = retention.retention_interval(ret, found[f"retention:{r}"].replicates)
         ratio = retention.teacher_ratio(est[r].value, est["teacher"].value)
-        out[r] = {"value": _r(ret.value), "reason": ret.reason, "student_over_teacher": _r(ratio.value)}
+        out[r] = {
+            "value": _r(ret.value),
+            "reason": ret.reason,
+            "ci95": [_r(interval.low), _r(interval.high)],
+            "undefined_resamples": interval.undefined,
+            "student_over_teacher": _r(ratio.value),
+        }
     return out
 
 
 def _metric(
     arrays: Mapping[str, np.ndarray[Any, Any]], roles: Sequence[str], facts: RunFacts
 ) -> dict[str, Any]:
-    est = uncertainty.paired_bootstrap(
-        arrays, _statistics(roles), n_resamples=facts.bootstrap_resamples, seed=facts.seed
+    statistics = _statistics(roles)
+    if "base" in roles:
+        statistics.update(_retention_statistics(roles))
+    found = uncertainty.bootstrap_replicates(
+        arrays, statistics, n_resamples=facts.bootstrap_resamples, seed=facts.seed
     )
+    est = {k: uncertainty.percentile_estimate(v) for k, v in found.items() if not k.startswith("retention:")}
     entry: dict[str, Any] = {
         "roles": {r: _est(est[r]) for r in roles},
-        # role names may hold "-" themselves (student@int8-dynamic): a difference is any non-role key
-        "differences": {k: _est(v) for k, v in est.items() if k not in roles},
+        # role names may hold "-" themselves (student@int8-dynamic): a difference is any non-role key;
+        # its bootstrap standard error is what the gate's minimum detectable effect is computed from
+        "differences": {k: {**_est(v), "se": _r(v.se)} for k, v in est.items() if k not in roles},
     }
     if "base" in roles:
-        entry["retention"] = _retention(est, roles)
+        entry["retention"] = _retention(est, found, roles)
     if all(set(np.unique(a).tolist()) <= {0.0, 1.0} for a in arrays.values()):
         entry["mcnemar"] = {}
         for r in roles:

@@ -1,9 +1,23 @@
-"""The release gate (DESIGN §4): rules, the numbers they read, and the verdict.
+"""The release gate (DESIGN §4, §11 "Gate outcomes"): rules, the numbers they read, and the verdict.
 
 Pure Python (no numpy, no torch) so that both ``receipts run`` (the pack's rules on one run) and
 ``receipts sign`` (the pack's rules with the card's overrides, plus cost from footprints) judge with
 the same code. The observed numbers are always recomputed from a results document, never copied
 from its recorded verdict.
+
+Rules are judged on 95% paired-bootstrap CIs where the run has them (DESIGN §11):
+
+- a ``max_*`` regression rule (the drop = teacher - student) *fails* when the CI's lower bound exceeds
+  the threshold, else is *underpowered* when the minimum detectable effect at the slice's n exceeds the
+  threshold, else *passes* when the CI's upper bound is within it, else is *inconclusive*;
+- ``min_retention`` passes when the retention CI's lower bound reaches the threshold, fails when its upper
+  bound is below it, and is inconclusive otherwise;
+- a rule whose input has no CI (``max_cost_ratio``, ``max_ece_increase``, or a run recorded without CIs)
+  is judged on the point estimate, and its record says ``basis: point``;
+- a rule whose input is missing is *not evaluated*.
+
+Only pass passes (`release_decision`); a card may accept a rule that is not passed, but not one that
+failed, by listing it in ``gate.optional``.
 """
 
 from __future__ import annotations
@@ -14,9 +28,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from receipts.errors import GateError
+from receipts.gate_inputs import COST_KEY, MDE_Z, TIME_KEY, Observation, cost_ratio, observed_inputs
 
 if TYPE_CHECKING:
-    from receipts.formats import Footprint, Results
     from receipts.formats._shared import Gate
     from receipts.verify import Report
 
@@ -24,22 +38,30 @@ __all__ = [
     "COST_KEY",
     "GATE_RULES",
     "GATE_TOLERANCE",
+    "MDE_Z",
+    "TIME_KEY",
     "GateResult",
     "GateStatus",
+    "Observation",
     "RuleResult",
     "combine",
     "cost_ratio",
+    "describe",
     "evaluate_gate",
     "observed_inputs",
     "release_decision",
     "require_gates",
 ]
 
-GateStatus = Literal["pass", "fail", "not_evaluated"]
+GateStatus = Literal["pass", "fail", "inconclusive", "underpowered", "not_evaluated"]
+
+SEVERITY: tuple[GateStatus, ...] = ("fail", "inconclusive", "underpowered", "not_evaluated", "pass")
+"""A verdict is the first of these any rule has: one failed rule fails the gate, and so on."""
 
 GATE_RULES: Mapping[str, tuple[str, Literal["max", "min"]]] = {
     "max_global_regression": ("global_regression", "max"),
     "max_critical_regression": ("critical_regression", "max"),
+    "max_cohort_excess_regression": ("cohort_excess_regression", "max"),
     "min_retention": ("retention", "min"),
     "max_cost_ratio": ("cost_ratio", "max"),
     "max_ece_increase": ("ece_increase", "max"),
@@ -47,38 +69,53 @@ GATE_RULES: Mapping[str, tuple[str, Literal["max", "min"]]] = {
 """Rule -> (the observed number it reads, whether the rule is an upper or a lower bound).
 
 Observed numbers: ``global_regression`` = teacher - student on the headline metric;
-``critical_regression`` = the same on critical items; ``retention`` = (S - B)/(T - B);
-``cost_ratio`` = student cost / teacher cost; ``ece_increase`` = student ECE - teacher ECE.
+``critical_regression`` = the same on each critical cohort; ``cohort_excess_regression`` = a cohort's drop
+minus the global drop, for each cohort; ``retention`` = (S - B)/(T - B); ``cost_ratio`` = student cost /
+teacher cost; ``ece_increase`` = student ECE - teacher ECE.
 """
 
 GATE_TOLERANCE = 1e-9
 """Slack on every bound, so that e.g. 0.80 - 0.77 = 0.030000000000000027 passes a 0.03 limit."""
 
+Observed = Mapping[str, float | Observation | Sequence[Observation] | None]
+"""Input -> its observation(s); a bare number is a point estimate (e.g. ``cost_ratio`` from footprints)."""
+
 
 @dataclass(frozen=True)
 class RuleResult:
-    """One gate rule with the numbers it was judged on."""
+    """One gate rule (on one cohort) with the numbers it was judged on."""
 
     rule: str
     status: GateStatus
     threshold: float
     observed: float | None
     input: str
+    ci95: tuple[float, float] | None = None
+    n: int | None = None
+    mde: float | None = None
+    cohort: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
+        """JSON-ready form: ``basis`` once judged, ``ci95``/``n``/``mde`` on a CI, ``cohort`` per cohort."""
+        out: dict[str, object] = {
             "rule": self.rule,
             "status": self.status,
             "threshold": self.threshold,
             "observed": self.observed,
             "input": self.input,
         }
+        if self.status != "not_evaluated":
+            out["basis"] = "point" if self.ci95 is None else "ci"
+        if self.ci95 is not None:
+            out.update(ci95=list(self.ci95), n=self.n, mde=self.mde)
+        if self.cohort is not None:
+            out["cohort"] = self.cohort
+        return out
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """The verdict (``fail`` if any rule fails, else ``not_evaluated`` if any could not be, else ``pass``)."""
+    """The verdict: the most severe status of any rule (`SEVERITY`); no rules at all is ``not_evaluated``."""
 
     verdict: GateStatus
     rules: tuple[RuleResult, ...]
@@ -92,126 +129,148 @@ class GateResult:
         return out
 
 
-def _judge(rule: str, threshold: float, observed: Mapping[str, float | None]) -> RuleResult:
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _status_on_ci(bound: Literal["max", "min"], threshold: float, seen: Observation) -> GateStatus:
+    """Pass/fail/inconclusive/underpowered from the CI (`seen.ci95` is set and finite).
+
+    A fail stays a fail whatever the power: a CI wholly beyond the threshold shows the regression. Short
+    of that, too little power beats pass and inconclusive: a pack that cannot detect a regression of the
+    threshold's size at this n cannot vouch that there is none, even when its CI happens to sit inside
+    the threshold (the CI is as wide as the n allows; the MDE says what the design could ever show).
+    """
+    assert seen.ci95 is not None  # noqa: S101 -- the caller checked
+    low, high = seen.ci95
+    if bound == "min":
+        if high < threshold - GATE_TOLERANCE:
+            return "fail"
+        return "pass" if low >= threshold - GATE_TOLERANCE else "inconclusive"
+    if low > threshold + GATE_TOLERANCE:
+        return "fail"
+    if seen.mde is not None and seen.mde > threshold + GATE_TOLERANCE:
+        return "underpowered"
+    return "pass" if high <= threshold + GATE_TOLERANCE else "inconclusive"
+
+
+def _judge_one(rule: str, threshold: float, seen: Observation) -> RuleResult:
+    key, bound = GATE_RULES[rule]
+    if not _finite(seen.value):
+        return RuleResult(rule, "not_evaluated", threshold, None, key, cohort=seen.cohort)
+    value = float(seen.value)  # type: ignore[arg-type]
+    ci = seen.ci95 if seen.ci95 is not None and all(_finite(b) for b in seen.ci95) else None
+    if ci is None:  # no CI: the point estimate, as the record's basis says
+        ok = value <= threshold + GATE_TOLERANCE if bound == "max" else value >= threshold - GATE_TOLERANCE
+        return RuleResult(rule, "pass" if ok else "fail", threshold, value, key, cohort=seen.cohort)
+    mde = seen.mde if _finite(seen.mde) else None
+    status = _status_on_ci(bound, threshold, Observation(value, ci, seen.n, mde, seen.cohort))
+    return RuleResult(rule, status, threshold, value, key, ci, seen.n, mde, seen.cohort)
+
+
+def _observations(found: float | Observation | Sequence[Observation] | None) -> list[Observation]:
+    if isinstance(found, Observation):
+        return [found]
+    if found is None or isinstance(found, int | float):
+        return [Observation(None if found is None else float(found))]
+    return list(found) or [Observation(None)]
+
+
+def _judge(rule: str, threshold: float, observed: Observed) -> list[RuleResult]:
     if rule not in GATE_RULES:
         raise ValueError(f"unknown gate rule {rule!r}; known: {', '.join(GATE_RULES)}")
     if not math.isfinite(threshold):
         raise ValueError(f"gate rule {rule}: threshold must be a finite number, got {threshold}")
-    key, bound = GATE_RULES[rule]
-    value = observed.get(key)
-    if value is None or not math.isfinite(value):
-        return RuleResult(rule, "not_evaluated", threshold, None, key)
-    ok = value <= threshold + GATE_TOLERANCE if bound == "max" else value >= threshold - GATE_TOLERANCE
-    return RuleResult(rule, "pass" if ok else "fail", threshold, value, key)
+    found = observed.get(GATE_RULES[rule][0])
+    return [_judge_one(rule, threshold, seen) for seen in _observations(found)]
 
 
-def evaluate_gate(rules: Mapping[str, float], observed: Mapping[str, float | None]) -> GateResult:
-    """Judge each configured rule against the observed numbers (see :data:`GATE_RULES`).
+def _worst(statuses: Iterable[str]) -> GateStatus:
+    present = set(statuses)
+    return next((s for s in SEVERITY if s in present), "not_evaluated")
 
-    A rule passes when ``observed <= threshold`` (``max_*``) or ``observed >= threshold``
-    (``min_retention``), each with :data:`GATE_TOLERANCE` of slack; it is ``not_evaluated`` when its
-    input is missing, ``None`` or not finite (e.g. retention was null). No rules at all gives
-    ``not_evaluated``.
+
+def evaluate_gate(rules: Mapping[str, float], observed: Observed) -> GateResult:
+    """Judge each configured rule against the observed inputs (see :data:`GATE_RULES` and the module).
+
+    A per-cohort input (a sequence of observations) gives one record per cohort. The verdict is the most
+    severe status of any record (`SEVERITY`); no rules at all gives ``not_evaluated``. The reason says, in
+    words, each record that did not pass.
 
     Raises:
         ValueError: an unknown rule name or a non-finite threshold.
     """
-    results = tuple(_judge(rule, threshold, observed) for rule, threshold in rules.items())
-    failed = [r for r in results if r.status == "fail"]
-    missing = [r for r in results if r.status == "not_evaluated"]
-    if failed:
-        bounds = "; ".join(
-            f"{r.rule}: {r.input} = {r.observed:.4g} vs {r.threshold:.4g}"
-            for r in failed
-            if r.observed is not None
-        )
-        return GateResult("fail", results, f"failed {bounds}")
+    results = tuple(r for rule, threshold in rules.items() for r in _judge(rule, threshold, observed))
     if not results:
         return GateResult("not_evaluated", results, "no gate rules configured")
-    if missing:
-        return GateResult("not_evaluated", results, "missing inputs: " + ", ".join(r.input for r in missing))
-    return GateResult("pass", results)
+    verdict = _worst(r.status for r in results)
+    if verdict == "pass":
+        return GateResult("pass", results)
+    words = "; ".join(describe(r.as_dict()) for r in results if r.status != "pass")
+    return GateResult(verdict, results, words)
 
 
-COST_KEY = "cost_per_1k_calls"
-"""The footprint summary number ``max_cost_ratio`` compares (student / teacher, same hardware class)."""
-TIME_KEY = "machine_seconds_per_1k_calls"
-"""Its price-free stand-in: on one hardware class at one price, the ratio of costs is the ratio of times."""
+_NOUNS: Mapping[str, str] = {
+    "global_regression": "the drop",
+    "critical_regression": "the drop",
+    "cohort_excess_regression": "the drop beyond the global drop",
+    "retention": "retention",
+    "cost_ratio": "the cost ratio",
+    "ece_increase": "the ECE increase",
+}
 
 
-def _number(value: object) -> float | None:
-    """A finite-or-not JSON number as a float; anything else (null, text, a bool) is no number."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+_MISSING: Mapping[str, str] = {
+    "global_regression": "the run has no teacher and student scores to compare",
+    "critical_regression": "the run has no critical items (items marked critical: true)",
+    "cohort_excess_regression": "the run has no cohorts (slice labels or critical items) to compare",
+    "retention": "the run has no retention (no base model, or its null rule applies)",
+    "cost_ratio": "no footprints of student and teacher on one hardware class, and no teacher price per 1k "
+    "calls in the card",
+    "ece_increase": "the run has no calibration of teacher and student",
+}
+"""Why an input is missing, in words, for a ``not_evaluated`` record."""
 
 
-def _role_value(results: Results, slice_name: str, metric: str, role: str) -> float | None:
-    estimate = (results.metrics or {}).get(slice_name, {}).get(metric)
-    found = estimate.roles.get(role) if estimate is not None else None
-    return found.value if found is not None else None
+def _n(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
 
-def observed_inputs(results: Results) -> dict[str, float | None]:
-    """The gate's observed numbers recomputed from a results document (schema/results).
+def _percent(value: object) -> str:
+    return f"{value * 100:.3g}%" if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
-    ``global_regression`` and ``critical_regression`` are teacher - student on the run's primary
-    metric (all items / the ``critical`` slice), ``retention`` is the student's retention on all items
-    (``None`` when the run reported it null), ``ece_increase`` is the 10-bin equal-mass ECE of the
-    student minus the teacher's. ``cost_ratio`` needs footprints; see :func:`cost_ratio`.
+
+def describe(rule: Mapping[str, Any]) -> str:
+    """One gate record in plain words, e.g. "inconclusive: the drop is between 0.01 and 0.09 (95% CI); ...".
+
+    Reads a record as `RuleResult.as_dict` writes it (``pack`` prefixes it where a statement has one);
+    the schema leaves records free-form, so every field is read defensively.
     """
-    primary = results.primary_metric or ""
-    observed: dict[str, float | None] = {}
-    for key, slice_name in (("global_regression", "all"), ("critical_regression", "critical")):
-        teacher = _role_value(results, slice_name, primary, "teacher")
-        student = _role_value(results, slice_name, primary, "student")
-        observed[key] = None if teacher is None or student is None else teacher - student
-    overall = (results.metrics or {}).get("all", {}).get(primary)
-    kept = (overall.retention or {}).get("student") if overall is not None else None
-    observed["retention"] = kept.value if kept is not None else None
-    calibration = results.calibration or {}
-    teacher_cal, student_cal = calibration.get("teacher"), calibration.get("student")
-    teacher_ece = _number(teacher_cal.ece_10_equal_mass) if teacher_cal is not None else None
-    student_ece = _number(student_cal.ece_10_equal_mass) if student_cal is not None else None
-    observed["ece_increase"] = None
-    if teacher_ece is not None and student_ece is not None:
-        observed["ece_increase"] = student_ece - teacher_ece
-    observed["cost_ratio"] = None
-    return observed
-
-
-def cost_ratio(
-    footprints: Iterable[Footprint], student_digest: str | None, teacher_digest: str | None
-) -> float | None:
-    """Student cost / teacher cost from footprints of both models on the same hardware class.
-
-    Reads ``summary.cost_per_1k_calls`` of a footprint whose ``model.digest`` is the student's and one
-    whose digest is the teacher's, on a ``hardware.hw_class`` both share; where no such pair has a price,
-    ``summary.machine_seconds_per_1k_calls`` (same hardware, so the price cancels). ``None`` when no such pair
-    exists (e.g. the teacher is an API with no local footprint), when a cost is missing or the
-    teacher's is not positive. With several shared classes the largest ratio counts (the worst case).
-    """
-    if not student_digest or not teacher_digest:
-        return None
-    for key in (COST_KEY, TIME_KEY):
-        costs: dict[tuple[str, str], float] = {}
-        for fp in footprints:
-            cost = _number(getattr(fp.summary, key))
-            if cost is not None and math.isfinite(cost):
-                costs[(fp.model.digest, fp.hardware.hw_class)] = cost
-        ratios = [
-            costs[(student_digest, hw)] / teacher_cost
-            for (digest, hw), teacher_cost in costs.items()
-            if digest == teacher_digest and (student_digest, hw) in costs and teacher_cost > 0
-        ]
-        if ratios:
-            return max(ratios)
-    return None
+    where = f"{rule['pack']}: " if rule.get("pack") else ""
+    name, status, key = rule.get("rule"), rule.get("status"), str(rule.get("input"))
+    cohort = f" on cohort {rule['cohort']}" if rule.get("cohort") else ""
+    noun, threshold = _NOUNS.get(key, key) + cohort, _n(rule.get("threshold"))
+    ci = rule.get("ci95") if isinstance(rule.get("ci95"), list) else None
+    if status == "not_evaluated":
+        text = f"not evaluated: {_MISSING.get(key, 'the run has no ' + key.replace('_', ' '))}"
+    elif status == "underpowered":
+        text = (
+            f"underpowered: this pack cannot detect a {_percent(rule.get('threshold'))} regression"
+            f"{cohort or ' on all items'} (n={rule.get('n')}); it can detect {_percent(rule.get('mde'))}"
+        )
+    elif ci is not None and len(ci) == 2:
+        text = f"{status}: {noun} is between {_n(ci[0])} and {_n(ci[1])} (95% CI)"
+    else:
+        text = f"{status}: {noun} is {_n(rule.get('observed'))} (point estimate, no CI)"
+    if status != "not_evaluated" and status != "underpowered":
+        text += f"; the threshold is {threshold}"
+    return f"{where}{name} {text}"
 
 
 def combine(per_run: Iterable[tuple[str, GateResult]]) -> dict[str, object]:
-    """One verdict over several runs (one per pack).
+    """One verdict over several runs (one per pack): the most severe of the runs' verdicts (`SEVERITY`).
 
-    Any failed rule fails; else any rule not evaluated, or no run at all, leaves ``not_evaluated``;
-    else pass. Each rule is tagged with its run's ``pack``.
+    No run at all is ``not_evaluated``. Each rule is tagged with its run's ``pack``.
     """
     runs = list(per_run)
     if not runs:
@@ -219,41 +278,40 @@ def combine(per_run: Iterable[tuple[str, GateResult]]) -> dict[str, object]:
     rules: list[dict[str, object]] = []
     for pack, result in runs:
         rules.extend({"pack": pack, **r.as_dict()} for r in result.rules)
-    verdicts = {result.verdict for _, result in runs}
     reasons = "; ".join(f"{pack}: {result.reason}" for pack, result in runs if result.reason)
-    verdict: GateStatus = "pass"
-    if "fail" in verdicts:
-        verdict = "fail"
-    elif "not_evaluated" in verdicts:
-        verdict = "not_evaluated"
-    out: dict[str, object] = {"verdict": verdict, "rules": rules}
+    out: dict[str, object] = {"verdict": _worst(result.verdict for _, result in runs), "rules": rules}
     if reasons:
         out["reason"] = reasons
     return out
 
 
+_NOT_PASSED = ("inconclusive", "underpowered", "not_evaluated")
+
+
 def release_decision(gate: Gate, optional: Iterable[str] = ()) -> tuple[bool, str]:
     """Whether a gate lets a release through, failing closed, and why (for ``--gate`` flags: exit 5).
 
-    Only ``pass`` passes. A rule that could not be evaluated blocks the release unless it is one of the
-    ``optional`` rules (the card's ``gate.optional``); a failed rule always blocks; no rules at all, or no
-    rule that was evaluated and passed, block.
+    Only ``pass`` passes. A failed rule always blocks; an inconclusive, underpowered or not evaluated
+    rule blocks unless it is one of the ``optional`` rules (the card's ``gate.optional``); no rules at
+    all, or no rule that passed, block. The reason says each blocking rule in words (`describe`).
     """
     rules = gate.rules or []
     if not rules:
         return False, gate.reason or "no gate rules were evaluated"
     allowed = set(optional)
     failed = [r for r in rules if r.get("status") == "fail"]
-    missing = [r for r in rules if r.get("status") == "not_evaluated" and r.get("rule") not in allowed]
     if failed:
-        return False, "failed " + "; ".join(_rule_text(r) for r in failed)
-    if missing:
-        names = ", ".join(sorted({f"{_where(r)}{r.get('rule')} (needs {r.get('input')})" for r in missing}))
-        return False, f"not evaluated: {names}; a card can accept that by listing the rule in gate.optional"
-    skipped = sorted({str(r.get("rule")) for r in rules if r.get("status") == "not_evaluated"})
-    if not any(r.get("status") == "pass" for r in rules):  # every rule optional and none evaluated
-        return False, f"no rule was evaluated (optional, not evaluated: {', '.join(skipped)})"
-    return True, "passed" + (f" (optional, not evaluated: {', '.join(skipped)})" if skipped else "")
+        return False, "; ".join(describe(r) for r in failed)
+    blocking = [r for r in rules if r.get("status") in _NOT_PASSED and r.get("rule") not in allowed]
+    if blocking:
+        words = "; ".join(describe(r) for r in blocking)
+        return False, f"{words}; only pass passes (a card may list a rule in gate.optional to accept that)"
+    if any(r.get("status") not in ("pass", *_NOT_PASSED) for r in rules):
+        return False, "a gate rule has an unknown status"
+    accepted = sorted({str(r.get("rule")) for r in rules if r.get("status") != "pass"})
+    if not any(r.get("status") == "pass" for r in rules):  # every rule optional and none passed
+        return False, f"no rule passed (optional, not passed: {', '.join(accepted)})"
+    return True, "passed" + (f" (optional, not passed: {', '.join(accepted)})" if accepted else "")
 
 
 def require_gates(reports: Sequence[Report]) -> None:
@@ -273,13 +331,3 @@ def require_gates(reports: Sequence[Report]) -> None:
             blocked.append(f"{report.model}: {why}")
     if blocked:
         raise GateError("the release gate did not pass: " + "; ".join(blocked), hint="see the receipt's gate")
-
-
-def _where(rule: Mapping[str, Any]) -> str:
-    return f"{rule['pack']}: " if rule.get("pack") else ""
-
-
-def _rule_text(rule: Mapping[str, Any]) -> str:
-    observed, threshold = rule.get("observed"), rule.get("threshold")
-    numbers = f" = {observed:.4g} vs {threshold:.4g}" if isinstance(observed, int | float) else ""
-    return f"{_where(rule)}{rule.get('rule')}{numbers}"

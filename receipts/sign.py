@@ -29,7 +29,7 @@ import rfc8785
 
 from receipts import gate
 from receipts._version import __version__
-from receipts.binding import evidence_problems
+from receipts.binding import evidence_problems, matches_teacher
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import sign_envelope
@@ -189,11 +189,13 @@ def _check_evidence(
 
 
 def signed_gate(card: Card, runs: Sequence[Results], footprints: Sequence[Footprint]) -> dict[str, object]:
-    """The gate verdict a receipt signs (DESIGN §6), recomputed here rather than copied from a run.
+    """The gate verdict a receipt signs (DESIGN §6, §11), recomputed here rather than copied from a run.
 
     Per run: the pack's rules (as the run recorded them) overridden or extended by the card's
     ``gate`` section, judged on numbers recomputed from the run's metrics, with ``cost_ratio`` from
-    the footprints of the run's student and teacher (``not_evaluated`` when either is missing).
+    the footprints of the run's student and teacher, or, for a teacher with no footprint, from the
+    student's footprint and the price per 1k calls the card declares for that teacher
+    (``not_evaluated`` when neither exists).
     """
     overrides = {
         rule: float(threshold)
@@ -205,13 +207,26 @@ def signed_gate(card: Card, runs: Sequence[Results], footprints: Sequence[Footpr
         recorded = results.gate.rules if results.gate and results.gate.rules else []
         rules = {r["rule"]: float(r["threshold"]) for r in recorded}
         rules.update(overrides)
-        observed = gate.observed_inputs(results)
+        observed = dict(gate.observed_inputs(results))
         student, teacher = results.models.get("student"), results.models.get("teacher")
         observed["cost_ratio"] = gate.cost_ratio(
-            footprints, student.digest if student else None, teacher.digest if teacher else None
+            footprints,
+            student.digest if student else None,
+            teacher.digest if teacher else None,
+            _declared_price(card, teacher),
         )
         judged.append((f"{results.pack.id}@{results.pack.version}", gate.evaluate_gate(rules, observed)))
     return gate.combine(judged)
+
+
+def _declared_price(card: Card, teacher: ModelIdentity | None) -> float | None:
+    """The USD price per 1k calls the card declares for the run's teacher (``None`` when it declares none)."""
+    if teacher is None:
+        return None
+    for claim in card.lineage.teachers or []:
+        if claim.price_per_1k_calls is not None and matches_teacher(claim, teacher):
+            return claim.price_per_1k_calls.usd
+    return None
 
 
 _DTYPE_QUANT = {"float32": "fp32", "bfloat16": "bf16"}

@@ -38,8 +38,8 @@ def sign(
     gate: Annotated[
         bool,
         typer.Option(
-            help="Sign only if the release gate passes (exit 5 otherwise; a rule not evaluated does not "
-            "pass unless the card lists it in gate.optional)."
+            help="Sign only if the release gate passes (exit 5 otherwise; a rule inconclusive, underpowered "
+            "or not evaluated does not pass unless the card lists it in gate.optional)."
         ),
     ] = False,
 ) -> None:

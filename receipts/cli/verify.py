@@ -60,7 +60,10 @@ MaxCatalogMb = Annotated[
 ]
 Gate = Annotated[
     bool,
-    typer.Option(help="Also exit 5 unless every receipt's signed gate passes (a rule not evaluated fails)."),
+    typer.Option(
+        help="Also exit 5 unless every receipt's signed gate passes (only pass passes: an inconclusive, "
+        "underpowered or not evaluated rule fails unless the card lists it in gate.optional)."
+    ),
 ]
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from receipts._version import __version__
 from receipts.digests import FOLDER_RULE, sha256_bytes
+from receipts.gate import describe
 from receipts.verify import VerifiedReceipt
 
 if TYPE_CHECKING:
@@ -346,12 +347,8 @@ def _considerations(card: Card, gate: Gate) -> Json:
 
 
 def _tradeoff(rule: Json) -> str:
-    observed = "not evaluated" if rule["observed"] is None else _number(rule["observed"])
-    where = f"{rule['pack']}: " if "pack" in rule else ""
-    return (
-        f"{where}{rule['rule']} (publisher's release gate): {rule['input']} = {observed} "
-        f"against threshold {_number(rule['threshold'])}, {rule['status']}"
-    )
+    """One signed gate record in words (its CI, n and MDE where it was judged on a CI)."""
+    return f"{describe(rule)} (publisher's release gate)"
 
 
 def _fairness(factor: Factor) -> Json:

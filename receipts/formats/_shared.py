@@ -10,7 +10,7 @@ from receipts.formats._base import Closed, Digest, JsonObject, Omittable
 
 __all__ = ["Gate", "GateVerdict", "PackRef"]
 
-GateVerdict = Literal["pass", "fail", "not_evaluated"]
+GateVerdict = Literal["pass", "fail", "inconclusive", "underpowered", "not_evaluated"]
 
 
 class Gate(Closed):

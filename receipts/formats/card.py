@@ -36,6 +36,7 @@ __all__ = [
     "Release",
     "TaskBoundary",
     "Teacher",
+    "TeacherPrice",
     "TrainingData",
     "UserThresholds",
 ]
@@ -72,7 +73,12 @@ Slug = Annotated[str, Field(max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$(?!\n
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 GateRule = Literal[
-    "max_global_regression", "max_critical_regression", "min_retention", "max_cost_ratio", "max_ece_increase"
+    "max_global_regression",
+    "max_critical_regression",
+    "max_cohort_excess_regression",
+    "min_retention",
+    "max_cost_ratio",
+    "max_ece_increase",
 ]
 
 
@@ -103,6 +109,13 @@ class Base(Closed):
     source: Omittable[Annotated[str, _text(1, 500)]] = None
 
 
+class TeacherPrice(Closed):
+    """``price_per_1k_calls``: what 1,000 calls to an API teacher cost, as the publisher declares it."""
+
+    usd: Annotated[float, Field(gt=0)]
+    source: Annotated[str, _text(1, 500)]
+
+
 class Teacher(Closed):
     """One teacher: open weights (``weights_digest``) or a closed API (``api_identifier``), not both."""
 
@@ -114,6 +127,7 @@ class Teacher(Closed):
     license: LicenseId
     terms_of_service: Omittable[Url] = None
     terms_restrict_distillation: Omittable[bool] = None
+    price_per_1k_calls: Omittable[TeacherPrice] = None
 
     @model_validator(mode="after")
     def _one_identity(self) -> Self:
@@ -276,6 +290,7 @@ class GateOverrides(Closed):
 
     max_global_regression: Omittable[Fraction] = None
     max_critical_regression: Omittable[Fraction] = None
+    max_cohort_excess_regression: Omittable[Fraction] = None
     min_retention: Omittable[Fraction] = None
     max_cost_ratio: Omittable[Annotated[float, Field(ge=0)]] = None
     max_ece_increase: Omittable[Fraction] = None

@@ -146,6 +146,7 @@ class PackGate(Closed):
 
     max_global_regression: Omittable[Fraction] = None
     max_critical_regression: Omittable[Fraction] = None
+    max_cohort_excess_regression: Omittable[Fraction] = None
     min_retention: Omittable[Fraction] = None
     max_cost_ratio: Omittable[Annotated[float, Field(ge=0)]] = None
     max_ece_increase: Omittable[Fraction] = None

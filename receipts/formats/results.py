@@ -80,13 +80,16 @@ class Estimate(Closed):
     ci95: Annotated[list[float | None], Field(min_length=2, max_length=2)]
     n: Annotated[Integer, Field(ge=0)]
     small_n: bool
+    se: Omittable[Annotated[float, Field(ge=0)]] = None
 
 
 class Retention(Open):
-    """(S-B)/(T-B) for one role; null with a reason when the teacher-base gap is too small."""
+    """(S-B)/(T-B) for one role with its paired-bootstrap CI; null with a reason when the gap is too small."""
 
     value: float | None
     reason: str | None
+    ci95: Omittable[Annotated[list[float | None], Field(min_length=2, max_length=2)]] = None
+    undefined_resamples: Omittable[Annotated[Integer, Field(ge=0)]] = None
     student_over_teacher: float | None = None
 
 

@@ -6,14 +6,22 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
+from receipts.metrics.arrays import FloatArray
+
 __all__ = [
     "GAP_BELOW_MIN",
     "GAP_CI_CONTAINS_ZERO",
+    "MAX_UNDEFINED_SHARE",
     "REASONS",
     "RETENTION_MIN_GAP",
     "TEACHER_ZERO",
     "Retention",
+    "RetentionInterval",
+    "replicate_retention",
     "retention",
+    "retention_interval",
     "teacher_ratio",
 ]
 
@@ -76,3 +84,56 @@ def teacher_ratio(student: float, teacher: float) -> Retention:
     if not (math.isfinite(student) and math.isfinite(teacher)):
         raise ValueError(f"the teacher ratio needs finite scores, got S={student}, T={teacher}")
     return Retention(None, TEACHER_ZERO) if teacher == 0 else Retention(student / teacher)
+
+
+MAX_UNDEFINED_SHARE = 0.05
+"""Retention's CI is null when more than this share of resamples has no retention (``|T - B| < min_gap``).
+
+A percentile interval over the defined resamples drops them silently; up to 5% (two tails' worth at 95%)
+that moves the bounds little, beyond it the ratio is too unstable at this n for an interval to mean much.
+"""
+
+
+@dataclass(frozen=True)
+class RetentionInterval:
+    """Retention's 95% percentile CI over the resamples where it is defined, and how many were not.
+
+    ``low``/``high`` are ``None`` when the point retention is null or more than `MAX_UNDEFINED_SHARE`
+    of the resamples are undefined.
+    """
+
+    low: float | None
+    high: float | None
+    undefined: int
+
+
+def replicate_retention(
+    student: FloatArray, teacher: FloatArray, base: FloatArray, *, min_gap: float = RETENTION_MIN_GAP
+) -> FloatArray:
+    """(S - B) / (T - B) per resample (means over the last axis), NaN where ``|T - B| < min_gap``.
+
+    The same null rule as `retention`, applied to each resample; the CI-contains-zero rule is about the
+    whole sample, so it decides only whether the point value (and so the interval) exists.
+    """
+    s, t, b = (np.mean(x, axis=-1) for x in (student, teacher, base))
+    gap = t - b
+    defined = np.abs(gap) >= min_gap
+    ratio = np.divide(s - b, gap, out=np.full_like(gap, np.nan), where=defined)
+    return np.asarray(ratio, dtype=np.float64)
+
+
+def retention_interval(
+    point: Retention, replicates: FloatArray, confidence: float = 0.95
+) -> RetentionInterval:
+    """The percentile interval of retention's bootstrap ``replicates`` (NaN: undefined on that resample).
+
+    Null when ``point`` is null, or when more than `MAX_UNDEFINED_SHARE` of the replicates are undefined;
+    otherwise numpy's linear-interpolation percentiles over the defined replicates.
+    """
+    defined = replicates[np.isfinite(replicates)]
+    undefined = int(replicates.size - defined.size)
+    if point.value is None or not defined.size or undefined > MAX_UNDEFINED_SHARE * replicates.size:
+        return RetentionInterval(None, None, undefined)
+    tail = round(50.0 * (1.0 - confidence), 10)
+    low, high = np.percentile(defined, [tail, 100.0 - tail])
+    return RetentionInterval(float(low), float(high), undefined)

@@ -19,10 +19,13 @@ __all__ = [
     "SMALL_N",
     "Estimate",
     "McNemar",
+    "Replicates",
     "Statistic",
     "bootstrap_indices",
+    "bootstrap_replicates",
     "mcnemar",
     "paired_bootstrap",
+    "percentile_estimate",
     "role_difference",
     "role_mean",
 ]
@@ -40,13 +43,18 @@ Statistic = Callable[[Mapping[str, FloatArray]], Any]
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with its bootstrap percentile interval."""
+    """A point estimate with its bootstrap percentile interval and bootstrap standard error.
+
+    ``se`` is the standard deviation of the bootstrap replicates (``ddof=1``): what the gate's minimum
+    detectable effect is computed from (`receipts.gate.MDE_Z`); NaN when a replicate is undefined.
+    """
 
     value: float
     low: float
     high: float
     n: int
     small_n: bool
+    se: float = math.nan
 
     def contains(self, x: float) -> bool:
         """Whether ``low <= x <= high``."""
@@ -81,6 +89,56 @@ def bootstrap_indices(
     return rng.integers(0, n, size=(n_resamples, n), dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class Replicates:
+    """A statistic on the original items (``value``) and on each resample (``replicates``, NaN: undefined)."""
+
+    value: float
+    replicates: FloatArray
+    n: int
+
+
+def bootstrap_replicates(
+    scores: Mapping[str, npt.ArrayLike],
+    statistics: Mapping[str, Statistic],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Replicates]:
+    """Each statistic on the original scores and on the same paired resamples of every role.
+
+    The resamples are :func:`bootstrap_indices` (``seed``): every statistic of one call, and every call
+    with the same seed and n, sees the same items, so a ratio's replicates pair with its parts'.
+
+    Raises:
+        ValueError: no roles, roles of different lengths, NaN scores or too few resamples.
+    """
+    arrays = {role: float_array(values, role) for role, values in scores.items()}
+    if not arrays:
+        raise ValueError("needs at least one role")
+    n = same_length(*arrays.values())
+    index = bootstrap_indices(n, n_resamples=n_resamples, seed=seed)
+    resampled = {role: values[index] for role, values in arrays.items()}
+    return {
+        name: Replicates(float(stat(arrays)), np.asarray(stat(resampled), dtype=np.float64), n)
+        for name, stat in statistics.items()
+    }
+
+
+def percentile_estimate(found: Replicates, confidence: float = 0.95) -> Estimate:
+    """The percentile interval and standard error of a statistic's replicates (NaN if any is NaN).
+
+    Raises:
+        ValueError: a confidence outside (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    tail = round(50.0 * (1.0 - confidence), 10)
+    low, high = np.percentile(found.replicates, [tail, 100.0 - tail])
+    se = float(np.std(found.replicates, ddof=1)) if found.replicates.size > 1 else math.nan
+    return Estimate(found.value, float(low), float(high), found.n, found.n < SMALL_N, se)
+
+
 def paired_bootstrap(
     scores: Mapping[str, npt.ArrayLike],
     statistics: Mapping[str, Statistic] | None = None,
@@ -95,29 +153,19 @@ def paired_bootstrap(
     same items are drawn for teacher, base and student); each statistic is evaluated on the original
     scores (the point value) and on all resamples at once; the interval is
     ``np.percentile(replicates, [50(1-confidence), 100 - 50(1-confidence)])`` (numpy's default linear
-    interpolation) — 2.5 and 97.5 for 95%. ``small_n`` is ``n < 30``. By default the statistics are the
-    mean of each role. A statistic that is undefined on some resample must return NaN there; the
-    interval is then NaN.
+    interpolation) — 2.5 and 97.5 for 95%; ``se`` is the replicates' standard deviation. ``small_n`` is
+    ``n < 30``. By default the statistics are the mean of each role. A statistic that is undefined on
+    some resample must return NaN there; the interval is then NaN.
 
     Raises:
         ValueError: no roles, roles of different lengths, NaN scores, a bad confidence or too few
             resamples.
     """
-    arrays = {role: float_array(values, role) for role, values in scores.items()}
-    if not arrays:
-        raise ValueError("needs at least one role")
-    n = same_length(*arrays.values())
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    stats = statistics if statistics is not None else {role: role_mean(role) for role in arrays}
-    index = bootstrap_indices(n, n_resamples=n_resamples, seed=seed)
-    resampled = {role: values[index] for role, values in arrays.items()}
-    tail = round(50.0 * (1.0 - confidence), 10)
-    out = {}
-    for name, stat in stats.items():
-        low, high = np.percentile(np.asarray(stat(resampled), dtype=np.float64), [tail, 100.0 - tail])
-        out[name] = Estimate(float(stat(arrays)), float(low), float(high), n, n < SMALL_N)
-    return out
+    stats = statistics if statistics is not None else {role: role_mean(role) for role in scores}
+    found = bootstrap_replicates(scores, stats, n_resamples=n_resamples, seed=seed)
+    return {name: percentile_estimate(rep, confidence) for name, rep in found.items()}
 
 
 MCNEMAR_EXACT_BELOW = 25

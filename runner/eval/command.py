@@ -199,8 +199,8 @@ def _check_gates(all_results: Sequence[dict[str, Any]]) -> None:
             blocked.append(f"{results['pack']['id']}: {why}")
     if blocked:
         raise GateError(
-            "the release gate did not pass (it fails closed: a rule not evaluated does not pass): "
-            + "; ".join(blocked),
+            "the release gate did not pass (only pass passes: a rule inconclusive, underpowered or not "
+            "evaluated does not): " + "; ".join(blocked),
             hint="see gate.rules in results.json; a card can mark rules optional when you sign",
         )
 

@@ -1,5 +1,6 @@
 """receipts.metrics.retention: hand-computed values, null rules and invariants."""
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,3 +54,23 @@ def test_retention_invariants(s, t, b):
     assert m.retention(b, t, b).value == pytest.approx(0.0, abs=1e-12)
     assert (r.value >= 0) == ((s - b) * (t - b) >= 0)
     assert r.value * (t - b) + b == pytest.approx(s, abs=1e-9)
+
+
+def test_retention_replicates_follow_the_null_rule_per_resample():
+    student = np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
+    teacher = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
+    base = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
+    found = m.replicate_retention(student, teacher, base)
+    assert found[0] == 0.5
+    assert np.isnan(found[1])  # teacher = base on this resample: nothing to retain
+
+
+def test_retention_interval_skips_a_few_undefined_resamples_and_nulls_many():
+    replicates = np.linspace(0.0, 1.0, 1000)
+    replicates[:50] = np.nan  # 5%: still an interval, over the 950 defined
+    found = m.retention_interval(m.Retention(0.7), replicates)
+    assert found.undefined == 50
+    assert found.low == pytest.approx(np.percentile(replicates[50:], 2.5))
+    replicates[50] = np.nan  # one more than 5%: too unstable for an interval
+    assert m.retention_interval(m.Retention(0.7), replicates) == m.RetentionInterval(None, None, 51)
+    assert m.retention_interval(m.Retention(None, m.GAP_BELOW_MIN), np.ones(1000)).low is None

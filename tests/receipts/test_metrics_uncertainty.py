@@ -45,7 +45,15 @@ def test_paired_bootstrap_is_deterministic_and_flags_small_n():
     assert first == second
     assert first["student"].small_n
     assert first["student"].value == 0.7
-    assert m.paired_bootstrap({"s": [1] * 30})["s"] == m.Estimate(1.0, 1.0, 1.0, 30, False)
+    assert m.paired_bootstrap({"s": [1] * 30})["s"] == m.Estimate(1.0, 1.0, 1.0, 30, False, 0.0)
+
+
+def test_the_bootstrap_standard_error_is_the_replicates_standard_deviation():
+    scores = {"a": [1, 0, 1, 1, 0, 1, 1, 0, 1, 1] * 4}
+    found = m.bootstrap_replicates(scores, {"a": m.role_mean("a")})["a"]
+    assert m.paired_bootstrap(scores)["a"].se == pytest.approx(float(np.std(found.replicates, ddof=1)))
+    # the binomial standard error of a mean of 40 Bernoulli(0.7) scores, within bootstrap noise
+    assert m.paired_bootstrap(scores)["a"].se == pytest.approx((0.7 * 0.3 / 40) ** 0.5, rel=0.1)
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ def test_results_agree_with_the_examples_log(tmp_path: Path, capsys: pytest.Capt
     assert any(name.startswith("variant=") for name in results["metrics"])
     assert results["robustness"]["worst_case"]["roles"]["teacher"]["value"] <= acc["teacher"]
     assert {"ece_10_equal_mass", "ece_15_equal_width", "brier"} <= set(results["calibration"]["student"])
-    assert results["gate"]["verdict"] in {"pass", "fail", "not_evaluated"}
+    assert results["gate"]["verdict"] in {"pass", "fail", "inconclusive", "underpowered", "not_evaluated"}
 
 
 def test_unchanged_rerun_reads_the_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,64 @@
+"""The card page says each gate outcome in plain words, and shows retention with its CI (text and chart)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.render import collect, render
+from receipts.cli import main
+from receipts.keys import generate
+from receipts.sign import sign_receipt
+from receipts.trust import new_root, trust_root_from_bytes
+
+ROOT = Path(__file__).parents[2]
+CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The rendered files of one receipt whose run leaves the pack's rules short of a pass."""
+    tmp = tmp_path_factory.mktemp("gate-page")
+    roles = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.85"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
+        argv = ["run", str(ROOT / "packs" / "capitals-mc"), *roles, "--limit", "60", "--variant", "original"]
+        assert main([*argv, "--out", str(tmp / "run")]) == 0
+    card = yaml.safe_load(CARD.read_text("utf-8"))
+    card.pop("gate", None)  # the pack's own rules
+    (tmp / "card.yaml").write_text(yaml.safe_dump(card), "utf-8")
+    key = generate()
+    sign_receipt(tmp / "card.yaml", [key], tmp / "receipts", runs=[tmp / "run"])
+    root_bytes = new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    root = trust_root_from_bytes(root_bytes)
+    result = render(collect(tmp / "receipts", root), root, root_bytes)
+    return {name: data.decode("utf-8") for name, data in result.files.items() if name.startswith("models/")}
+
+
+def _markdown(files: dict[str, str]) -> str:
+    (name,) = [n for n in files if n.count("/") == 3 and n.endswith("/index.md")]
+    return files[name]
+
+
+def test_the_gate_table_says_each_outcome_in_words(page: dict[str, str]) -> None:
+    text = _markdown(page)
+    assert "<th>observed (95% CI)</th>" in text
+    assert "max global regression" in text
+    assert "underpowered: this pack cannot detect a 5% regression on cohort critical" in text
+    assert "(95% CI); the threshold is" in text  # a rule judged on its CI says between which bounds
+
+
+def test_retention_is_shown_with_its_ci_in_text_and_chart(page: dict[str, str]) -> None:
+    text = _markdown(page)
+    assert "(95% CI " in text.split("### Retention", 1)[1].split("###", 1)[0]
+    headline = text.split("<th>retention (95% CI)</th>", 1)[1].split("</table>", 1)[0]
+    assert '<span data-rc-figure="runs.capitals-mc.retention">' in headline
+    shown = r'data-rc-figure="runs.capitals-mc.retention">[^<]*</span> \[[-0-9.]+, [-0-9.]+\]'
+    assert re.search(shown, headline)
+    charts = [data for name, data in page.items() if name.endswith(".svg") and "student retention" in data]
+    assert charts
+    assert "<line " in charts[0]  # the CI whisker
