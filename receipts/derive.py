@@ -104,7 +104,7 @@ class _Instance:
     item: str
     variant: str
     slices: Mapping[str, Any]
-    critical: bool
+    critical: bool | str  # True, or the name of the item's critical cohort
     gold: Any
 
 
@@ -135,7 +135,10 @@ def _instances(rows: Sequence[Row]) -> tuple[list[_Instance], dict[str, dict[str
 
 
 def _slices(instances: Sequence[_Instance]) -> dict[str, list[str]]:
-    """Slice name -> instance keys: ``all``, ``<field>=<label>``, ``critical``, ``variant=<name>``."""
+    """Slice name -> instance keys: ``all``, ``<field>=<label>``, ``critical``, ``variant=<name>``.
+
+    An item whose ``critical`` names a cohort (``critical: pii``) is also in ``critical=<cohort>``.
+    """
     out: dict[str, list[str]] = defaultdict(list)
     for inst in instances:
         if inst.variant == ORIGINAL:
@@ -144,6 +147,8 @@ def _slices(instances: Sequence[_Instance]) -> dict[str, list[str]]:
                 out[f"{name}={label}"].append(inst.key)
             if inst.critical:
                 out["critical"].append(inst.key)
+            if isinstance(inst.critical, str):
+                out[f"critical={inst.critical}"].append(inst.key)
         else:
             out[f"variant={inst.variant}"].append(inst.key)
     return dict(out)
@@ -434,7 +439,7 @@ def _diagnostics(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     critical = {
         name: section[primary]["roles"]["student"]["value"]
         for name, section in results["metrics"].items()
-        if name == "critical" and primary in section
+        if (name == "critical" or name.startswith("critical=")) and primary in section
     }
     sft_ci = overall.get("differences", {}).get("student-sft", {}).get("ci95")
     inputs = diagnostics.DiagnosticInputs(

@@ -113,6 +113,11 @@ def _cohorts(results: Results) -> list[str]:
     )
 
 
+def _is_critical(slice_name: str) -> bool:
+    """The pooled critical slice, or a named critical cohort (``critical=<name>``)."""
+    return slice_name == "critical" or slice_name.startswith("critical=")
+
+
 def _retention(results: Results) -> Observation:
     primary = results.primary_metric or ""
     overall = (results.metrics or {}).get("all", {}).get(primary)
@@ -138,14 +143,15 @@ def observed_inputs(results: Results) -> dict[str, float | Observation | Sequenc
 
     ``global_regression`` is teacher - student on the run's primary metric over all items, with the
     negated ``student-teacher`` paired CI and MDE; ``critical_regression`` the same for each critical
-    cohort (the ``critical`` slice: the items a pack marks ``critical: true``); ``cohort_excess_regression``
+    cohort (the ``critical`` slice: every item a pack marks ``critical``, and each ``critical=<name>`` slice:
+    the items marked ``critical: <name>``, judged on its own); ``cohort_excess_regression``
     each cohort's drop minus the global drop (`_excess`); ``retention`` the student's retention on all
     items with its CI (``None`` when the run reported it null); ``ece_increase`` the 10-bin equal-mass ECE
     of the student minus the teacher's (a point estimate). ``cost_ratio`` needs footprints or a declared
     teacher price; see :func:`cost_ratio`.
     """
     overall = _drop(results, "all")
-    critical = [_drop(results, name, name) for name in _cohorts(results) if name == "critical"]
+    critical = [_drop(results, name, name) for name in _cohorts(results) if _is_critical(name)]
     cohorts = [_excess(_drop(results, name, name), overall) for name in _cohorts(results)]
     return {
         "global_regression": overall,

@@ -61,7 +61,7 @@ def _compiles(value: str) -> str:
 
 
 def _not_taken(value: str) -> str:
-    if value in ("id", "variant"):
+    if value in ("id", "variant", "critical"):
         raise ValueError(f"{value!r} is taken: it cannot be a slice")
     return value
 

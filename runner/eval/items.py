@@ -16,6 +16,7 @@ __all__ = ["MAX_REPORTED", "ItemReader", "Problems"]
 MAX_REPORTED = 100
 # the item-id rule of card.schema.json's pack_item, so cards can cite any item as <pack-id>/<item-id>
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+_COHORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # critical: <name> -> slice critical=<name>
 
 
 class Problems:
@@ -85,8 +86,13 @@ class ItemReader:
         self.seen[item_id] = where
         report = _Reporter(self.problems, where, item_id)
         critical = obj.get("critical", False)
-        if not isinstance(critical, bool):
-            report("critical", f"`critical` must be true or false, not {critical!r}")
+        if not isinstance(critical, bool) and not (isinstance(critical, str) and _COHORT.match(critical)):
+            report(
+                "critical",
+                f"`critical` must be true, false or a cohort name, not {critical!r}",
+                "a cohort name is letters, digits and . _ - (up to 64, starting with a letter or digit), "
+                "e.g. critical: pii",
+            )
         slices = self._slices(obj, report)
         expected = self._expected(obj, report)
         choices = self._choices(obj, report)
@@ -108,7 +114,7 @@ class ItemReader:
             gold=gold,
             choices=choices,
             slices=slices,
-            critical=bool(critical),
+            critical=critical if isinstance(critical, str) else bool(critical),
             expected=expected,
             clarify_pattern=pattern,
         )

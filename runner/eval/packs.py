@@ -62,7 +62,7 @@ class Item:
     gold: Gold
     choices: tuple[str, ...] | None = None
     slices: Mapping[str, Label] = field(default_factory=dict)
-    critical: bool = False
+    critical: bool | str = False  # True, or the name of the item's critical cohort
     expected: Behaviour = "answer"
     clarify_pattern: str | None = None
 
@@ -150,7 +150,7 @@ class Pack:
 
     @property
     def critical_items(self) -> tuple[Item, ...]:
-        """The critical cohort: items marked ``critical: true``."""
+        """The critical items: every item marked ``critical`` (true or a cohort name)."""
         return tuple(item for item in self.items if item.critical)
 
     def item(self, item_id: str) -> Item:
@@ -176,7 +176,7 @@ class PromptInstance:
     gold: Gold
     choices: tuple[str, ...] | None = None
     continuations: tuple[str, ...] | None = None
-    critical: bool = False
+    critical: bool | str = False  # True, or the name of the item's critical cohort
     slices: Mapping[str, Label] = field(default_factory=dict)
     expected: Behaviour = "answer"
     clarify_pattern: str | None = None

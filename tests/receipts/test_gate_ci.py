@@ -35,7 +35,7 @@ def _rows(
     student: Sequence[int],
     base: Sequence[int] | None = None,
     cohorts: Sequence[str] | None = None,
-    critical: Sequence[bool] | None = None,
+    critical: Sequence[bool | str] | None = None,
 ) -> list[dict[str, Any]]:
     scores = {"teacher": teacher, "student": student, **({"base": base} if base is not None else {})}
     return [
@@ -43,7 +43,7 @@ def _rows(
             "item": f"i{i:04d}",
             "variant": "original",
             "slices": {"cohort": cohorts[i]} if cohorts is not None else {},
-            "critical": bool(critical[i]) if critical is not None else False,
+            "critical": critical[i] if critical is not None else False,
             "gold": 0,
             "roles": {role: {"score": s[i], "scores": {"acc": s[i]}} for role, s in scores.items()},
         }
@@ -137,6 +137,23 @@ def test_each_critical_cohort_is_judged_on_its_own_ci() -> None:
     assert rule["n"] == 40
     assert rule["observed"] == pytest.approx(0.5)
     assert rule["status"] == "fail"
+
+
+def test_each_named_critical_cohort_is_judged_on_its_own() -> None:
+    """Items marked ``critical: <name>`` form slice ``critical=<name>``: each is judged, and the pool."""
+    n = 400
+    teacher, student = _paired(n, 20)  # the first 20 items: the student is wrong
+    critical: list[bool | str] = ["pii" if i < 40 else "safety" if i < 240 else False for i in range(n)]
+    results = _derive(_rows(teacher, student, critical=critical), {"max_critical_regression": 0.05})
+    assert {"critical", "critical=pii", "critical=safety"} <= set(results["metrics"])
+    by_cohort = {r["cohort"]: r for r in results["gate"]["rules"]}
+    assert set(by_cohort) == {"critical", "critical=pii", "critical=safety"}
+    assert (by_cohort["critical=pii"]["n"], by_cohort["critical=pii"]["observed"]) == (40, pytest.approx(0.5))
+    assert by_cohort["critical=pii"]["status"] == "fail"  # half the pii items lost
+    assert by_cohort["critical=safety"]["observed"] == pytest.approx(0.0)  # none lost: the pool hid where
+    assert by_cohort["critical"]["n"] == 240
+    assert results["gate"]["verdict"] == "fail"
+    assert "on cohort critical=pii" in results["gate"]["reason"]
 
 
 def test_a_cohort_dropping_beyond_the_global_drop_by_the_margin_is_flagged() -> None:

@@ -652,7 +652,7 @@ def test_every_item_problem_is_reported_at_once():
     assert found["data/items.jsonl:1 $.id"] == "item has no `id`"
     assert "must be a list of at least 2 strings" in found["data/items.jsonl:2 $.choices"]
     assert "no slice label `difficulty`" in found["data/items.jsonl:3 $.difficulty"]
-    assert "`critical` must be true or false" in found["data/items.jsonl:4 $.critical"]
+    assert "`critical` must be true, false or a cohort name" in found["data/items.jsonl:4 $.critical"]
     assert "not True" in found["data/items.jsonl:4 $.label"]  # a boolean is not an index
     assert "is not a valid id" in found["data/items.jsonl:5 $.id"]
     assert str(DATA / "pack_many_item_errors" / "pack.yaml") in caught.value.diagnostics()
@@ -816,3 +816,17 @@ def test_empty_pack_is_refused(tmp_path):
 def test_unknown_perturbation_mode(kind):
     with pytest.raises(ValueError, match="unknown"):
         perturb("text", PerturbationSpec(kind, mode="sideways"), item_id="i", variant="v")
+
+
+def test_a_named_critical_cohort_is_kept_and_critical_is_no_slice_field(tmp_path):
+    """``critical: pii`` names the item's critical cohort; ``slices: [critical]`` would collide with it."""
+    spec = (MINIMAL / "pack.yaml").read_text("utf-8")
+    items = [json.loads(line) for line in (MINIMAL / "data" / "items.jsonl").read_text("utf-8").splitlines()]
+    items[0]["critical"], items[1]["critical"] = "pii", True
+    pack = load_pack(write_pack(tmp_path / "named", spec, items))
+    assert [item.critical for item in pack.items] == ["pii", True]
+    assert len(pack.critical_items) == 2
+    taken = spec.replace("slices: [difficulty]", "slices: [critical]")
+    with pytest.raises(SchemaError) as caught:
+        load_pack(write_pack(tmp_path / "taken", taken, items))
+    assert [v.path for v in caught.value.violations] == ["$.slices[0]"]
