@@ -146,6 +146,16 @@ def test_another_thread_count_is_compared_within_tolerance_and_labelled(
     assert rerun["host"]["signed_threads"] == [1]
 
 
+def verify_reproduction(
+    capsys: pytest.CaptureFixture[str], world: dict[str, Path], statement: Path, receipt: Path, key: Path
+) -> tuple[int, str]:
+    """``receipts verify-reproduction`` of ``statement`` against ``receipt``, pinning ``key``."""
+    argv = ["verify-reproduction", statement, "--receipt", receipt, "--trust-root", world["trust"]]
+    code = main([str(a) for a in [*argv, "--reproducer-key", key]])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
 def test_a_signed_reproduction_verifies_with_the_reproducer_key_only(
     world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,10 +169,7 @@ def test_a_signed_reproduction_verifies_with_the_reproducer_key_only(
     assert "wrote" in text
 
     def check(path: Path, receipt: Path, key: Path) -> tuple[int, str]:
-        argv = ["verify-reproduction", path, "--receipt", receipt, "--trust-root", world["trust"]]
-        code = main([str(a) for a in [*argv, "--reproducer-key", key]])
-        captured = capsys.readouterr()
-        return code, captured.out + captured.err
+        return verify_reproduction(capsys, world, path, receipt, key)
 
     code, text = check(statement, world["receipt"], keys / "lab.pub.pem")
     assert code == 0, text
@@ -202,9 +209,7 @@ def test_a_publishers_own_rerun_is_not_a_third_party_reproduction(
         "--sign-with", keys / "publisher.key.pem", "--out", statement,
     )  # fmt: skip
     assert code == 0, text
-    argv = ["verify-reproduction", statement, "--receipt", world["receipt"], "--trust-root", world["trust"]]
-    code = main([str(a) for a in [*argv, "--reproducer-key", keys / "publisher.pub.pem"]])
-    text = capsys.readouterr().err
+    code, text = verify_reproduction(capsys, world, statement, world["receipt"], keys / "publisher.pub.pem")
     assert code == 4
     assert "is one of the publisher's keys" in text
 
