@@ -20,8 +20,6 @@ from receipts.verify import VerifiedReceipt
 
 __all__ = ["Shown", "collect_reproductions", "load_reproducer_keys"]
 
-MAX_STATEMENT_BYTES = 16 * 1024 * 1024
-
 
 @dataclass(frozen=True)
 class Shown:
@@ -70,7 +68,8 @@ def collect_reproductions(
         VerificationError: a statement is unreadable, signed by no pinned reproducer key (or by a publisher
             key), or about no receipt of this catalog.
     """
-    from receipts.documents import read_bytes
+    from receipts.dsse import MAX_ENVELOPE_BYTES
+    from receipts.paths import read_regular
     from receipts.reproduction import verify_reproduction
 
     if not keys:
@@ -80,7 +79,8 @@ def collect_reproductions(
     by_digest = {hashlib.sha256(e.envelope).hexdigest(): e for e in entries}
     shown: dict[str, list[Shown]] = {}
     for path in sorted(folder.glob("*.json")):
-        data = read_bytes(path, what="reproduction statement", limit=MAX_STATEMENT_BYTES)
+        # a regular file reached without a link (a FIFO or a link to elsewhere is refused, never opened)
+        data = read_regular(folder, path.name, limit=MAX_ENVELOPE_BYTES)
         entry = _about(data, by_digest)
         if entry is None:
             raise VerificationError(

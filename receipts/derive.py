@@ -67,7 +67,10 @@ DERIVED = (
 MAX_RESAMPLES = 100_000
 MAX_SLICES = 10_000
 MAX_METRICS = 100
-"""What `rederive` computes at most for a signed run: each CI costs resamples x rows, per slice and metric.
+MAX_RESAMPLED_CELLS = 100_000_000
+"""What `rederive` computes at most for a signed run: each CI costs resamples x rows, per slice and metric,
+and one bootstrap holds a resamples x instances index matrix (MAX_RESAMPLED_CELLS: 800 MB of int64, e.g.
+1,000 resamples of 100,000 instances).
 
 Far above any pack's (1,000 resamples, tens of slices, a few metrics); far below what would let a hostile
 receipt hold a verifier for hours.
@@ -493,6 +496,8 @@ def derive_results(
     if bounded:
         _bound("slices", len(slices), MAX_SLICES)
         _bound("metrics", len(_metric_names(facts.primary_metric, scored)), MAX_METRICS)
+        _bound("resampled cells (bootstrap resamples x instances)", facts.bootstrap_resamples * len(usable),
+               MAX_RESAMPLED_CELLS)  # fmt: skip
     results: dict[str, Any] = {
         **header,
         "metrics": _metrics(slices, scored, roles, facts),

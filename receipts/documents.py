@@ -117,6 +117,7 @@ def parse_json(
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
             parse_float=lambda number: _float(number, overflowed),
+            parse_int=lambda number: _int(number, overflowed),
         )
     except _DuplicateKey as exc:
         raise InputError(f"duplicate JSON key {exc.args[0]!r}", file=file) from None
@@ -129,7 +130,9 @@ def parse_json(
         raise InputError(f"JSON nested deeper than {max_depth} levels", file=file)
     if overflowed:
         where = _non_finite_path(value)
-        raise InputError(f"{overflowed[0]} is not a finite number", file=file, where=where, hint=_FINITE_HINT)
+        number = overflowed[0]
+        shown = number if len(number) <= 40 else f"{number[:40]}… ({len(number)} characters)"
+        raise InputError(f"{shown} is not a finite number", file=file, where=where, hint=_FINITE_HINT)
     return value
 
 
@@ -140,12 +143,34 @@ def _float(number: str, overflowed: list[str]) -> float:
     return value
 
 
+def _int(number: str, overflowed: list[str]) -> int:
+    """An integer, noted as not finite when no float can hold it.
+
+    10**400 is valid JSON; every reader of a number converts it to a float sooner or later, and would fail
+    there with a traceback.
+    """
+    value = int(number)
+    if not _float_sized(value):
+        overflowed.append(number)
+    return value
+
+
+def _float_sized(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def _non_finite_path(value: Any) -> str:
     """The JSON path of the first number in ``value`` that is not finite (depth-first, as written)."""
     stack: list[tuple[Any, str]] = [(value, "$")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, float) and not math.isfinite(node):
+            return path
+        if isinstance(node, int) and not isinstance(node, bool) and not _float_sized(node):
             return path
         if isinstance(node, dict):
             stack.extend((child, f"{path}.{key}") for key, child in reversed(node.items()))

@@ -82,7 +82,7 @@ def _run_problems(entry: Mapping[str, Any], results: SignedDocument, examples: b
         return [f"{entry['examples']}: {exc.summary()}"]
     except SchemaError as exc:  # the facts it states and its rows give no valid results document
         return [f"{name}: its numbers cannot be re-derived from {entry['examples']}: {exc.summary()}"]
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
         return [
             f"{name}: its numbers cannot be re-derived from {entry['examples']} ({type(exc).__name__}: {exc})"
         ]

@@ -144,4 +144,11 @@ def verify_reproduction(
         raise VerificationError(
             "the statement names another reproducer key than the one that signed it", file=file
         )
+    p = statement.predicate
+    if not 1 <= p.n == len(p.items) or p.reproduced != sum(1 for i in p.items if i.reproduced):
+        raise VerificationError(
+            f"the statement's counts do not add up: {p.reproduced}/{p.n} over {len(p.items)} item(s), "
+            f"{sum(1 for i in p.items if i.reproduced)} of them reproduced",
+            file=file,
+        )
     return statement

@@ -53,7 +53,6 @@ SignWith = Annotated[
     typer.Option(help="With --rerun: sign a reproduction statement with this (reproducer's) private key."),
 ]
 OutFile = Annotated[Path | None, typer.Option("--out", help="With --sign-with: the statement file to write.")]
-_MAX_STATEMENT = 16 * 1024 * 1024
 
 
 def rerun_request(
@@ -87,8 +86,10 @@ def rerun_request(
         raise UsageError("--rerun needs exactly one of --weights DIR and --model SPEC")
     if (sign_with is None) != (out_file is None):
         raise UsageError("--sign-with KEY and --out FILE go together")
-    if out_file is not None and (out_file.exists() or out_file.is_symlink()):
-        raise UsageError(f"--out {out_file} already exists", hint="choose a new file for the statement")
+    if out_file is not None:  # a new file in a writable folder, checked before minutes of rerun
+        from receipts.output import check_file
+
+        check_file(out_file, what="the reproduction statement", force=False)
     if model_sig is not None:
         raise UsageError(
             "--model-sig checks weights, not a rerun", hint="verify the signature without --rerun"
@@ -132,7 +133,10 @@ def reproduce(
         statement = reproduction_statement(
             verified, outcome.as_json(), name=name, keyid=key.public.keyid, issued_at=datetime.now(UTC)
         )
-        out_file.write_bytes(sign_reproduction(statement, key))
+        from receipts.output import write_file
+
+        data = sign_reproduction(statement, key)  # a new file only (O_EXCL, no link followed)
+        write_file(out_file, data, what="the reproduction statement", force=False)
         written = str(out_file)
     if as_json:
         document = {
@@ -196,6 +200,7 @@ def verify_reproduction(
     Example: receipts verify-reproduction r.json --receipt m@1/ --trust-root t.json --reproducer-key l.pub.pem
     """
     from receipts.documents import read_bytes
+    from receipts.dsse import MAX_ENVELOPE_BYTES
     from receipts.keys import load_public_key
     from receipts.reproduction import verify_reproduction as check
     from receipts.trust import load_trust_root
@@ -204,7 +209,7 @@ def verify_reproduction(
     root = load_trust_root(trust_root)
     key = load_public_key(reproducer_key)
     verified = verify_receipt(receipt, root)
-    data = read_bytes(statement, what="reproduction statement", limit=_MAX_STATEMENT)
+    data = read_bytes(statement, what="reproduction statement", limit=MAX_ENVELOPE_BYTES)
     predicate = check(data, verified, key, root, file=statement).predicate
     complete = predicate.same_model and predicate.reproduced == predicate.n
     if as_json:

@@ -16,6 +16,7 @@ move the last bits: a reproducer on another machine passes ``tolerant=True`` and
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -254,12 +255,19 @@ def rerun(runs: Sequence[SignedRun], request: RerunRequest) -> Reproduction:
     """
     if request.n < 1:
         raise UsageError(f"--rerun N must be at least 1, not {request.n}")
+    if not runs:
+        raise UsageError(
+            "this receipt has no eval runs to re-execute", hint="--rerun needs a receipt with runs"
+        )
     signed = _signed_identity(runs, request.role)
     spec = _spec(request, signed)
     chosen = [s for s in sample(runs, request.n, request.seed) if isinstance(_cell(s, request.role), Mapping)]
+    if not chosen:  # never "reproduced 0/0": nothing re-executed is no reproduction
+        raise UsageError(f"no sampled row has an output of role {request.role!r} to re-execute")
     packs = _packs(runs, request.packs, {s.run.pack_id for s in chosen})
     signed_threads = tuple(run.threads for run in runs)
-    threads = request.threads or next((t for t in signed_threads if t), 1)
+    # the signed count is someone else's number: at most this machine's cores (a difference then, labelled)
+    threads = min(request.threads or next((t for t in signed_threads if t), 1), os.cpu_count() or 1)
     pin_threads(threads)
     backend = load_backend(spec)
     try:

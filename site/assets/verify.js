@@ -348,6 +348,7 @@
     rows.forEach(function (row) {
       if (row.variant !== "original") return;
       var cells = record(row.roles);
+      if (names.some(function (r) { return "error" in record(cells[r]); })) return;  // as derive: failed rows out
       var values = names.map(function (r) { return record(record(cells[r]).scores)[primary]; });
       if (!values.every(function (v) { return typeof v === "number" && isFinite(v); })) return;
       names.forEach(function (r, k) { sums[r] += values[k]; });

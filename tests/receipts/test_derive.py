@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from receipts.cli import main
-from receipts.derive import DERIVED, MAX_RESAMPLES, MAX_SLICES, TOLERANCE, differences, rederive
+from receipts.derive import (
+    DERIVED,
+    MAX_RESAMPLED_CELLS,
+    MAX_RESAMPLES,
+    MAX_SLICES,
+    TOLERANCE,
+    differences,
+    rederive,
+)
 
 ROOT = Path(__file__).parents[2]
 ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
@@ -125,5 +133,10 @@ def test_a_hostile_run_cannot_make_rederivation_run_for_hours(runs: dict[str, Pa
     original = next(r for r in rows if r["variant"] == "original")
     rows += [{**original, "item": f"x{i}", "slices": {"domain": f"label-{i}"}} for i in range(MAX_SLICES)]
     with pytest.raises(ValueError, match=f"slices; re-derivation computes at most {MAX_SLICES:,}"):
+        rederive(results, rows)
+    results, rows = _load(runs["capitals-mc"])
+    results["settings"]["bootstrap_resamples"] = MAX_RESAMPLES  # allowed alone, not times many rows
+    rows += [{**original, "item": f"y{i}"} for i in range(MAX_RESAMPLED_CELLS // MAX_RESAMPLES)]
+    with pytest.raises(ValueError, match=r"resampled cells .* re-derivation computes at most 100,000,000"):
         rederive(results, rows)
     assert MAX_RESAMPLES >= 1000  # a runner's default run is far inside the bounds

@@ -381,6 +381,15 @@ def test_signing_a_card_with_a_number_that_is_not_finite_is_one_error(capsys, tm
     assert not (tmp_path / "r").exists()
 
 
+def test_an_integer_too_large_for_a_float_is_refused_where_it_is() -> None:
+    """10**400 is valid JSON and a Python int; the readers that turn it into a float would crash."""
+    with pytest.raises(InputError) as caught:
+        parse_json(b'{"gate": {"rules": [{"threshold": 1' + b"0" * 400 + b"}]}}", file="results.json")
+    assert caught.value.where == "$.gate.rules[0].threshold"
+    assert "… (401 characters) is not a finite number" in caught.value.summary()
+    assert parse_json(b'{"seed": 18446744073709551615}') == {"seed": 2**64 - 1}  # big, yet a float holds it
+
+
 def test_results_with_a_number_too_large_for_a_float_are_refused(capsys):
     # `1e999` is valid JSON that Python reads as inf; json's `parse_constant` hook never sees it.
     path = HOSTILE / "results_overflowing_float.json"

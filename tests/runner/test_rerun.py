@@ -244,7 +244,7 @@ def test_a_pack_that_is_not_the_signed_one_is_refused(
         (["--model", "hf:W"], "need --rerun N"),
         (
             ["--rerun", 2, "--weights", "W", "--sign-with", "k.key.pem", "--out", PACK / "pack.yaml"],
-            "pack.yaml already exists",
+            "pack.yaml: already exists",
         ),
     ],
 )
