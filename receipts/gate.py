@@ -11,7 +11,8 @@ Rules are judged on 95% paired-bootstrap CIs where the run has them (DESIGN §11
   the threshold, else is *underpowered* when the minimum detectable effect at the slice's n exceeds the
   threshold, else *passes* when the CI's upper bound is within it, else is *inconclusive*;
 - ``min_retention`` passes when the retention CI's lower bound reaches the threshold, fails when its upper
-  bound is below it, and is inconclusive otherwise;
+  bound is below it, and is inconclusive otherwise, or when the run recorded its CI as null (too unstable
+  to bound: the point estimate alone does not pass);
 - a rule whose input has no CI (``max_cost_ratio``, ``max_ece_increase``, or a run recorded without CIs)
   is judged on the point estimate, and its record says ``basis: point``;
 - a rule whose input is missing is *not evaluated*.
@@ -94,9 +95,13 @@ class RuleResult:
     n: int | None = None
     mde: float | None = None
     cohort: str | None = None
+    ci_null: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready form: ``basis`` once judged, ``ci95``/``n``/``mde`` on a CI, ``cohort`` per cohort."""
+        """JSON-ready form: ``basis`` once judged, ``ci95``/``n``/``mde`` on a CI, ``cohort`` per cohort.
+
+        A record whose CI the run recorded as null has ``basis: ci`` with ``ci_null`` (why) and no ``ci95``.
+        """
         out: dict[str, object] = {
             "rule": self.rule,
             "status": self.status,
@@ -105,7 +110,9 @@ class RuleResult:
             "input": self.input,
         }
         if self.status != "not_evaluated":
-            out["basis"] = "point" if self.ci95 is None else "ci"
+            out["basis"] = "point" if self.ci95 is None and self.ci_null is None else "ci"
+        if self.ci_null is not None:
+            out["ci_null"] = self.ci_null
         if self.ci95 is not None:
             out.update(ci95=list(self.ci95), n=self.n, mde=self.mde)
         if self.cohort is not None:
@@ -160,7 +167,11 @@ def _judge_one(rule: str, threshold: float, seen: Observation) -> RuleResult:
         return RuleResult(rule, "not_evaluated", threshold, None, key, cohort=seen.cohort)
     value = float(seen.value)  # type: ignore[arg-type]
     ci = seen.ci95 if seen.ci95 is not None and all(_finite(b) for b in seen.ci95) else None
-    if ci is None:  # no CI: the point estimate, as the record's basis says
+    if ci is None and seen.ci_null is not None:  # a CI was due and is null: the point cannot pass
+        return RuleResult(
+            rule, "inconclusive", threshold, value, key, n=seen.n, cohort=seen.cohort, ci_null=seen.ci_null
+        )
+    if ci is None:  # no CI recorded: the point estimate, as the record's basis says
         ok = value <= threshold + GATE_TOLERANCE if bound == "max" else value >= threshold - GATE_TOLERANCE
         return RuleResult(rule, "pass" if ok else "fail", threshold, value, key, cohort=seen.cohort)
     mde = seen.mde if _finite(seen.mde) else None
@@ -260,6 +271,8 @@ def describe(rule: Mapping[str, Any]) -> str:
         )
     elif ci is not None and len(ci) == 2:
         text = f"{status}: {noun} is between {_n(ci[0])} and {_n(ci[1])} (95% CI)"
+    elif isinstance(rule.get("ci_null"), str):
+        text = f"{status}: {noun} is {_n(rule.get('observed'))} but {rule['ci_null']}"
     else:
         text = f"{status}: {noun} is {_n(rule.get('observed'))} (point estimate, no CI)"
     if status != "not_evaluated" and status != "underpowered":

@@ -31,6 +31,8 @@ class Observation:
     """One observed input of a rule: the point estimate and, where the run has them, its CI, n and MDE.
 
     ``cohort`` names the slice for the per-cohort rules; ``ci95`` is ``None`` for point-only inputs.
+    ``ci_null`` says why a CI the run did record is null (e.g. retention too unstable to bound): such an
+    input is not point-only, and a rule on it is inconclusive rather than judged on the point estimate.
     """
 
     value: float | None
@@ -38,6 +40,7 @@ class Observation:
     n: int | None = None
     mde: float | None = None
     cohort: str | None = None
+    ci_null: str | None = None
 
 
 COST_KEY = "cost_per_1k_calls"
@@ -119,15 +122,29 @@ def _is_critical(slice_name: str) -> bool:
 
 
 def _retention(results: Results) -> Observation:
+    """The student's retention on all items, with its CI; a recorded but null CI is not a point estimate.
+
+    Three cases: a CI with both bounds (judged on it); no ``ci95`` recorded at all (a run from before
+    retention had one: judged on the point, ``basis: point``); a ``ci95`` recorded null beside a value
+    (more than 5% of the bootstrap resamples had no retention, so the ratio is too unstable at this n to
+    bound): ``ci_null`` says so, and the rule is inconclusive.
+    """
     primary = results.primary_metric or ""
     overall = (results.metrics or {}).get("all", {}).get(primary)
     kept = (overall.retention or {}).get("student") if overall is not None else None
     if kept is None:
         return Observation(None)
-    ci = kept.ci95
-    bounds = (ci[0], ci[1]) if ci is not None and ci[0] is not None and ci[1] is not None else None
     n = overall.roles["student"].n if overall is not None and "student" in overall.roles else None
-    return Observation(kept.value, bounds, n)
+    ci = kept.ci95
+    if ci is None:
+        return Observation(kept.value, None, n)
+    if ci[0] is None or ci[1] is None:
+        undefined = kept.undefined_resamples
+        why = "its 95% CI is null: retention is too unstable at this n to bound" + (
+            f" ({undefined} bootstrap resamples had no retention, more than 5%)" if undefined else ""
+        )
+        return Observation(kept.value, None, n, ci_null=why)
+    return Observation(kept.value, (ci[0], ci[1]), n)
 
 
 def _ece_increase(results: Results) -> float | None:
@@ -143,12 +160,12 @@ def observed_inputs(results: Results) -> dict[str, float | Observation | Sequenc
 
     ``global_regression`` is teacher - student on the run's primary metric over all items, with the
     negated ``student-teacher`` paired CI and MDE; ``critical_regression`` the same for each critical
-    cohort (the ``critical`` slice: every item a pack marks ``critical``, and each ``critical=<name>`` slice:
-    the items marked ``critical: <name>``, judged on its own); ``cohort_excess_regression``
-    each cohort's drop minus the global drop (`_excess`); ``retention`` the student's retention on all
-    items with its CI (``None`` when the run reported it null); ``ece_increase`` the 10-bin equal-mass ECE
-    of the student minus the teacher's (a point estimate). ``cost_ratio`` needs footprints or a declared
-    teacher price; see :func:`cost_ratio`.
+    cohort (the ``critical`` slice: every item a pack marks ``critical``, and each ``critical=<name>``
+    slice: the items marked ``critical: <name>``, judged on its own); ``cohort_excess_regression`` each
+    cohort's drop minus the global drop (`_excess`); ``retention`` the student's retention on all items
+    with its CI (value ``None`` when the run reported it null; ``ci_null`` set when only its CI is, see
+    `_retention`); ``ece_increase`` the 10-bin equal-mass ECE of the student minus the teacher's (a point
+    estimate). ``cost_ratio`` needs footprints or a declared teacher price; see :func:`cost_ratio`.
     """
     overall = _drop(results, "all")
     critical = [_drop(results, name, name) for name in _cohorts(results) if _is_critical(name)]

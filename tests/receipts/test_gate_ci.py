@@ -213,6 +213,46 @@ def test_retention_ci_is_null_when_retention_is() -> None:
     assert kept["ci95"] == [None, None]
 
 
+def test_retention_whose_ci_is_null_because_unstable_is_inconclusive_not_passed_on_its_point() -> None:
+    """A retention CI recorded null does not let the point estimate pass.
+
+    Teacher and base differ on 46 of 400 items (gap 0.035, its CI above 0): the point retention is 1.0,
+    but more than 5% of the resamples have a gap under 0.01, so the run records its CI as null.
+    """
+    n, wins, losses = 400, 30, 16
+    teacher = [1] * wins + [0] * losses + [1] * 100 + [0] * (n - wins - losses - 100)
+    base = [0] * wins + [1] * losses + [1] * 100 + [0] * (n - wins - losses - 100)
+    results = _derive(_rows(teacher, teacher, base=base), {"min_retention": 0.5})
+    kept = results["metrics"]["all"]["acc"]["retention"]["student"]
+    assert kept["value"] == pytest.approx(1.0)
+    assert kept["ci95"] == [None, None]
+    assert kept["undefined_resamples"] > 50  # of 1000
+    rule = _rule(results, "min_retention")
+    assert rule["status"] == "inconclusive"
+    assert rule["basis"] == "ci"
+    assert "ci95" not in rule
+    assert "too unstable" in rule["ci_null"]
+    assert gate.describe(rule).startswith("min_retention inconclusive: retention is 1 but its 95% CI is null")
+    assert results["gate"]["verdict"] == "inconclusive"
+
+
+def test_retention_recorded_without_any_ci_is_judged_on_its_point_and_says_so() -> None:
+    """A run from before retention had a CI (no ``ci95`` key) is point-basis; a null CI is inconclusive."""
+    n = 400
+    base = [1] * 100 + [0] * 300
+    student = [1] * 385 + [0] * 15
+    results = _derive(_rows([1] * n, student, base=base), {"min_retention": 0.8})
+    kept = results["metrics"]["all"]["acc"]["retention"]["student"]
+    del kept["ci95"]
+    observed = gate.observed_inputs(Results.parse(results))
+    (rule,) = gate.evaluate_gate({"min_retention": 0.8}, observed).rules
+    assert (rule.status, rule.as_dict()["basis"]) == ("pass", "point")
+    kept["ci95"] = [None, None]
+    observed = gate.observed_inputs(Results.parse(results))
+    (rule,) = gate.evaluate_gate({"min_retention": 0.8}, observed).rules
+    assert (rule.status, rule.as_dict()["basis"]) == ("inconclusive", "ci")
+
+
 def test_rules_without_a_ci_are_judged_on_the_point_estimate_and_say_so() -> None:
     result = gate.evaluate_gate({"max_cost_ratio": 0.15}, {"cost_ratio": 0.2})
     (rule,) = result.rules
