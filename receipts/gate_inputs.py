@@ -22,7 +22,7 @@ MDE_Z = 1.959963984540054 + 0.8416212335729143
 """z(0.975) + z(0.80): the minimum detectable effect is this times the paired bootstrap standard error.
 
 The drop a two-sided 5% test on this slice detects with 80% power (the normal approximation, with the
-runner's own bootstrap SE of the paired difference; `_mde` floors a zero SE by the rule of three).
+runner's own bootstrap SE of the paired difference; `_mde` floors the SE by the rule of three).
 """
 
 
@@ -79,15 +79,16 @@ def _drop(results: Results, slice_name: str, cohort: str | None = None) -> Obser
 
 
 def _mde(se: float | None, n: int) -> float | None:
-    """`MDE_Z` x the paired bootstrap SE; where the SE is 0 (no pair disagrees), the rule of three.
+    """`MDE_Z` x the paired bootstrap SE, floored by the rule of three: `MDE_Z` x max(se, sqrt(3)/n).
 
     With no discordant pair among n, the bootstrap cannot vary and says nothing about power; up to 3/n of
     the pairs could still disagree (the 95% rule of three), which gives a paired SE of sqrt(3)/n. Without
-    this floor two identical answers would "detect" any regression.
+    this floor two identical answers would "detect" any regression. The floor holds for every SE, not only
+    a zero one: one discordant pair gives an SE near 1/n, and must not claim more power than none does.
     """
     if se is None or n < 1:
         return None
-    return MDE_Z * (se if se > 0 else math.sqrt(3) / n)
+    return MDE_Z * max(se, math.sqrt(3) / n)
 
 
 def _excess(cohort: Observation, overall: Observation) -> Observation:

@@ -334,6 +334,19 @@ def test_a_slice_where_no_pair_disagrees_is_floored_by_the_rule_of_three() -> No
     assert rule["status"] == "pass"
 
 
+def test_one_discordant_pair_never_detects_less_than_none_does() -> None:
+    """One pair that disagrees gives a bootstrap SE near 1/n: the rule-of-three floor still applies."""
+    same = [1] * 10 + [0] * 6
+    none = _rule(_derive(_rows(same, same), {"max_global_regression": 0.05}), "max_global_regression")
+    one = _rule(_derive(_rows(*_paired(16, 1)), {"max_global_regression": 0.05}), "max_global_regression")
+    assert one["mde"] >= none["mde"] == pytest.approx(gate.MDE_Z * 3**0.5 / 16)
+    for n, lost in ((16, 1), (40, 2), (400, 1)):
+        mde = _rule(
+            _derive(_rows(*_paired(n, lost)), {"max_global_regression": 0.5}), "max_global_regression"
+        )
+        assert mde["mde"] >= gate.MDE_Z * 3**0.5 / n - 1e-9
+
+
 def test_cohort_records_do_not_depend_on_the_order_slices_are_listed_in() -> None:
     """The runner's file and a re-derivation list slices in different orders; the gate must not care."""
     n = 120
