@@ -192,24 +192,30 @@ def cost_ratio(
     First from footprints of both models on the same hardware class: ``summary.cost_per_1k_calls`` of a
     footprint whose ``model.digest`` is the student's and one whose digest is the teacher's, on a
     ``hardware.hw_class`` both share; where no such pair has a price, ``summary.machine_seconds_per_1k_calls``
-    (same hardware, so the price cancels). With several shared classes the largest ratio counts (the worst
-    case). Else, for a teacher with no footprint (an API), the student's footprint cost priced in USD over
-    ``teacher_price_usd`` (the card's ``price_per_1k_calls.usd``), the largest over the student's
-    footprints. ``None`` when neither exists, a cost is missing or the teacher's is not positive.
+    (same hardware, so the price cancels). The ratio is the worst case, the one least favourable to the
+    student: over every student footprint and every teacher footprint on a shared class (a receipt may hold
+    several per model and class, e.g. two bench sessions), the student's highest cost over the teacher's
+    lowest positive cost, and over several shared classes the largest ratio. Never the footprint that
+    happens to be listed last. Else, for a teacher with no footprint (an API), the student's footprint cost
+    priced in USD over ``teacher_price_usd`` (the card's ``price_per_1k_calls.usd``), the largest over the
+    student's footprints. ``None`` when neither exists, a cost is missing or the teacher's is not positive.
     """
     if not student_digest:
         return None
+    footprints = list(footprints)
     for key in (COST_KEY, TIME_KEY):
-        costs: dict[tuple[str, str], float] = {}
+        student: dict[str, float] = {}  # hw_class -> the student's highest cost there
+        teacher: dict[str, float] = {}  # hw_class -> the teacher's lowest positive cost there
         for fp in footprints:
             cost = _number(getattr(fp.summary, key))
-            if cost is not None and math.isfinite(cost):
-                costs[(fp.model.digest, fp.hardware.hw_class)] = cost
-        ratios = [
-            costs[(student_digest, hw)] / teacher_cost
-            for (digest, hw), teacher_cost in costs.items()
-            if digest == teacher_digest and (student_digest, hw) in costs and teacher_cost > 0
-        ]
+            if cost is None or not math.isfinite(cost):
+                continue
+            hw = fp.hardware.hw_class
+            if fp.model.digest == student_digest:
+                student[hw] = max(cost, student.get(hw, cost))
+            elif fp.model.digest == teacher_digest and cost > 0:
+                teacher[hw] = min(cost, teacher.get(hw, cost))
+        ratios = [student[hw] / teacher[hw] for hw in student if hw in teacher]
         if ratios:
             return max(ratios)
     return _priced_ratio(footprints, student_digest, teacher_price_usd)

@@ -192,6 +192,19 @@ def test_cost_ratio_pairs_student_and_teacher_on_the_same_hardware() -> None:
     assert gate.cost_ratio([_footprint(s, "x", None), _footprint(t, "x", 1.0)], s, t) is None
 
 
+def test_cost_ratio_takes_the_worst_footprint_of_each_model_not_the_last_listed() -> None:
+    """Two bench sessions of one model on one class: the student's dearest over the teacher's cheapest."""
+    s, t = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    dear_first = [_footprint(s, "cpu", 0.4), _footprint(s, "cpu", 0.1), _footprint(t, "cpu", 1.0)]
+    assert gate.cost_ratio(dear_first, s, t) == pytest.approx(0.4)
+    assert gate.cost_ratio(list(reversed(dear_first)), s, t) == pytest.approx(0.4)
+    cheap_teacher_first = [_footprint(s, "cpu", 0.2), _footprint(t, "cpu", 0.5), _footprint(t, "cpu", 2.0)]
+    assert gate.cost_ratio(cheap_teacher_first, s, t) == pytest.approx(0.4)
+    assert gate.cost_ratio(list(reversed(cheap_teacher_first)), s, t) == pytest.approx(0.4)
+    # a teacher footprint with no positive cost is no denominator; another on the class still is
+    assert gate.cost_ratio([*dear_first, _footprint(t, "cpu", 0.0)], s, t) == pytest.approx(0.4)
+
+
 def test_signed_gate_evaluates_cost_from_footprints() -> None:
     s, t = "sha256:" + "1" * 64, "sha256:" + "2" * 64
     teacher, student = {"spec": "fake:t", "digest": t}, {"spec": "fake:s", "digest": s}
