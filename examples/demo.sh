@@ -175,7 +175,7 @@ receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --rerun "$RERUN
   --sign-with "$OUT/keys/reproducer.key.pem" --out "$OUT/reproductions/student.json.tmp" | tail -n 2
 mv "$OUT/reproductions/student.json.tmp" "$OUT/reproductions/student.json"
 receipts build "$OUT/receipts" --trust-root "$OUT/trust.json" --out "$OUT/site" \
-  --reproductions "$OUT/reproductions" --reproducer-key "$OUT/keys/reproducer.pub.pem"
+  --reproductions "$OUT/reproductions" --reproducer-key "demo reproducer=$OUT/keys/reproducer.pub.pem"
 receipts verify "$OUT/site" --trust-root "$OUT/trust.json" | tail -n 1
 
 step "done in $((SECONDS - START)) s"

@@ -1,7 +1,8 @@
 """The mkdocs plugin: ``plugins: [receipts: {receipts_dir: DIR, trust_root: FILE}]`` in mkdocs.yml.
 
-Optional: ``reproductions: DIR`` and ``reproducer_keys: [PUB, ...]`` show third-party reproduction
-statements on the card pages (`generator.reproductions`; each verified, or the build stops).
+Optional: ``reproductions: DIR`` and ``reproducer_keys: [NAME=PUB, ...]`` show third-party reproduction
+statements on the card pages under the NAME you give each key (`generator.reproductions`; each verified,
+or the build stops).
 
 It verifies every receipt under ``receipts_dir`` against the pinned ``trust_root`` and adds the rendered
 pages, the receipt bundles, their exports (the Hugging Face card links the published receipt under
@@ -85,9 +86,16 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
                 entries = collect(receipts_dir, root, root_bytes=root_bytes)
             shown = None
             if self.config.reproductions:
-                from generator.reproductions import collect_reproductions, load_reproducer_keys
+                from generator.reproductions import (
+                    collect_reproductions,
+                    load_reproducer_keys,
+                    parse_reproducer_key,
+                )
 
-                keys = load_reproducer_keys([here / k for k in self.config.reproducer_keys])
+                given = [
+                    parse_reproducer_key(k, where="reproducer_keys") for k in self.config.reproducer_keys
+                ]
+                keys = load_reproducer_keys([(name, here / key) for name, key in given])
                 shown = collect_reproductions(here / self.config.reproductions, keys, entries, root)
             result = render(entries, root, root_bytes, site_url=config.site_url, reproductions=shown)
         except ReceiptsError as exc:

@@ -146,12 +146,13 @@ def build_site(
     force: bool = False,
     rederive: bool = True,
     reproductions: Path | None = None,
-    reproducer_keys: Sequence[Path] = (),
+    reproducer_keys: Sequence[tuple[str, Path]] = (),
 ) -> int:
     """Build the site and swap it into ``out``; return how many receipts it publishes.
 
     Every receipt is verified first, its numbers re-derived from its evidence unless ``rederive`` is false.
-    ``reproductions`` (a folder of reproduction statements, checked against ``reproducer_keys``) are
+    ``reproductions`` (a folder of reproduction statements, checked against ``reproducer_keys``: each
+    a (name the pages show, public key file) pair) are
     verified with the receipts, before anything is built, and shown on their card pages.
 
     Raises:
@@ -179,7 +180,7 @@ def build_site(
 
         collect_reproductions(reproductions, load_reproducer_keys(reproducer_keys), entries, root)
         plugin["reproductions"] = str(reproductions.resolve())
-        plugin["reproducer_keys"] = [str(k.resolve()) for k in reproducer_keys]
+        plugin["reproducer_keys"] = [f"{name}={k.resolve()}" for name, k in reproducer_keys]
     target = out.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

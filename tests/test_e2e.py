@@ -158,7 +158,11 @@ def test_catalog_pages_verify_in_chromium_and_show_the_evidence(demo: Path, serv
             assert "decode tok/s" in body
             assert "no footprint in this receipt" not in body  # a measured cost, not a claim
         if bundle.name == STUDENT:  # the demo's second key re-executed 5 signed items (verify --rerun)
-            line = r"reproduced by reproducer on \d{4}-\d\d-\d\d: 5/5, bit-exact"
+            # under the name the demo pins the key with; the statement's own name only as self-declared
+            line = (
+                r"reproduced by demo reproducer \(.*self-declared name: “reproducer”\) "
+                r"on \d{4}-\d\d-\d\d: 5/5, bit-exact"
+            )
             assert re.search(line, body), body[:3000]
     page.goto(f"{base}/buyer/?ram_gb=16&task=capitals-mc&commercial=1&priority=quality")
     page.wait_for_selector("[data-rc-app][data-ready=true]")

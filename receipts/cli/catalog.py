@@ -20,9 +20,19 @@ Reproductions = Annotated[
     ),
 ]
 ReproducerKey = Annotated[
-    list[Path] | None,
-    typer.Option(help="A reproducer's public key you trust (repeatable; never the publisher's)."),
+    list[str] | None,
+    typer.Option(
+        help="NAME=PUB: a reproducer's public key you trust and the name the pages show for it (repeatable; "
+        "never the publisher's key). The name a statement gives itself is shown only as self-declared.",
+        metavar="NAME=PUB",
+    ),
 ]
+
+
+def _pinned(given: list[str] | None) -> list[tuple[str, Path]]:
+    from generator.reproductions import parse_reproducer_key
+
+    return [(name, Path(key)) for name, key in map(parse_reproducer_key, given or [])]
 
 
 @app.command()
@@ -59,7 +69,7 @@ def render(
     if reproductions is not None:
         from generator.reproductions import collect_reproductions, load_reproducer_keys
 
-        keys = load_reproducer_keys(reproducer_key or [])
+        keys = load_reproducer_keys(_pinned(reproducer_key))
         shown = collect_reproductions(reproductions, keys, entries, root)
     result = render_pages(entries, root, root_bytes, reproductions=shown)
     write(result, out_dir)
@@ -101,9 +111,10 @@ def build(
     from generator.site import build_site
     from receipts.trust import load_trust_root
 
+    pinned = _pinned(reproducer_key)
     root = load_trust_root(trust_root, expected_sha256=trust_root_sha256)
     count = build_site(
         receipts_dir, trust_root, out_dir, root=root, config_file=config_file, force=force, rederive=rederive,
-        reproductions=reproductions, reproducer_keys=tuple(reproducer_key or ()),
+        reproductions=reproductions, reproducer_keys=pinned,
     )  # fmt: skip
     out.print(f"built {count} receipt page(s) into {escape(str(out_dir))}")

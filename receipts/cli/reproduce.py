@@ -218,7 +218,8 @@ def verify_reproduction(
         colour = "green" if complete else "red"
         out.print(
             f"[{colour}]reproduction VERIFIED[/{colour}]: {escape(verified.bundle_name)} reproduced by "
-            f"{escape(predicate.reproducer.name)} ({predicate.reproducer.keyid[:19]}…) on "
+            f"the key you pinned ({predicate.reproducer.keyid[:19]}…; self-declared name "
+            f"{escape(repr(predicate.reproducer.name))}) on "
             f"{predicate.issuedAt[:10]}: {predicate.reproduced}/{predicate.n}, {escape(predicate.label)}"
         )
         if not predicate.same_model:

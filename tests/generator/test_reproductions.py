@@ -70,6 +70,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+def _pin(world: dict[str, Any], name: str = "lab") -> str:
+    """``--reproducer-key NAME=PUB`` for the lab's key."""
+    return f"{name}={world['tmp'] / 'keys' / 'lab.pub.pem'}"
+
+
 def cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
@@ -82,7 +87,7 @@ def test_the_card_page_shows_a_verified_reproduction_and_publishes_it(
     statement = _statement(world["verified"], world["lab"], tmp_path / "repro" / "lab.json")
     code, text = cli(
         capsys, "build", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "site",
-        "--reproductions", statement.parent, "--reproducer-key", world["tmp"] / "keys" / "lab.pub.pem",
+        "--reproductions", statement.parent, "--reproducer-key", _pin(world),
     )  # fmt: skip
     assert code == 0, text
     page_dir = tmp_path / "site" / "models" / NAME / "0.1.0"
@@ -111,7 +116,7 @@ def test_a_catalog_without_reproductions_shows_none(
     [
         ("lab", "other", "no pinned reproducer key verifies it"),
         ("publisher", "publisher", "is one of the publisher's keys"),
-        ("lab", None, "--reproductions needs --reproducer-key PUB"),
+        ("lab", None, "--reproductions needs --reproducer-key NAME=PUB"),
     ],
 )
 def test_a_reproduction_that_does_not_verify_stops_the_render(
@@ -127,7 +132,7 @@ def test_a_reproduction_that_does_not_verify_stops_the_render(
     pins = []
     if key is not None:
         write_keypair(keys[key], tmp_path / key, b"pw")
-        pins = ["--reproducer-key", tmp_path / f"{key}.pub.pem"]
+        pins = ["--reproducer-key", f"{key}={tmp_path / f'{key}.pub.pem'}"]
     code, text = cli(
         capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d",
         "--reproductions", statement.parent, *pins,
@@ -151,7 +156,75 @@ def test_a_statement_about_no_receipt_of_the_catalog_is_refused(
     statement = _statement(verified, world["lab"], tmp_path / "repro" / "r.json")
     code, text = cli(
         capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d",
-        "--reproductions", statement.parent, "--reproducer-key", world["tmp"] / "keys" / "lab.pub.pem",
+        "--reproductions", statement.parent, "--reproducer-key", _pin(world),
     )  # fmt: skip
     assert code == 4, text
     assert "not a reproduction statement about a receipt of this catalog" in text
+
+
+def test_the_page_names_the_reproducer_as_the_catalog_pins_it_not_as_the_statement_claims(
+    world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A statement's own name is whatever its signer typed: the page leads with the operator's name."""
+    when = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    key = world["lab"]
+    claimed = reproduction_statement(
+        world["verified"], _outcome(20, 20), name="ACME Labs", keyid=key.public.keyid, issued_at=when
+    )
+    folder = tmp_path / "repro"
+    folder.mkdir()
+    (folder / "r.json").write_bytes(sign_reproduction(claimed, key))
+    pub = world["tmp"] / "keys" / "lab.pub.pem"
+    code, text = cli(
+        capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d",
+        "--reproductions", folder, "--reproducer-key", f"Example University Lab={pub}",
+    )  # fmt: skip
+    assert code == 0, text
+    page = (tmp_path / "d" / "models" / NAME / "0.1.0" / "index.md").read_text("utf-8")
+    assert "reproduced by <strong>Example University Lab</strong> (the name this catalog pins" in page
+    assert "self-declared name: “ACME Labs”" in page
+    assert "<strong>ACME Labs</strong>" not in page
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("{pub}", "--reproducer-key takes NAME=PUB"),
+        ("={pub}", "NAME and PUB must both be given"),
+        ("lab=", "NAME and PUB must both be given"),
+        ("la\x1b[31mb={pub}", "without control characters"),
+        ("x" * 101 + "={pub}", "1 to 100 characters"),
+    ],
+)
+def test_a_reproducer_key_without_an_honest_name_is_refused(
+    world: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    given: str,
+    message: str,
+) -> None:
+    pub = world["tmp"] / "keys" / "lab.pub.pem"
+    statement = _statement(world["verified"], world["lab"], tmp_path / "repro" / "r.json")
+    for command in ("render", "build"):
+        code, text = cli(
+            capsys, command, world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / command,
+            "--reproductions", statement.parent, "--reproducer-key", given.format(pub=pub),
+        )  # fmt: skip
+        assert code == 2, text
+        assert message in text
+        assert "Traceback" not in text
+        assert not (tmp_path / command).exists()
+
+
+def test_one_key_pinned_under_two_names_is_refused(
+    world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pub = world["tmp"] / "keys" / "lab.pub.pem"
+    statement = _statement(world["verified"], world["lab"], tmp_path / "repro" / "r.json")
+    code, text = cli(
+        capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "d",
+        "--reproductions", statement.parent, "--reproducer-key", f"Lab A={pub}",
+        "--reproducer-key", f"Lab B={pub}",
+    )  # fmt: skip
+    assert code == 2, text
+    assert "is pinned under two names: 'Lab A' and 'Lab B'" in text

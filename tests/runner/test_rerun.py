@@ -173,7 +173,8 @@ def test_a_signed_reproduction_verifies_with_the_reproducer_key_only(
 
     code, text = check(statement, world["receipt"], keys / "lab.pub.pem")
     assert code == 0, text
-    assert f"{NAME} reproduced by lab (sha256:" in text
+    assert f"{NAME} reproduced by the key you pinned (sha256:" in text
+    assert "self-declared name 'lab')" in text
     assert ": 5/5, bit-exact\n" in text
 
     envelope = json.loads(statement.read_bytes())
