@@ -18,7 +18,7 @@ from rich.markup import escape
 from receipts._version import __version__
 from receipts.errors import EXTRAS, MissingDependency, ReceiptsError
 
-__all__ = ["Rederive", "app", "entry", "err", "main", "missing_dependency", "out"]
+__all__ = ["Rederive", "app", "entry", "err", "main", "missing_dependency", "out", "shown"]
 
 Rederive = Annotated[
     bool,
@@ -37,6 +37,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+_INVISIBLE = {0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+"""Bidi marks, embeddings, overrides and isolates: they reorder what a terminal shows around them."""
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code in _INVISIBLE else char
+
+
+def shown(text: object) -> str:
+    r"""Untrusted text for a console line: control and bidi characters escaped (``\x1b``), markup escaped.
+
+    A statement or file may carry ESC sequences (colour, cursor moves, a cleared screen, a terminal title)
+    or a right-to-left override; printed as is they would rewrite what the reader sees.
+    """
+    return escape("".join(map(_visible, str(text))))
+
 
 # emoji=False: text from files and paths is printed as is (``items.jsonl:100:`` is not an emoji code)
 out = Console(highlight=False, soft_wrap=True, emoji=False)

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from receipts.cli.app import app, out
+from receipts.cli.app import app, out, shown
 from receipts.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
@@ -82,6 +81,10 @@ def rerun_request(
         return None
     if n < 1:
         raise UsageError(f"--rerun N must be at least 1, not {n}")
+    from receipts.formats.reproduction import MAX_ITEMS
+
+    if n > MAX_ITEMS:
+        raise UsageError(f"--rerun N must be at most {MAX_ITEMS} (a reproduction lists each item), not {n}")
     if (weights is None) == (model is None):
         raise UsageError("--rerun needs exactly one of --weights DIR and --model SPEC")
     if (sign_with is None) != (out_file is None):
@@ -158,27 +161,25 @@ def _print_outcome(outcome: Reproduction, written: str | None) -> None:
     what = signed.get("digest") or signed.get("endpoint")
     now = outcome.identity.get("digest") or outcome.identity.get("endpoint")
     if outcome.same_model:
-        out.print(
-            f"rerun: {escape(outcome.role)} = {escape(outcome.spec)} ({escape(str(now))}, the signed model)"
-        )
+        out.print(f"rerun: {shown(outcome.role)} = {shown(outcome.spec)} ({shown(now)}, the signed model)")
     else:
         out.print(
-            f"[red]DIFFERENT MODEL[/red]: {escape(outcome.spec)} is {escape(str(now))}, "
-            f"but the signed {escape(outcome.role)} is {escape(str(what))}"
+            f"[red]DIFFERENT MODEL[/red]: {shown(outcome.spec)} is {shown(now)}, "
+            f"but the signed {shown(outcome.role)} is {shown(what)}"
         )
     if outcome.asked > outcome.n:
         out.print(f"  asked for {outcome.asked} items; the receipt has {outcome.n}: all of them re-executed")
     colour = "green" if outcome.ok else "red"
     packs = ", ".join(outcome.packs)
     out.print(
-        f"[{colour}]reproduced {outcome.k}/{outcome.n}[/{colour}], {escape(outcome.label)} "
-        f"· packs {escape(packs)} · seed {outcome.seed} · threads {outcome.threads}"
+        f"[{colour}]reproduced {outcome.k}/{outcome.n}[/{colour}], {shown(outcome.label)} "
+        f"· packs {shown(packs)} · seed {outcome.seed} · threads {outcome.threads}"
     )
     for check in outcome.checks:
         if not check.reproduced:
-            out.print(f"  [red]✗[/red] {escape(check.name)}: {escape('; '.join(check.problems))}")
+            out.print(f"  [red]✗[/red] {shown(check.name)}: {shown('; '.join(check.problems))}")
     if written:
-        out.print(f"wrote {escape(written)} (reproduction statement; check: receipts verify-reproduction)")
+        out.print(f"wrote {shown(written)} (reproduction statement; check: receipts verify-reproduction)")
 
 
 @app.command("verify-reproduction")
@@ -217,10 +218,10 @@ def verify_reproduction(
     else:
         colour = "green" if complete else "red"
         out.print(
-            f"[{colour}]reproduction VERIFIED[/{colour}]: {escape(verified.bundle_name)} reproduced by "
+            f"[{colour}]reproduction VERIFIED[/{colour}]: {shown(verified.bundle_name)} reproduced by "
             f"the key you pinned ({predicate.reproducer.keyid[:19]}…; self-declared name "
-            f"{escape(repr(predicate.reproducer.name))}) on "
-            f"{predicate.issuedAt[:10]}: {predicate.reproduced}/{predicate.n}, {escape(predicate.label)}"
+            f"{shown(repr(predicate.reproducer.name))}) on "
+            f"{predicate.issuedAt[:10]}: {predicate.reproduced}/{predicate.n}, {shown(predicate.label)}"
         )
         if not predicate.same_model:
             out.print("  [red]on a model other than the signed one[/red]")

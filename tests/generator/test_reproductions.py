@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,102 @@ def test_one_key_pinned_under_two_names_is_refused(
     )  # fmt: skip
     assert code == 2, text
     assert "is pinned under two names: 'Lab A' and 'Lab B'" in text
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("name", "lab\x1b]0;pwned\x07"),
+        ("label", "bit-exact\x1b[2J"),
+        ("item", "q1\r\x1b[32mreproduced 20/20"),
+        ("label", "bit-exact\x9b31m"),  # C1 CSI
+    ],
+)
+def test_a_statement_with_control_characters_is_refused_by_schema_and_model(
+    world: dict[str, Any], where: str, value: str
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    from receipts.errors import SchemaError
+    from receipts.formats import ReproductionStatement
+
+    key = world["lab"]
+    outcome = _outcome(1, 1)
+    if where == "label":
+        outcome["label"] = value
+    if where == "item":
+        outcome["items"] = [{**outcome["items"][0], "item": value}]
+    name = value if where == "name" else "lab"
+    when = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    statement = reproduction_statement(
+        world["verified"], outcome, name=name, keyid=key.public.keyid, issued_at=when
+    )
+    schema = json.loads((ROOT / "schema" / "reproduction.schema.json").read_bytes())
+    assert not Draft202012Validator(schema).is_valid(statement)
+    with pytest.raises(SchemaError, match="reproduction statement"):
+        sign_reproduction(statement, key)
+    with pytest.raises(SchemaError):
+        ReproductionStatement.parse(statement)
+
+
+def test_a_statement_lists_at_most_max_items_and_rerun_refuses_more(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from receipts.errors import SchemaError
+    from receipts.formats.reproduction import MAX_ITEMS
+
+    key = world["lab"]
+    when = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    big = reproduction_statement(
+        world["verified"],
+        _outcome(MAX_ITEMS + 1, MAX_ITEMS + 1),
+        name="lab",
+        keyid=key.public.keyid,
+        issued_at=when,
+    )
+    with pytest.raises(SchemaError):
+        sign_reproduction(big, key)
+    bundle = world["receipts"] / f"{NAME}@0.1.0"
+    code, text = cli(
+        capsys,
+        "verify",
+        bundle,
+        "--trust-root",
+        world["trust"],
+        "--rerun",
+        MAX_ITEMS + 1,
+        "--model",
+        "fake:s",
+    )
+    assert code == 2, text
+    assert f"--rerun N must be at most {MAX_ITEMS}" in text
+
+
+def test_verify_reproduction_prints_what_the_schema_lets_through_escaped(
+    world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A right-to-left override passes the schema (it is not a control character) but not to the terminal."""
+    key = world["lab"]
+    outcome = {**_outcome(20, 20), "label": "bit-exact \u202eTIXE"}
+    when = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    statement = reproduction_statement(
+        world["verified"], outcome, name="lab [bold]\u2067", keyid=key.public.keyid, issued_at=when
+    )
+    path = tmp_path / "r.json"
+    path.write_bytes(sign_reproduction(statement, key))
+    code, text = cli(
+        capsys, "verify-reproduction", path, "--receipt", world["receipts"] / f"{NAME}@0.1.0",
+        "--trust-root", world["trust"], "--reproducer-key", world["tmp"] / "keys" / "lab.pub.pem",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "\u202e" not in text
+    assert "\u2067" not in text
+    assert "bit-exact \\u202eTIXE" in text
+    assert "'lab [bold]\\u2067'" in text
+
+
+def test_shown_escapes_control_and_bidi_characters_and_markup() -> None:
+    from receipts.cli.app import shown
+
+    assert shown("a\x1b[31m\x85\u202eb [red]x[/red]") == "a\\x1b[31m\\x85\\u202eb \\[red]x\\[/red]"
+    assert shown("plain ünïcode") == "plain ünïcode"
