@@ -3,8 +3,9 @@
 ``receipts verify RECEIPT --rerun N --sign-with KEY --out FILE`` writes one: a DSSE envelope around an
 in-toto Statement (`PREDICATE_TYPE`, ``schema/reproduction.schema.json``) whose one subject is the receipt's
 ``receipt.json`` by the sha256 of its bytes, and whose predicate says who reproduced it (name, keyid), when,
-on which model and packs, N, the seed, the sampled items, how many reproduced, bit for bit or within which
-tolerance, and the host's threads, dtype and library versions.
+on which model (digest or endpoint and a label, no local path: `public_identity`) and packs, N, the seed,
+the sampled items, how many reproduced, bit for bit or within which tolerance, and the host's threads,
+dtype and library versions.
 
 Trust: a reproducer is not the publisher. `verify_reproduction` takes the reproducer's public key pinned by
 the caller (``--reproducer-key PUB``), never a key from the statement or the publisher's trust root, and
@@ -27,7 +28,13 @@ if TYPE_CHECKING:
     from receipts.trust import TrustRoot
     from receipts.verify import VerifiedReceipt
 
-__all__ = ["PREDICATE_TYPE", "reproduction_statement", "sign_reproduction", "verify_reproduction"]
+__all__ = [
+    "PREDICATE_TYPE",
+    "public_identity",
+    "reproduction_statement",
+    "sign_reproduction",
+    "verify_reproduction",
+]
 
 PREDICATE_TYPE = "https://receipts.dev/predicate/reproduction/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -47,10 +54,40 @@ _OUTCOME_KEYS = (
 )
 
 
+_PUBLIC_IDENTITY = (
+    "kind",
+    "digest",
+    "endpoint",
+    "storage_quant",
+    "compute_dtype",
+    "runtime_quant",
+    "tokenizer",
+    "params",
+)
+"""What a statement says of the model that ran: what identifies its outputs, not where it sat on disk."""
+
+
+def public_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """The rerun model's identity without local paths: its digest (or endpoint), dtype and a plain label.
+
+    The ``spec`` the reproducer typed (``hf:/home/alice/models/student``) names a folder on their machine,
+    and a backend's ``extra`` may too (a replay file's metadata); a signed, published statement keeps
+    neither. ``label`` says what kind of model it was (``hf weights``, ``openai endpoint``) in their place.
+    """
+    kept = {k: identity[k] for k in _PUBLIC_IDENTITY if identity.get(k) is not None}
+    spec = identity.get("spec")
+    kind = kept.get("kind") or (spec.partition(":")[0] if isinstance(spec, str) and ":" in spec else "model")
+    kept["label"] = f"{kind} {'weights' if kept.get('digest') else 'endpoint'}"
+    return kept
+
+
 def reproduction_statement(
     verified: VerifiedReceipt, outcome: Mapping[str, Any], *, name: str, keyid: str, issued_at: datetime
 ) -> dict[str, Any]:
-    """The statement for a rerun ``outcome`` (``Reproduction.as_json()`` of `runner.eval.rerun`)."""
+    """The statement for a rerun ``outcome`` (``Reproduction.as_json()`` of `runner.eval.rerun`).
+
+    The model is named by `public_identity`: no local path of the reproducer's goes into it.
+    """
     from receipts.trust import format_time
 
     return {
@@ -71,7 +108,7 @@ def reproduction_statement(
             "reproducer": {"name": name, "keyid": keyid},
             "issuedAt": format_time(issued_at),
             **{key: outcome[key] for key in _OUTCOME_KEYS},
-            "model": outcome["identity"],
+            "model": public_identity(outcome["identity"]),
             "host": outcome["host"],
             "items": outcome["items"],
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -328,3 +329,32 @@ def test_shown_escapes_control_and_bidi_characters_and_markup() -> None:
 
     assert shown("a\x1b[31m\x85\u202eb [red]x[/red]") == "a\\x1b[31m\\x85\\u202eb \\[red]x\\[/red]"
     assert shown("plain ünïcode") == "plain ünïcode"
+
+
+def test_a_statement_names_the_model_by_digest_and_label_never_by_the_reproducers_local_path(
+    world: dict[str, Any],
+) -> None:
+    key = world["lab"]
+    home = "/home/alice/private-models/student"
+    identity = {
+        "spec": f"hf:{home}",
+        "kind": "hf",
+        "digest": "sha256:" + "a" * 64,
+        "compute_dtype": "float32",
+        "extra": {"source": f"{home}/replay.jsonl"},
+    }
+    outcome = {**_outcome(1, 1), "identity": identity}
+    when = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    statement = reproduction_statement(
+        world["verified"], outcome, name="lab", keyid=key.public.keyid, issued_at=when
+    )
+    model = statement["predicate"]["model"]
+    assert model == {
+        "kind": "hf",
+        "digest": "sha256:" + "a" * 64,
+        "compute_dtype": "float32",
+        "label": "hf weights",
+    }
+    payload = base64.b64decode(json.loads(sign_reproduction(statement, key))["payload"])
+    assert b"alice" not in payload
+    assert "alice" not in json.dumps(statement)
