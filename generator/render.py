@@ -167,6 +167,7 @@ def _environment() -> jinja2.Environment:
     env.filters["gb"] = lambda v: "n/a" if v is None else f"{v / 1e9:.2f} GB"
     env.filters["label"] = _label
     env.filters["gate_words"] = _gate_words
+    env.filters["ci_pair"] = _ci_pair
     env.filters["inert"] = _inert
     env.filters["sortkey"] = lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else ""
     env.tests["tag_slug"] = _is_tag_slug
@@ -175,6 +176,19 @@ def _environment() -> jinja2.Environment:
 
 def _label(key: Any) -> str:
     return str(key).replace("_", " ")
+
+
+def _ci_pair(value: Any) -> tuple[float, float] | None:
+    """A signed record's ``ci95`` as (low, high) when it is a list of two numbers, else None.
+
+    Gate records are free-form in the statement schema (and a page may be built ``--no-rederive``), so the
+    template never indexes one: an object, a string or a list of three there is no CI, and shows "—".
+    """
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = value
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+    return (low, high) if numbers else None
 
 
 def _gate_words(rule: Any) -> str:

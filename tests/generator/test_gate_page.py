@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import rfc8785
 import yaml
 
 from generator.render import collect, render
 from receipts.cli import main
+from receipts.dsse import sign_envelope
 from receipts.keys import generate
-from receipts.sign import sign_receipt
+from receipts.sign import PAYLOAD_TYPE, sign_receipt
 from receipts.trust import new_root, trust_root_from_bytes
 
 ROOT = Path(__file__).parents[2]
@@ -62,3 +66,27 @@ def test_retention_is_shown_with_its_ci_in_text_and_chart(page: dict[str, str]) 
     charts = [data for name, data in page.items() if name.endswith(".svg") and "student retention" in data]
     assert charts
     assert "<line " in charts[0]  # the CI whisker
+
+
+@pytest.mark.parametrize("ci95", [{"low": 0, "high": 1}, "ab", [0, 1, 2], [True, False], ["0", "1"], None])
+def test_a_signed_gate_record_whose_ci_is_not_two_numbers_renders_a_dash_not_an_error(
+    tmp_path: Path, ci95: object
+) -> None:
+    """Gate records are free-form in the statement; with --no-rederive nothing recomputes them."""
+    key = generate()
+    sign_receipt(CARD, [key], tmp_path / "receipts", runs=[ROOT / "tests" / "data" / "run_minimal"])
+    (bundle,) = (tmp_path / "receipts").iterdir()
+    envelope = json.loads((bundle / "receipt.json").read_bytes())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    rules = statement["predicate"]["gate"]["rules"]
+    judged = next(r for r in rules if r.get("basis") == "ci")
+    judged["ci95"] = ci95
+    (bundle / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, rfc8785.dumps(statement), [key]))
+    root_bytes = new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    root = trust_root_from_bytes(root_bytes)
+    result = render(collect(tmp_path / "receipts", root, rederive=False), root, root_bytes)
+    text = _markdown({n: d.decode("utf-8") for n, d in result.files.items() if n.startswith("models/")})
+    table = text.split("<th>observed (95% CI)</th>", 1)[1].split("</table>", 1)[0]
+    row = next(r for r in table.split("<tr>") if f"<td>{judged['rule'].replace('_', ' ')}</td>" in r)
+    observed = row.split("<td>")[5].split("</td>")[0]  # pack, rule, cohort, threshold, observed
+    assert observed == f"{judged['observed']:.3f} —"  # no bounds made up from what is not a pair
