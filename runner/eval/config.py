@@ -34,3 +34,23 @@ class RunConfig:
             "variants": list(self.variants) if self.variants is not None else None,
             "bootstrap_resamples": self.bootstrap_resamples,
         }
+
+    @classmethod
+    def signed(cls, settings: Mapping[str, Any] | None) -> RunConfig:
+        """The selection and batching a signed results header records (``settings``), for a rerun.
+
+        The inverse of what `runner.eval.report` writes (`settings` plus ``threads`` and ``batch_size``)
+        for what decides which instances were posed and with which companions: ``limit``, ``variants`` and
+        ``batch_size`` (this class's default where a header from before it was recorded lacks it). Anything
+        malformed reads as absent. No roles: a rerun names its own model.
+        """
+        given = settings or {}
+        limit, variants, size = given.get("limit"), given.get("variants"), given.get("batch_size")
+        return cls(
+            roles={},
+            limit=limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None,
+            variants=tuple(str(v) for v in variants) if isinstance(variants, list) else None,
+            batch_size=size
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0
+            else cls.batch_size,
+        )

@@ -28,10 +28,10 @@ from runner.backends.base import Backend
 from runner.backends.registry import load_backend, split_spec
 from runner.eval.command import pin_threads
 from runner.eval.compare import EXACT, TOLERANCES, ItemCheck, Tolerance, compare, tolerance_for
+from runner.eval.config import RunConfig
 from runner.eval.loader import load_pack
 from runner.eval.packs import Pack, PromptInstance
-from runner.eval.prompts import materialise
-from runner.eval.roles import in_batches
+from runner.eval.run import batches, select
 from runner.eval.sample import Sampled, SignedRun, sample, signed_runs
 from runner.eval.scoring import example_cell
 from runner.eval.work import WorkItem, request_for, work
@@ -216,16 +216,12 @@ def _signed_batches(
     A model's numbers can differ in their last bits with which items share a forward (measured on the
     demo's SmolLM2 student, fp32, capitals-mc: batches of 5 instead of the signed 64 moved 339 of 420 items,
     by up to 7.3e-5), so each sampled item is posed again in its signed batch (the resume rule of
-    `runner.eval.run`): the signed limit, variants and batch size over the materialised instances. Scored
-    choices share forwards; generated items do not, so only the sampled ones of those are posed.
+    `runner.eval.run`): the signed limit, variants and batch size, through the run's own `select` and
+    `batches` (one implementation, so the two cannot drift). Scored choices share forwards; generated
+    items do not, so only the sampled ones of those are posed.
     """
-    settings = run.results.settings or {}
-    limit, variants = settings.get("limit"), settings.get("variants")
-    items = pack.items[:limit] if isinstance(limit, int) and limit > 0 else pack.items
-    names = [str(v) for v in variants] if isinstance(variants, list) else None
-    batch_size = settings.get("batch_size")
-    size = batch_size if isinstance(batch_size, int) and batch_size > 0 else 64
-    for batch in in_batches(list(materialise(pack, names, items=items)), size):
+    config = RunConfig.signed(run.results.settings)
+    for batch in batches(select(pack, config), config):
         if any((inst.item_id, inst.variant) in wanted for inst in batch):
             # generation is one prompt per call (`HFBackend.generate`): its companions cannot move it
             yield [i for i in batch if i.continuations is not None or (i.item_id, i.variant) in wanted]

@@ -14,7 +14,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from runner.eval.prompts import materialise
 from runner.eval.roles import Progress, RoleRun, TeacherDists, in_batches, instance_key
 from runner.eval.work import work
 
-__all__ = ["Engine", "LocalEngine", "RunOutcome", "execute", "library_versions"]
+__all__ = ["Engine", "LocalEngine", "RunOutcome", "batches", "execute", "library_versions", "select"]
 
 MANIFEST = "run.json"
 MANIFEST_FORMAT = "receipts.run-manifest/v1"
@@ -49,9 +49,23 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def _select(pack: Pack, config: RunConfig) -> list[PromptInstance]:
+def select(pack: Pack, config: RunConfig) -> list[PromptInstance]:
+    """The instances a run poses, in order: the pack's first ``limit`` items, materialised at ``variants``.
+
+    One implementation for `execute` and ``verify --rerun`` (`runner.eval.rerun`), which must pose each
+    sampled item exactly as the signed run did.
+    """
     items = pack.items[: config.limit] if config.limit is not None else pack.items
     return list(materialise(pack, config.variants, items=items))
+
+
+def batches(instances: Sequence[PromptInstance], config: RunConfig) -> Iterator[list[PromptInstance]]:
+    """The batches a run poses ``instances`` in: ``batch_size`` at a time (at least one), in order.
+
+    A model's last bits can depend on which items share a forward, so a resumed run and a rerun pose
+    exactly these batches (`_run_local`, `runner.eval.rerun`).
+    """
+    return in_batches(instances, max(1, config.batch_size))
 
 
 def _manifest(pack: Pack, config: RunConfig) -> dict[str, Any]:
@@ -188,7 +202,7 @@ class LocalEngine:
 def _run_local(
     job: RoleRun, backend: Backend, instances: Sequence[PromptInstance], progress: Progress | None
 ) -> None:
-    for batch in in_batches(instances, max(1, job.config.batch_size)):
+    for batch in batches(instances, job.config):
         missing = {instance_key(inst) for inst in job.todo(batch)}
         if not missing:
             continue
@@ -226,7 +240,7 @@ def execute(
     started = time.perf_counter()
     make_folder(run_dir, what="the run")
     manifest = _open_run_dir(run_dir, pack, config, resume=resume, force=force)
-    instances = _select(pack, config)
+    instances = select(pack, config)
     if not instances:
         raise UsageError(f"pack {pack.id} has no items to run (--limit {config.limit})")
     engine = engine or LocalEngine()

@@ -305,3 +305,50 @@ def test_the_signed_header_records_what_moves_last_bits_and_a_rerun_compares_it(
     moved = _setup_differences(now, student, 2, [1], [{**recorded, "torch": "1.0"}], recorded)
     assert moved == ["threads 1 vs 2", f"torch 1.0 vs {recorded['torch']}"]
     assert _setup_differences(now, student, 1, [None], [{}], recorded) == ["threads not recorded vs 1"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--limit", "7", "--batch-size", "3", "--variant", "original", "--variant", "typo"],
+        ["--limit", "10", "--batch-size", "1", "--variant", "original", "--variant", "reworded"],
+        ["--limit", "30", "--batch-size", "64"],
+        ["--limit", "20"],  # the default batch size (64) over 80 instances
+    ],
+)
+def test_a_rerun_poses_exactly_the_batches_the_signed_run_posed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str]
+) -> None:
+    """The batches recorded as `receipts run` posed them to the student equal the rerun's, from its header."""
+    import runner.eval.run as run_module
+    from receipts.formats import Results
+    from runner.eval.loader import load_pack
+    from runner.eval.rerun import _signed_batches
+
+    posed: list[list[tuple[str, str]]] = []
+    real_work = run_module.work
+
+    def recording(backend: Any, items: Any) -> Any:
+        if backend.identity.spec.startswith("fake:s"):
+            posed.append([(i.inst.item_id, i.inst.variant) for i in items])
+        return real_work(backend, items)
+
+    monkeypatch.setattr(run_module, "work", recording)
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+    pack_dir = ROOT / "packs" / "capitals-mc"
+    argv = [
+        "run",
+        pack_dir,
+        "--teacher",
+        "fake:t",
+        "--student",
+        "fake:s?skill=0.5",
+        "--out",
+        tmp_path / "run",
+    ]
+    assert main([str(a) for a in [*argv, *flags, "--no-cache"]]) == 0
+    header = Results.parse(json.loads((tmp_path / "run" / "results.json").read_bytes()))
+    wanted = {key for batch in posed for key in batch}
+    rerun = _signed_batches(load_pack(pack_dir), SignedRun(header, ()), wanted)
+    assert [[(i.item_id, i.variant) for i in batch] for batch in rerun] == posed
+    assert len(posed) > 1
