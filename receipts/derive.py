@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from receipts import gate
+from receipts.errors import InputError
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
 
 __all__ = [
@@ -125,10 +126,24 @@ def _est(e: uncertainty.Estimate) -> dict[str, Any]:
 
 
 def _instances(rows: Sequence[Row]) -> tuple[list[_Instance], dict[str, dict[str, Mapping[str, Any]]]]:
+    """Each row as an instance, and each role's cell by instance key.
+
+    Raises:
+        InputError: two rows of one (item, variant): the runner logs each once, and a repeated row would
+            count twice in a mean here and once per row in the browser's check (verify.js refuses it too).
+    """
     instances: list[_Instance] = []
     scored: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
-    for row in rows:
+    first: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
         key = f"{row['item']}\x1f{row['variant']}"
+        if key in first:
+            raise InputError(
+                f"row {number} repeats item {row['item']!r}, variant {row['variant']!r} (first at row "
+                f"{first[key]})",
+                hint="an examples log has one row per item and variant",
+            )
+        first[key] = number
         instances.append(
             _Instance(key, row["item"], row["variant"], row["slices"], row["critical"], row["gold"])
         )

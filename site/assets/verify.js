@@ -325,6 +325,7 @@
 
   var NUMBER_TOLERANCE = 1e-6;  // receipts.derive.TOLERANCE: the signed numbers are rounded to 6 places
   var MAX_ROWS = 2000000;  // receipts.evidence.MAX_ROWS
+  var RETENTION_MIN_GAP = 0.01;  // receipts.metrics.retention.RETENTION_MIN_GAP
 
   /* The cheap part of the CLI's "numbers" check: each role's headline score (the mean of the primary
      metric over the original items every role scored, as receipts.derive computes it) and the student's
@@ -336,9 +337,19 @@
     var primary = results.primary_metric;
     var lines = utf8(examples).split("\n");
     if (lines.length > MAX_ROWS + 1) fail(where + ": the examples log holds more than " + MAX_ROWS + " rows");
-    var rows = [];
+    var rows = [], first = new Map();
     lines.forEach(function (line, i) {
-      if (line.trim()) rows.push(strictJSON(line, entry.examples + " line " + (i + 1)));
+      if (!line.trim()) return;
+      var row = strictJSON(line, entry.examples + " line " + (i + 1));
+      // as receipts.derive: one row per (item, variant); a repeat would count twice in one mean and not the other
+      var key = JSON.stringify([record(row).item, record(row).variant]);
+      if (first.has(key)) {
+        fail(where + ": " + entry.examples + " line " + (i + 1) + " repeats item " + JSON.stringify(record(row).item) +
+          ", variant " + JSON.stringify(record(row).variant) + " (first on line " + first.get(key) +
+          "): an examples log has one row per item and variant");
+      }
+      first.set(key, i + 1);
+      rows.push(row);
     });
     var roles = {};
     rows.forEach(function (row) { Object.keys(record(row.roles)).forEach(function (r) { roles[r] = true; }); });
@@ -372,6 +383,13 @@
       var retention = pair[1].retention;
       if (typeof retention === "number" && "base" in derived && "student" in derived) {
         var gap = derived.teacher - derived.base;
+        // derive's null rule (receipts.metrics.retention): |T - B| under RETENTION_MIN_GAP has no retention.
+        // Its other rule (the gap's bootstrap CI contains 0) needs the seeded bootstrap: checked at build.
+        if (Math.abs(gap) < RETENTION_MIN_GAP - 1e-12) {
+          fail(where + ": " + pair[0] + " signs student retention " + retention + "; the examples log gives " +
+            "none: teacher and base differ by " + Number(Math.abs(gap).toFixed(6)) + ", less than " +
+            RETENTION_MIN_GAP + " (retention's null rule)");
+        }
         var value = gap ? (derived.student - derived.base) / gap : NaN;
         if (!(Math.abs(retention - value) <= NUMBER_TOLERANCE)) {
           fail(where + ": " + pair[0] + " signs student retention " + retention +

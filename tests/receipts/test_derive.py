@@ -140,3 +140,16 @@ def test_a_hostile_run_cannot_make_rederivation_run_for_hours(runs: dict[str, Pa
     with pytest.raises(ValueError, match=r"resampled cells .* re-derivation computes at most 100,000,000"):
         rederive(results, rows)
     assert MAX_RESAMPLES >= 1000  # a runner's default run is far inside the bounds
+
+
+def test_a_repeated_item_and_variant_is_refused_naming_both_rows() -> None:
+    """One row per (item, variant): a repeat would count twice in a mean (verify.js refuses it too)."""
+    from receipts.derive import rederive
+    from receipts.errors import InputError
+
+    run = Path(__file__).parents[1] / "data" / "run_minimal"
+    results = json.loads((run / "results.json").read_bytes())
+    rows = [json.loads(line) for line in (run / "examples.jsonl").read_bytes().splitlines() if line.strip()]
+    assert rederive(results, rows) == []
+    with pytest.raises(InputError, match=r"row 3 repeats item 'q1', variant 'original' \(first at row 1\)"):
+        rederive(results, [*rows, rows[0]])

@@ -1450,6 +1450,30 @@ def _renumbered(edit: Callable[[Path], None]) -> Build:
     return build
 
 
+def _rederived(edit: Callable[[Path], None]) -> Build:
+    """`_renumbered`, and the statement's gate and quantization table recomputed from the edited files.
+
+    So that the one rule a case is about is the only thing that catches it (verify.js re-derives neither).
+    """
+    renumbered = _renumbered(edit)
+
+    def build(world: World, out: Path) -> None:
+        from receipts.formats import Card, Footprint, Results
+        from receipts.sign import quantization_table, signed_gate
+
+        renumbered(world, out)
+        bundle = out / world.golden(RELEASE_A).name
+        statement = statement_of(bundle)
+        results = Results.parse(json.loads((bundle / CONTENT_FILES["results"]).read_bytes()))
+        footprint = Footprint.parse(json.loads((bundle / CONTENT_FILES["footprint"]).read_bytes()))
+        card = Card.parse(statement["predicate"]["card"])
+        statement["predicate"]["gate"] = signed_gate(card, [results], [footprint])
+        statement["predicate"]["quantization"] = quantization_table([results], [footprint])
+        sign_payload(bundle, canonical(statement), [world.keys.a])
+
+    return build
+
+
 def _edit_results(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     def edit(bundle: Path) -> None:
         path = bundle / CONTENT_FILES["results"]
@@ -1485,7 +1509,76 @@ def _examples_flipped(bundle: Path) -> None:
     _edit_results(lambda r: r["examples"].update(sha256=sha256_bytes(data)))(bundle)
 
 
+def _rows_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def _write_rows(bundle: Path, rows: list[dict[str, Any]], results: dict[str, Any]) -> None:
+    """The examples log as the runner writes it, and results naming its digest."""
+    data = b"".join(
+        json.dumps(r, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        for r in rows
+    )
+    (bundle / CONTENT_FILES["examples"]).write_bytes(data)
+    results["examples"]["sha256"] = sha256_bytes(data)
+    path = bundle / CONTENT_FILES["results"]
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _derived_as(bundle: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """results.json of ``bundle`` with every derived section recomputed from ``rows``."""
+    from receipts.derive import DERIVED, derive_results, facts_of
+
+    results = json.loads((bundle / CONTENT_FILES["results"]).read_bytes())
+    header = {k: v for k, v in results.items() if k not in DERIVED}
+    return {**header, **derive_results(header, rows, facts_of(results))}
+
+
+def _row_repeated(bundle: Path) -> None:
+    """q1's row logged twice, and results derived counting it twice (as a derive that took repeats would).
+
+    The results are derived with the copy under another item id (the same numbers: the copy's cells are
+    the original's), then the copy gets q1's id back: only refusing the repeat catches it.
+    """
+    rows = _rows_of(bundle / CONTENT_FILES["examples"])
+    original = next(r for r in rows if r["item"] == "q1")
+    results = _derived_as(bundle, [*rows, {**original, "item": "q1-again"}])
+    _write_rows(bundle, [*rows, dict(original)], results)
+
+
+def _retention_under_the_gap(bundle: Path) -> None:
+    """200 rows where teacher and base differ by 0.005: derive says no retention, the results sign one.
+
+    The scores and the summary are the rows' own means, and the signed retention is (S - B) / (T - B):
+    only retention's null rule (|T - B| < 0.01) refuses it, in Python and in verify.js alike.
+    """
+    template = _rows_of(bundle / CONTENT_FILES["examples"])[0]
+    rows = []
+    for i in range(200):
+        right = {"teacher": i < 101, "base": i < 100, "student": i < 100 or i == 150}
+        roles = {}
+        for role, cell in template["roles"].items():
+            score = 1.0 if right[role] else 0.0
+            roles[role] = {**cell, "score": score, "scores": {"acc": score, "acc_norm": score}}
+        rows.append({**template, "item": f"g{i:03d}", "roles": roles})
+    results = _derived_as(bundle, rows)
+    teacher, base, student = 101 / 200, 100 / 200, 101 / 200
+    assert results["summary"]["retention"] is None  # derive's null rule applies
+    results["summary"]["retention"] = round((student - base) / (teacher - base), 6)
+    _write_rows(bundle, rows, results)
+
+
 for _id, _description, _edit_bundle in [
+    (
+        "10-examples-row-repeated",
+        "q1's row twice in examples.jsonl, results derived counting it twice, re-signed: one row per item",
+        _row_repeated,
+    ),
+    (
+        "10-retention-signed-under-the-null-rule",
+        "teacher and base differ by 0.005 over 200 rows (retention undefined) but the summary signs 1.0",
+        _retention_under_the_gap,
+    ),
     (
         "10-results-retention-edited",
         "retention 0.5 -> 0.84 in results.json and the statement's run summary, all digests re-signed",
@@ -1502,7 +1595,8 @@ for _id, _description, _edit_bundle in [
         _examples_flipped,
     ),
 ]:
-    add(_id, 10, "numbers", _description, build=_renumbered(_edit_bundle), bundle=RELEASE_A)
+    build = _rederived(_edit_bundle) if _edit_bundle in (_row_repeated, _retention_under_the_gap) else None
+    add(_id, 10, "numbers", _description, build=build or _renumbered(_edit_bundle), bundle=RELEASE_A)
 
 
 for _id, _description, _files, _edit in [
