@@ -42,6 +42,14 @@ def sign(
             "or not evaluated does not pass unless the card lists it in gate.optional)."
         ),
     ] = False,
+    rederive: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse (exit 4) to sign numbers that do not re-derive from the signed evidence, as verify "
+            "would: each run's results from its examples, each footprint from its samples. --no-rederive "
+            "signs without this check."
+        ),
+    ] = True,
 ) -> None:
     """Bind a card to its weights, runs and footprints, and sign it into OUT/<name>@<version>/.
 
@@ -83,6 +91,7 @@ def sign(
         issued_at=when,
         force=force,
         require_gate=gate,
+        rederive=rederive,
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")

@@ -206,3 +206,37 @@ def test_a_footprint_that_cannot_be_re_derived_fails_naming_why(
         "(ValueError: a call produced no tokens)" in text
     )
     assert "Traceback" not in text
+
+
+def test_sign_refuses_numbers_that_do_not_re_derive_unless_told_not_to(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`receipts sign` runs verify's re-derivation first: an edited number is never signed (exit 4)."""
+    from receipts.keys import write_keypair
+
+    write_keypair(world["key"], world["tmp"] / "k", b"pw")
+    monkeypatch.setenv("RECEIPTS_PASSPHRASE", "pw")
+    run = world["tmp"] / "run-sign-edited"
+    shutil.copytree(world["tmp"] / "run", run)
+    results = json.loads((run / "results.json").read_bytes())
+    real = results["metrics"]["all"]["acc"]["retention"]["student"]["value"]
+    results["metrics"]["all"]["acc"]["retention"]["student"]["value"] = 0.84
+    (run / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True), "utf-8")
+    out = world["tmp"] / "signed-edited"
+    argv = ["sign", "--card", str(CARD), "--key", str(world["tmp"] / "k.key.pem"), "--run", str(run)]
+    code = main([*argv, "--out", str(out)])
+    text = "".join(capsys.readouterr())
+    assert code == 4, text
+    assert "not signed: numbers that do not follow from the evidence" in text
+    assert f"$.metrics.all.acc.retention.student.value: signed 0.84, re-derived {real!r}" in text
+    assert "Traceback" not in text
+    assert not out.exists() or not any(out.iterdir())
+    code = main([*argv, "--out", str(out), "--no-rederive"])
+    text = "".join(capsys.readouterr())
+    assert code == 0, text
+    (bundle,) = out.iterdir()
+    assert _verify(capsys, world, bundle)[0] == 4  # and verify still names it
+    clean = world["tmp"] / "signed-clean"
+    code = main(["sign", "--card", str(CARD), "--key", str(world["tmp"] / "k.key.pem"), "--run",
+                 str(world["tmp"] / "run"), "--out", str(clean)])  # fmt: skip
+    assert code == 0, "".join(capsys.readouterr())
