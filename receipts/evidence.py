@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from receipts.documents import parse_json
-from receipts.errors import InputError, SchemaError
+from receipts.errors import InputError, ReceiptsError, SchemaError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from receipts.formats import Card, Footprint, Results
 
-__all__ = ["MAX_ROWS", "SignedDocument", "examples_rows", "number_problems"]
+__all__ = ["MAX_ROWS", "SignedDocument", "examples_rows", "input_problems", "number_problems"]
 
 MAX_ROWS = 2_000_000
 """The most examples rows re-derived per run (each CI resamples every row 1,000 times)."""
@@ -139,4 +141,35 @@ def number_problems(
     quantization = differences(predicate.get("quantization"), table, "quantization")
     if quantization:
         problems.append(_listed("the statement's quantization table", quantization))
+    return problems
+
+
+def input_problems(runs: Sequence[Path], footprints: Sequence[Path]) -> list[str]:
+    """What re-derivation says of run folders and footprint files about to be signed (``receipts sign``).
+
+    The same checks as `number_problems` on a run's results.json against its examples log and on a
+    footprint against its samples; the statement's own gate, summaries and quantization table are computed
+    by the signer from these files, so they follow once these do. An input that cannot be read is skipped:
+    the signer refuses it with its own message.
+    """
+    from receipts.documents import load_document, read_bytes
+    from receipts.formats import Footprint, Results
+
+    problems: list[str] = []
+    for run in runs:
+        try:
+            _, value = load_document(run / "results.json", what="results file")
+            results = Results.parse(value, file=run / "results.json")
+            examples = read_bytes(run / results.examples.path, what="examples log")
+        except ReceiptsError:
+            continue
+        entry = {"examples": str(run / results.examples.path), "summary": value.get("summary")}
+        problems += _run_problems(entry, SignedDocument(str(run / "results.json"), value, results), examples)
+    for path in footprints:
+        try:
+            _, value = load_document(path, what="footprint file")
+            footprint = Footprint.parse(value, file=path)
+        except ReceiptsError:
+            continue
+        problems += _footprint_problems(value, SignedDocument(str(path), value, footprint))
     return problems

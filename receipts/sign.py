@@ -336,36 +336,6 @@ def _predicate(
     return predicate
 
 
-def _check_numbers(staging: Path, card: Card, predicate: dict[str, Any], card_path: Path) -> None:
-    """What ``receipts verify`` re-derives, checked on the staged files before anything is signed.
-
-    Raises:
-        VerificationError: a number does not follow from the evidence (each named with both values).
-    """
-    from receipts.documents import parse_json
-    from receipts.evidence import SignedDocument, number_problems
-    from receipts.formats import Footprint, Results
-
-    def document(name: str, kind: type[Results] | type[Footprint]) -> SignedDocument:
-        value = parse_json((staging / name).read_bytes(), file=name, limit=None)
-        return SignedDocument(name, value, kind.parse(value, file=name))
-
-    runs = [
-        (document(entry["results"], Results), (staging / entry["examples"]).read_bytes())
-        for entry in predicate["runs"]
-    ]
-    footprints = [document(entry["file"], Footprint) for entry in predicate["footprints"]]
-    problems = number_problems(predicate, card, runs, footprints)
-    if problems:
-        raise VerificationError(
-            "not signed: numbers that do not follow from the evidence: " + "; ".join(problems),
-            check="numbers",
-            file=card_path,
-            hint="results.json and each footprint must be what their examples and samples give: re-run or "
-            "re-bench (or sign the unedited files); --no-rederive signs without this check",
-        )
-
-
 def _seal(staging: Path, subjects: Sequence[Subject]) -> None:
     """The staged bundle holds exactly receipt.json and its file subjects; folders follow the umask.
 
@@ -393,14 +363,8 @@ def sign_receipt(
     issued_at: datetime | None = None,
     force: bool = False,
     require_gate: bool = False,
-    rederive: bool = False,
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
-
-    With ``rederive`` (``receipts sign``'s default; ``--no-rederive`` skips it) nothing is signed whose
-    numbers ``receipts verify`` would refuse: each run's results re-derived from its examples log and each
-    footprint's from its samples (`receipts.evidence.number_problems`, the verifier's own check). Off by
-    default here, for library callers that sign constructed documents on purpose (the verifier's tests).
 
     With ``require_gate`` nothing is written unless the signed gate lets the release through
     (:func:`receipts.gate.release_decision`: only pass passes, except rules the card marks optional).
@@ -409,8 +373,7 @@ def sign_receipt(
         InputError: an input is missing, malformed or inconsistent with another.
         SchemaError: the card, a results file or a footprint fails its schema.
         UsageError: no key, or the bundle exists and ``force`` is false.
-        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding), or
-            with ``rederive`` a signed number does not follow from the evidence (check ``numbers``).
+        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding).
         GateError: ``require_gate`` and the gate did not pass.
     """
     from receipts import schemas
@@ -435,8 +398,6 @@ def sign_receipt(
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
         predicate = _predicate(bundle, card, value, keys, (runs, footprints, weights), issued_at)
-        if rederive:
-            _check_numbers(staging, card, predicate, card_path)
         if require_gate:
             optional = card.gate.optional if card.gate else None
             passed, why = gate.release_decision(Gate.model_validate(predicate["gate"]), optional or ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from rich.markup import escape
 
 from receipts.cli.app import app, out
 from receipts.cli.keys import private_keys
-from receipts.errors import UsageError
+from receipts.errors import UsageError, VerificationError
 
 __all__ = ["sign"]
 
@@ -61,7 +62,6 @@ def sign(
     """
     from receipts.output import check_folder
     from receipts.sign import sign_receipt
-    from receipts.trust import parse_time
 
     if out_dir.suffix.lower() == ".json":
         raise UsageError(
@@ -70,12 +70,9 @@ def sign(
             f"{out_dir.parent}/<name>@<version>/receipt.json with its subject files beside it",
         )
     check_folder(out_dir, what="the receipt folder")
-    when = None
-    if issued_at is not None:
-        try:
-            when = parse_time(issued_at)
-        except ValueError as exc:
-            raise UsageError(f"--issued-at: {exc}", hint="e.g. 2026-11-23T10:00:00Z") from None
+    when = _issued_at(issued_at)
+    if rederive:
+        _check_numbers(run or [], footprint or [])
     keys = private_keys(key)
     if model_sig is not None:
         from receipts.modelsig import model_sig_key, write_model_sig
@@ -91,10 +88,34 @@ def sign(
         issued_at=when,
         force=force,
         require_gate=gate,
-        rederive=rederive,
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
     if model_sig is not None and weights is not None:
         write_model_sig(weights, sig_key, model_sig)
         out.print(f"wrote {escape(str(model_sig))} (OpenSSF model signing, key {sig_key.public.keyid})")
+
+
+def _issued_at(text: str | None) -> datetime | None:
+    from receipts.trust import parse_time
+
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise UsageError(f"--issued-at: {exc}", hint="e.g. 2026-11-23T10:00:00Z") from None
+
+
+def _check_numbers(runs: list[Path], footprints: list[Path]) -> None:
+    """Sign nothing ``receipts verify`` would refuse: the inputs' numbers re-derived first (exit 4)."""
+    from receipts.evidence import input_problems
+
+    problems = input_problems(runs, footprints)
+    if problems:
+        raise VerificationError(
+            "not signed: numbers that do not follow from the evidence: " + "; ".join(problems),
+            check="numbers",
+            hint="results.json and each footprint must be what their examples and samples give: re-run or "
+            "re-bench (or sign the unedited files); --no-rederive signs without this check",
+        )
