@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LATEST_TABLE",
+    "LEGACY_TABLE",
     "PERMISSIONS",
     "Table",
     "Terms",
@@ -63,6 +64,7 @@ __all__ = [
     "load_table",
     "parse_expression",
     "permits",
+    "record_of",
 ]
 
 Verdict = Literal["yes", "no", "unknown"]
@@ -561,7 +563,13 @@ def licence_problems(card: Card, terms: Terms | None = None) -> list[Violation]:
                 + "; ".join(e.reasons),
                 f"declare what the terms allow (receipts computes them from the licence table), or add "
                 f"`license.overrides: [{{permission: {e.permission}, reason: ...}}]` naming the agreement that "
-                "grants it",
+                "grants it"
+                + (
+                    "; training data that reaches the model only through the base weights is marked "
+                    "`through_base: true`"
+                    if any(r.startswith("training data") for r in e.reasons)
+                    else ""
+                ),
             )
         )
     return problems
@@ -614,49 +622,66 @@ def licence_record(card: Card, table: Table | None = None) -> dict[str, Any]:
     }
 
 
+LEGACY_TABLE = 1
+"""The table a receipt signed before ``predicate.licence`` existed is checked against."""
+
+
+def record_of(card: Card, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The licence record a verified receipt stands for: the signed one, or (for a receipt signed before
+    terms were recorded) the one recomputed from its signed card with table `LEGACY_TABLE`.
+
+    Raises:
+        InputError: the recorded table version is not shipped.
+    """
+    if recorded is None:
+        return licence_record(card, load_table(LEGACY_TABLE))
+    return dict(recorded)
+
+
 def check_record(card: Card, recorded: Mapping[str, Any] | None) -> str:
     """Recompute ``predicate.licence`` with the table version it names; return a one-line summary.
 
+    A receipt without the record (signed before it existed) is checked against table `LEGACY_TABLE`:
+    leaving the record out never skips the check.
+
     Raises:
-        VerificationError: (check ``licence``) nothing recorded, an unknown table or digest, a
-            difference, or a declared permission no override covers.
+        VerificationError: (check ``licence``) an unknown table or digest, a difference, or a declared
+            permission no override covers.
     """
-    if recorded is None:
-        raise VerificationError(
-            "the receipt records no computed licence terms",
-            check="licence",
-            hint="re-sign it with this receipts: sign computes the terms from the licence table",
-        )
-    version = recorded["table"]["version"]
+    version = recorded["table"]["version"] if recorded is not None else LEGACY_TABLE
     try:
         table = load_table(version)
     except InputError as exc:
         raise VerificationError(exc.message, check="licence", hint=exc.hint) from None
-    if table.sha256 != recorded["table"]["sha256"]:
-        raise VerificationError(
-            f"the receipt names licence table v{version} with sha256 {recorded['table']['sha256']}, but "
-            f"this receipts ships v{version} as {table.sha256}",
-            check="licence",
-            hint="a published table never changes: the receipt or this installation was altered",
-        )
     expected = licence_record(card, table)
-    for key in ("computed", "declared", "overrides"):
-        if _canonical(expected[key]) != _canonical(recorded.get(key)):
+    if recorded is not None:
+        if table.sha256 != recorded["table"]["sha256"]:
             raise VerificationError(
-                f"the signed licence {key} differ from those recomputed from the signed card with table v{version}",
+                f"the receipt names licence table v{version} with sha256 {recorded['table']['sha256']}, but "
+                f"this receipts ships v{version} as {table.sha256}",
                 check="licence",
-                hint="the statement was edited before signing; re-sign it with receipts sign",
+                hint="a published table never changes: the receipt or this installation was altered",
             )
-    problems = licence_problems(card, compute_terms(card, table))  # sign refuses these; this one went round it
+        for key in ("computed", "declared", "overrides"):
+            if _canonical(expected[key]) != _canonical(recorded.get(key)):
+                raise VerificationError(
+                    f"the signed licence {key} differ from those recomputed from the signed card with "
+                    f"licence table v{version}",
+                    check="licence",
+                    hint="the statement was edited before signing; re-sign the card with receipts sign",
+                )
+    problems = licence_problems(card, compute_terms(card, table))  # sign refuses these
     if problems:
         raise VerificationError(
-            "the card declares permissions beyond its computed licence terms: " + problems[0].message,
+            f"the card declares permissions beyond its computed licence terms: {problems[0].path}: "
+            + problems[0].message,
             check="licence",
             hint=problems[0].hint,
         )
     terms = expected["computed"]
     summary = ", ".join(f"{_LABEL[k]} {terms[k]['verdict']}" for k in PERMISSIONS)
-    return f"recomputed with licence table v{version}: {summary}" + (
+    where = "recomputed" if recorded is not None else "not recorded (an older receipt); computed"
+    return f"{where} with licence table v{version}: {summary}" + (
         f"; {len(expected['overrides'])} override(s)" if expected["overrides"] else ""
     )
 

@@ -46,7 +46,7 @@ class Licence(Closed):
     aliases: Omittable[Annotated[list[TermId], Unique]] = None
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["open-source", "open-content", "public-domain", "model-licence", "api-terms", "unknown"]
-    url: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^https://[^ ]+$(?!\n)")]
+    url: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^https://[!-~]+$(?!\n)")]
     reviewed: TableDate
     terms: LicenceTerms
     max_monthly_active_users: Annotated[Integer, Field(ge=1)] | None
