@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["LicenceRow", "index_fields", "licence_view"]
 
 
-
 @dataclass(frozen=True)
 class LicenceRow:
     """One permission: computed (with reasons), declared, and the override covering a difference."""
@@ -38,8 +37,11 @@ def _record(entry: VerifiedReceipt) -> dict[str, Any]:
     return licences.record_of(entry.card, signed.model_dump(mode="json") if signed is not None else None)
 
 
-def _worst(*verdicts: str) -> str:
-    return "yes" if "yes" in verdicts else "unknown" if "unknown" in verdicts else "no"
+def _worst(computed: dict[str, Any], *keys: str) -> tuple[str, list[str]]:
+    """The strictest of several duties (yes > unknown > no) and the reasons of those that set it."""
+    verdicts = [computed[k]["verdict"] for k in keys]
+    worst = "yes" if "yes" in verdicts else "unknown" if "unknown" in verdicts else "no"
+    return worst, [r for k in keys if computed[k]["verdict"] == worst for r in computed[k]["reasons"]]
 
 
 def licence_view(entry: VerifiedReceipt) -> dict[str, Any]:
@@ -62,29 +64,22 @@ def licence_view(entry: VerifiedReceipt) -> dict[str, Any]:
         )
 
     rows = [
-        row(k, k.replace("_", " "), computed[k]["verdict"], computed[k]["reasons"], "yes" if getattr(declared, k) else "no")
+        row(
+            k,
+            k.replace("_", " "),
+            computed[k]["verdict"],
+            computed[k]["reasons"],
+            "yes" if getattr(declared, k) else "no",
+        )
         for k in licences.PERMISSIONS
     ]
-    duty = _worst(computed["attribution"]["verdict"], computed["notice"]["verdict"])
-    rows.append(
-        row(
-            "attribution_required",
-            "attribution or notice required",
-            duty,
-            computed["attribution"]["reasons"] + computed["notice"]["reasons"],
-            "yes" if declared.attribution_required else "no",
-        )
-    )
-    limits = _worst(computed["use_restrictions"]["verdict"], computed["competing_models"]["verdict"])
-    rows.append(
-        row(
-            "output_use_restrictions",
-            "use restrictions",
-            limits,
-            computed["use_restrictions"]["reasons"] + computed["competing_models"]["reasons"],
-            f"{len(declared.output_use_restrictions)} listed" if declared.output_use_restrictions else "none",
-        )
-    )
+    duty, why = _worst(computed, "attribution", "notice")
+    claim = "yes" if declared.attribution_required else "no"
+    rows.append(row("attribution_required", "attribution or notice required", duty, why, claim))
+    limits, why = _worst(computed, "use_restrictions", "competing_models")
+    listed = declared.output_use_restrictions
+    claim = f"{len(listed)} listed" if listed else "none"
+    rows.append(row("output_use_restrictions", "use restrictions", limits, why, claim))
     mau = computed["max_monthly_active_users"]
     stated = declared.user_thresholds.max_monthly_active_users if declared.user_thresholds else None
     rows.append(

@@ -69,7 +69,7 @@ __all__ = [
 
 Verdict = Literal["yes", "no", "unknown"]
 PERMISSIONS = ("commercial_use", "redistribution", "derivatives")
-"""Granted rights: the student has one only when every binding source grants it (``no`` < ``unknown`` < ``yes``)."""
+"""Granted rights: the student has one only when every binding source grants it (no < unknown < yes)."""
 OBLIGATIONS = ("attribution", "notice", "use_restrictions", "competing_models")
 """Duties: ``yes`` when any binding source imposes one (``no`` < ``unknown`` < ``yes``)."""
 KEYS = PERMISSIONS + OBLIGATIONS
@@ -133,14 +133,17 @@ def load_table(version: int = LATEST_TABLE) -> Table:
         raise InputError(
             f"licence table version {version!r} is not shipped with this receipts",
             file=path,
-            hint=f"shipped versions: {', '.join(shipped)}; upgrade receipts to verify receipts signed with a newer table",
+            hint=f"shipped versions: {', '.join(shipped)}; upgrade receipts to verify receipts signed with a "
+            "newer table",
         )
     data = path.read_bytes()
     value = parse_json(data, file=path)
     schemas.validate(value, "licence-table", file=path)
     document = LicenceTable.parse(value, file=path)
     if document.version != version:
-        raise InputError(f"the file holds table version {document.version}", file=path, hint="reinstall receipts")
+        raise InputError(
+            f"the file holds table version {document.version}", file=path, hint="reinstall receipts"
+        )
     return Table(version, hashlib.sha256(data).hexdigest(), document, _index(document))
 
 
@@ -166,8 +169,13 @@ class Terms:
 
     def as_json(self) -> dict[str, Any]:
         """The signed form (``predicate.licence.computed``)."""
-        out: dict[str, Any] = {k: {"verdict": self.verdicts[k], "reasons": list(self.reasons[k])} for k in KEYS}
-        out["max_monthly_active_users"] = {"value": self.max_monthly_active_users, "reasons": list(self.mau_reasons)}
+        out: dict[str, Any] = {
+            k: {"verdict": self.verdicts[k], "reasons": list(self.reasons[k])} for k in KEYS
+        }
+        out["max_monthly_active_users"] = {
+            "value": self.max_monthly_active_users,
+            "reasons": list(self.mau_reasons),
+        }
         out["model_name_prefix"] = {"value": list(self.name_prefixes), "reasons": list(self.prefix_reasons)}
         out["carried_terms"] = list(self.carried)
         out["notes"] = list(self.notes)
@@ -216,7 +224,9 @@ def _merge(parts: Sequence[Terms], *, choose: bool) -> Terms:
         verdicts,
         reasons,
         mau,
-        _dedupe(r for p in parts if p.max_monthly_active_users == mau and mau is not None for r in p.mau_reasons),
+        _dedupe(
+            r for p in parts if p.max_monthly_active_users == mau and mau is not None for r in p.mau_reasons
+        ),
         prefixes,
         _dedupe(r for p in parts if set(prefixes) & set(p.name_prefixes) for r in p.prefix_reasons),
         _dedupe(x for p in parts for x in p.carried),
@@ -243,14 +253,18 @@ def _entry_terms(entry: Licence, who: str, how: str) -> Terms:
             value = "no"
         verdicts[key] = value
         restrictive = value != ("yes" if key in PERMISSIONS else "no")
-        reasons[key] = (f"{who} {how} {entry.id} ({entry.name}): {_LABEL[key]} {value}",) if restrictive else ()
+        reasons[key] = (
+            (f"{who} {how} {entry.id} ({entry.name}): {_LABEL[key]} {value}",) if restrictive else ()
+        )
     mau = entry.max_monthly_active_users if "max_monthly_active_users" in inherits else None
     prefix = entry.model_name_prefix if "model_name_prefix" in inherits else None
     return Terms(
         verdicts,
         reasons,
         mau,
-        (f"{who} {how} {entry.id}: a separate licence is needed above {mau:,} monthly active users",) if mau else (),
+        (f"{who} {how} {entry.id}: a separate licence is needed above {mau:,} monthly active users",)
+        if mau
+        else (),
         (prefix,) if prefix else (),
         (f"{who} {how} {entry.id}: a model it helps create must have a name starting with {prefix!r}",)
         if prefix
@@ -262,7 +276,7 @@ def _entry_terms(entry: Licence, who: str, how: str) -> Terms:
 # -- SPDX expressions --------------------------------------------------------------------------------------
 
 Expr = tuple[Any, ...]
-"""``("id", text)`` | ``("with", id, exception)`` | ``("and", [Expr])`` | ``("or", [Expr])`` | ``("bad", why)``."""
+"""``("id", text)``, ``("with", id, exc)``, ``("and", [Expr])``, ``("or", [Expr])``, ``("bad", why)``."""
 
 
 def parse_expression(text: str) -> Expr:
@@ -292,7 +306,7 @@ def parse_expression(text: str) -> Expr:
         if depth > MAX_DEPTH:
             raise ValueError(f"nested deeper than {MAX_DEPTH}")
         token = peek()
-        if token == "(":
+        if token == "(":  # noqa: S105 (a parenthesis, not a password)
             take()
             inner = disjunction(depth + 1)
             if peek() != ")":
@@ -350,14 +364,20 @@ def _expression_terms(
 
     def leaf(node: Expr) -> Terms:
         if node[0] == "bad":
-            return _uniform("unknown", KEYS, f"{who}: licence {_clip(expression)!r} cannot be read ({node[1]})")
+            return _uniform(
+                "unknown", KEYS, f"{who}: licence {_clip(expression)!r} cannot be read ({node[1]})"
+            )
         if node[0] == "with":
             return _uniform(
-                "unknown", KEYS, f"{who}: {node[1]} WITH {node[2]}: licence exceptions are not in the licence table"
+                "unknown",
+                KEYS,
+                f"{who}: {node[1]} WITH {node[2]}: licence exceptions are not in the licence table",
             )
         entry = table.lookup(node[1])
         if entry is None:
-            return _uniform("unknown", KEYS, f"{who}: {node[1]} is not in the licence table (v{table.version})")
+            return _uniform(
+                "unknown", KEYS, f"{who}: {node[1]} is not in the licence table (v{table.version})"
+            )
         found.append(entry)
         if entry_effect is not None:
             result: Terms = entry_effect(entry)
@@ -367,7 +387,9 @@ def _expression_terms(
     return _evaluate(parse_expression(expression), leaf), found
 
 
-def permits(expression: str, permission: str, *, table_version: int = LATEST_TABLE) -> tuple[Verdict, tuple[str, ...]]:
+def permits(
+    expression: str, permission: str, *, table_version: int = LATEST_TABLE
+) -> tuple[Verdict, tuple[str, ...]]:
     """Does material under ``expression`` permit ``permission``? ``(verdict, reasons)``.
 
     ``permission`` is one of ``commercial_use``, ``redistribution``, ``derivatives``. For example
@@ -383,7 +405,9 @@ def permits(expression: str, permission: str, *, table_version: int = LATEST_TAB
     terms, _ = _expression_terms(str(expression), "material", "licensed as", load_table(table_version))
     verdict = terms.verdicts[permission]
     if verdict == "yes":
-        return verdict, (f"{_clip(str(expression))} permits {_LABEL[permission]} (licence table v{table_version})",)
+        return verdict, (
+            f"{_clip(str(expression))} permits {_LABEL[permission]} (licence table v{table_version})",
+        )
     return verdict, terms.reasons[permission]
 
 
@@ -397,8 +421,16 @@ def _closed_outputs(reason: str) -> Terms:
     base = _uniform("unknown", ("redistribution", "derivatives"), reason)
     return replace(
         base,
-        verdicts={**base.verdicts, "commercial_use": "no", "use_restrictions": "yes", "competing_models": "yes"},
-        reasons={**base.reasons, **{k: (reason,) for k in ("commercial_use", "use_restrictions", "competing_models")}},
+        verdicts={
+            **base.verdicts,
+            "commercial_use": "no",
+            "use_restrictions": "yes",
+            "competing_models": "yes",
+        },
+        reasons={
+            **base.reasons,
+            **{k: (reason,) for k in ("commercial_use", "use_restrictions", "competing_models")},
+        },
     )
 
 
@@ -411,12 +443,15 @@ def _teacher_terms(card: Card, table: Table, base_families: set[str]) -> list[Te
             if entry.outputs == "free":
                 return _neutral()
             if entry.outputs == "unknown":
-                return _uniform("unknown", KEYS, f"{who} is licensed {entry.id}: what its outputs may train is unknown")
+                return _uniform(
+                    "unknown", KEYS, f"{who} is licensed {entry.id}: what its outputs may train is unknown"
+                )
             if entry.outputs == "same-family" and entry.family not in base_families:
                 forbidden = _uniform(
                     "no",
                     PERMISSIONS,
-                    f"{who} is licensed {entry.id}, which forbids using its outputs to improve any other large "
+                    f"{who} is licensed {entry.id}, which forbids using its outputs to improve any other "
+                    "large "
                     f"language model than its own family, and the base is not one of them",
                 )
                 return _merge([forbidden, _entry_terms(entry, who, "is licensed")], choose=False)
@@ -426,7 +461,9 @@ def _teacher_terms(card: Card, table: Table, base_families: set[str]) -> list[Te
         out.append(terms)
         if teacher.terms_restrict_distillation:
             out.append(
-                _closed_outputs(f"{who}: the card says its terms restrict training other models on its outputs")
+                _closed_outputs(
+                    f"{who}: the card says its terms restrict training other models on its outputs"
+                )
             )
         elif teacher.api_identifier is not None and teacher.terms_restrict_distillation is None:
             out.append(
@@ -446,8 +483,9 @@ def _data_terms(card: Card, table: Table) -> tuple[list[Terms], list[str]]:
         who = f"training data {data.name!r}"
         if data.through_base:
             notes.append(
-                f"{who} ({data.license}, closed-model outputs: {_flag(data.closed_model_outputs)}) reaches this "
-                "model only through the base weights, as the card says: its terms are taken to be those of the "
+                f"{who} ({data.license}, closed-model outputs: {_flag(data.closed_model_outputs)}) reaches "
+                "this model only through the base weights, as the card says: its terms are taken to be those "
+                "of the "
                 f"base's licence ({card.lineage.base.license})"
             )
             continue
@@ -455,7 +493,9 @@ def _data_terms(card: Card, table: Table) -> tuple[list[Terms], list[str]]:
         out.append(terms)
         if data.closed_model_outputs:
             out.append(
-                _closed_outputs(f"{who} includes outputs of a closed API whose terms restrict training competing models")
+                _closed_outputs(
+                    f"{who} includes outputs of a closed API whose terms restrict training competing models"
+                )
             )
         elif data.closed_model_outputs is None:
             out.append(
@@ -484,7 +524,9 @@ def compute_terms(card: Card, table: Table | None = None) -> Terms:
     reasons = dict(merged.reasons)
     for key in KEYS:
         if not reasons[key]:
-            reasons[key] = (f"{_LABEL[key]}: {merged.verdicts[key]} under every source (licence table v{table.version})",)
+            reasons[key] = (
+                f"{_LABEL[key]}: {merged.verdicts[key]} under every source (licence table v{table.version})",
+            )
     return replace(merged, reasons=reasons, notes=tuple(notes))
 
 
@@ -520,17 +562,28 @@ def _excesses(card: Card, terms: Terms) -> list[Excess]:
     if not declared.attribution_required and duty != "no":
         why = terms.reasons["attribution"] + terms.reasons["notice"]
         out.append(Excess("attribution_required", "false", duty, _dedupe(why)))
-    restricted = max(terms.verdicts["use_restrictions"], terms.verdicts["competing_models"], key=_RANK.__getitem__)
+    restricted = max(
+        terms.verdicts["use_restrictions"], terms.verdicts["competing_models"], key=_RANK.__getitem__
+    )
     if not declared.output_use_restrictions and restricted != "no":
         why = terms.reasons["use_restrictions"] + terms.reasons["competing_models"]
         out.append(Excess("output_use_restrictions", "none", restricted, _dedupe(why)))
     limit = terms.max_monthly_active_users
     stated = declared.user_thresholds.max_monthly_active_users if declared.user_thresholds else None
     if limit is not None and (stated is None or stated > limit):
-        out.append(Excess("user_thresholds", "none" if stated is None else f"{stated:,}", f"{limit:,}", terms.mau_reasons))
+        out.append(
+            Excess(
+                "user_thresholds",
+                "none" if stated is None else f"{stated:,}",
+                f"{limit:,}",
+                terms.mau_reasons,
+            )
+        )
     for prefix in terms.name_prefixes:
         if not _squash(card.model.name).startswith(_squash(prefix)):
-            out.append(Excess("model_name_prefix", card.model.name, f"starts with {prefix!r}", terms.prefix_reasons))
+            out.append(
+                Excess("model_name_prefix", card.model.name, f"starts with {prefix!r}", terms.prefix_reasons)
+            )
     return out
 
 
@@ -542,7 +595,9 @@ def _split(card: Card, terms: Terms) -> tuple[list[Excess], list[Excess]]:
     """(excesses an override covers, excesses none covers)."""
     overridden = {o.permission for o in card.license.overrides or ()}
     found = _excesses(card, terms)
-    return [e for e in found if e.permission in overridden], [e for e in found if e.permission not in overridden]
+    return [e for e in found if e.permission in overridden], [
+        e for e in found if e.permission not in overridden
+    ]
 
 
 _PATHS = {
@@ -562,7 +617,8 @@ def licence_problems(card: Card, terms: Terms | None = None) -> list[Violation]:
                 f"declares {e.permission}: {e.declared}, but the computed licence terms say {e.computed}: "
                 + "; ".join(e.reasons),
                 f"declare what the terms allow (receipts computes them from the licence table), or add "
-                f"`license.overrides: [{{permission: {e.permission}, reason: ...}}]` naming the agreement that "
+                f"`license.overrides: [{{permission: {e.permission}, reason: ...}}]` naming the agreement "
+                "that "
                 "grants it"
                 + (
                     "; training data that reaches the model only through the base weights is marked "
@@ -627,8 +683,10 @@ LEGACY_TABLE = 1
 
 
 def record_of(card: Card, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The licence record a verified receipt stands for: the signed one, or (for a receipt signed before
-    terms were recorded) the one recomputed from its signed card with table `LEGACY_TABLE`.
+    """The licence record a verified receipt stands for (the signed one, or one computed at verification).
+
+    A receipt signed before terms were recorded stands for the record computed from its signed card with
+    table `LEGACY_TABLE`.
 
     Raises:
         InputError: the recorded table version is not shipped.

@@ -54,7 +54,9 @@ def _validate_one(path: Path) -> str:
         from receipts.licences import check_card
 
         terms = check_card(Card.parse(value, file=path), file=path)
-        verdicts = ", ".join(f"{k.replace('_', ' ')} {terms.verdict(k)}" for k in ("commercial_use", "redistribution"))
+        verdicts = ", ".join(
+            f"{k.replace('_', ' ')} {terms.verdict(k)}" for k in ("commercial_use", "redistribution")
+        )
         return f"card (computed licence terms: {verdicts})"
     return kind
 

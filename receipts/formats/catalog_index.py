@@ -16,7 +16,14 @@ from receipts.formats.card import Claims, Description, HardwareProfiles, License
 from receipts.formats.statement import IssuedAt, ModelName, ModelVersion, Publisher, QuantizationRow
 from receipts.formats.trust_root import RootPublisher, RootVersion
 
-__all__ = ["CatalogEval", "CatalogLicenceTerms", "CatalogIndex", "CatalogModel", "CatalogTrustRoot", "CostPoint"]
+__all__ = [
+    "CatalogEval",
+    "CatalogIndex",
+    "CatalogLicenceTerms",
+    "CatalogModel",
+    "CatalogTrustRoot",
+    "CostPoint",
+]
 
 _SEGMENT = r"(?!\.\.?/)[A-Za-z0-9._@+-]+/"  # a safe name segment (receipts.paths): never . or ..
 
@@ -81,7 +88,9 @@ class CatalogModel(Closed):
     redistribution: bool
     licence_terms: Omittable[CatalogLicenceTerms] = None
     licence_overrides: Omittable[
-        Annotated[list[Annotated[str, Field(max_length=50, pattern=r"^[a-z_]+$(?!\n)")]], Field(max_length=16)]
+        Annotated[
+            list[Annotated[str, Field(max_length=50, pattern=r"^[a-z_]+$(?!\n)")]], Field(max_length=16)
+        ]
     ] = None
     hardware_profiles: HardwareProfiles
     evals: dict[str, CatalogEval]

@@ -53,9 +53,9 @@ class Licence(Closed):
     model_name_prefix: Annotated[str, Field(min_length=1, max_length=50)] | None
     inherits: Annotated[list[Inherited], Unique]
     outputs: Literal["free", "derivative", "same-family", "competing-restricted", "unknown"]
-    family: Omittable[Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9.-]*$(?!\n)")]] = (
-        None
-    )
+    family: Omittable[
+        Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9.-]*$(?!\n)")]
+    ] = None
     summary: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -68,5 +68,3 @@ class LicenceTable(Document):
     version: Annotated[Integer, Field(ge=1)]
     reviewed: TableDate
     licences: Annotated[list[Licence], Field(min_length=1)]
-
-

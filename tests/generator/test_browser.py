@@ -282,12 +282,17 @@ def _eager(gold: dict[str, Any]) -> dict[str, Any]:
     return {k: gold.get(k) if gold.get(k) is not None else "guess" for k in FIELDS}
 
 
-OPENAI_AGREEMENT = "Separate agreement with the API provider, 2026-11-02, permits commercial use of the student."
+OPENAI_AGREEMENT = (
+    "Separate agreement with the API provider, 2026-11-02, permits commercial use of the student."
+)
 
 
 def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float, terms: str = "open") -> Path:
-    """A card whose teacher is the recorded one: open weights' outputs (Apache-2.0), or a closed API's
-    (``closed``: computed commercial use no; ``override``: the same, claimed anyway by an override)."""
+    """A card whose teacher is the recorded one, its outputs under ``terms``.
+
+    ``open``: open weights' outputs (Apache-2.0); ``closed``: a closed API's (computed commercial use no);
+    ``override``: the same, with commercial use claimed anyway by an override.
+    """
     card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
     card["model"]["name"] = name
     # the teacher the runs evaluated: recordings (a card may not name another one)
@@ -296,7 +301,9 @@ def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float, terms: str 
         teacher |= {"license": "Apache-2.0", "terms_restrict_distillation": False}
     else:
         teacher |= {"license": "LicenseRef-OpenAI-Terms-of-Use", "terms_restrict_distillation": True}
-        card["license"]["permissions"]["output_use_restrictions"] = ["No use of outputs to develop competing models."]
+        card["license"]["permissions"]["output_use_restrictions"] = [
+            "No use of outputs to develop competing models."
+        ]
     card["lineage"]["teachers"] = [teacher]
     permissions = card["license"]["permissions"]
     permissions["commercial_use"] = commercial
@@ -304,7 +311,8 @@ def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float, terms: str 
         permissions["redistribution"] = permissions["derivatives"] = False
     if terms == "override":
         card["license"]["overrides"] = [
-            {"permission": p, "reason": OPENAI_AGREEMENT} for p in ("commercial_use", "redistribution", "derivatives")
+            {"permission": p, "reason": OPENAI_AGREEMENT}
+            for p in ("commercial_use", "redistribution", "derivatives")
         ]
     for profile in card["hardware_profiles"]:
         profile["ram_gib"] = ram_gib

@@ -19,7 +19,7 @@ from receipts.trust import new_root, trust_root_from_bytes
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "vectors" / "golden" / "v1"
 MAIN_ROOT = ROOT / "tests" / "vectors" / "roots" / "main.json"
-HOSTILE_REASON = '<script>window.__pwned = 1</script> [x](javascript:alert(1))'
+HOSTILE_REASON = "<script>window.__pwned = 1</script> [x](javascript:alert(1))"
 
 
 def _gemma_student(tmp: Path) -> Path:
@@ -27,8 +27,11 @@ def _gemma_student(tmp: Path) -> Path:
     card: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
     card["model"]["name"] = "gemma-taught-student"
     card["lineage"]["teachers"] = [
-        {"name": "google/gemma-3-1b-it", "weights_digest": "sha256:" + "cd" * 32,
-         "license": "LicenseRef-Gemma-Terms-of-Use"}  # fmt: skip
+        {
+            "name": "google/gemma-3-1b-it",
+            "weights_digest": "sha256:" + "cd" * 32,
+            "license": "LicenseRef-Gemma-Terms-of-Use",
+        }
     ]
     card["training_data"][1]["license"] = "CC-BY-NC-4.0"  # computed: no commercial use
     card["license"]["permissions"]["output_use_restrictions"] = ["Gemma Prohibited Use Policy"]
@@ -64,9 +67,11 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
     assert "<strong>override</strong>: &lt;script&gt;" in row  # the reason, escaped
     assert "CC-BY-NC-4.0" in row  # the reason for the computed value
     assert "<code>javascript:alert(2)</code>" in row  # evidence URL shown as code, never a link
-    assert "<script>window" not in page and 'href="javascript' not in page
+    assert "<script>window" not in page
+    assert 'href="javascript' not in page
     assert "<code>LicenseRef-Gemma-Terms-of-Use</code>" in section  # Gemma's terms carried into the student
-    assert "use restrictions" in section and "Gemma Terms of Use" in section
+    assert "use restrictions" in section
+    assert "Gemma Terms of Use" in section
     assert "reaches this model only through the base weights" in section  # the through_base note
     assert "commercial use (computed) <strong>no</strong> (publisher override)" in page  # the badge
 
@@ -76,9 +81,11 @@ def test_the_catalog_index_carries_computed_terms_and_overrides(rendered):
     rows = {m.name: m for m in index.models}
     gemma, honest = rows["gemma-taught-student"], rows["smollm2-135m-distilled-20l"]
     assert gemma.commercial_use is True  # the card's claim, kept as a claim
-    assert gemma.licence_terms is not None and gemma.licence_terms.commercial_use == "no"
+    assert gemma.licence_terms is not None
+    assert gemma.licence_terms.commercial_use == "no"
     assert gemma.licence_overrides == ["commercial_use"]
-    assert honest.licence_terms is not None and honest.licence_terms.commercial_use == "yes"
+    assert honest.licence_terms is not None
+    assert honest.licence_terms.commercial_use == "yes"
     assert honest.licence_overrides == []
 
 

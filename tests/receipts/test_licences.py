@@ -44,7 +44,9 @@ def card(**changes: Any) -> dict[str, Any]:
     return value
 
 
-def distilled(teacher: dict[str, Any], base_license: str = "Apache-2.0", name: str = "tiny-student") -> dict[str, Any]:
+def distilled(
+    teacher: dict[str, Any], base_license: str = "Apache-2.0", name: str = "tiny-student"
+) -> dict[str, Any]:
     value = card()
     value["model"]["name"] = name
     value["lineage"] = {
@@ -57,13 +59,23 @@ def distilled(teacher: dict[str, Any], base_license: str = "Apache-2.0", name: s
     return value
 
 
-LLAMA_31 = {"name": "meta-llama/Llama-3.1-8B-Instruct", "weights_digest": DIGEST,
-            "license": "LicenseRef-Llama-3.1-Community-License"}  # fmt: skip
-LLAMA_3 = {"name": "meta-llama/Meta-Llama-3-8B-Instruct", "weights_digest": DIGEST,
-           "license": "LicenseRef-Llama-3-Community-License"}  # fmt: skip
+LLAMA_31 = {
+    "name": "meta-llama/Llama-3.1-8B-Instruct",
+    "weights_digest": DIGEST,
+    "license": "LicenseRef-Llama-3.1-Community-License",
+}
+LLAMA_3 = {
+    "name": "meta-llama/Meta-Llama-3-8B-Instruct",
+    "weights_digest": DIGEST,
+    "license": "LicenseRef-Llama-3-Community-License",
+}
 GEMMA = {"name": "google/gemma-3-1b-it", "weights_digest": DIGEST, "license": "LicenseRef-Gemma-Terms-of-Use"}
-GPT4 = {"name": "GPT-4o", "api_identifier": "openai:gpt-4o-2024-08-06", "license": "LicenseRef-OpenAI-Terms-of-Use",
-        "terms_restrict_distillation": True}  # fmt: skip
+GPT4 = {
+    "name": "GPT-4o",
+    "api_identifier": "openai:gpt-4o-2024-08-06",
+    "license": "LicenseRef-OpenAI-Terms-of-Use",
+    "terms_restrict_distillation": True,
+}
 
 
 def write(tmp_path: Path, value: dict[str, Any], name: str = "card.yaml") -> Path:
@@ -88,17 +100,38 @@ def terms_of(value: dict[str, Any]) -> licences.Terms:
 def test_the_table_holds_every_licence_the_catalog_needs_reviewed_and_sourced():
     table = licences.load_table()
     needed = [
-        "Apache-2.0", "MIT", "BSD-2-Clause", "BSD-3-Clause", "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0",
-        "CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "openrail", "openrail++", "creativeml-openrail-m",
-        "bigscience-openrail-m", "bigscience-bloom-rail-1.0", "llama2", "llama3", "llama3.1", "llama3.2",
-        "llama3.3", "gemma", "LicenseRef-Qwen-License", "LicenseRef-Qwen-Research-License",
-        "LicenseRef-OpenAI-Terms-of-Use", "LicenseRef-Anthropic-Terms", "LicenseRef-Google-Gemini-API-Terms",
+        "Apache-2.0",
+        "MIT",
+        "BSD-2-Clause",
+        "BSD-3-Clause",
+        "CC0-1.0",
+        "CC-BY-4.0",
+        "CC-BY-SA-4.0",
+        "CC-BY-NC-4.0",
+        "CC-BY-NC-SA-4.0",
+        "openrail",
+        "openrail++",
+        "creativeml-openrail-m",
+        "bigscience-openrail-m",
+        "bigscience-bloom-rail-1.0",
+        "llama2",
+        "llama3",
+        "llama3.1",
+        "llama3.2",
+        "llama3.3",
+        "gemma",
+        "LicenseRef-Qwen-License",
+        "LicenseRef-Qwen-Research-License",
+        "LicenseRef-OpenAI-Terms-of-Use",
+        "LicenseRef-Anthropic-Terms",
+        "LicenseRef-Google-Gemini-API-Terms",
         "NOASSERTION",
-    ]  # fmt: skip
+    ]
     for name in needed:
         entry = table.lookup(name)
         assert entry is not None, name
-        assert entry.url.startswith("https://") and entry.reviewed == "2026-12-06"
+        assert entry.url.startswith("https://")
+        assert entry.reviewed == "2026-12-06"
     assert table.lookup("llama3.1").max_monthly_active_users == 700_000_000
     assert table.lookup("llama3.1").model_name_prefix == "Llama"
     assert table.lookup("LicenseRef-Qwen-License").max_monthly_active_users == 100_000_000
@@ -128,7 +161,8 @@ def test_and_means_both_apply_or_means_the_licensee_chooses():
     # AND binds tighter than OR (SPDX): MIT OR (Apache AND NC)
     assert licences.permits("MIT OR Apache-2.0 AND CC-BY-NC-4.0", "commercial_use")[0] == "yes"
     verdict, reasons = licences.permits("Apache-2.0 AND CC-BY-NC-4.0", "commercial_use")
-    assert verdict == "no" and "CC-BY-NC-4.0" in reasons[0]
+    assert verdict == "no"
+    assert "CC-BY-NC-4.0" in reasons[0]
 
 
 def test_with_exceptions_unknown_ids_and_unreadable_expressions_are_unknown_never_permissive():
@@ -198,7 +232,10 @@ def test_llama_31_teacher_on_an_apache_base_gives_a_commercial_student_with_llam
     del value["license"]["permissions"]["user_thresholds"]
     code, text = validate(capsys, write(tmp_path, value))
     assert code == 3
-    assert "$.model.name: declares model_name_prefix: tiny-student, but the computed licence terms say starts with 'Llama'" in text
+    assert (
+        "$.model.name: declares model_name_prefix: tiny-student, but the computed licence terms say "
+        "starts with 'Llama'" in text
+    )
     assert "$.license.permissions.user_thresholds: declares user_thresholds: none" in text
     assert "700,000,000 monthly active users" in text
 
@@ -207,9 +244,13 @@ def test_llama_3_teacher_forbids_improving_a_model_of_another_family(tmp_path, c
     value = distilled(LLAMA_3, name="llama-3-tiny")
     terms = terms_of(value)
     assert terms.verdict("commercial_use") == "no"
-    assert "forbids using its outputs to improve any other large language model" in terms.reasons["commercial_use"][0]
+    assert (
+        "forbids using its outputs to improve any other large language model"
+        in terms.reasons["commercial_use"][0]
+    )
     code, text = validate(capsys, write(tmp_path, value))
-    assert code == 3 and "declares commercial_use: true, but the computed licence terms say no" in text
+    assert code == 3
+    assert "declares commercial_use: true, but the computed licence terms say no" in text
     # the same teacher on a Llama 3 base: its own family, so the Llama 3 terms carry instead
     value = distilled(LLAMA_3, base_license="LicenseRef-Llama-3-Community-License", name="llama-3-tiny")
     assert terms_of(value).verdict("commercial_use") == "yes"
@@ -218,8 +259,13 @@ def test_llama_3_teacher_forbids_improving_a_model_of_another_family(tmp_path, c
 def test_gpt4_outputs_in_the_training_data_refuse_a_commercial_claim(tmp_path, capsys):
     value = card()
     value["training_data"].append(
-        {"name": "HuggingFaceH4/ultrafeedback_binarized", "source": "https://huggingface.co/datasets/HuggingFaceH4/ultrafeedback_binarized",
-         "synthetic": True, "closed_model_outputs": True, "license": "MIT"}  # fmt: skip
+        {
+            "name": "HuggingFaceH4/ultrafeedback_binarized",
+            "source": "https://huggingface.co/datasets/HuggingFaceH4/ultrafeedback_binarized",
+            "synthetic": True,
+            "closed_model_outputs": True,
+            "license": "MIT",
+        }
     )
     path = write(tmp_path, value)
     code, text = validate(capsys, path)
@@ -227,7 +273,8 @@ def test_gpt4_outputs_in_the_training_data_refuse_a_commercial_claim(tmp_path, c
     assert str(path) in text
     assert (
         "$.license.permissions.commercial_use: declares commercial_use: true, but the computed licence terms "
-        "say no: training data 'HuggingFaceH4/ultrafeedback_binarized' includes outputs of a closed API whose "
+        "say no: training data 'HuggingFaceH4/ultrafeedback_binarized' includes outputs of a closed API "
+        "whose "
         "terms restrict training competing models"
     ) in text
     assert "license.overrides: [{permission: commercial_use, reason: ...}]" in text
@@ -240,7 +287,9 @@ def test_a_closed_api_teacher_whose_terms_restrict_distillation_refuses_commerci
     assert terms.verdict("competing_models") == "yes"
     assert terms.verdict("redistribution") == "unknown"
     # the card not saying whether an API teacher's terms restrict distillation is unknown, not permission
-    silent = {k: v for k, v in GPT4.items() if k != "terms_restrict_distillation"} | {"license": "LicenseRef-Acme-API"}
+    silent = {k: v for k, v in GPT4.items() if k != "terms_restrict_distillation"} | {
+        "license": "LicenseRef-Acme-API"
+    }
     assert terms_of(distilled(silent)).verdict("commercial_use") == "unknown"
 
 
@@ -251,7 +300,8 @@ def test_a_gemma_teacher_carries_the_gemma_terms_into_the_student(tmp_path, caps
     assert terms.verdict("use_restrictions") == "yes"
     assert any("Gemma Terms of Use" in r for r in terms.reasons["use_restrictions"])
     code, text = validate(capsys, write(tmp_path, value))
-    assert code == 3 and "declares output_use_restrictions: none, but the computed licence terms say yes" in text
+    assert code == 3
+    assert "declares output_use_restrictions: none, but the computed licence terms say yes" in text
     value["license"]["permissions"]["output_use_restrictions"] = ["Gemma Prohibited Use Policy"]
     assert validate(capsys, write(tmp_path, value))[0] == 0
 
@@ -277,12 +327,18 @@ def test_unknown_licences_are_unknown_and_upstream_data_needs_an_explicit_throug
 
     value = card()
     value["training_data"].append(
-        {"name": "upstream pretraining", "source": "the base's card", "synthetic": None,
-         "closed_model_outputs": None, "license": "NOASSERTION"}  # fmt: skip
+        {
+            "name": "upstream pretraining",
+            "source": "the base's card",
+            "synthetic": None,
+            "closed_model_outputs": None,
+            "license": "NOASSERTION",
+        }
     )
     assert terms_of(value).verdict("commercial_use") == "unknown"
     code, text = validate(capsys, write(tmp_path, value))
-    assert code == 3 and "through_base: true" in text
+    assert code == 3
+    assert "through_base: true" in text
     value["training_data"][-1]["through_base"] = True
     terms = terms_of(value)
     assert terms.verdict("commercial_use") == "yes"
@@ -299,8 +355,11 @@ def test_declaring_fewer_permissions_than_computed_is_always_allowed(tmp_path, c
 # -- overrides, signing and verifying ----------------------------------------------------------------------
 
 GPT4_OVERRIDES = [
-    {"permission": p, "reason": "Separate agreement with OpenAI, 2026-11-02, permits this use.",
-     "evidence_url": "https://example.org/agreement"}  # fmt: skip
+    {
+        "permission": p,
+        "reason": "Separate agreement with OpenAI, 2026-11-02, permits this use.",
+        "evidence_url": "https://example.org/agreement",
+    }
     for p in ("commercial_use", "redistribution", "derivatives")
 ] + [{"permission": "output_use_restrictions", "reason": "Covered by the same agreement."}]
 
@@ -335,10 +394,13 @@ def test_sign_refuses_an_uncovered_claim_and_records_an_override(tmp_path, key, 
     assert "declares commercial_use: true" in refused.value.diagnostics()
     assert not (tmp_path / "out" / "tiny-student@1.0.0").exists()
 
-    bundle = sign_receipt(write(tmp_path, gpt4_card(GPT4_OVERRIDES)), [key], tmp_path / "out", issued_at=ISSUED)
+    bundle = sign_receipt(
+        write(tmp_path, gpt4_card(GPT4_OVERRIDES)), [key], tmp_path / "out", issued_at=ISSUED
+    )
     record = verify_receipt(bundle, root, now=NOW).statement.predicate.licence
     assert record is not None
-    assert record.table.version == 1 and record.table.sha256 == licences.load_table(1).sha256
+    assert record.table.version == 1
+    assert record.table.sha256 == licences.load_table(1).sha256
     assert record.computed.commercial_use.verdict == "no"
     assert record.declared.commercial_use is True
     overridden = {o.permission: o for o in record.overrides}
@@ -396,7 +458,12 @@ def test_leaving_the_record_out_does_not_skip_the_check(tmp_path, key, root, cap
         predicate["card"]["license"]["permissions"]["commercial_use"] = True
 
     resign(bundle, key, claim_commercial)
-    card_text = yaml.safe_dump(json.loads(base64.b64decode(json.loads((bundle / "receipt.json").read_bytes())["payload"]))["predicate"]["card"], sort_keys=False)  # fmt: skip
+    card_text = yaml.safe_dump(
+        json.loads(base64.b64decode(json.loads((bundle / "receipt.json").read_bytes())["payload"]))[
+            "predicate"
+        ]["card"],
+        sort_keys=False,
+    )
     (bundle / "card.yaml").write_text(card_text, "utf-8")
     envelope = json.loads((bundle / "receipt.json").read_bytes())
     statement = json.loads(base64.b64decode(envelope["payload"]))
@@ -418,4 +485,5 @@ def test_the_demo_cards_validate_and_gemma_carries_its_terms():
     assert gemma.verdict("use_restrictions") == "yes"
     # the upstream NOASSERTION data is marked through_base: noted, not made unknown
     student = licences.compute_terms(Card.load(root / "examples" / "card.yaml"))
-    assert student.verdict("commercial_use") == "yes" and len(student.notes) == 1
+    assert student.verdict("commercial_use") == "yes"
+    assert len(student.notes) == 1
