@@ -650,7 +650,7 @@ def licence_record(card: Card, table: Table | None = None) -> dict[str, Any]:
     terms = compute_terms(card, table)
     covered, _ = _split(card, terms)
     declared = card.license.permissions
-    reasons = {o.permission: o for o in card.license.overrides or ()}
+    reasons: dict[str, Any] = {o.permission: o for o in card.license.overrides or ()}
     return {
         "table": {"version": table.version, "sha256": table.sha256},
         "computed": terms.as_json(),
