@@ -62,8 +62,9 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
     page = files["models/gemma-taught-student/0.1.0/index.md"].decode("utf-8")
     section = page[page.index("### Provenance and license") : page.index("### Failure modes")]
     assert "Licence terms, computed</strong> by receipts from its reviewed licence table v1" in section
-    row = section[section.index("<td>commercial use</td>") :].split("</tr>")[0]
-    assert "<td><strong>no</strong></td><td>yes</td>" in row  # computed no, declared yes
+    row = section[section.index('<td data-label="term">commercial use</td>') :].split("</tr>")[0]
+    # computed no, declared yes
+    assert '<td data-label="computed"><strong>no</strong></td><td data-label="declared">yes</td>' in row
     assert "<strong>claimed by override</strong>: &lt;script&gt;" in row  # the reason, escaped
     assert "CC-BY-NC-4.0" in row  # the reason for the computed value
     assert "<code>javascript:alert(2)</code>" in row  # evidence URL shown as code, never a link
