@@ -159,7 +159,9 @@ def test_installed_wheel_builds_a_catalog_with_no_checkout(installed: Path, tmp_
     # the licence table ships as package data: validate computes licence terms with no checkout
     assert (installed / "receipts" / "data" / "licences" / "v1.json").is_file()
     validated = _run_installed(installed, tmp_path, "validate", str(ROOT / "examples" / "card.yaml"))
-    assert "computed licence terms: commercial use yes" in validated.stdout, validated.stdout + validated.stderr
+    assert "computed licence terms: commercial use yes" in validated.stdout, (
+        validated.stdout + validated.stderr
+    )
 
 
 def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from receipts.trust import new_root, trust_root_from_bytes
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "vectors" / "golden" / "v1"
 MAIN_ROOT = ROOT / "tests" / "vectors" / "roots" / "main.json"
+HOSTILE_NAME = "<img src=x onerror=window.__pwned=2> corpus"
 HOSTILE_REASON = "<script>window.__pwned = 1</script> [x](javascript:alert(1))"
 
 
@@ -34,6 +35,7 @@ def _gemma_student(tmp: Path) -> Path:
         }
     ]
     card["training_data"][1]["license"] = "CC-BY-NC-4.0"  # computed: no commercial use
+    card["training_data"][1]["name"] = HOSTILE_NAME  # card text reaches the computed reasons
     card["license"]["permissions"]["output_use_restrictions"] = ["Gemma Prohibited Use Policy"]
     card["license"]["overrides"] = [
         {"permission": "commercial_use", "reason": HOSTILE_REASON, "evidence_url": "javascript:alert(2)"}
@@ -70,6 +72,8 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
     assert "<code>javascript:alert(2)</code>" in row  # evidence URL shown as code, never a link
     assert "<script>window" not in page
     assert 'href="javascript' not in page
+    assert "&lt;img src=x onerror=window.__pwned=2&gt; corpus" in row  # a reason quoting card text, escaped
+    assert "<img src=x" not in page
     assert "<code>LicenseRef-Gemma-Terms-of-Use</code>" in section  # Gemma's terms carried into the student
     assert "use restrictions" in section
     assert "Gemma Terms of Use" in section
