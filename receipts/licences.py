@@ -24,7 +24,8 @@ meet of every source that binds it:
   entry, said explicitly by the card): it does not change the computed terms; its terms are taken to be
   what the base's licence states, because the base's licensor granted that licence having trained on
   it. It is listed as a note, with its licence and closed-output flag, so a reviewer sees what was
-  accounted for by the base. An entry without ``through_base`` binds, whatever its ``stage`` says.
+  accounted for by the base. An entry without ``through_base`` binds, whatever its ``stage`` says; an
+  ``original`` model has no base to route data through, so ``through_base`` on its card is refused.
 
 SPDX expressions: ``AND`` means both apply (the meet), ``OR`` means the licensee may choose (per
 permission the best option), ``WITH`` (an exception) and ids not in the table are unknown. A card's
@@ -546,8 +547,7 @@ def licence_problems(card: Card, terms: Terms | None = None) -> list[Violation]:
                 + "; ".join(e.reasons),
                 f"declare what the terms allow (receipts computes them from the licence table), or add "
                 f"`license.overrides: [{{permission: {e.permission}, reason: ...}}]` naming the agreement "
-                "that "
-                "grants it"
+                "that grants it"
                 + (
                     "; training data that reaches the model only through the base weights is marked "
                     "`through_base: true`"
@@ -556,6 +556,16 @@ def licence_problems(card: Card, terms: Terms | None = None) -> list[Violation]:
                 ),
             )
         )
+    if card.lineage.relation == "original":  # no base weights for data to arrive through
+        for i, data in enumerate(card.training_data):
+            if data.through_base:
+                problems.append(
+                    Violation(
+                        f"$.training_data[{i}].through_base",
+                        "an original model has no base weights that data could reach it through",
+                        "remove `through_base`: data an original model was trained on binds it",
+                    )
+                )
     return problems
 
 

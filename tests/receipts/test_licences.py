@@ -326,6 +326,7 @@ def test_unknown_licences_are_unknown_and_upstream_data_needs_an_explicit_throug
     assert validate(capsys, write(tmp_path, value))[0] == 3
 
     value = card()
+    value["lineage"]["relation"] = "finetuned"  # the base weights carry upstream data
     value["training_data"].append(
         {
             "name": "upstream pretraining",
@@ -344,6 +345,14 @@ def test_unknown_licences_are_unknown_and_upstream_data_needs_an_explicit_throug
     assert terms.verdict("commercial_use") == "yes"
     assert "reaches this model only through the base weights" in terms.notes[0]
     assert validate(capsys, write(tmp_path, value))[0] == 0
+
+
+def test_an_original_model_cannot_route_its_own_data_through_a_base(tmp_path, capsys):
+    value = card()  # relation original
+    value["training_data"][0] |= {"license": "CC-BY-NC-4.0", "through_base": True}
+    code, text = validate(capsys, write(tmp_path, value))
+    assert code == 3
+    assert "$.training_data[0].through_base: an original model has no base weights" in text
 
 
 def test_declaring_fewer_permissions_than_computed_is_always_allowed(tmp_path, capsys):
