@@ -427,7 +427,7 @@ def resign(bundle: Path, key: Any, edit: Any) -> None:
     (bundle / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, bytes(rfc8785.dumps(statement)), [key]))
 
 
-def test_verify_recomputes_and_refuses_edited_terms_even_when_re_signed(tmp_path, key, root):
+def test_verify_recomputes_and_refuses_edited_terms_even_when_re_signed(tmp_path, key, root, capsys):
     path = write(tmp_path, card())
     bundle = sign_receipt(path, [key], tmp_path / "out", issued_at=ISSUED)
     report = verify_receipt(bundle, root, now=NOW)
@@ -453,6 +453,14 @@ def test_verify_recomputes_and_refuses_edited_terms_even_when_re_signed(tmp_path
         with pytest.raises(VerificationError, match=message) as failed:
             verify_receipt(fresh, root, now=NOW)
         assert failed.value.check == "licence"
+    # the CLI: exit 4, the check and the message named, no traceback
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(new_root("Example Lab", [key.public], now=datetime(2026, 1, 1, tzinfo=UTC)))
+    code = main(["verify", str(tmp_path / "looser" / "tiny-original@1.0.0"), "--trust-root", str(trust)])
+    text = "".join(capsys.readouterr())
+    assert code == 4
+    assert "licence: the signed licence computed differ" in text
+    assert "Traceback" not in text
 
 
 def test_leaving_the_record_out_does_not_skip_the_check(tmp_path, key, root, capsys):
