@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import rfc8785
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from receipts import licences
 from receipts.cli import main
@@ -504,3 +506,32 @@ def test_the_demo_cards_validate_and_gemma_carries_its_terms():
     student = licences.compute_terms(Card.load(root / "examples" / "card.yaml"))
     assert student.verdict("commercial_use") == "yes"
     assert len(student.notes) == 1
+
+
+# -- properties of the combination rules ---------------------------------------------------------------
+
+_IDS = [
+    "MIT",
+    "Apache-2.0",
+    "CC-BY-NC-4.0",
+    "NOASSERTION",
+    "LicenseRef-Acme",
+    "llama3.1",
+    "gemma",
+    "openrail",
+]
+_RANK = {"no": 0, "unknown": 1, "yes": 2}
+
+
+@given(
+    st.lists(st.sampled_from(_IDS), min_size=2, max_size=5),
+    st.sampled_from(licences.PERMISSIONS),
+)
+def test_and_is_never_more_permissive_and_or_never_less_than_any_part(ids, permission):
+    parts = [_RANK[licences.permits(i, permission)[0]] for i in ids]
+    both = _RANK[licences.permits(" AND ".join(ids), permission)[0]]
+    either = _RANK[licences.permits(" OR ".join(ids), permission)[0]]
+    assert both == min(parts)
+    assert either == max(parts)
+    if all(i in ("NOASSERTION", "LicenseRef-Acme") for i in ids):  # nothing known: never permitted
+        assert both == either == _RANK["unknown"]
