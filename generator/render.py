@@ -42,6 +42,7 @@ from generator import charts
 from generator.exports import page_exports, receipt_url
 from generator.figures import figures, role_label, roles
 from generator.latency import latency_rows
+from generator.licence import index_fields, licence_view
 from receipts.binding import same_weights
 from receipts.digests import sha256_bytes
 from receipts.errors import VerificationError
@@ -350,6 +351,7 @@ def index_row(entry: VerifiedReceipt) -> dict[str, Any]:
         "license": card.license.id,
         "commercial_use": card.license.permissions.commercial_use,
         "redistribution": card.license.permissions.redistribution,
+        **index_fields(entry),
         "hardware_profiles": [dict(_signed_items(profile)) for profile in card.hardware_profiles],
         "evals": evals,
         "cost": _cost_points(entry.footprints),
@@ -501,6 +503,7 @@ class _CardPage:
             figures=figures(entry.predicate),
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
             reproductions=reproductions,
+            licence=licence_view(entry),
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "trust-root": "receipts.trust-root/v1",
     "results": "receipts.results/v1",
     "footprint": "receipts.footprint/v1",
+    "licence-table": "receipts.licence-table/v1",
     "weights-manifest": "receipts.weights-manifest/v1",
 }
 

@@ -356,6 +356,16 @@ def _check_bindings(
     return _Evidence(tuple(evaluated), tuple(measured), manifest)
 
 
+def _check_licence(run: _Run, statement: Statement, predicate: Mapping[str, Any]) -> None:
+    """The licence terms recomputed from the signed card with the signed table version (receipts.licences)."""
+    from receipts.licences import check_record
+
+    try:
+        run.ok("licence", check_record(statement.predicate.card, predicate.get("licence")))
+    except VerificationError as exc:
+        raise run.fail("licence", exc.message, exc.hint) from None
+
+
 def _check_numbers(
     run: _Run,
     statement: Statement,
@@ -597,6 +607,7 @@ def verify_receipt(
     files = _check_subjects(run, bundle, statement.subject)
     _check_bundle(run, bundle, files)
     evidence = _check_bindings(run, statement, value["predicate"]["card"], files)
+    _check_licence(run, statement, value["predicate"])
     if rederive:
         _check_numbers(run, statement, value["predicate"], evidence, files)
     _check_weights(run, evidence.manifest, weights)

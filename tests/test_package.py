@@ -156,6 +156,12 @@ def test_installed_wheel_builds_a_catalog_with_no_checkout(installed: Path, tmp_
     assert (tmp_path / "site" / "models" / "vector-model" / "0.1.0" / "index.html").is_file()
     verified = _run_installed(installed, tmp_path, "verify", "site", "--trust-root", str(trust))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # the licence table ships as package data: validate computes licence terms with no checkout
+    assert (installed / "receipts" / "data" / "licences" / "v1.json").is_file()
+    validated = _run_installed(installed, tmp_path, "validate", str(ROOT / "examples" / "card.yaml"))
+    assert "computed licence terms: commercial use yes" in validated.stdout, (
+        validated.stdout + validated.stderr
+    )
 
 
 def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path) -> None:

@@ -49,6 +49,15 @@ def _validate_one(path: Path) -> str:
             f"({', '.join(schemas.KINDS.values())})",
         )
     schemas.validate(value, kind, file=path)
+    if kind == "card":
+        from receipts.formats import Card
+        from receipts.licences import check_card
+
+        terms = check_card(Card.parse(value, file=path), file=path)
+        verdicts = ", ".join(
+            f"{k.replace('_', ' ')} {terms.verdict(k)}" for k in ("commercial_use", "redistribution")
+        )
+        return f"card (computed licence terms: {verdicts})"
     return kind
 
 

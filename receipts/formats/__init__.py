@@ -17,6 +17,7 @@ fixture, every committed vector and their mutations. Read a document with ``Mode
     TrustRootDocument      trust-root        trust.json
     PackDocument           pack              pack.yaml
     CatalogIndex           catalog-index     catalog/index.json
+    LicenceTable           licence-table     receipts/data/licences/v<N>.json
     ReproductionStatement  reproduction      the payload of a reproduction statement
     =====================  ================  =======================================
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from receipts.formats.card import Card
     from receipts.formats.catalog_index import CatalogIndex
     from receipts.formats.footprint import Footprint
+    from receipts.formats.licence_table import LicenceTable
     from receipts.formats.manifest import WeightsManifest
     from receipts.formats.pack import PackDocument
     from receipts.formats.reproduction import ReproductionStatement
@@ -46,6 +48,7 @@ __all__ = [
     "CatalogIndex",
     "Document",
     "Footprint",
+    "LicenceTable",
     "PackDocument",
     "ReproductionStatement",
     "Results",
@@ -59,6 +62,7 @@ _HOMES = {
     "receipts.formats.card": ("Card",),
     "receipts.formats.catalog_index": ("CatalogIndex",),
     "receipts.formats.footprint": ("Footprint",),
+    "receipts.formats.licence_table": ("LicenceTable",),
     "receipts.formats.manifest": ("WeightsManifest",),
     "receipts.formats.pack": ("PackDocument",),
     "receipts.formats.reproduction": ("ReproductionStatement",),

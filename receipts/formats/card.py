@@ -28,6 +28,7 @@ __all__ = [
     "HardwareProfile",
     "InheritedTerm",
     "IntendedUse",
+    "LicenseOverride",
     "LicenseTerms",
     "Lineage",
     "ModelDetails",
@@ -189,6 +190,7 @@ class TrainingData(Closed):
     license: LicenseId
     digest: Omittable[Digest] = None
     description: Omittable[Annotated[str, _text(1, 4000)]] = None
+    through_base: Omittable[bool] = None
 
 
 class UserThresholds(Closed):
@@ -217,6 +219,20 @@ class InheritedTerm(Closed):
     effect: Annotated[str, _text(1, 2000)]
 
 
+OverridablePermission = Literal[
+    "commercial_use", "redistribution", "derivatives", "attribution_required", "output_use_restrictions",
+    "user_thresholds", "model_name_prefix",
+]  # fmt: skip
+
+
+class LicenseOverride(Closed):
+    """One declared permission beyond the computed terms, with the reason it may be claimed."""
+
+    permission: OverridablePermission
+    reason: Annotated[str, _text(1, 2000)]
+    evidence_url: Omittable[Url] = None
+
+
 class LicenseTerms(Closed):
     """``license`` (``$defs/license_terms``): the licence of this model."""
 
@@ -225,6 +241,7 @@ class LicenseTerms(Closed):
     url: Omittable[Url] = None
     permissions: Permissions
     inherited_terms: list[InheritedTerm]
+    overrides: Omittable[Annotated[list[LicenseOverride], Field(max_length=16)]] = None
 
 
 Claims = Annotated[list[Sentence], Field(min_length=1)]

@@ -10,13 +10,20 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from receipts.formats._base import Closed, Document, Hex64, NoLineBreak, Open
+from receipts.formats._base import Closed, Document, Hex64, NoLineBreak, Omittable, Open
 from receipts.formats._shared import GateVerdict
 from receipts.formats.card import Claims, Description, HardwareProfiles, LicenseId, Tags
 from receipts.formats.statement import IssuedAt, ModelName, ModelVersion, Publisher, QuantizationRow
 from receipts.formats.trust_root import RootPublisher, RootVersion
 
-__all__ = ["CatalogEval", "CatalogIndex", "CatalogModel", "CatalogTrustRoot", "CostPoint"]
+__all__ = [
+    "CatalogEval",
+    "CatalogIndex",
+    "CatalogLicenceTerms",
+    "CatalogModel",
+    "CatalogTrustRoot",
+    "CostPoint",
+]
 
 _SEGMENT = r"(?!\.\.?/)[A-Za-z0-9._@+-]+/"  # a safe name segment (receipts.paths): never . or ..
 
@@ -56,6 +63,17 @@ class CostPoint(Open):
     verdict: Any
 
 
+LicenceVerdictValue = Literal["yes", "no", "unknown"]
+
+
+class CatalogLicenceTerms(Closed):
+    """``licence_terms``: the signed, computed terms the buyer query filters on."""
+
+    commercial_use: LicenceVerdictValue
+    redistribution: LicenceVerdictValue
+    derivatives: LicenceVerdictValue
+
+
 class CatalogModel(Closed):
     """One verified receipt, as the buyer query and compare read it."""
 
@@ -68,6 +86,12 @@ class CatalogModel(Closed):
     license: LicenseId
     commercial_use: bool
     redistribution: bool
+    licence_terms: Omittable[CatalogLicenceTerms] = None
+    licence_overrides: Omittable[
+        Annotated[
+            list[Annotated[str, Field(max_length=50, pattern=r"^[a-z_]+$(?!\n)")]], Field(max_length=16)
+        ]
+    ] = None
     hardware_profiles: HardwareProfiles
     evals: dict[str, CatalogEval]
     cost: list[CostPoint]

@@ -23,8 +23,10 @@ from receipts.formats._shared import Gate, PackRef
 from receipts.formats.card import Card
 
 __all__ = [
+    "ComputedTerms",
     "FootprintEntry",
     "Generator",
+    "LicenceRecord",
     "Predicate",
     "PredicateModel",
     "QuantizationRow",
@@ -121,6 +123,86 @@ class QuantizationRow(Closed):
     benched: list[JsonObject]
 
 
+Reasons = list[str]
+LicenceVerdictValue = Literal["yes", "no", "unknown"]
+
+
+class LicenceVerdict(Closed):
+    """One computed permission or duty and why (``$defs/licence_verdict``)."""
+
+    verdict: LicenceVerdictValue
+    reasons: Reasons
+
+
+class LicenceTableRef(Closed):
+    """``predicate.licence.table``: which licence table version computed the terms, by its sha256."""
+
+    version: Annotated[Integer, Field(ge=1)]
+    sha256: Hex64
+
+
+class MauLimit(Closed):
+    """``computed.max_monthly_active_users``."""
+
+    value: Annotated[Integer, Field(ge=1)] | None
+    reasons: Reasons
+
+
+class NamePrefix(Closed):
+    """``computed.model_name_prefix``."""
+
+    value: list[str]
+    reasons: Reasons
+
+
+class ComputedTerms(Closed):
+    """``predicate.licence.computed``: the effective terms (``receipts.licences.Terms.as_json``)."""
+
+    commercial_use: LicenceVerdict
+    redistribution: LicenceVerdict
+    derivatives: LicenceVerdict
+    attribution: LicenceVerdict
+    notice: LicenceVerdict
+    use_restrictions: LicenceVerdict
+    competing_models: LicenceVerdict
+    max_monthly_active_users: MauLimit
+    model_name_prefix: NamePrefix
+    carried_terms: list[str]
+    notes: Reasons
+
+
+class DeclaredTerms(Closed):
+    """``predicate.licence.declared``: the card's claim, as compared."""
+
+    license: str
+    commercial_use: bool
+    redistribution: bool
+    derivatives: bool
+    attribution_required: bool
+    output_use_restrictions: Annotated[Integer, Field(ge=0)]
+    max_monthly_active_users: Annotated[Integer, Field(ge=0)] | None
+
+
+class OverrideRecord(Closed):
+    """One declared permission beyond the computed terms and the card's override that covers it."""
+
+    permission: str
+    declared: str
+    computed: str
+    reasons: Reasons
+    reason: str
+    evidence_url: Omittable[str] = None
+
+
+class LicenceRecord(Closed):
+    """``predicate.licence``: computed terms, the declared claim and the overrides, signed together."""
+
+    table: LicenceTableRef
+    computed: ComputedTerms
+    declared: DeclaredTerms
+    overrides: list[OverrideRecord]
+
+
 class Generator(Closed):
     """``predicate.generator``: the software that signed."""
 
@@ -146,6 +228,7 @@ class Predicate(Closed):
     footprints: list[FootprintEntry]
     gate: Gate
     quantization: Omittable[list[QuantizationRow]] = None
+    licence: Omittable[LicenceRecord] = None
     generator: Generator
 
 

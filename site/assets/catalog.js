@@ -51,6 +51,16 @@
     return { fits: false, basis: "unknown", bytes: null, quant: null, hardware: null, decode_tps: null };
   }
 
+  /* Licence filters read the terms receipts computed and signed (licence_terms), never the card's own claim;
+     unknown is not permitted, and a permission the publisher claims only by override is shown as such. */
+  function licenceWhy(m, key, words, why) {
+    var verdict = (m.licence_terms || {})[key] || "unknown";
+    if (verdict === "yes") return;
+    var note = "computed " + words + ": " + verdict;
+    if ((m.licence_overrides || []).indexOf(key) >= 0) note += " (the publisher claims it by override; read its reason on the card)";
+    why.push(note);
+  }
+
   /* query: {ram_gb, task, commercial, redistribution, priority}; returns {rows, excluded} */
   function query(index, q) {
     var budget = q.ram_gb * 1e9;
@@ -61,8 +71,8 @@
       var fit = memory(m, budget);
       if (!fit.fits) why.push(fit.basis === "unknown" ? "no memory figure" : "needs more than " + q.ram_gb + " GB");
       if (q.task && !evalOf(m, q.task)) why.push("no receipt for task " + q.task);
-      if (q.commercial && m.commercial_use !== true) why.push("licence does not permit commercial use");
-      if (q.redistribution && m.redistribution !== true) why.push("licence does not permit redistribution");
+      if (q.commercial) licenceWhy(m, "commercial_use", "commercial use", why);
+      if (q.redistribution) licenceWhy(m, "redistribution", "redistribution", why);
       var row = { model: m, fit: fit, value: priority.value(m, q.task, fit), tie: priority.tie(m, q.task, fit) };
       if (why.length) { row.why = why; excluded.push(row); } else { rows.push(row); }
     });
@@ -108,7 +118,9 @@
         cell(tr, fmt(r.value, 3) + (r.tie !== null ? " (then " + fmt(r.tie, 3) + ")" : ""));
         cell(tr, (r.fit.bytes === null ? "n/a" : fmt(r.fit.bytes / 1e9, 2) + " GB") + " · " + r.fit.basis +
           (r.fit.quant ? " · " + r.fit.quant : ""));
-        cell(tr, String(r.model.license));
+        var terms = r.model.licence_terms || {};
+        cell(tr, String(r.model.license) + " · commercial use (computed) " + (terms.commercial_use || "unknown") +
+          ((r.model.licence_overrides || []).length ? " · publisher override: " + r.model.licence_overrides.join(", ") : ""));
         cell(tr, "✓ verified at build · receipt sha256 " + String(r.model.receipt_sha256).slice(0, 12) + "…").className = "rc-badge";
         body.appendChild(tr);
       });
@@ -134,7 +146,7 @@
     var rows = [
       ["publisher", function (m) { return m.publisher; }],
       ["licence", function (m) { return m.license; }],
-      ["commercial use", function (m) { return m.commercial_use === true ? "yes" : m.commercial_use === false ? "no" : "not stated"; }],
+      ["commercial use (computed)", function (m) { var v = (m.licence_terms || {}).commercial_use || "unknown"; return v + ((m.licence_overrides || []).indexOf("commercial_use") >= 0 ? " (publisher override)" : ""); }],
       ["gate", function (m) { return m.gate; }],
       ["tasks (retention)", function (m) { return Object.keys(m.evals || {}).map(function (p) { return p + " " + fmt(m.evals[p].retention, 3); }).join(", ") || "none"; }],
       ["smallest measured peak RSS", function (m) { var f = memory(m, Infinity); return f.bytes === null ? "n/a" : fmt(f.bytes / 1e9, 2) + " GB (" + f.basis + ")"; }],

@@ -315,7 +315,7 @@
   }
 
   var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
-  var PREDICATE_OPTIONAL = ["weights", "quantization"];
+  var PREDICATE_OPTIONAL = ["weights", "quantization", "licence"];  // licence: recomputed by the CLI verifier (receipts.licences)
   var CARD_REQUIRED = ["format", "model", "lineage", "training_data", "license", "task_boundary",
     "intended_use", "failure_modes", "hardware_profiles", "update_history"];
 

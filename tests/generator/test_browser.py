@@ -282,18 +282,38 @@ def _eager(gold: dict[str, Any]) -> dict[str, Any]:
     return {k: gold.get(k) if gold.get(k) is not None else "guess" for k in FIELDS}
 
 
-def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float) -> Path:
+OPENAI_AGREEMENT = (
+    "Separate agreement with the API provider, 2026-11-02, permits commercial use of the student."
+)
+
+
+def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float, terms: str = "open") -> Path:
+    """A card whose teacher is the recorded one, its outputs under ``terms``.
+
+    ``open``: open weights' outputs (Apache-2.0); ``closed``: a closed API's (computed commercial use no);
+    ``override``: the same, with commercial use claimed anyway by an override.
+    """
     card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
     card["model"]["name"] = name
-    # the teacher the runs evaluated: recordings of a closed model (a card may not name another one)
-    card["lineage"]["teachers"] = [
-        {
-            "name": "recorded teacher",
-            "api_identifier": "replay:recorded-teacher",
-            "license": "LicenseRef-Test",
-        }
-    ]
-    card["license"]["permissions"]["commercial_use"] = commercial
+    # the teacher the runs evaluated: recordings (a card may not name another one)
+    teacher = {"name": "recorded teacher", "api_identifier": "replay:recorded-teacher"}
+    if terms == "open":
+        teacher |= {"license": "Apache-2.0", "terms_restrict_distillation": False}
+    else:
+        teacher |= {"license": "LicenseRef-OpenAI-Terms-of-Use", "terms_restrict_distillation": True}
+        card["license"]["permissions"]["output_use_restrictions"] = [
+            "No use of outputs to develop competing models."
+        ]
+    card["lineage"]["teachers"] = [teacher]
+    permissions = card["license"]["permissions"]
+    permissions["commercial_use"] = commercial
+    if terms == "closed":
+        permissions["redistribution"] = permissions["derivatives"] = False
+    if terms == "override":
+        card["license"]["overrides"] = [
+            {"permission": p, "reason": OPENAI_AGREEMENT}
+            for p in ("commercial_use", "redistribution", "derivatives")
+        ]
     for profile in card["hardware_profiles"]:
         profile["ram_gib"] = ram_gib
     path = tmp / f"{name}.card.yaml"
@@ -303,7 +323,7 @@ def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float) -> Path:
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> str:
-    """Five models with receipts for contract-clause extraction; returns the served catalog's base URL."""
+    """Six models with receipts for contract-clause extraction; returns the served catalog's base URL."""
     tmp = tmp_path_factory.mktemp("market")
     teacher = _recordings(tmp / "teacher.jsonl", lambda gold: gold, model="recorded-teacher")
     students = {
@@ -311,7 +331,10 @@ def market(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> str:
         "precise-model": (_recordings(tmp / "precise.jsonl", _precise), True, 2),
         # every field filled, guessing where the clause says nothing -> recall 1, precision < 1
         "recall-model": (_recordings(tmp / "recall.jsonl", _eager), True, 4),
-        "closed-model": (teacher, False, 2),  # perfect, but its licence forbids commercial use
+        # perfect, but trained on a closed API's outputs: computed commercial use no
+        "closed-model": (teacher, False, 2, "closed"),
+        # the same, claiming commercial use by an override: listed as such, not counted as computed
+        "licensed-model": (teacher, True, 2, "override"),
         "big-model": (teacher, True, 32),  # perfect, but claims 32 GiB
     }  # fmt: skip
     key = generate()
@@ -329,7 +352,7 @@ def market(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> str:
         "fake:b?skill=0.2",
         "--no-cache",
     ]
-    for name, (spec, commercial, ram) in students.items():
+    for name, (spec, commercial, ram, *terms) in students.items():
         run = tmp / "runs" / name
         assert (
             main(
@@ -345,7 +368,8 @@ def market(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> str:
             )
             == 0
         )
-        sign_receipt(_card(tmp, name, commercial=commercial, ram_gib=ram), [key], receipts, runs=[run])
+        card = _card(tmp, name, commercial=commercial, ram_gib=ram, terms=(terms or ["open"])[0])
+        sign_receipt(card, [key], receipts, runs=[run])
     # one model measured for real: a tiny transformers model, benched here (peak RSS ~0.6 GB)
     tiny = tiny_llama(tmp / "tiny")
     run = tmp / "runs" / "tiny-model"
@@ -406,7 +430,11 @@ def test_buyer_query_answers_the_mission_example(market: str, browser: Any) -> N
     page.goto(market + "/buyer/?ram_gb=16&task=contract-clauses&commercial=1&priority=precision")
     assert _ranked(page) == ["precise-model", "recall-model", "tiny-model"]
     excluded = " ".join(page.locator(".rc-excluded li").all_text_contents())
-    assert "closed-model 0.1.0: licence does not permit commercial use" in excluded
+    assert "closed-model 0.1.0: computed commercial use: no" in excluded
+    assert (
+        "licensed-model 0.1.0: computed commercial use: no (the publisher claims it by override; read its "
+        "reason on the card)"
+    ) in excluded
     assert "big-model 0.1.0: needs more than 16 GB" in excluded
     rows = page.locator("tr.rc-match").all_text_contents()
     assert "measured" in rows[2]  # the tiny model's memory comes from its signed footprint
@@ -418,7 +446,11 @@ def test_buyer_query_answers_the_mission_example(market: str, browser: Any) -> N
     page.fill("input[name=ram_gb]", "64")
     page.uncheck("input[name=commercial]")
     page.click("button[type=submit]")
-    assert set(_ranked(page)) == {"precise-model", "recall-model", "tiny-model", "closed-model", "big-model"}
+    assert set(_ranked(page)) == {
+        "precise-model", "recall-model", "tiny-model", "closed-model", "licensed-model", "big-model"
+    }  # fmt: skip
+    licensed = page.locator("tr.rc-match", has_text="licensed-model").text_content() or ""
+    assert "commercial use (computed) no · publisher override: commercial_use" in licensed
     page.click("tr.rc-match >> nth=0 >> a")
     state, text = status_of(page)
     assert state == "verified", text

@@ -248,9 +248,9 @@ def test_golden_receipt_verifies(bundle: Path, capsys: pytest.CaptureFixture[str
     weights = VECTORS / "weights" / bundle.name
     options: dict[str, Any] = {"weights": weights, "pack": PACK} if weights.exists() else {}
     report = verify_receipt(bundle / "receipt.json", load_trust_root(MAIN_ROOT), **options)
-    expected = ["pass"] * 10 + (
+    expected = ["pass"] * 11 + (
         ["pass", "pass"] if options else ["not checked", "not checked"]
-    )  # 10: numbers
+    )  # 10: licence, 11: numbers
     assert [c.status for c in report.checks] == expected, report.checks
     code, out, err = _cli(capsys, "verify", bundle, "--trust-root", MAIN_ROOT, "--json", *_flags(options))
     assert code == 0, out + err

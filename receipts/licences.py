@@ -1,0 +1,686 @@
+"""Licence terms, computed: a card's effective terms from a reviewed table, never from its own say-so.
+
+The table (``receipts/data/licences/v<N>.json``, schema ``licence-table``) says for each licence what it
+permits (commercial use, redistribution, derivatives), what it obliges (attribution, a notice, use
+restrictions, a ban on training competing models, a user threshold, a name prefix), what a derivative
+carries (``inherits``) and what training on its outputs means (``outputs``). Published versions never
+change: a receipt records the version and sha256 it was computed with, and verify recomputes with that one.
+
+Every verdict is ``yes``, ``no`` or ``unknown``; unknown is never permissive. The student's terms are the
+meet of every source that binds it:
+
+- **Base weights** (``lineage.base.license``): the student is a derivative; the base licence's
+  permissions bind it, and the obligations the licence ``inherits`` carry over.
+- **Teachers**, by the teacher licence's ``outputs``: ``free`` (Apache, MIT: no claim on what its outputs
+  train), ``derivative`` (Gemma, Llama 3.1+, RAIL: a distilled student is a derivative and carries those
+  terms), ``same-family`` (Llama 2, Llama 3: its outputs may improve only the same family; a student on
+  another base gets no commercial use, redistribution or derivatives), ``competing-restricted`` (closed
+  APIs), ``unknown``. ``terms_restrict_distillation: true`` on a teacher adds the closed-API restriction.
+- **Training data** the publisher trained on: its licence binds like the base's (conservative: a model
+  trained on CC-BY-NC data is not cleared for commercial use); ``closed_model_outputs: true`` adds the
+  closed-API restriction ("commercial use: no"), ``null`` makes commercial use, redistribution and
+  derivatives unknown.
+- **Upstream data that reaches the student only through the base weights** (``through_base: true`` on the
+  entry, said explicitly by the card): it does not change the computed terms; its terms are taken to be
+  what the base's licence states, because the base's licensor granted that licence having trained on
+  it. It is listed as a note, with its licence and closed-output flag, so a reviewer sees what was
+  accounted for by the base. An entry without ``through_base`` binds, whatever its ``stage`` says; an
+  ``original`` model has no base to route data through, so ``through_base`` on its card is refused.
+
+SPDX expressions: ``AND`` means both apply (the meet), ``OR`` means the licensee may choose (per
+permission the best option), ``WITH`` (an exception) and ids not in the table are unknown. A card's
+declared permissions may not exceed the computed ones unless ``license.overrides`` names the permission
+with a reason (:func:`licence_problems`); the computed terms, the declared claim and the overrides are
+signed into the predicate (:func:`licence_record`) and verify recomputes them (:func:`check_record`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from receipts.errors import InputError, SchemaError, VerificationError, Violation
+from receipts.spdx import Expr, parse_expression
+
+if TYPE_CHECKING:
+    from receipts.formats import Card
+    from receipts.formats.licence_table import Licence, LicenceTable
+
+__all__ = [
+    "LATEST_TABLE",
+    "LEGACY_TABLE",
+    "PERMISSIONS",
+    "Table",
+    "Terms",
+    "Verdict",
+    "check_card",
+    "check_record",
+    "compute_terms",
+    "licence_problems",
+    "licence_record",
+    "load_table",
+    "parse_expression",
+    "permits",
+    "record_of",
+]
+
+Verdict = Literal["yes", "no", "unknown"]
+PERMISSIONS = ("commercial_use", "redistribution", "derivatives")
+"""Granted rights: the student has one only when every binding source grants it (no < unknown < yes)."""
+OBLIGATIONS = ("attribution", "notice", "use_restrictions", "competing_models")
+"""Duties: ``yes`` when any binding source imposes one (``no`` < ``unknown`` < ``yes``)."""
+KEYS = PERMISSIONS + OBLIGATIONS
+LATEST_TABLE = 1
+"""The table version ``sign`` computes with; older versions stay in the package for verify."""
+
+
+_TABLES = Path(__file__).resolve().parent / "data" / "licences"
+_RANK: dict[str, int] = {"no": 0, "unknown": 1, "yes": 2}
+_LABEL = {
+    "commercial_use": "commercial use",
+    "redistribution": "redistribution",
+    "derivatives": "derivatives",
+    "attribution": "attribution required",
+    "notice": "licence notice required",
+    "use_restrictions": "use restrictions",
+    "competing_models": "restriction on training competing models",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One version of the licence table, with the sha256 of its bytes as shipped."""
+
+    version: int
+    sha256: str
+    document: LicenceTable = field(compare=False, hash=False, repr=False)
+    index: Mapping[str, Licence] = field(compare=False, hash=False, repr=False)
+
+    def lookup(self, term: str) -> Licence | None:
+        """The entry for an id or alias (case-insensitive), or ``None``."""
+        return self.index.get(term.casefold())
+
+
+def _index(document: LicenceTable) -> dict[str, Licence]:
+    out: dict[str, Licence] = {}
+    for entry in document.licences:
+        for name in (entry.id, *(entry.aliases or ())):
+            out.setdefault(name.casefold(), entry)
+    return out
+
+
+@cache
+def load_table(version: int = LATEST_TABLE) -> Table:
+    """The licence table of ``version``, validated against its schema and model.
+
+    Raises:
+        InputError: no such version ships with this receipts.
+        SchemaError: the shipped file does not conform (a broken install).
+    """
+    from receipts import schemas
+    from receipts.documents import parse_json
+    from receipts.formats.licence_table import LicenceTable
+
+    path = _TABLES / f"v{version}.json"
+    if isinstance(version, bool) or not isinstance(version, int) or not path.is_file():
+        shipped = sorted(p.stem for p in _TABLES.glob("v*.json"))
+        raise InputError(
+            f"licence table version {version!r} is not shipped with this receipts",
+            file=path,
+            hint=f"shipped versions: {', '.join(shipped)}; upgrade receipts to verify receipts signed with a "
+            "newer table",
+        )
+    data = path.read_bytes()
+    value = parse_json(data, file=path)
+    schemas.validate(value, "licence-table", file=path)
+    document = LicenceTable.parse(value, file=path)
+    if document.version != version:
+        raise InputError(
+            f"the file holds table version {document.version}", file=path, hint="reinstall receipts"
+        )
+    return Table(version, hashlib.sha256(data).hexdigest(), document, _index(document))
+
+
+# -- effects: what one source does to the student's terms ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Effective terms: a verdict per key with the reasons for it, plus thresholds and carried terms."""
+
+    verdicts: Mapping[str, Verdict]
+    reasons: Mapping[str, tuple[str, ...]]
+    max_monthly_active_users: int | None = None
+    mau_reasons: tuple[str, ...] = ()
+    name_prefixes: tuple[str, ...] = ()
+    prefix_reasons: tuple[str, ...] = ()
+    carried: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def verdict(self, key: str) -> Verdict:
+        """The verdict for one of `KEYS`."""
+        return self.verdicts[key]
+
+    def as_json(self) -> dict[str, Any]:
+        """The signed form (``predicate.licence.computed``)."""
+        out: dict[str, Any] = {
+            k: {"verdict": self.verdicts[k], "reasons": list(self.reasons[k])} for k in KEYS
+        }
+        out["max_monthly_active_users"] = {
+            "value": self.max_monthly_active_users,
+            "reasons": list(self.mau_reasons),
+        }
+        out["model_name_prefix"] = {"value": list(self.name_prefixes), "reasons": list(self.prefix_reasons)}
+        out["carried_terms"] = list(self.carried)
+        out["notes"] = list(self.notes)
+        return out
+
+
+def _neutral() -> Terms:
+    return Terms({k: ("yes" if k in PERMISSIONS else "no") for k in KEYS}, {k: () for k in KEYS})
+
+
+def _uniform(verdict: Verdict, keys: Iterable[str], reason: str) -> Terms:
+    base = _neutral()
+    chosen = set(keys)
+    return replace(
+        base,
+        verdicts={k: (verdict if k in chosen else base.verdicts[k]) for k in KEYS},
+        reasons={k: ((reason,) if k in chosen else ()) for k in KEYS},
+    )
+
+
+def _worse(key: str, a: Verdict, b: Verdict) -> bool:
+    """Is ``a`` more restrictive than ``b`` for ``key``?"""
+    return _RANK[a] < _RANK[b] if key in PERMISSIONS else _RANK[a] > _RANK[b]
+
+
+def _merge(parts: Sequence[Terms], *, choose: bool) -> Terms:
+    """AND (``choose=False``: every part applies, the most restrictive wins) or OR (the least restrictive)."""
+    verdicts: dict[str, Verdict] = {}
+    reasons: dict[str, tuple[str, ...]] = {}
+    for key in KEYS:
+        pick = parts[0].verdicts[key]
+        for part in parts[1:]:
+            if _worse(key, part.verdicts[key], pick) != choose and part.verdicts[key] != pick:
+                pick = part.verdicts[key]
+        verdicts[key] = pick
+        reasons[key] = _dedupe(r for p in parts if p.verdicts[key] == pick for r in p.reasons[key])
+    limits = [p.max_monthly_active_users for p in parts]
+    if choose:
+        mau = None if None in limits else max(x for x in limits if x is not None)
+        prefixes = tuple(sorted(set.intersection(*(set(p.name_prefixes) for p in parts))))
+    else:
+        known = [x for x in limits if x is not None]
+        mau = min(known) if known else None
+        prefixes = tuple(sorted({x for p in parts for x in p.name_prefixes}))
+    return Terms(
+        verdicts,
+        reasons,
+        mau,
+        _dedupe(
+            r for p in parts if p.max_monthly_active_users == mau and mau is not None for r in p.mau_reasons
+        ),
+        prefixes,
+        _dedupe(r for p in parts if set(prefixes) & set(p.name_prefixes) for r in p.prefix_reasons),
+        _dedupe(x for p in parts for x in p.carried),
+        _dedupe(x for p in parts for x in p.notes),
+    )
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _entry_terms(entry: Licence, who: str, how: str) -> Terms:
+    """What ``entry`` binds on a model derived from ``who`` (``how``: "is a derivative of", ...)."""
+    verdicts: dict[str, Verdict] = {}
+    reasons: dict[str, tuple[str, ...]] = {}
+    inherits = set(entry.inherits)
+    for key in KEYS:
+        value: Verdict = getattr(entry.terms, key)
+        if key in OBLIGATIONS and key not in inherits:
+            value = "no"
+        verdicts[key] = value
+        restrictive = value != ("yes" if key in PERMISSIONS else "no")
+        reasons[key] = (
+            (f"{who} {how} {entry.id} ({entry.name}): {_LABEL[key]} {value}",) if restrictive else ()
+        )
+    mau = entry.max_monthly_active_users if "max_monthly_active_users" in inherits else None
+    prefix = entry.model_name_prefix if "model_name_prefix" in inherits else None
+    return Terms(
+        verdicts,
+        reasons,
+        mau,
+        (f"{who} {how} {entry.id}: a separate licence is needed above {mau:,} monthly active users",)
+        if mau
+        else (),
+        (prefix,) if prefix else (),
+        (f"{who} {how} {entry.id}: a model it helps create must have a name starting with {prefix!r}",)
+        if prefix
+        else (),
+        (entry.id,) if "terms" in inherits else (),
+    )
+
+
+# -- SPDX expressions --------------------------------------------------------------------------------------
+
+
+def _evaluate(tree: Expr, leaf: Any) -> Terms:
+    kind = tree[0]
+    if kind == "and":
+        return _merge([_evaluate(t, leaf) for t in tree[1]], choose=False)
+    if kind == "or":
+        return _merge([_evaluate(t, leaf) for t in tree[1]], choose=True)
+    result: Terms = leaf(tree)
+    return result
+
+
+def _expression_terms(
+    expression: str, who: str, how: str, table: Table, entry_effect: Any = None
+) -> tuple[Terms, list[Licence]]:
+    """Terms of ``expression`` for a model derived from ``who``; also the table entries it named."""
+    found: list[Licence] = []
+
+    def leaf(node: Expr) -> Terms:
+        if node[0] == "bad":
+            return _uniform(
+                "unknown", KEYS, f"{who}: licence {_clip(expression)!r} cannot be read ({node[1]})"
+            )
+        if node[0] == "with":
+            return _uniform(
+                "unknown",
+                KEYS,
+                f"{who}: {node[1]} WITH {node[2]}: licence exceptions are not in the licence table",
+            )
+        entry = table.lookup(node[1])
+        if entry is None:
+            return _uniform(
+                "unknown", KEYS, f"{who}: {node[1]} is not in the licence table (v{table.version})"
+            )
+        found.append(entry)
+        if entry_effect is not None:
+            result: Terms = entry_effect(entry)
+            return result
+        return _entry_terms(entry, who, how)
+
+    return _evaluate(parse_expression(expression), leaf), found
+
+
+def permits(
+    expression: str, permission: str, *, table_version: int = LATEST_TABLE
+) -> tuple[Verdict, tuple[str, ...]]:
+    """Does material under ``expression`` permit ``permission``? ``(verdict, reasons)``.
+
+    ``permission`` is one of ``commercial_use``, ``redistribution``, ``derivatives``. For example
+    ``permits("CC-BY-4.0", "redistribution") == ("yes", (...))``; an id not in the table, a ``WITH``
+    exception or an unreadable expression is ``unknown``, never ``yes``.
+
+    Raises:
+        ValueError: ``permission`` is not one of those three.
+        InputError: the table version is not shipped.
+    """
+    if permission not in PERMISSIONS:
+        raise ValueError(f"permission must be one of {', '.join(PERMISSIONS)}, not {permission!r}")
+    terms, _ = _expression_terms(str(expression), "material", "licensed as", load_table(table_version))
+    verdict = terms.verdicts[permission]
+    if verdict == "yes":
+        return verdict, (
+            f"{_clip(str(expression))} permits {_LABEL[permission]} (licence table v{table_version})",
+        )
+    return verdict, terms.reasons[permission]
+
+
+# -- a card's effective terms ------------------------------------------------------------------------------
+
+_CLOSED_KEYS = ("commercial_use", "redistribution", "derivatives", "use_restrictions", "competing_models")
+
+
+def _closed_outputs(reason: str) -> Terms:
+    """The closed-API restriction: no commercial use (the student may compete), the rest unknown."""
+    base = _uniform("unknown", ("redistribution", "derivatives"), reason)
+    return replace(
+        base,
+        verdicts={
+            **base.verdicts,
+            "commercial_use": "no",
+            "use_restrictions": "yes",
+            "competing_models": "yes",
+        },
+        reasons={
+            **base.reasons,
+            **{k: (reason,) for k in ("commercial_use", "use_restrictions", "competing_models")},
+        },
+    )
+
+
+def _teacher_terms(card: Card, table: Table, base_families: set[str]) -> list[Terms]:
+    out = []
+    for teacher in card.lineage.teachers or []:
+        who = f"teacher {teacher.name} (distilled into this model)"
+
+        def effect(entry: Licence, who: str = who) -> Terms:
+            if entry.outputs == "free":
+                return _neutral()
+            if entry.outputs == "unknown":
+                return _uniform(
+                    "unknown", KEYS, f"{who} is licensed {entry.id}: what its outputs may train is unknown"
+                )
+            if entry.outputs == "same-family" and entry.family not in base_families:
+                forbidden = _uniform(
+                    "no",
+                    PERMISSIONS,
+                    f"{who} is licensed {entry.id}, which forbids using its outputs to improve any other "
+                    "large "
+                    f"language model than its own family, and the base is not one of them",
+                )
+                return _merge([forbidden, _entry_terms(entry, who, "is licensed")], choose=False)
+            return _entry_terms(entry, who, "is licensed")
+
+        terms, _ = _expression_terms(teacher.license, who, "is licensed", table, effect)
+        out.append(terms)
+        if teacher.terms_restrict_distillation:
+            out.append(
+                _closed_outputs(
+                    f"{who}: the card says its terms restrict training other models on its outputs"
+                )
+            )
+        elif teacher.api_identifier is not None and teacher.terms_restrict_distillation is None:
+            out.append(
+                _uniform(
+                    "unknown",
+                    _CLOSED_KEYS,
+                    f"{who} is a closed API ({teacher.api_identifier}) and the card does not say whether its "
+                    "terms restrict distillation",
+                )
+            )
+    return out
+
+
+def _data_terms(card: Card, table: Table) -> tuple[list[Terms], list[str]]:
+    out, notes = [], []
+    for data in card.training_data:
+        who = f"training data {data.name!r}"
+        if data.through_base:
+            notes.append(
+                f"{who} ({data.license}, closed-model outputs: {_flag(data.closed_model_outputs)}) reaches "
+                "this model only through the base weights, as the card says: its terms are taken to be those "
+                "of the "
+                f"base's licence ({card.lineage.base.license})"
+            )
+            continue
+        terms, _ = _expression_terms(data.license, who, "is licensed", table)
+        out.append(terms)
+        if data.closed_model_outputs:
+            out.append(
+                _closed_outputs(
+                    f"{who} includes outputs of a closed API whose terms restrict training competing models"
+                )
+            )
+        elif data.closed_model_outputs is None:
+            out.append(
+                _uniform(
+                    "unknown",
+                    _CLOSED_KEYS,
+                    f"{who}: the card does not know whether it includes outputs of a closed API model",
+                )
+            )
+    return out, notes
+
+
+def _flag(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def compute_terms(card: Card, table: Table | None = None) -> Terms:
+    """The student's effective licence terms, with reasons, from the card's base, teachers and data."""
+    table = table or load_table()
+    base = card.lineage.base
+    base_terms, base_entries = _expression_terms(base.license, f"base {base.name}", "is licensed", table)
+    families = {e.family for e in base_entries if e.family}
+    teachers = _teacher_terms(card, table, families)
+    data, notes = _data_terms(card, table)
+    merged = _merge([base_terms, *teachers, *data], choose=False)
+    reasons = dict(merged.reasons)
+    for key in KEYS:
+        if not reasons[key]:
+            reasons[key] = (
+                f"{_LABEL[key]}: {merged.verdicts[key]} under every source (licence table v{table.version})",
+            )
+    return replace(merged, reasons=reasons, notes=tuple(notes))
+
+
+# -- declared versus computed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Excess:
+    """A declared permission beyond the computed terms."""
+
+    permission: str
+    declared: str
+    computed: str
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The signed form."""
+        return {
+            "permission": self.permission,
+            "declared": self.declared,
+            "computed": self.computed,
+            "reasons": list(self.reasons),
+        }
+
+
+def _excesses(card: Card, terms: Terms) -> list[Excess]:
+    declared = card.license.permissions
+    out = []
+    for key in PERMISSIONS:
+        if getattr(declared, key) and terms.verdicts[key] != "yes":
+            out.append(Excess(key, "true", terms.verdicts[key], terms.reasons[key]))
+    duty = max(terms.verdicts["attribution"], terms.verdicts["notice"], key=_RANK.__getitem__)
+    if not declared.attribution_required and duty != "no":
+        why = terms.reasons["attribution"] + terms.reasons["notice"]
+        out.append(Excess("attribution_required", "false", duty, _dedupe(why)))
+    restricted = max(
+        terms.verdicts["use_restrictions"], terms.verdicts["competing_models"], key=_RANK.__getitem__
+    )
+    if not declared.output_use_restrictions and restricted != "no":
+        why = terms.reasons["use_restrictions"] + terms.reasons["competing_models"]
+        out.append(Excess("output_use_restrictions", "none", restricted, _dedupe(why)))
+    limit = terms.max_monthly_active_users
+    stated = declared.user_thresholds.max_monthly_active_users if declared.user_thresholds else None
+    if limit is not None and (stated is None or stated > limit):
+        out.append(
+            Excess(
+                "user_thresholds",
+                "none" if stated is None else f"{stated:,}",
+                f"{limit:,}",
+                terms.mau_reasons,
+            )
+        )
+    for prefix in terms.name_prefixes:
+        if not _squash(card.model.name).startswith(_squash(prefix)):
+            out.append(
+                Excess("model_name_prefix", card.model.name, f"starts with {prefix!r}", terms.prefix_reasons)
+            )
+    return out
+
+
+def _squash(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def _split(card: Card, terms: Terms) -> tuple[list[Excess], list[Excess]]:
+    """(excesses an override covers, excesses none covers)."""
+    overridden = {o.permission for o in card.license.overrides or ()}
+    found = _excesses(card, terms)
+    return [e for e in found if e.permission in overridden], [
+        e for e in found if e.permission not in overridden
+    ]
+
+
+_PATHS = {
+    "model_name_prefix": "$.model.name",
+}
+
+
+def licence_problems(card: Card, terms: Terms | None = None) -> list[Violation]:
+    """Declared permissions beyond the computed ones that no override covers, one violation each."""
+    terms = terms or compute_terms(card)
+    _, uncovered = _split(card, terms)
+    problems = []
+    for e in uncovered:
+        problems.append(
+            Violation(
+                _PATHS.get(e.permission, f"$.license.permissions.{e.permission}"),
+                f"declares {e.permission}: {e.declared}, but the computed licence terms say {e.computed}: "
+                + "; ".join(e.reasons),
+                f"declare what the terms allow (receipts computes them from the licence table), or add "
+                f"`license.overrides: [{{permission: {e.permission}, reason: ...}}]` naming the agreement "
+                "that grants it"
+                + (
+                    "; training data that reaches the model only through the base weights is marked "
+                    "`through_base: true`"
+                    if any(r.startswith("training data") for r in e.reasons)
+                    else ""
+                ),
+            )
+        )
+    if card.lineage.relation == "original":  # no base weights for data to arrive through
+        for i, data in enumerate(card.training_data):
+            if data.through_base:
+                problems.append(
+                    Violation(
+                        f"$.training_data[{i}].through_base",
+                        "an original model has no base weights that data could reach it through",
+                        "remove `through_base`: data an original model was trained on binds it",
+                    )
+                )
+    return problems
+
+
+def check_card(card: Card, *, file: object) -> Terms:
+    """The card's computed terms; refuses declared permissions beyond them without an override.
+
+    Raises:
+        SchemaError: (exit 3) listing every uncovered excess with its JSON path, computed value and reasons.
+    """
+    terms = compute_terms(card)
+    problems = licence_problems(card, terms)
+    if problems:
+        raise SchemaError(file, "card (licence terms)", problems)
+    return terms
+
+
+def licence_record(card: Card, table: Table | None = None) -> dict[str, Any]:
+    """What a receipt signs (``predicate.licence``): table, computed terms, the claim and the overrides."""
+    table = table or load_table()
+    terms = compute_terms(card, table)
+    covered, _ = _split(card, terms)
+    declared = card.license.permissions
+    reasons: dict[str, Any] = {o.permission: o for o in card.license.overrides or ()}
+    return {
+        "table": {"version": table.version, "sha256": table.sha256},
+        "computed": terms.as_json(),
+        "declared": {
+            "license": card.license.id,
+            **{k: getattr(declared, k) for k in PERMISSIONS},
+            "attribution_required": declared.attribution_required,
+            "output_use_restrictions": len(declared.output_use_restrictions),
+            "max_monthly_active_users": (
+                declared.user_thresholds.max_monthly_active_users if declared.user_thresholds else None
+            ),
+        },
+        "overrides": [
+            {
+                **e.as_json(),
+                "reason": reasons[e.permission].reason,
+                **(
+                    {"evidence_url": reasons[e.permission].evidence_url}
+                    if reasons[e.permission].evidence_url
+                    else {}
+                ),
+            }
+            for e in covered
+        ],
+    }
+
+
+LEGACY_TABLE = 1
+"""The table a receipt signed before ``predicate.licence`` existed is checked against."""
+
+
+def record_of(card: Card, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The licence record a verified receipt stands for (the signed one, or one computed at verification).
+
+    A receipt signed before terms were recorded stands for the record computed from its signed card with
+    table `LEGACY_TABLE`.
+
+    Raises:
+        InputError: the recorded table version is not shipped.
+    """
+    if recorded is None:
+        return licence_record(card, load_table(LEGACY_TABLE))
+    return dict(recorded)
+
+
+def check_record(card: Card, recorded: Mapping[str, Any] | None) -> str:
+    """Recompute ``predicate.licence`` with the table version it names; return a one-line summary.
+
+    A receipt without the record (signed before it existed) is checked against table `LEGACY_TABLE`:
+    leaving the record out never skips the check.
+
+    Raises:
+        VerificationError: (check ``licence``) an unknown table or digest, a difference, or a declared
+            permission no override covers.
+    """
+    version = recorded["table"]["version"] if recorded is not None else LEGACY_TABLE
+    try:
+        table = load_table(version)
+    except InputError as exc:
+        raise VerificationError(exc.message, check="licence", hint=exc.hint) from None
+    expected = licence_record(card, table)
+    if recorded is not None:
+        if table.sha256 != recorded["table"]["sha256"]:
+            raise VerificationError(
+                f"the receipt names licence table v{version} with sha256 {recorded['table']['sha256']}, but "
+                f"this receipts ships v{version} as {table.sha256}",
+                check="licence",
+                hint="a published table never changes: the receipt or this installation was altered",
+            )
+        for key in ("computed", "declared", "overrides"):
+            if _canonical(expected[key]) != _canonical(recorded.get(key)):
+                raise VerificationError(
+                    f"the signed licence {key} differ from those recomputed from the signed card with "
+                    f"licence table v{version}",
+                    check="licence",
+                    hint="the statement was edited before signing; re-sign the card with receipts sign",
+                )
+    problems = licence_problems(card, compute_terms(card, table))  # sign refuses these
+    if problems:
+        raise VerificationError(
+            f"the card declares permissions beyond its computed licence terms: {problems[0].path}: "
+            + problems[0].message,
+            check="licence",
+            hint=problems[0].hint,
+        )
+    terms = expected["computed"]
+    summary = ", ".join(f"{_LABEL[k]} {terms[k]['verdict']}" for k in PERMISSIONS)
+    where = "recomputed" if recorded is not None else "not recorded (an older receipt); computed"
+    return f"{where} with licence table v{version}: {summary}" + (
+        f"; {len(expected['overrides'])} override(s)" if expected["overrides"] else ""
+    )
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
