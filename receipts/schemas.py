@@ -29,6 +29,7 @@ KINDS: dict[str, str] = {
     "results": "receipts.results/v1",
     "footprint": "receipts.footprint/v1",
     "weights-manifest": "receipts.weights-manifest/v1",
+    "overlap": "receipts.overlap/v1",
 }
 
 

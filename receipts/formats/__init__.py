@@ -18,6 +18,7 @@ fixture, every committed vector and their mutations. Read a document with ``Mode
     PackDocument           pack              pack.yaml
     CatalogIndex           catalog-index     catalog/index.json
     ReproductionStatement  reproduction      the payload of a reproduction statement
+    Overlap                overlap           overlap.json (receipts overlap)
     =====================  ================  =======================================
 
 Models load on first use (PEP 562): ``import receipts.formats`` does not import pydantic.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from receipts.formats.catalog_index import CatalogIndex
     from receipts.formats.footprint import Footprint
     from receipts.formats.manifest import WeightsManifest
+    from receipts.formats.overlap import Overlap
     from receipts.formats.pack import PackDocument
     from receipts.formats.reproduction import ReproductionStatement
     from receipts.formats.results import Results
@@ -46,6 +48,7 @@ __all__ = [
     "CatalogIndex",
     "Document",
     "Footprint",
+    "Overlap",
     "PackDocument",
     "ReproductionStatement",
     "Results",
@@ -60,6 +63,7 @@ _HOMES = {
     "receipts.formats.catalog_index": ("CatalogIndex",),
     "receipts.formats.footprint": ("Footprint",),
     "receipts.formats.manifest": ("WeightsManifest",),
+    "receipts.formats.overlap": ("Overlap",),
     "receipts.formats.pack": ("PackDocument",),
     "receipts.formats.reproduction": ("ReproductionStatement",),
     "receipts.formats.results": ("Results",),
