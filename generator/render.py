@@ -487,6 +487,7 @@ class _CardPage:
             figures=figures(entry.predicate),
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
             reproductions=reproductions,
+            overlap=entry.overlap,
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

@@ -178,27 +178,31 @@ def _jsonl_text(source: CorpusFile, number: int, line: str) -> str:
     parts: list[str] = []
     for name in source.fields:
         value = row.get(name)
-        text = isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)
+        text = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
         if not text:
             raise InputError(
-                f"has no field {name!r}" if name not in row else f"field {name!r} is not text (or a list of text)",
+                f"has no field {name!r}" if name not in row else f"field {name!r} is not text (or text list)",
                 file=source.path,
                 where=str(number),
                 hint="choose the text fields with --field (default: every string value)",
             )
-        parts.extend([value] if isinstance(value, str) else value)
+        parts.extend([value] if isinstance(value, str) else list(value or ()))
     return " ".join(parts)
 
 
 def read_corpus(
-    source: CorpusFile, *, max_bytes: int = MAX_CORPUS_BYTES, max_line: int = MAX_LINE_BYTES
+    source: CorpusFile, *, max_bytes: int | None = None, max_line: int | None = None
 ) -> Iterator[Document]:
     """The documents of one corpus file, streamed; ``source`` holds its sha256 and counts once consumed.
+
+    ``max_bytes`` and ``max_line`` default to `MAX_CORPUS_BYTES` and `MAX_LINE_BYTES`.
 
     Raises:
         InputError: the file is a link, not a regular file, too large, binary, not UTF-8, has a line over
             ``max_line`` bytes, or (JSON Lines) a line that is not an object with the chosen text fields.
     """
+    max_bytes = MAX_CORPUS_BYTES if max_bytes is None else max_bytes
+    max_line = MAX_LINE_BYTES if max_line is None else max_line
     paragraph: list[str] = []
     start = size = 0
     for number, line in _lines(source, max_bytes, max_line):

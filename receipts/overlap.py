@@ -123,12 +123,12 @@ class _Index:
     def signature(self, words: Sequence[str]) -> Any:
         from datasketch import MinHash
 
-        assert self.minhash is not None
-        k = self.minhash.shingle
+        settings = self.minhash or MinHashSettings()
+        k = settings.shingle
         shingles = set(ngrams(words, k)) if len(words) >= k else ({" ".join(words)} if words else set())
         if not shingles:
             return None
-        signature = MinHash(num_perm=self.minhash.num_perm, seed=self.minhash.seed)
+        signature = MinHash(num_perm=settings.num_perm, seed=settings.seed)
         signature.update_batch([s.encode("utf-8") for s in sorted(shingles)])
         return signature
 
@@ -147,9 +147,8 @@ class _Index:
             self._near(words, document.where, hits)
 
     def _near(self, words: Sequence[str], where: str, hits: dict[int, _Hit]) -> None:
-        assert self.minhash is not None
         signature = self.signature(words)
-        if signature is None:
+        if signature is None or self.minhash is None:
             return
         for index in self.lsh.query(signature):
             jaccard = float(self.hashes[index].jaccard(signature))
@@ -202,7 +201,7 @@ def check_overlap(
     corpus: Sequence[CorpusFile],
     *,
     n: int = 13,
-    minhash: MinHashSettings | None = MinHashSettings(),  # noqa: B008  (frozen: one shared default is safe)
+    minhash: MinHashSettings | None = MinHashSettings(),
     max_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The ``overlap.json`` document (``schema/overlap.schema.json``) for ``items`` against ``corpus``.
@@ -231,9 +230,8 @@ def check_overlap(
         raise InputError("the pack lists an item id twice", hint="item ids must be unique")
     index = _Index(items, n, minhash)
     hits: dict[int, _Hit] = {}
-    limits = {} if max_bytes is None else {"max_bytes": max_bytes}
     for source in corpus:
-        for document in read_corpus(source, **limits):
+        for document in read_corpus(source, max_bytes=max_bytes):
             index.scan(document, hits)
     listed = [_item_record(items[i], hits[i]) for i in sorted(hits)]
     return {
@@ -267,10 +265,10 @@ def consistency_problems(document: Any) -> list[str]:
     problems = []
     listed = document.items
     if document.items_overlapping != len(listed):
-        problems.append(f"items_overlapping is {document.items_overlapping} but {len(listed)} item(s) are listed")
+        problems.append(f"items_overlapping is {document.items_overlapping}, but {len(listed)} listed")
     if document.items_overlapping > document.items_checked:
         problems.append(
-            f"items_overlapping ({document.items_overlapping}) exceeds items_checked ({document.items_checked})"
+            f"items_overlapping {document.items_overlapping} exceeds items_checked {document.items_checked}"
         )
     ids = [item.id for item in listed]
     if len(set(ids)) != len(ids):

@@ -1,4 +1,4 @@
-"""The one CLI: ``receipts`` with keygen, trust, validate, run, bench, overlap, sign, verify, render, build, export.
+"""The one CLI: ``receipts`` with keygen, trust, validate, run, bench, overlap, sign, verify, render, ...
 
 `receipts.cli.app` holds the Typer app and `main`, the one place errors become exit codes; each command
 group lives in a module of its own and registers itself on the app when imported here (the order here is

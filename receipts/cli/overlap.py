@@ -1,4 +1,4 @@
-"""``receipts overlap``: which eval items occur in a distillation corpus (n-grams and MinHash), as overlap.json."""
+"""``receipts overlap``: which eval items occur in a distillation corpus (n-grams, MinHash): overlap.json."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def _same_file(a: Path, b: Path) -> bool:
 @app.command()
 def overlap(
     pack: Annotated[Path, typer.Argument(help="The eval pack folder (or its pack.yaml).")],
-    corpus: Annotated[list[Path], typer.Argument(help="Distillation corpus files (JSON Lines or plain text).")],
+    corpus: Annotated[
+        list[Path], typer.Argument(help="Distillation corpus files (JSON Lines or plain text).")
+    ],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write overlap.json.")],
     field: Annotated[
         list[str] | None,
@@ -52,19 +54,22 @@ def overlap(
         float, typer.Option(help="Jaccard similarity at which an item is a near-duplicate.")
     ] = 0.8,
     num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
-    max_bytes: Annotated[int | None, typer.Option(help="Largest corpus file read, in bytes (default 4 GiB).")] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option(help="Largest corpus file read, in bytes (default 4 GiB).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print overlap.json to stdout as well.")] = False,
 ) -> None:
-    """Check an eval pack's items against a distillation corpus; write overlap.json for `receipts sign --overlap`.
+    """Check an eval pack's items against a distillation corpus; write overlap.json for `sign --overlap`.
 
     An item overlaps when one of its word 13-grams (its prompt inputs followed by its gold answer, normalised
     as lm-eval's decontamination does) occurs in a corpus document, when its whole input (if shorter than 13
     words) does, or when MinHash finds a corpus document at least 0.8 similar (Jaccard, word 3-grams).
 
-    Example: receipts overlap packs/capitals-mc corpus.jsonl --field question --field answer --out overlap.json
+    Example: receipts overlap packs/capitals-mc corpus.jsonl --field question --out overlap.json
     """
-    from receipts.corpus import CorpusFile, corpus_format as format_of
+    from receipts.corpus import CorpusFile
+    from receipts.corpus import corpus_format as format_of
     from receipts.output import check_file, write_file
     from receipts.overlap import MinHashSettings, check_overlap
     from runner.eval.overlap import pack_items  # lazily: the kernel reaches the runner only through the CLI
@@ -73,7 +78,7 @@ def overlap(
         raise UsageError(f"--out {out_file} should be a .json file", hint="e.g. --out overlap.json")
     for source in [pack, pack / "pack.yaml", *corpus]:
         if _same_file(source, out_file):
-            raise UsageError(f"--out {out_file} is one of the inputs", hint="write overlap.json somewhere else")
+            raise UsageError(f"--out {out_file} is one of the inputs", hint="write overlap.json elsewhere")
     check_file(out_file, what="overlap.json", force=force)
     if max_bytes is not None and max_bytes < 1:
         raise UsageError("--max-bytes must be at least 1")
@@ -100,4 +105,5 @@ def overlap(
         out.print(f"  {escape(item['id'])}: {', '.join(why)}")
     if len(document["items"]) > 20:
         out.print(f"  … and {len(document['items']) - 20} more (see {escape(str(out_file))})")
-    out.print(f"wrote {escape(str(out_file))}; bind it with: receipts sign --overlap {escape(str(out_file))} ...")
+    shown = escape(str(out_file))
+    out.print(f"wrote {shown}; bind it with: receipts sign --overlap {shown} ...")
