@@ -78,7 +78,7 @@ class MinHashMatch(Closed):
 class OverlapItem(Closed):
     """One overlapping item and what matched."""
 
-    id: Annotated[str, Field(min_length=1, max_length=200)]
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$(?!\n)")]
     ngram_matches: Annotated[Integer, Field(ge=0)]
     ngrams: Annotated[list[Location], Field(max_length=5)]
     whole_input: Location | None

@@ -54,6 +54,7 @@ MODELS: dict[str, type[Document]] = {
         formats.PackDocument,
         formats.CatalogIndex,
         formats.ReproductionStatement,
+        formats.Overlap,
     )
 }
 
@@ -68,6 +69,7 @@ SOURCES = {
     "trust-root": ["tests/vectors/roots/*.json", "tests/vectors/cases/*/trust*.json"],
     "catalog-index": ["tests/data/hostile_catalogs/*.json"],
     "reproduction": ["tests/data/reproduction*.json"],
+    "overlap": ["tests/data/overlap*.json"],
     # and the payload of every committed receipt
     "statement": ["tests/data/golden_statement.json", "tests/data/hostile/statement*.json"],
 }

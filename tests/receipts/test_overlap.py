@@ -1,4 +1,4 @@
-"""receipts overlap: planted contamination found, counted as a brute-force count does, hostile corpora refused
+"""receipts overlap: planted contamination found, counts match a brute-force count, hostile corpora refused.
 
 And sign/verify bind overlap.json to the signed runs' pack.
 """
