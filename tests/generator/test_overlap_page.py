@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ ROOT = Path(__file__).parents[2]
 CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"
 DATA = ROOT / "tests" / "data"
 HOSTILE_TEXT = "<script>alert(1)</script>"
+CORPUS_TEXT = "Notes.\n\nWhat is the capital of Norway?\n"
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.txt"
 
 
@@ -40,7 +41,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """
     tmp = tmp_path_factory.mktemp("overlap-page")
     corpus = tmp / HOSTILE_FILE
-    corpus.write_text("Notes.\n\nWhat is the capital of Norway?\n", "utf-8")
+    corpus.write_text(CORPUS_TEXT, "utf-8")
     overlap = tmp / "overlap.json"
     assert main(["overlap", str(DATA / "pack_minimal"), str(corpus), "--out", str(overlap)]) == 0
     document = json.loads(overlap.read_text("utf-8"))
@@ -63,11 +64,10 @@ def _section(text: str) -> str:
 
 def test_the_signed_overlap_check_is_shown_with_its_corpus_digest_and_items(pages: dict[str, str]) -> None:
     text = _section(pages["smollm2-135m-distilled-20l@0.1.0"])
-    assert "the signed overlap check" in text
-    assert "<strong>1 of 2 items overlap</strong> at 13-grams" in text
-    assert "or as MinHash near-duplicates (Jaccard ≥ 0.800)" in text
+    assert "<strong>Contamination: 1 of 2 items overlap</strong> the distillation corpus at 13-grams" in text
+    assert "or as MinHash near-duplicates (Jaccard ≥ 0.800). This is the signed overlap check" in text
     digest = text.split("(sha256 <code>", 1)[1].split("</code>", 1)[0]
-    assert re.fullmatch("[0-9a-f]{64}", digest)
+    assert digest == hashlib.sha256(CORPUS_TEXT.encode("utf-8")).hexdigest()  # the corpus file's bytes
     assert "<tr><td><code>q1</code></td><td>whole input, MinHash 0.859</td>" in text
 
 
