@@ -379,12 +379,8 @@ def _check_bindings(
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
     overlap = _check_overlap(run, statement, files)
-    run.ok(
-        "bindings",
-        "card, runs, footprints, pack, weights manifest"
-        + (" and overlap check" if overlap is not None else "")
-        + " agree with the statement",
-    )
+    bound = "pack, weights manifest and overlap check" if overlap else "pack and weights manifest"
+    run.ok("bindings", f"card, runs, footprints, {bound} agree with the statement")
     return _Evidence(tuple(evaluated), tuple(measured), manifest, overlap)
 
 

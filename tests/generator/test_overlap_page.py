@@ -79,6 +79,11 @@ def test_untrusted_names_in_the_overlap_check_stay_text(pages: dict[str, str]) -
     assert "<script>" not in text
 
 
+def test_the_next_heading_still_starts_its_own_markdown_block(pages: dict[str, str]) -> None:
+    for page in pages.values():
+        assert "</div>\n\n## Training data\n" in page  # else Markdown swallows the heading into the HTML
+
+
 def test_a_receipt_without_an_overlap_check_says_not_checked(pages: dict[str, str]) -> None:
     text = _section(pages["smollm2-135m-distilled-20l@0.2.0"])
     assert "<strong>Contamination</strong>: not checked (this receipt binds no overlap check" in text
