@@ -11,6 +11,8 @@ import random
 import re
 import shutil
 import string
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -289,6 +291,33 @@ def test_hostile_corpus_gets_one_clear_message_and_nothing_is_written(tmp_path, 
     assert text.count("error:") == 1
     assert not (tmp_path / "out").exists()  # nothing outside --out, and not --out either
     assert sorted(p.name for p in inputs.iterdir()) == before
+
+
+def test_without_datasketch_minhash_names_the_extra_and_no_minhash_still_works(tmp_path):
+    code = (
+        "import sys; sys.modules['datasketch'] = None; from receipts.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("What is the capital of Norway?\n")
+    argv = [sys.executable, "-c", code, "overlap", str(PACK), str(corpus), "--out", str(tmp_path / "o.json")]
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'receipts[overlap]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o.json").exists()
+    result = subprocess.run(
+        [*argv, "--no-minhash"], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "o.json").read_text())["method"]["minhash"] is None
+
+
+def test_verify_does_not_import_datasketch():
+    code = (
+        "import sys, receipts.cli, receipts.verify, receipts.overlap; sys.exit('datasketch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_out_may_not_be_an_input(tmp_path, capsys):
