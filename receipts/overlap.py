@@ -42,6 +42,7 @@ __all__ = [
     "consistency_problems",
     "ngrams",
     "normalise",
+    "overlap_problems",
 ]
 
 FORMAT = "receipts.overlap/v1"
@@ -280,4 +281,13 @@ def consistency_problems(document: Any) -> list[str]:
             problems.append(f"item {item.id} is listed without a match")
         if item.minhash is not None and document.method.minhash is None:
             problems.append(f"item {item.id} has a MinHash match, but MinHash was not run")
+    return problems
+
+
+def overlap_problems(document: Any, packs: Sequence[Any]) -> list[str]:
+    """`consistency_problems`, and whether the document's pack is one of ``packs`` (the signed runs')."""
+    problems = consistency_problems(document)
+    pack = document.pack
+    if not any(p == pack for p in packs):
+        problems.append(f"is about {pack.id}@{pack.version} {pack.digest}, a pack no signed run used")
     return problems

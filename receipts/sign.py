@@ -397,9 +397,6 @@ def sign_receipt(
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
 
-    ``overlap`` is an ``overlap.json`` from ``receipts overlap``, bound as a subject when its pack is one
-    the runs used (same id, version and digest).
-
     With ``require_gate`` nothing is written unless the signed gate lets the release through
     (:func:`receipts.gate.release_decision`: only pass passes, except rules the card marks optional).
 
@@ -407,8 +404,8 @@ def sign_receipt(
         InputError: an input is missing, malformed or inconsistent with another.
         SchemaError: the card, a results file or a footprint fails its schema.
         UsageError: no key, or the bundle exists and ``force`` is false.
-        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding), or the
-            overlap check is about another pack than the runs'.
+        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding), or
+            ``overlap`` (a `receipts overlap` file) is about a pack no run used (same id, version, digest).
         GateError: ``require_gate`` and the gate did not pass.
     """
     from receipts import schemas
