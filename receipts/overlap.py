@@ -100,14 +100,19 @@ class _Index:
     def __init__(self, items: Sequence[ItemText], n: int, minhash: MinHashSettings | None):
         self.n = n
         self.grams: dict[str, list[int]] = defaultdict(list)
-        self.short: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        self.short: dict[str, list[int]] = defaultdict(list)
+        # first word -> the lengths of the n-grams and short inputs that start with it: a corpus position
+        # is joined into text only for the lengths some item could match there (most positions: none)
+        self.starts: dict[str, set[int]] = defaultdict(set)
         for index, item in enumerate(items):
             words = normalise(f"{item.inputs} {item.gold}")
             for gram in set(ngrams(words, n)):
                 self.grams[gram].append(index)
+                self.starts[gram.split(" ", 1)[0]].add(n)
             inputs = normalise(item.inputs)
             if 0 < len(inputs) < n:
-                self.short[len(inputs)][" ".join(inputs)].append(index)
+                self.short[" ".join(inputs)].append(index)
+                self.starts[inputs[0]].add(len(inputs))
         self.minhash = minhash
         self.lsh: Any = None
         self.hashes: list[Any] = []
@@ -135,12 +140,15 @@ class _Index:
 
     def scan(self, document: Document, hits: dict[int, _Hit]) -> None:
         words = normalise(document.text)
-        for gram in ngrams(words, self.n):
-            for index in self.grams.get(gram, ()):
-                hits.setdefault(index, _Hit()).grams.setdefault(gram, document.where)
-        for length, wanted in self.short.items():
-            for run in ngrams(words, length):
-                for index in wanted.get(run, ()):
+        for start, word in enumerate(words):
+            for length in self.starts.get(word, ()):
+                if start + length > len(words):
+                    continue
+                run = " ".join(words[start : start + length])
+                if length == self.n:
+                    for index in self.grams.get(run, ()):
+                        hits.setdefault(index, _Hit()).grams.setdefault(run, document.where)
+                for index in self.short.get(run, ()):
                     hit = hits.setdefault(index, _Hit())
                     if hit.whole is None:
                         hit.whole = (run, document.where)
