@@ -320,6 +320,26 @@ def test_verify_does_not_import_datasketch():
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
+def test_two_corpus_files_of_one_name_are_refused(tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "corpus.txt").write_text("text\n")
+    argv = ["overlap", PACK, tmp_path / "a" / "corpus.txt", tmp_path / "b" / "corpus.txt"]
+    code, text = run(capsys, *argv, "--out", tmp_path / "o.json", "--no-minhash")
+    assert code == 1
+    assert "two corpus files are both named 'corpus.txt'" in text
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("option", [["--ngram", "0"], ["--minhash-threshold", "0"], ["--num-perm", "2"]])
+def test_settings_out_of_range_are_usage_errors(tmp_path, capsys, option):
+    (tmp_path / "c.txt").write_text("text\n")
+    code, text = run(capsys, "overlap", PACK, tmp_path / "c.txt", "--out", tmp_path / "o.json", *option)
+    assert code == 2, text
+    assert "out of range" in text
+    assert not (tmp_path / "o.json").exists()
+
+
 def test_out_may_not_be_an_input(tmp_path, capsys):
     corpus = tmp_path / "c.json"
     corpus.write_text('{"a": "b"}\n')
