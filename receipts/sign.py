@@ -9,6 +9,7 @@ Bundle layout (every subject ``name`` is a POSIX path relative to the bundle fol
       runs/<pack-id>/results.json  each run's results and examples log (when --run is given)
       runs/<pack-id>/examples.jsonl
       footprints/<stem>.json       hardware footprints (when --footprint is given)
+      overlap.json                 the eval/corpus overlap check (when --overlap is given; receipts.overlap)
 
 The weights and the pack are bound by digest only (subjects named ``weights`` and
 ``pack:<id>@<version>``); they are checked when the verifier is given them.
@@ -163,6 +164,35 @@ def _add_footprint(bundle: _Bundle, path: Path, docs: list[Footprint]) -> dict[s
     name = f"footprints/{path.stem}.json"
     bundle.add_file(name, data, "footprint")
     return {"file": name, "summary": value["summary"]}
+
+
+def _add_overlap(bundle: _Bundle, path: Path, runs: Sequence[dict[str, Any]]) -> None:
+    """Bind ``receipts overlap``'s output: it must add up and be about a signed run's pack (by digest)."""
+    from receipts import schemas
+    from receipts.formats import Overlap
+    from receipts.overlap import consistency_problems
+
+    data, value = load_document(path, what="overlap file")
+    schemas.validate(value, "overlap", file=path)
+    document = Overlap.parse(value, file=path)
+    problems = consistency_problems(document)
+    if problems:
+        raise InputError(
+            "the overlap check does not add up: " + "; ".join(problems),
+            file=path,
+            hint="run `receipts overlap` again; do not edit its output",
+        )
+    checked = document.pack
+    used = [run["pack"] for run in runs]
+    if not any(p == checked.model_dump() for p in used):
+        signed = ", ".join(f"{p['id']}@{p['version']} {p['digest']}" for p in used) or "no run at all"
+        raise VerificationError(
+            f"the overlap check is about {checked.id}@{checked.version} {checked.digest}, but the signed "
+            f"runs used {signed}",
+            check="bindings",
+            hint="run `receipts overlap` on the pack folder the runs evaluated, and sign it with those runs",
+        )
+    bundle.add_file("overlap.json", data, "overlap")
 
 
 def _check_evidence(
@@ -364,6 +394,7 @@ def sign_receipt(
     issued_at: datetime | None = None,
     force: bool = False,
     require_gate: bool = False,
+    overlap: Path | None = None,
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
 
@@ -374,7 +405,8 @@ def sign_receipt(
         InputError: an input is missing, malformed or inconsistent with another.
         SchemaError: the card, a results file or a footprint fails its schema.
         UsageError: no key, or the bundle exists and ``force`` is false.
-        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding).
+        VerificationError: the card contradicts the runs, footprints or weights (receipts.binding), or
+            ``overlap`` (a `receipts overlap` file) is about a pack no run used (same id, version, digest).
         GateError: ``require_gate`` and the gate did not pass.
     """
     from receipts import schemas
@@ -400,6 +432,8 @@ def sign_receipt(
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
         predicate = _predicate(bundle, card, value, keys, (runs, footprints, weights), issued_at)
+        if overlap is not None:
+            _add_overlap(bundle, overlap, predicate["runs"])
         if require_gate:
             optional = card.gate.optional if card.gate else None
             passed, why = gate.release_decision(Gate.model_validate(predicate["gate"]), optional or ())

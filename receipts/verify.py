@@ -11,7 +11,8 @@ the report so far (a failed check cannot be ignored by accident):
  5. trust       keys usable at ``issuedAt`` (status, window), claimed by the predicate, >= threshold
  6. identity    card name/version = statement = bundle folder (or ``expect``)
  7. subjects    unique names, sha256 present, every file subject present with its digest
- 8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root
+ 8. bindings    card file = predicate card; results ↔ examples, pack, student digest; manifest root;
+                an overlap check (overlap.json) adds up and is about a signed run's pack (by digest)
                 (each signed results, footprint and manifest parsed once, as its typed format)
     numbers     every signed number re-derived from the signed evidence (not with --no-rederive)
                 (receipts.evidence): each run's results from its examples log, the statement's
@@ -44,7 +45,7 @@ from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from receipts.trust import TrustRoot, parse_time
 
 if TYPE_CHECKING:
-    from receipts.formats import Card, Footprint, Results, Statement, WeightsManifest
+    from receipts.formats import Card, Footprint, Overlap, Results, Statement, WeightsManifest
     from receipts.formats._base import Document
     from receipts.formats.statement import Predicate, Subject, SubjectKind
 
@@ -53,7 +54,7 @@ _D = TypeVar("_D", bound="Document")
 __all__ = ["Check", "Report", "VerifiedReceipt", "find_receipts", "verify_many", "verify_receipt"]
 
 CLOCK_SKEW = timedelta(minutes=5)
-FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
+FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest", "overlap"})
 RECEIPT_FILE = "receipt.json"
 MAX_SUBJECT_BYTES = 1024 * 1024 * 1024
 """The largest subject file read (an examples log of a large run is tens of MB; 1 GiB is far above)."""
@@ -83,6 +84,7 @@ class VerifiedReceipt:
         results: each run's ``results.json``, in the predicate's ``runs`` order.
         footprints: each footprint document, in the predicate's ``footprints`` order.
         manifest: the weights manifest, when the receipt binds weights.
+        overlap: the eval/corpus overlap check, when the receipt binds one (``receipts sign --overlap``).
         trust_root_sha256: the pinned trust root it verified against.
         checks: every check, each passed or "not checked".
     """
@@ -96,6 +98,7 @@ class VerifiedReceipt:
     manifest: WeightsManifest | None
     trust_root_sha256: str
     checks: tuple[Check, ...]
+    overlap: Overlap | None = None
 
     @property
     def ok(self) -> bool:
@@ -192,7 +195,7 @@ def _check_subjects(run: _Run, bundle: Path, subjects: Sequence[Subject]) -> dic
     kinds = [s.annotations.kind for s in subjects]
     if kinds.count("card") != 1:
         raise run.fail("subjects", f"expected exactly one card subject, found {kinds.count('card')}")
-    for kind in ("weights", "weights-manifest"):
+    for kind in ("weights", "weights-manifest", "overlap"):
         if kinds.count(kind) > 1:
             raise run.fail("subjects", f"more than one {kind} subject")
     if ("weights" in kinds) != ("weights-manifest" in kinds):
@@ -234,6 +237,7 @@ _LAYOUT = {
     "results": re.compile(r"runs/[A-Za-z0-9._@+-]+/results\.json"),
     "examples": re.compile(r"runs/[A-Za-z0-9._@+-]+/examples\.jsonl"),
     "footprint": re.compile(r"footprints/[A-Za-z0-9._@+-]+\.json"),
+    "overlap": re.compile(r"overlap\.json"),
 }
 """Where each kind of subject lives in a bundle (receipts.sign): only data files, never a page or a script."""
 
@@ -274,6 +278,7 @@ class _Evidence:
     results: tuple[SignedDocument, ...]
     footprints: tuple[SignedDocument, ...]
     manifest: WeightsManifest | None
+    overlap: Overlap | None = None
 
 
 def _parse(run: _Run, model: type[_D], files: Mapping[str, bytes], name: str) -> SignedDocument:
@@ -304,6 +309,21 @@ def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> 
             raise run.fail("bindings", f"{results_name}: pack identity differs from the signed pack subject")
         evaluated.append(document)
     return evaluated
+
+
+def _check_overlap(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> Overlap | None:
+    """The signed overlap check, if any: its schema, its counts, and its pack among the signed runs'."""
+    from receipts.formats import Overlap
+    from receipts.overlap import overlap_problems
+
+    subject = next(_by_kind(statement.subject, "overlap"), None)
+    if subject is None:
+        return None
+    document: Overlap = _parse(run, Overlap, files, subject.name).typed
+    problems = overlap_problems(document, [entry.pack for entry in statement.predicate.runs])
+    if problems:
+        raise run.fail("bindings", f"{subject.name}: " + "; ".join(problems))
+    return document
 
 
 def _check_bindings(
@@ -352,8 +372,10 @@ def _check_bindings(
         total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
-    run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
-    return _Evidence(tuple(evaluated), tuple(measured), manifest)
+    overlap = _check_overlap(run, statement, files)
+    bound = "pack, weights manifest and overlap check" if overlap else "pack and weights manifest"
+    run.ok("bindings", f"card, runs, footprints, {bound} agree with the statement")
+    return _Evidence(tuple(evaluated), tuple(measured), manifest, overlap)
 
 
 def _check_licence(run: _Run, statement: Statement, predicate: Mapping[str, Any]) -> None:
@@ -630,6 +652,7 @@ def verify_receipt(
         manifest=evidence.manifest,
         trust_root_sha256=root.sha256,
         checks=tuple(report.checks),
+        overlap=evidence.overlap,
     )
     report.verified = verified
     return verified

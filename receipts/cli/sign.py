@@ -30,6 +30,10 @@ def sign(
         list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
+    overlap: Annotated[
+        Path | None,
+        typer.Option(help="A `receipts overlap` overlap.json about the pack of a --run: bound as a subject."),
+    ] = None,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
     model_sig: Annotated[
@@ -88,6 +92,7 @@ def sign(
         issued_at=when,
         force=force,
         require_gate=gate,
+        overlap=overlap,
     )
     out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")

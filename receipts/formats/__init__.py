@@ -19,6 +19,7 @@ fixture, every committed vector and their mutations. Read a document with ``Mode
     CatalogIndex           catalog-index     catalog/index.json
     LicenceTable           licence-table     receipts/data/licences/v<N>.json
     ReproductionStatement  reproduction      the payload of a reproduction statement
+    Overlap                overlap           overlap.json (receipts overlap)
     =====================  ================  =======================================
 
 Models load on first use (PEP 562): ``import receipts.formats`` does not import pydantic.
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from receipts.formats.footprint import Footprint
     from receipts.formats.licence_table import LicenceTable
     from receipts.formats.manifest import WeightsManifest
+    from receipts.formats.overlap import Overlap
     from receipts.formats.pack import PackDocument
     from receipts.formats.reproduction import ReproductionStatement
     from receipts.formats.results import Results
@@ -49,6 +51,7 @@ __all__ = [
     "Document",
     "Footprint",
     "LicenceTable",
+    "Overlap",
     "PackDocument",
     "ReproductionStatement",
     "Results",
@@ -64,6 +67,7 @@ _HOMES = {
     "receipts.formats.footprint": ("Footprint",),
     "receipts.formats.licence_table": ("LicenceTable",),
     "receipts.formats.manifest": ("WeightsManifest",),
+    "receipts.formats.overlap": ("Overlap",),
     "receipts.formats.pack": ("PackDocument",),
     "receipts.formats.reproduction": ("ReproductionStatement",),
     "receipts.formats.results": ("Results",),

@@ -39,7 +39,9 @@ __all__ = [
     "WeightsBinding",
 ]
 
-SubjectKind = Literal["card", "results", "examples", "footprint", "weights-manifest", "weights", "pack"]
+SubjectKind = Literal[
+    "card", "results", "examples", "footprint", "weights-manifest", "weights", "pack", "overlap"
+]
 
 
 class SubjectDigest(Open):

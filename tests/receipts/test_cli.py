@@ -313,6 +313,7 @@ def test_usage_error_exit_2(capsys):
         ["validate"],
         ["sign"],
         ["verify"],
+        ["overlap"],
     ],
 )
 def test_every_command_has_help_with_an_example(capsys, command):

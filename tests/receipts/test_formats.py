@@ -55,6 +55,7 @@ MODELS: dict[str, type[Document]] = {
         formats.CatalogIndex,
         formats.ReproductionStatement,
         formats.LicenceTable,
+        formats.Overlap,
     )
 }
 
@@ -70,6 +71,7 @@ SOURCES = {
     "catalog-index": ["tests/data/hostile_catalogs/*.json"],
     "reproduction": ["tests/data/reproduction*.json"],
     "licence-table": ["receipts/data/licences/v*.json"],
+    "overlap": ["tests/data/overlap*.json"],
     # and the payload of every committed receipt
     "statement": ["tests/data/golden_statement.json", "tests/data/hostile/statement*.json"],
 }

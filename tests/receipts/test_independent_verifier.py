@@ -22,7 +22,7 @@ from receipts.keys import generate
 from receipts.sign import sign_receipt
 
 CARD = Path(__file__).parents[1] / "data" / "cards" / "card_valid_minimal.yaml"
-FILE_KINDS = {"card", "results", "examples", "footprint", "weights-manifest"}
+FILE_KINDS = {"card", "results", "examples", "footprint", "weights-manifest", "overlap"}
 
 
 class Rejected(Exception):
