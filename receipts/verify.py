@@ -53,7 +53,9 @@ _D = TypeVar("_D", bound="Document")
 __all__ = ["Check", "Report", "VerifiedReceipt", "find_receipts", "verify_many", "verify_receipt"]
 
 CLOCK_SKEW = timedelta(minutes=5)
-FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest"})
+FILE_KINDS = frozenset(
+    {"card", "results", "examples", "footprint", "weights-manifest", "pack-manifest", "pack-file"}
+)
 RECEIPT_FILE = "receipt.json"
 MAX_SUBJECT_BYTES = 1024 * 1024 * 1024
 """The largest subject file read (an examples log of a large run is tens of MB; 1 GiB is far above)."""
@@ -135,6 +137,17 @@ class VerifiedReceipt:
     def subject(self, kind: SubjectKind) -> list[Subject]:
         """The statement's subjects of one kind (``weights``, ``card``, ``results``, ``pack``, ...)."""
         return self.statement.subjects(kind)
+
+    def pack_files(self, pack_id: str) -> dict[str, bytes]:
+        """The verified files the bundle publishes of a pack (path in the pack -> bytes); empty if none."""
+        from receipts.packfiles import split_pack_file
+
+        published = {}
+        for subject in self.subject("pack-file"):
+            where = split_pack_file(subject.name)
+            if where is not None and where[0] == pack_id:
+                published[where[1]] = self.files[subject.name]
+        return published
 
 
 @dataclass
@@ -234,6 +247,11 @@ _LAYOUT = {
     "results": re.compile(r"runs/[A-Za-z0-9._@+-]+/results\.json"),
     "examples": re.compile(r"runs/[A-Za-z0-9._@+-]+/examples\.jsonl"),
     "footprint": re.compile(r"footprints/[A-Za-z0-9._@+-]+\.json"),
+    "pack-manifest": re.compile(r"packs/[a-z0-9][a-z0-9._-]*\.manifest\.json"),
+    # a published pack's data files only (receipts.packfiles.DATA_SUFFIXES): never a page or a script
+    "pack-file": re.compile(
+        r"packs/[a-z0-9][a-z0-9._-]*(/[A-Za-z0-9._@+-]+)+\.(yaml|yml|json|jsonl|txt|csv|tsv)"
+    ),
 }
 """Where each kind of subject lives in a bundle (receipts.sign): only data files, never a page or a script."""
 
@@ -352,8 +370,45 @@ def _check_bindings(
         total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
+    _check_published_packs(run, statement, files)
     run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
     return _Evidence(tuple(evaluated), tuple(measured), manifest)
+
+
+def _check_published_packs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> None:
+    """Published pack files match their signed pack manifest, whose root is the signed pack digest."""
+    from receipts.formats import WeightsManifest
+    from receipts.packfiles import manifest_name, manifest_problems, split_pack_file
+
+    packs = {s.name: s.digest.sha256 or "" for s in statement.subjects("pack")}
+    published: dict[str, dict[str, str]] = {}
+    for subject in statement.subjects("pack-file"):
+        ref, where = subject.annotations.pack or "", split_pack_file(subject.name)
+        if ref not in packs or where is None or not ref.startswith(f"pack:{where[0]}@"):
+            raise run.fail(
+                "bindings", f"{subject.name}: published for a pack the receipt does not bind ({ref})"
+            )
+        published.setdefault(ref, {})[where[1]] = subject.digest.sha256 or ""
+    manifested = set()
+    for subject in statement.subjects("pack-manifest"):
+        ref = subject.annotations.pack or ""
+        pack_id = ref.removeprefix("pack:").partition("@")[0]
+        if ref not in packs or subject.name != manifest_name(pack_id) or ref in manifested:
+            raise run.fail(
+                "bindings", f"{subject.name}: not the one manifest of a pack the receipt binds ({ref})"
+            )
+        manifested.add(ref)
+        manifest = _parse(run, WeightsManifest, files, subject.name).typed
+        problems = manifest_problems(packs[ref], manifest.files, manifest.root, published.get(ref, {}))
+        if problems:
+            raise run.fail(
+                "bindings",
+                f"published pack {ref.removeprefix('pack:')}: " + "; ".join(problems),
+                hint="the published pack files are not the pack the runs used; re-sign with the run's pack folder",
+            )
+    orphans = sorted(set(published) - manifested)
+    if orphans:
+        raise run.fail("bindings", f"pack files published without a pack manifest: {', '.join(orphans)}")
 
 
 def _check_numbers(

@@ -29,6 +29,16 @@ def sign(
         list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
+    pack: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A run's eval pack folder; repeatable. Held to the digest the run recorded, and published in "
+            "the bundle (packs/<id>/...) when its licence permits redistribution."
+        ),
+    ] = None,
+    no_pack: Annotated[
+        bool, typer.Option("--no-pack", help="Bind the packs by digest only: never publish their files.")
+    ] = False,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
     model_sig: Annotated[
@@ -48,6 +58,10 @@ def sign(
     Subject files are copied into the receipt folder; receipt.json names them by relative path.
 
     Example: receipts sign --card card.yaml --weights models/student --key release.key.pem --out receipts/
+
+    With --pack, a run's eval pack is published in the bundle when its licence permits redistribution, so a
+    reviewer can read the inputs (verify checks each file against the signed pack digest); --no-pack keeps
+    it out.
 
     With --model-sig, the weights also get a model.sig that `model_signing verify key` accepts.
     """
@@ -80,6 +94,8 @@ def sign(
         runs=run or [],
         footprints=footprint or [],
         weights=weights,
+        packs=pack or [],
+        publish_packs=not no_pack,
         issued_at=when,
         force=force,
         require_gate=gate,

@@ -37,7 +37,17 @@ __all__ = [
     "WeightsBinding",
 ]
 
-SubjectKind = Literal["card", "results", "examples", "footprint", "weights-manifest", "weights", "pack"]
+SubjectKind = Literal[
+    "card",
+    "results",
+    "examples",
+    "footprint",
+    "weights-manifest",
+    "weights",
+    "pack",
+    "pack-manifest",
+    "pack-file",
+]
 
 
 class SubjectDigest(Open):
@@ -60,6 +70,8 @@ class SubjectAnnotations(Open):
     kind: SubjectKind
     rule: Omittable[str] = None
     role: Omittable[str] = None
+    pack: Omittable[str] = None
+    published: Omittable[str] = None
 
 
 class Subject(Closed):

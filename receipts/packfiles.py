@@ -1,0 +1,164 @@
+"""Publishing an eval pack inside a receipt bundle, bound by the same digest the runs record.
+
+A run binds its pack by the DESIGN §5 folder digest (model_signing's files rule: sorted POSIX paths, per-file
+sha256, root over the raw digests). When the pack's data licence permits redistribution, ``receipts sign``
+adds to the bundle:
+
+- ``packs/<pack-id>.manifest.json``  every file of the pack folder: path -> sha256, and their root, which
+  must equal the pack digest the runs record (a weights-manifest document, the same rule);
+- ``packs/<pack-id>/<path>``         the pack's data files, byte for byte: only inert data (``DATA_SUFFIXES``:
+  YAML, JSON, JSON Lines, text, CSV), so nothing published from a pack is a page or a script; other files
+  (a README.md) are bound by the manifest alone.
+
+``receipts verify`` checks each published file against the manifest and the manifest against the signed
+pack digest. Which licences permit redistribution is one decision, `pack_redistributable`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from receipts.digests import digest_weights, root_of
+from receipts.documents import load_document
+from receipts.errors import InputError
+from receipts.paths import name_problem, read_regular
+
+__all__ = [
+    "DATA_SUFFIXES",
+    "REDISTRIBUTABLE",
+    "PackFiles",
+    "manifest_name",
+    "pack_file_name",
+    "pack_redistributable",
+    "read_pack",
+    "split_pack_file",
+]
+
+REDISTRIBUTABLE = frozenset(
+    {"CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause"}
+)
+"""SPDX licence ids whose terms let anyone redistribute the data (with attribution/notice where required).
+
+An interim allow-list: the reviewed licence table (issue 18 part 1) replaces it behind
+`pack_redistributable`. Anything not listed is treated as not redistributable, never as permissive.
+"""
+
+DATA_SUFFIXES = frozenset({".yaml", ".yml", ".json", ".jsonl", ".txt", ".csv", ".tsv"})
+"""The pack files a bundle publishes: data a browser shows as text, never a page (.html, .md, .svg)."""
+
+MAX_PACK_FILE_BYTES = 256 * 1024 * 1024
+_ID = re.compile(r"[A-Z0-9a-z][A-Za-z0-9.+-]*|LicenseRef-[A-Za-z0-9.-]+")
+
+
+def pack_redistributable(license_expression: str) -> tuple[bool, str]:
+    """Whether a pack's data licence (an SPDX expression) permits publishing the pack, and why.
+
+    ``A AND B`` needs every part allowed; ``A OR B`` one of them; ``WITH`` exceptions and anything unknown are
+    not redistributable (unknown is never permissive).
+    """
+    expression = " ".join(str(license_expression).split())
+    if " WITH " in f" {expression} ":
+        return False, f"licence {expression!r} has a WITH exception this check does not know"
+    for operator, need_all in ((" AND ", True), (" OR ", False)):
+        if operator in expression:
+            parts = expression.split(operator)
+            verdicts = [pack_redistributable(p) for p in parts]
+            ok = all(v for v, _ in verdicts) if need_all else any(v for v, _ in verdicts)
+            why = "; ".join(reason for _, reason in verdicts)
+            return ok, why
+    if not _ID.fullmatch(expression):
+        return False, f"licence {expression!r} is not an SPDX licence id"
+    if expression in REDISTRIBUTABLE:
+        return True, f"{expression} permits redistribution"
+    return False, f"{expression} is not among the licences known to permit redistribution"
+
+
+def manifest_name(pack_id: str) -> str:
+    """The bundle name of a pack's manifest: ``packs/<pack-id>.manifest.json``."""
+    return f"packs/{pack_id}.manifest.json"
+
+
+def pack_file_name(pack_id: str, path: str) -> str:
+    """The bundle name of a pack file: ``packs/<pack-id>/<path>``."""
+    return f"packs/{pack_id}/{path}"
+
+
+def split_pack_file(name: str) -> tuple[str, str] | None:
+    """``(pack id, path in the pack)`` of a pack-file subject name, or ``None`` when it is not one."""
+    head, _, rest = name.partition("/")
+    pack_id, _, path = rest.partition("/")
+    if head != "packs" or not pack_id or not path:
+        return None
+    return pack_id, path
+
+
+@dataclass(frozen=True)
+class PackFiles:
+    """A pack folder read for publishing: identity, licence, every file's digest and the data files' bytes."""
+
+    id: str
+    version: str
+    license: str
+    root: str
+    digests: Mapping[str, str]
+    published: Mapping[str, bytes]
+    withheld: tuple[str, ...]
+
+
+def read_pack(folder: Path) -> PackFiles:
+    """Digest a pack folder and read the files a bundle may publish (links refused, names checked).
+
+    Raises:
+        InputError: the folder or its ``pack.yaml`` is missing or malformed, holds a link, or a data file
+            has a name a bundle cannot hold.
+    """
+    from receipts import schemas
+    from receipts.formats import PackDocument
+
+    yaml_path = folder / "pack.yaml"
+    _, value = load_document(yaml_path, what="pack.yaml")
+    schemas.validate(value, "pack", file=yaml_path)
+    pack = PackDocument.parse(value, file=yaml_path)
+    digest = digest_weights(folder)
+    published: dict[str, bytes] = {}
+    withheld = []
+    for path in digest.files:
+        if Path(path).suffix.lower() not in DATA_SUFFIXES:
+            withheld.append(path)
+            continue
+        problem = name_problem(pack_file_name(pack.id, path))
+        if problem is not None:
+            raise InputError(
+                f"pack file {path!r} cannot be published: its name {problem}",
+                file=folder / path,
+                hint="rename the file, or sign with --no-pack to bind the pack by digest only",
+            )
+        published[path] = read_regular(folder, path, limit=MAX_PACK_FILE_BYTES)
+    return PackFiles(
+        pack.id, pack.version, pack.license, digest.root, digest.files, published, tuple(withheld)
+    )
+
+
+def manifest_problems(
+    pack_digest: str, manifest_files: Mapping[str, str], manifest_root: str, published: Mapping[str, str]
+) -> list[str]:
+    """Why a signed pack manifest and published pack files do not give ``pack_digest`` (hex), if they do not.
+
+    ``manifest_files``: path -> ``sha256:<hex>``; ``published``: path -> the published file's hex sha256.
+    """
+    files = {k: v.removeprefix("sha256:") for k, v in manifest_files.items()}
+    problems = []
+    total = root_of(files)
+    if manifest_root != f"sha256:{total}":
+        problems.append("its files do not add up to its root")
+    if total != pack_digest:
+        problems.append(f"its root sha256:{total} is not the signed pack digest sha256:{pack_digest}")
+    for path, sha256 in sorted(published.items()):
+        if path not in files:
+            problems.append(f"{path} is published but not in the pack manifest")
+        elif files[path] != sha256:
+            problems.append(f"{path} differs from the pack manifest")
+    return problems
