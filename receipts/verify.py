@@ -404,7 +404,7 @@ def _check_published_packs(run: _Run, statement: Statement, files: Mapping[str, 
             raise run.fail(
                 "bindings",
                 f"published pack {ref.removeprefix('pack:')}: " + "; ".join(problems),
-                hint="the published pack files are not the pack the runs used; re-sign with the run's pack folder",
+                hint="the published pack files are not the pack the runs used; re-sign with its pack folder",
             )
     orphans = sorted(set(published) - manifested)
     if orphans:

@@ -32,8 +32,8 @@ def sign(
     pack: Annotated[
         list[Path] | None,
         typer.Option(
-            help="A run's eval pack folder; repeatable. Held to the digest the run recorded, and published in "
-            "the bundle (packs/<id>/...) when its licence permits redistribution."
+            help="A run's eval pack folder; repeatable. Held to the digest the run recorded, and "
+            "published in the bundle (packs/<id>/...) when its licence permits redistribution."
         ),
     ] = None,
     no_pack: Annotated[
