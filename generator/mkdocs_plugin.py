@@ -60,7 +60,7 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
     """Adds the verified receipts' pages to the site."""
 
     def on_config(self, config: Any) -> Any:
-        """Load verify.js, catalog.js, viewer.js and the stylesheet on every page (instant navigation keeps them)."""
+        """Load the scripts (verify, catalog, viewer) and the stylesheet on every page."""
         from generator.render import CATALOG_JS, STYLE_CSS, VERIFY_JS, VIEWER_JS
 
         for script in (VERIFY_JS, CATALOG_JS, VIEWER_JS):

@@ -222,7 +222,8 @@ def _cell(value: Any) -> markupsafe.Markup:
     ``&#10;`` is a line break the browser shows (``white-space: pre-wrap``) that Markdown never sees.
     """
     text = str(markupsafe.escape("" if value is None else value))
-    return markupsafe.Markup(text.replace("\r", "&#13;").replace("\n", "&#10;"))
+    # the text is escaped above: only the character references added here are markup
+    return markupsafe.Markup(text.replace("\r", "&#13;").replace("\n", "&#10;"))  # noqa: S704
 
 
 def _signed_items(model: BaseModel) -> list[tuple[str, Any]]:

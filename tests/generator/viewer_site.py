@@ -29,7 +29,9 @@ HOSTILE_TEXTS = {
     "evil-img": "<img src=x onerror=\"window.__pwned = 2; alert('img')\">",
     "evil-link": "[click me](javascript:alert('md')) <a href=\"javascript:alert('a')\">a</a>",
     "evil-jinja": "{{ 7*7 }} {% for x in range(3) %}{{ x }}{% endfor %} {{ config }}",
-    "evil-blank": 'line one\n\n<img src=x onerror="window.__pwned = 3">\n\n[md](javascript:alert(1)) **bold**',
+    "evil-blank": (
+        'line one\n\n<img src=x onerror="window.__pwned = 3">\n\n[md](javascript:alert(1)) **bold**'
+    ),
     "evil-rtl": "\u202egnp.exe\u202c what is the capital of \u202eecnarF\u202c?",
     "evil-big": "What is the capital of France? (its notes field holds 1 MiB)",
 }
@@ -51,8 +53,8 @@ def hostile_pack(tmp: Path) -> Path:
     lines = []
     for number, (item, question) in enumerate(HOSTILE_TEXTS.items()):
         choices = ["Paris", "<b>Rome</b>", "javascript:alert(1)", question[:80]]
-        line = {"id": item, "question": question, "choices": choices, "label": number % 4, "domain": "geography",
-                "difficulty": "hard"}  # fmt: skip
+        line = {"id": item, "question": question, "choices": choices, "label": number % 4}
+        line |= {"domain": "geography", "difficulty": "hard"}
         if item == "evil-big":  # an input field the prompt template does not use (the runner caps prompts)
             line["notes"] = "<script>window.__pwned = 4</script>" + "A" * BIG
         lines.append(line)
