@@ -95,7 +95,7 @@ class _Pack:
     """A published pack's items by id, which of their fields are inputs, and the choices field."""
 
     items: Mapping[str, Mapping[str, Any]]
-    inputs: tuple[str, ...] | None
+    inputs: tuple[str, ...]
     choices: str | None
 
 
@@ -126,13 +126,12 @@ def _read_pack(files: Mapping[str, bytes], pack_id: str) -> _Pack | None:
                 ) from None
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 items[item["id"]] = item
-    fields = spec.get("fields")
     skip = {str(spec.get("target")), *(str(s) for s in spec.get("slices") or [])} | _TAKEN
-    inputs = tuple(str(f) for f in fields) if isinstance(fields, list) else None
     choices = spec.get("choices") if isinstance(spec.get("choices"), str) else None
-    if inputs is None:  # no declared input fields: every field that is not the id, target or a slice
-        seen = dict.fromkeys(k for i in items.values() for k in i)  # in the order the items write them
-        inputs = tuple(k for k in seen if k not in skip)
+    # the inputs: every field that is not the id, the target or a slice label, in the order items write them
+    # (pack.yaml's `fields` names the fields an extraction answers, not its inputs)
+    seen = dict.fromkeys(k for i in items.values() for k in i)
+    inputs = tuple(k for k in seen if k not in skip)
     return _Pack(items, inputs, choices)
 
 
@@ -175,7 +174,7 @@ def _row(raw: Mapping[str, Any], pack: _Pack | None, roles: Sequence[str]) -> di
     choices = pack.choices if pack is not None else None
     inputs = None
     if item is not None and pack is not None:
-        inputs = [[name, _field(item.get(name))] for name in pack.inputs or () if name in item]
+        inputs = [[name, _field(item.get(name))] for name in pack.inputs if name in item]
     gold = _choice(item, choices, raw.get("gold")) or _text(raw.get("gold"))
     expected = raw.get("expected")
     if expected not in (None, "answer"):

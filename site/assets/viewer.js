@@ -23,10 +23,16 @@
     return v.toFixed(digits === undefined ? 3 : digits);
   }
 
-  function roleCell(c) {
-    var td = el("td", "rc-x-role");
+  function cell(className, label) {
+    var td = el("td", className);
+    td.setAttribute("data-label", label);
+    return td;
+  }
+
+  function roleCell(c, role) {
+    var td = cell("rc-x-role", role);
     if (!c) { td.appendChild(el("em", null, "not run")); return td; }
-    td.appendChild(el("bdi", "rc-text", c.output));
+    td.appendChild(c.output === "" ? el("em", null, "empty output") : el("bdi", "rc-text", c.output));
     if (c.error) { td.appendChild(el("br")); td.appendChild(el("span", "rc-x-error", "error: " + c.error)); }
     td.appendChild(el("br"));
     var verdict = c.right === true ? "right" : c.right === false ? "wrong" : "not scored";
@@ -43,12 +49,12 @@
     var tr = el("tr");
     tr.setAttribute("data-item", String(row.item));
     tr.setAttribute("data-variant", String(row.variant));
-    var item = el("td", "rc-x-item");
+    var item = cell("rc-x-item", "item / variant");
     item.appendChild(el("bdi", "rc-text", row.item));
     item.appendChild(el("br"));
     item.appendChild(el("span", "rc-desc", row.variant));
     tr.appendChild(item);
-    var input = el("td", "rc-x-input");
+    var input = cell("rc-x-input", "input");
     if (row.input === null || row.input === undefined) {
       input.appendChild(el("em", null, "input not published"));
       input.appendChild(el("br"));
@@ -64,14 +70,14 @@
       });
     }
     tr.appendChild(input);
-    var gold = el("td", "rc-x-gold");
+    var gold = cell("rc-x-gold", "gold");
     gold.appendChild(el("bdi", "rc-text", row.gold));
     tr.appendChild(gold);
     roles.forEach(function (role) {
-      var cell = (row.roles || []).filter(function (c) { return c.role === role; })[0];
-      tr.appendChild(roleCell(cell));
+      var found = (row.roles || []).filter(function (c) { return c.role === role; })[0];
+      tr.appendChild(roleCell(found, role));
     });
-    var agree = el("td", "rc-x-agree");
+    var agree = cell("rc-x-agree", "student vs teacher");
     if (row.agreement === null || row.agreement === undefined) agree.appendChild(document.createTextNode("n/a"));
     else if (row.agreement) agree.appendChild(document.createTextNode("agrees"));
     else agree.appendChild(el("strong", null, "disagrees"));

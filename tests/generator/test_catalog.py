@@ -173,7 +173,8 @@ def test_hostile_card_text_renders_inert(
     bom = json.loads((folder / "hostile-model-0.1.0.cdx.json").read_text("utf-8"))
     assert bom["metadata"]["component"]["description"] == HOSTILE["script"] + " " + HOSTILE["close_json"]
     pages = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.html"))
-    assert pages == ["examples/tiny-mc/index.html", "index.html"]  # the card and its run's viewer; the exports are files, no page
+    # the card and its run's viewer; the exports are files, no page
+    assert pages == ["examples/tiny-mc/index.html", "index.html"]
 
 
 def test_card_pages_offer_exports_beside_the_unchanged_bundle(

@@ -304,3 +304,15 @@ def test_hostile_rows_rendered_by_the_script_stay_text(browser, site):
     withheld, dialogs = open_page(browser, f"{base}/{MODEL}/0.2.0/{VIEWER}?items=evil-script")
     assert "input not published" in withheld.locator("table.rc-examples").text_content()
     inert(withheld, dialogs)
+
+
+@pytest.mark.browser
+def test_rows_rendered_by_the_script_read_exactly_as_the_server_rendered_rows(browser, site):
+    _, base = site
+    url = f"{base}/{MODEL}/0.1.0/{VIEWER}"
+    static, _ = open_page(browser, url, javascript=False)
+    scripted, dialogs = open_page(browser, url)  # more than one page of rows: the script redraws page 1
+    assert scripted.locator(".rc-viewer-summary").text_content().startswith(f"Rows 1\u2013{PAGE_ROWS} of ")
+    tbody = "table.rc-examples tbody"
+    assert scripted.locator(tbody).inner_text() == static.locator(tbody).inner_text()
+    inert(scripted, dialogs)
