@@ -182,3 +182,46 @@ def test_verify_fails_when_an_unsigned_file_is_added_to_the_pack_folder(tmp_path
         VerificationError, match=re.escape("files the receipt does not sign: packs/tiny-mc/data/extra.jsonl")
     ):
         verify_receipt(bundle, root, now=NOW)
+
+
+def cli(capsys, *argv):
+    from receipts.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_cli_sign_pack_and_no_pack_then_verify(tmp_path, monkeypatch, capsys):
+    """The README path: keygen, trust init, sign --run --pack; verify; sign --no-pack; a pack no run used."""
+    monkeypatch.setenv("RECEIPTS_PASSPHRASE", "correct horse")
+    monkeypatch.chdir(tmp_path)
+    assert cli(capsys, "keygen", "--out", "keys/release")[0] == 0
+    trust = [
+        "trust",
+        "init",
+        "--publisher",
+        "receipts demo",
+        "--key",
+        "keys/release.pub.pem",
+        "--out",
+        "trust.json",
+    ]
+    assert cli(capsys, *trust)[0] == 0
+    sign_args = ["sign", "--card", CARD, "--key", "keys/release.key.pem", "--run", RUN, "--pack", PACK]
+    code, text = cli(capsys, *sign_args, "--out", "published")
+    assert code == 0, text
+    bundle = next((tmp_path / "published").iterdir())
+    assert (bundle / "packs" / "tiny-mc" / "data" / "items.jsonl").is_file()
+    code, text = cli(capsys, "verify", bundle, "--trust-root", "trust.json")
+    assert code == 0, text
+    code, text = cli(capsys, *sign_args, "--no-pack", "--out", "withheld")
+    assert code == 0, text
+    assert not (next((tmp_path / "withheld").iterdir()) / "packs").exists()
+    other = tmp_path / "other"
+    shutil.copytree(PACK, other)
+    (other / "pack.yaml").write_text((other / "pack.yaml").read_text() + "\n")
+    code, text = cli(capsys, *sign_args[:-1], other, "--out", "refused")
+    assert code == 1
+    assert "which no --run used" in text
+    assert "Traceback" not in text
