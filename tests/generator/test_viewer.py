@@ -316,3 +316,52 @@ def test_rows_rendered_by_the_script_read_exactly_as_the_server_rendered_rows(br
     tbody = "table.rc-examples tbody"
     assert scripted.locator(tbody).inner_text() == static.locator(tbody).inner_text()
     inert(scripted, dialogs)
+
+
+@pytest.mark.browser
+def test_the_card_page_verifies_its_published_pack_in_the_browser(browser, site):
+    out, base = site
+    bundle = out / MODEL / "0.1.0" / "smollm2-135m-distilled-20l@0.1.0"
+    signed = [p for p in bundle.rglob("*") if p.is_file() and p.name != "receipt.json"]
+    assert len([p for p in signed if "packs" in p.parts]) == 3  # the manifest, pack.yaml, data/items.jsonl
+    page, dialogs = open_page(browser, f"{base}/{MODEL}/0.1.0/", viewer=False)
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.rc-status');"
+        " return s && s.dataset.state && s.dataset.state !== 'pending'; }",
+        timeout=20000,
+    )
+    status = page.locator(".rc-status")
+    assert status.get_attribute("data-state") == "verified", status.text_content()
+    assert f"{len(signed)} bound file(s) match" in str(status.text_content())
+    assert dialogs == []
+
+
+@pytest.mark.browser
+def test_an_edited_published_pack_file_fails_in_the_browser(browser, site, tmp_path):
+    out, base = site
+    items = (
+        out
+        / MODEL
+        / "0.1.0"
+        / "smollm2-135m-distilled-20l@0.1.0"
+        / "packs"
+        / "capitals-mc"
+        / "data"
+        / "items.jsonl"
+    )
+    original = items.read_bytes()
+    items.write_bytes(original.replace(b"capital of France", b"capital of Spain", 1))
+    try:
+        page, _ = open_page(browser, f"{base}/{MODEL}/0.1.0/", viewer=False)
+        page.wait_for_function(
+            "() => { const s = document.querySelector('.rc-status');"
+            " return s && s.dataset.state && s.dataset.state !== 'pending'; }",
+            timeout=20000,
+        )
+        status = page.locator(".rc-status")
+        assert status.get_attribute("data-state") == "failed"
+        assert "packs/capitals-mc/data/items.jsonl does not match its signed sha256" in str(
+            status.text_content()
+        )
+    finally:
+        items.write_bytes(original)
