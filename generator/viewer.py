@@ -139,7 +139,9 @@ def _slice_names(row: Mapping[str, Any]) -> list[str]:
     """The scorecard slices this row counts in (receipts.derive's rule)."""
     if row.get("variant", ORIGINAL) != ORIGINAL:
         return [f"variant={row.get('variant')}"]
-    names = ["all", *(f"{k}={v}" for k, v in sorted((row.get("slices") or {}).items()))]
+    labels = row.get("slices")
+    slices: Mapping[str, Any] = labels if isinstance(labels, Mapping) else {}
+    names = ["all", *(f"{k}={v}" for k, v in sorted(slices.items()))]
     critical = row.get("critical")
     if critical:
         names.append("critical")
@@ -181,7 +183,8 @@ def _row(raw: Mapping[str, Any], pack: _Pack | None, roles: Sequence[str]) -> di
         gold = f"{gold} (expected behaviour: {expected})" if gold else f"expected behaviour: {expected}"
     cells = []
     teacher_right = student_wrong = False
-    signed = raw.get("roles") or {}
+    given = raw.get("roles")
+    signed: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     for role in roles:
         cell = signed.get(role)
         if not isinstance(cell, Mapping):
@@ -227,7 +230,8 @@ def _row(raw: Mapping[str, Any], pack: _Pack | None, roles: Sequence[str]) -> di
 def _roles(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     found: dict[str, None] = {}
     for raw in rows:
-        found.update(dict.fromkeys(raw.get("roles") or {}))
+        signed = raw.get("roles")
+        found.update(dict.fromkeys(signed if isinstance(signed, Mapping) else {}))
     return sorted(found, key=lambda r: (_ROLE_ORDER.get(r.partition("@")[0], 9), r))
 
 
@@ -241,7 +245,10 @@ def viewer_pages(entry: VerifiedReceipt) -> list[ViewerPage]:
     pages = []
     for run in entry.predicate.runs:
         pack_id = run.pack.id
-        raw_rows = [json.loads(line) for line in entry.files[run.examples].splitlines() if line.strip()]
+        lines = entry.files[run.examples].splitlines()
+        raw_rows = [
+            row for row in (json.loads(line) for line in lines if line.strip()) if isinstance(row, dict)
+        ]
         pack = _read_pack(entry.pack_files(pack_id), pack_id)
         roles = _roles(raw_rows)
         rows = [_row(raw, pack, roles) for raw in raw_rows]
