@@ -126,7 +126,8 @@ def read_pack(folder: Path) -> PackFiles:
     published: dict[str, bytes] = {}
     withheld = []
     for path in digest.files:
-        if Path(path).suffix.lower() not in DATA_SUFFIXES:
+        # a receipt.json inside a bundle would be found as a receipt of its own (receipts.verify)
+        if Path(path).suffix.lower() not in DATA_SUFFIXES or Path(path).name == "receipt.json":
             withheld.append(path)
             continue
         problem = name_problem(pack_file_name(pack.id, path))

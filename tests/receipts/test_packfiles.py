@@ -141,18 +141,22 @@ def test_sign_refuses_a_pack_no_run_used(tmp_path, key):
 
 def test_only_data_files_are_published_the_rest_is_bound_by_the_manifest(tmp_path, key, root):
     script = "<script>alert(1)</script>\n"
-    pack, run = relicensed(tmp_path, "MIT", {"README.md": script, "notes.html": script})
+    extra = {"README.md": script, "notes.html": script, "receipt.json": "{}"}
+    pack, run = relicensed(tmp_path, "MIT", extra)
     bundle = sign_receipt(CARD, [key], tmp_path / "out", runs=[run], packs=[pack], issued_at=ISSUED)
     assert not (bundle / "packs/tiny-mc/README.md").exists()
     assert not (bundle / "packs/tiny-mc/notes.html").exists()
+    assert not (bundle / "packs/tiny-mc/receipt.json").exists()
     manifest = json.loads((bundle / "packs/tiny-mc.manifest.json").read_bytes())
-    assert {"README.md", "notes.html", "pack.yaml", "data/items.jsonl"} == set(manifest["files"])
+    assert {"README.md", "notes.html", "receipt.json", "pack.yaml", "data/items.jsonl"} == set(
+        manifest["files"]
+    )
     published = next(s for s in subjects(bundle) if s["annotations"]["kind"] == "pack")["annotations"][
         "published"
     ]
     assert (
-        published
-        == "yes: MIT permits redistribution; not published, bound by the manifest: README.md, notes.html"
+        published == "yes: MIT permits redistribution; not published, bound by the manifest: "
+        "README.md, notes.html, receipt.json"
     )
     verify_receipt(bundle, root, now=NOW)
 
