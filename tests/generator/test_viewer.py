@@ -365,3 +365,18 @@ def test_an_edited_published_pack_file_fails_in_the_browser(browser, site, tmp_p
         )
     finally:
         items.write_bytes(original)
+
+
+def test_verify_the_built_site_and_its_published_url_with_pack_files(site, made, tmp_path, capsys):
+    """`receipts verify SITE` and `receipts verify URL` download and check the published pack files too."""
+    out, base = site
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(made[1])
+    for target in (out, f"{base}/"):
+        code = main(["verify", str(target), "--trust-root", str(trust), "--json"])
+        text = capsys.readouterr().out
+        assert code == 0, text
+        report = json.loads(text)
+        assert len(report["receipts"]) == 2
+        subjects = [c for r in report["receipts"] for c in r["checks"] if c["name"] == "subjects"]
+        assert subjects[0]["detail"] == "6 file(s) match their signed digests"  # card, run x2, pack x3
