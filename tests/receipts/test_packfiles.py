@@ -229,3 +229,84 @@ def test_cli_sign_pack_and_no_pack_then_verify(tmp_path, monkeypatch, capsys):
     assert code == 1
     assert "which no --run used" in text
     assert "Traceback" not in text
+
+
+def resign(bundle, key, edit):
+    """Re-sign ``bundle`` after ``edit(statement)`` changed its statement (a signer publishing a bad pack)."""
+    import rfc8785
+
+    from receipts.dsse import sign_envelope
+    from receipts.sign import PAYLOAD_TYPE
+
+    statement = json.loads(base64.b64decode(json.loads((bundle / "receipt.json").read_bytes())["payload"]))
+    edit(statement)
+    (bundle / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, bytes(rfc8785.dumps(statement)), [key]))
+
+
+def set_subject(statement, name, data):
+    from receipts.digests import sha256_bytes
+
+    next(s for s in statement["subject"] if s["name"] == name)["digest"]["sha256"] = sha256_bytes(data)
+
+
+def test_signed_pack_file_that_is_not_the_runs_pack_fails_bindings(tmp_path, key, root):
+    """Signed by a trusted key, digests matching, but not the runs' pack: the manifest check says so."""
+    bundle = sign(tmp_path, key, packs=[PACK])
+    items = bundle / "packs/tiny-mc/data/items.jsonl"
+    items.write_bytes(items.read_bytes() + b'{"id": "planted"}\n')
+    resign(bundle, key, lambda st: set_subject(st, "packs/tiny-mc/data/items.jsonl", items.read_bytes()))
+    with pytest.raises(
+        VerificationError, match=re.escape("data/items.jsonl differs from the pack manifest")
+    ) as caught:
+        verify_receipt(bundle, root, now=NOW)
+    assert caught.value.check == "bindings"
+
+
+def test_signed_pack_manifest_that_does_not_give_the_pack_digest_fails(tmp_path, key, root):
+    bundle = sign(tmp_path, key, packs=[PACK])
+    manifest_path = bundle / "packs/tiny-mc.manifest.json"
+    manifest = json.loads(manifest_path.read_bytes())
+    manifest["files"]["extra.txt"] = "sha256:" + "0" * 64
+    manifest_path.write_bytes(json.dumps(manifest).encode())
+    resign(bundle, key, lambda st: set_subject(st, "packs/tiny-mc.manifest.json", manifest_path.read_bytes()))
+    with pytest.raises(
+        VerificationError, match="its files do not add up to its root; its root sha256:"
+    ) as caught:
+        verify_receipt(bundle, root, now=NOW)
+    assert caught.value.check == "bindings"
+
+
+def test_signed_pack_file_without_a_manifest_fails(tmp_path, key, root):
+    bundle = sign(tmp_path, key, packs=[PACK])
+    (bundle / "packs/tiny-mc.manifest.json").unlink()
+
+    def drop(statement):
+        statement["subject"] = [
+            s for s in statement["subject"] if s["annotations"]["kind"] != "pack-manifest"
+        ]
+
+    resign(bundle, key, drop)
+    with pytest.raises(
+        VerificationError, match=re.escape("pack files published without a pack manifest: pack:tiny-mc@1.0.0")
+    ):
+        verify_receipt(bundle, root, now=NOW)
+
+
+def test_a_signed_html_pack_file_is_refused_by_its_layout(tmp_path, key, root):
+    bundle = sign(tmp_path, key, packs=[PACK])
+    page = bundle / "packs/tiny-mc/index.html"
+    page.write_bytes(b"<script>alert(1)</script>")
+
+    def plant(statement):
+        from receipts.digests import sha256_bytes
+
+        annotations = {"kind": "pack-file", "pack": "pack:tiny-mc@1.0.0"}
+        digest = {"sha256": sha256_bytes(page.read_bytes())}
+        statement["subject"].append(
+            {"name": "packs/tiny-mc/index.html", "digest": digest, "annotations": annotations}
+        )
+
+    resign(bundle, key, plant)
+    with pytest.raises(VerificationError, match="is not where a pack-file subject lives") as caught:
+        verify_receipt(bundle, root, now=NOW)
+    assert caught.value.check == "subjects"
