@@ -62,7 +62,7 @@ def pack_redistributable(license_expression: str) -> tuple[bool, str]:
     expression = " ".join(str(license_expression).split())
     if " WITH " in f" {expression} ":
         return False, f"licence {expression!r} has a WITH exception this check does not know"
-    for operator, need_all in ((" AND ", True), (" OR ", False)):
+    for operator, need_all in ((" OR ", False), (" AND ", True)):  # SPDX: AND binds tighter than OR
         if operator in expression:
             parts = expression.split(operator)
             verdicts = [pack_redistributable(p) for p in parts]

@@ -71,6 +71,8 @@ def relicensed(tmp_path, license_id, extra=None):
         ("Apache-2.0", True),
         ("MIT AND CC-BY-4.0", True),
         ("CC-BY-NC-4.0 OR MIT", True),
+        ("CC0-1.0 OR MIT AND CC-BY-NC-4.0", True),  # CC0-1.0 OR (MIT AND CC-BY-NC-4.0)
+        ("CC-BY-NC-4.0 AND MIT OR CC-BY-NC-4.0", False),
         ("CC-BY-NC-4.0", False),
         ("MIT AND CC-BY-NC-4.0", False),
         ("LicenseRef-internal", False),
