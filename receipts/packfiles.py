@@ -20,19 +20,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from receipts.digests import digest_weights, root_of
-from receipts.documents import load_document
-from receipts.errors import InputError
+from receipts.documents import load_document, parse_json
+from receipts.errors import InputError, ReceiptsError
 from receipts.paths import name_problem, read_regular
+
+if TYPE_CHECKING:
+    from receipts.formats import Statement
 
 __all__ = [
     "DATA_SUFFIXES",
     "REDISTRIBUTABLE",
     "PackFiles",
     "manifest_name",
+    "manifest_problems",
     "pack_file_name",
     "pack_redistributable",
+    "published_pack_problem",
     "read_pack",
     "split_pack_file",
 ]
@@ -141,6 +147,43 @@ def read_pack(folder: Path) -> PackFiles:
     return PackFiles(
         pack.id, pack.version, pack.license, digest.root, digest.files, published, tuple(withheld)
     )
+
+
+def published_pack_problem(statement: Statement, files: Mapping[str, bytes]) -> str | None:
+    """Why a statement's published pack files are not the packs it binds (``None`` when they are).
+
+    Each pack-file subject belongs to a pack subject of the statement, each such pack has exactly one
+    manifest (``packs/<id>.manifest.json``), whose root is the signed pack digest and which holds every
+    published file with the digest it was signed with. ``files`` are the verified subject bytes.
+    """
+    from receipts.formats import WeightsManifest
+
+    packs = {s.name: s.digest.sha256 or "" for s in statement.subjects("pack")}
+    published: dict[str, dict[str, str]] = {}
+    for subject in statement.subjects("pack-file"):
+        ref, where = subject.annotations.pack or "", split_pack_file(subject.name)
+        if ref not in packs or where is None or not ref.startswith(f"pack:{where[0]}@"):
+            return f"{subject.name}: published for a pack the receipt does not bind ({ref})"
+        published.setdefault(ref, {})[where[1]] = subject.digest.sha256 or ""
+    manifested = set()
+    for subject in statement.subjects("pack-manifest"):
+        ref = subject.annotations.pack or ""
+        if ref not in packs or subject.name != manifest_name(ref.removeprefix("pack:").partition("@")[0]):
+            return f"{subject.name}: not the manifest of a pack the receipt binds ({ref})"
+        if ref in manifested:
+            return f"{subject.name}: a second manifest of {ref}"
+        manifested.add(ref)
+        try:
+            manifest = WeightsManifest.parse(
+                parse_json(files[subject.name], file=subject.name), file=subject.name
+            )
+        except ReceiptsError as exc:
+            return f"{subject.name}: {exc.summary()}"
+        problems = manifest_problems(packs[ref], manifest.files, manifest.root, published.get(ref, {}))
+        if problems:
+            return f"published pack {ref.removeprefix('pack:')}: " + "; ".join(problems)
+    orphans = sorted(set(published) - manifested)
+    return f"pack files published without a pack manifest: {', '.join(orphans)}" if orphans else None
 
 
 def manifest_problems(

@@ -418,9 +418,7 @@ def sign_receipt(
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
 
-    Each of ``packs`` (a run's pack folder) is held to the digest its run recorded; its data files are
-    published in the bundle when its licence permits redistribution (`receipts.packfiles`) and
-    ``publish_packs`` is true, else the pack subject says why not.
+    Each of ``packs`` is held to its run's digest; published if ``publish_packs`` and its licence permit.
 
     With ``require_gate`` nothing is written unless the signed gate lets the release through
     (:func:`receipts.gate.release_decision`: only pass passes, except rules the card marks optional).

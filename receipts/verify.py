@@ -142,12 +142,8 @@ class VerifiedReceipt:
         """The verified files the bundle publishes of a pack (path in the pack -> bytes); empty if none."""
         from receipts.packfiles import split_pack_file
 
-        published = {}
-        for subject in self.subject("pack-file"):
-            where = split_pack_file(subject.name)
-            if where is not None and where[0] == pack_id:
-                published[where[1]] = self.files[subject.name]
-        return published
+        named = ((split_pack_file(s.name), s.name) for s in self.subject("pack-file"))
+        return {where[1]: self.files[name] for where, name in named if where and where[0] == pack_id}
 
 
 @dataclass
@@ -370,45 +366,13 @@ def _check_bindings(
         total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
-    _check_published_packs(run, statement, files)
+    from receipts.packfiles import published_pack_problem
+
+    problem = published_pack_problem(statement, files)
+    if problem:
+        raise run.fail("bindings", problem, hint="the published pack is not the one the runs used; re-sign")
     run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
     return _Evidence(tuple(evaluated), tuple(measured), manifest)
-
-
-def _check_published_packs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> None:
-    """Published pack files match their signed pack manifest, whose root is the signed pack digest."""
-    from receipts.formats import WeightsManifest
-    from receipts.packfiles import manifest_name, manifest_problems, split_pack_file
-
-    packs = {s.name: s.digest.sha256 or "" for s in statement.subjects("pack")}
-    published: dict[str, dict[str, str]] = {}
-    for subject in statement.subjects("pack-file"):
-        ref, where = subject.annotations.pack or "", split_pack_file(subject.name)
-        if ref not in packs or where is None or not ref.startswith(f"pack:{where[0]}@"):
-            raise run.fail(
-                "bindings", f"{subject.name}: published for a pack the receipt does not bind ({ref})"
-            )
-        published.setdefault(ref, {})[where[1]] = subject.digest.sha256 or ""
-    manifested = set()
-    for subject in statement.subjects("pack-manifest"):
-        ref = subject.annotations.pack or ""
-        pack_id = ref.removeprefix("pack:").partition("@")[0]
-        if ref not in packs or subject.name != manifest_name(pack_id) or ref in manifested:
-            raise run.fail(
-                "bindings", f"{subject.name}: not the one manifest of a pack the receipt binds ({ref})"
-            )
-        manifested.add(ref)
-        manifest = _parse(run, WeightsManifest, files, subject.name).typed
-        problems = manifest_problems(packs[ref], manifest.files, manifest.root, published.get(ref, {}))
-        if problems:
-            raise run.fail(
-                "bindings",
-                f"published pack {ref.removeprefix('pack:')}: " + "; ".join(problems),
-                hint="the published pack files are not the pack the runs used; re-sign with its pack folder",
-            )
-    orphans = sorted(set(published) - manifested)
-    if orphans:
-        raise run.fail("bindings", f"pack files published without a pack manifest: {', '.join(orphans)}")
 
 
 def _check_numbers(

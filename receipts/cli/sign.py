@@ -14,6 +14,17 @@ from receipts.errors import UsageError
 
 __all__ = ["sign"]
 
+PackOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="A run's eval pack folder; repeatable. Held to the digest the run recorded, and published in "
+        "the bundle (packs/<id>/...) when its licence permits redistribution (reviewers read the inputs)."
+    ),
+]
+NoPackOption = Annotated[
+    bool, typer.Option("--no-pack", help="Bind the packs by digest only: never publish their files.")
+]
+
 
 @app.command()
 def sign(
@@ -29,16 +40,8 @@ def sign(
         list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
-    pack: Annotated[
-        list[Path] | None,
-        typer.Option(
-            help="A run's eval pack folder; repeatable. Held to the digest the run recorded, and "
-            "published in the bundle (packs/<id>/...) when its licence permits redistribution."
-        ),
-    ] = None,
-    no_pack: Annotated[
-        bool, typer.Option("--no-pack", help="Bind the packs by digest only: never publish their files.")
-    ] = False,
+    pack: PackOption = None,
+    no_pack: NoPackOption = False,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
     model_sig: Annotated[
@@ -59,9 +62,7 @@ def sign(
 
     Example: receipts sign --card card.yaml --weights models/student --key release.key.pem --out receipts/
 
-    With --pack, a run's eval pack is published in the bundle when its licence permits redistribution, so a
-    reviewer can read the inputs (verify checks each file against the signed pack digest); --no-pack keeps
-    it out.
+    With --pack, a run's eval pack is published in the bundle when its licence permits redistribution.
 
     With --model-sig, the weights also get a model.sig that `model_signing verify key` accepts.
     """
