@@ -123,6 +123,9 @@ step "6/8 validating the cards and signing one receipt per model"
 KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --force)
 mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf '%h\n' | sort)
 mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)
+# The packs' licences (CC-BY-4.0) permit redistribution: each receipt publishes the packs its runs used, so
+# the catalog's per-example viewer shows every input beside each model's output (--no-pack would not).
+PACKS=(--pack packs/capitals-mc --pack packs/contract-clauses --pack packs/behaviour-probes)
 receipts validate examples/card.yaml
 mkdir -p "$OUT/exports"
 # The contamination check: the corpus the student and the SFT baseline were trained on (what training read
@@ -130,19 +133,20 @@ mkdir -p "$OUT/exports"
 receipts overlap packs/capitals-mc "$(dirname "$STUDENT")/corpus.jsonl" --field prompt --field teacher \
   --field gold --out "$OUT/overlap.json" --force
 # --model-sig: the same key also signs the weights folder the OpenSSF model_signing way (model.sig).
-receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" \
+receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" "${PACKS[@]}" \
   --footprint "$OUT/footprints/student.json" --overlap "$OUT/overlap.json" \
   --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
 receipts validate examples/demo/smollm2-135m-sft-20l.card.yaml
 receipts sign --card examples/demo/smollm2-135m-sft-20l.card.yaml --weights "$SFT" \
-  "${SFT_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/sft.json" --overlap "$OUT/overlap.json" "${KEY[@]}"
+  "${SFT_RUNS[@]/#/--run=}" "${PACKS[@]}" --footprint "$OUT/footprints/sft.json" --overlap "$OUT/overlap.json" \
+  "${KEY[@]}"
 receipts validate examples/demo/smollm2-135m-instruct-q4_1.card.yaml
 receipts sign --card examples/demo/smollm2-135m-instruct-q4_1.card.yaml --weights "$SMOLLM2_GGUF" "${KEY[@]}"
 if [ -n "$GEMMA_GGUF" ]; then
   mapfile -t GEMMA_RUNS < <(find "$OUT/runs/gemma" -name results.json -printf '%h\n' | sort)
   receipts validate examples/demo/gemma-3-270m.card.yaml
   receipts sign --card examples/demo/gemma-3-270m.card.yaml --weights "$GEMMA_GGUF" \
-    "${GEMMA_RUNS[@]/#/--run=}" --footprint "$OUT/footprints/gemma.json" "${KEY[@]}"
+    "${GEMMA_RUNS[@]/#/--run=}" "${PACKS[@]}" --footprint "$OUT/footprints/gemma.json" "${KEY[@]}"
 fi
 # verify recomputes every signed number from the signed examples and footprints, not only the signatures.
 for bundle in "$OUT"/receipts/*@*/; do

@@ -61,10 +61,10 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
     """Adds the verified receipts' pages to the site."""
 
     def on_config(self, config: Any) -> Any:
-        """Load verify.js, catalog.js and the stylesheet on every page (instant navigation keeps them)."""
-        from generator.render import CATALOG_JS, STYLE_CSS, VERIFY_JS
+        """Load the scripts (verify, catalog, viewer) and the stylesheet on every page."""
+        from generator.render import CATALOG_JS, STYLE_CSS, VERIFY_JS, VIEWER_JS
 
-        for script in (VERIFY_JS, CATALOG_JS):
+        for script in (VERIFY_JS, CATALOG_JS, VIEWER_JS):
             if script not in config.extra_javascript:
                 config.extra_javascript.append(script)
         if STYLE_CSS not in config.extra_css:

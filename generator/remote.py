@@ -30,10 +30,10 @@ from receipts.documents import parse_json
 from receipts.dsse import MAX_ENVELOPE_BYTES
 from receipts.errors import InputError, UsageError
 from receipts.paths import name_problem
+from receipts.verify import FILE_KINDS  # the file subjects verify reads: the ones to download
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "fetch_catalog"]
 
-FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest", "overlap"})
 MAX_MODELS = 100_000
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 """catalog/index.json: about 2 kB a model, so 100,000 models fit; parsed only within this bound."""

@@ -13,6 +13,7 @@ Output (paths relative to the docs folder):
   models/<name>/<version>/<name>@<version>/ the receipt bundle, byte for byte (verify.js fetches it)
   models/<name>/<version>/*.svg             charts: retention per slice, reliability diagram, cost,
                                             latency distribution per footprint
+  models/<name>/<version>/examples/<pack>/  the per-example viewer of each run (index.md, rows-<k>.json)
   models/<name>/<version>/README.md.txt     downloads made from the verified receipt, outside its bundle
     and .../<name>-<version>.cdx.json       (generator/exports.py): Hugging Face card, CycloneDX ML-BOM
   models/index.md, catalog/<k>/index.md     the catalog table (split into pages of PAGE_ROWS models)
@@ -43,6 +44,8 @@ from generator.exports import page_exports, receipt_url
 from generator.figures import figures, role_label, roles
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
+from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
+from generator.viewer import PAGE_ROWS as VIEWER_ROWS
 from receipts.binding import same_weights
 from receipts.digests import sha256_bytes
 from receipts.errors import VerificationError
@@ -170,6 +173,7 @@ def _environment() -> jinja2.Environment:
     env.filters["gate_words"] = _gate_words
     env.filters["ci_pair"] = _ci_pair
     env.filters["inert"] = _inert
+    env.filters["cell"] = _cell
     env.filters["sortkey"] = lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else ""
     env.tests["tag_slug"] = _is_tag_slug
     return env
@@ -224,6 +228,17 @@ def _inert(value: Any) -> markupsafe.Markup:
     if value is None:
         return html("<em>not stated</em>")
     return esc(_num(value))
+
+
+def _cell(value: Any) -> markupsafe.Markup:
+    """Untrusted text for one line of a raw HTML block: escaped, and its line breaks as character references.
+
+    A blank line would end the HTML block and let Markdown run on the rest of the text (a link, an image);
+    ``&#10;`` is a line break the browser shows (``white-space: pre-wrap``) that Markdown never sees.
+    """
+    text = str(markupsafe.escape("" if value is None else value))
+    # the text is escaped above: only the character references added here are markup
+    return markupsafe.Markup(text.replace("\r", "&#13;").replace("\n", "&#10;"))  # noqa: S704
 
 
 def _signed_items(model: BaseModel) -> list[tuple[str, Any]]:
@@ -393,6 +408,7 @@ def _cost_points(footprints: Sequence[Footprint]) -> list[dict[str, Any]]:
 
 VERIFY_JS = "assets/receipts/verify.js"
 CATALOG_JS = "assets/receipts/catalog.js"
+VIEWER_JS = "assets/receipts/viewer.js"
 STYLE_CSS = "assets/receipts/receipts.css"
 
 
@@ -431,6 +447,7 @@ def render(
         pages.append(page.render(entry, row, by_name[entry.name], shown))
     files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
     files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
+    files[VIEWER_JS] = (site_dir() / "assets" / "viewer.js").read_bytes()
     files[STYLE_CSS] = (site_dir() / "assets" / "receipts.css").read_bytes()
     for name in ("buyer", "compare"):
         files[f"{name}/index.md"] = env.get_template(f"{name}.md.j2").render().encode("utf-8")
@@ -467,6 +484,7 @@ class _CardPage:
         for name, data in sorted(entry.files.items()):
             files[f"{base}/{entry.bundle_name}/{name}"] = data
         runs = _runs(entry)
+        viewers = self._viewers(base, entry)
         run_charts = {kind: self._run_charts(base, kind, runs) for kind in ("retention", "reliability")}
         latency = self._latency_charts(base, entry.footprints)
         hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
@@ -505,9 +523,31 @@ class _CardPage:
             reproductions=reproductions,
             licence=licence_view(entry),
             overlap=entry.overlap,
+            viewers={v.pack_id: f"{v.folder}/" for v in viewers},
+            failure_mode_links=failure_mode_links(entry.card, viewers),
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"
+
+    def _viewers(self, base: str, entry: VerifiedReceipt) -> list[ViewerPage]:
+        """The per-example viewer of each run (generator/viewer.py): its page and its rows-<k>.json."""
+        made = viewer_pages(entry)
+        for page in made:
+            folder = f"{base}/{page.folder}"
+            for number in range(1, page.pages + 1):
+                self.files[f"{folder}/rows-{number}.json"] = page.page_json(number)
+            text = self.env.get_template("viewer.md.j2").render(
+                title=json.dumps(f"{page.pack_id}: examples of {entry.name} {entry.version}"),
+                page=page,
+                first=page.rows[:VIEWER_ROWS],
+                pack_id=page.pack_id,
+                pack_version=page.pack_version,
+                model=f"{entry.name} {entry.version}",
+                page_rows=VIEWER_ROWS,
+                max_text=MAX_TEXT,
+            )
+            self.files[f"{folder}/index.md"] = text.encode("utf-8")
+        return made
 
     def _run_charts(self, base: str, kind: str, runs: Sequence[SignedRun]) -> list[tuple[str, str]]:
         """Retention-per-slice or reliability charts, one per run that has the numbers: (pack id, file)."""

@@ -10,9 +10,11 @@ Bundle layout (every subject ``name`` is a POSIX path relative to the bundle fol
       runs/<pack-id>/examples.jsonl
       footprints/<stem>.json       hardware footprints (when --footprint is given)
       overlap.json                 the eval/corpus overlap check (when --overlap is given; receipts.overlap)
+      packs/<pack-id>.manifest.json  a run's pack, published when given with --pack and its licence
+      packs/<pack-id>/<path>         permits redistribution (receipts.packfiles)
 
-The weights and the pack are bound by digest only (subjects named ``weights`` and
-``pack:<id>@<version>``); they are checked when the verifier is given them.
+The weights and the pack are bound by digest (subjects named ``weights`` and ``pack:<id>@<version>``);
+they are checked when the verifier is given them. A published pack's files are checked by every verify.
 """
 
 from __future__ import annotations
@@ -122,6 +124,44 @@ class _Bundle:
 
     def add_digest(self, name: str, sha256: str, kind: str, **extra: str) -> None:
         self.subjects.append(Subject(name, sha256, kind, tuple(sorted(extra.items()))))
+
+    def annotate(self, name: str, **extra: str) -> None:
+        for index, subject in enumerate(self.subjects):
+            if subject.name == name:
+                merged = tuple(sorted({**dict(subject.extra), **extra}.items()))
+                self.subjects[index] = Subject(subject.name, subject.sha256, subject.kind, merged)
+
+
+def _add_packs(bundle: _Bundle, folders: Sequence[Path], run_docs: Sequence[Results], publish: bool) -> None:
+    """Each given pack folder: held to a run's pack digest, and published when its licence permits it."""
+    from receipts.packfiles import manifest_name, pack_file_name, pack_redistributable, read_pack
+
+    used = {r.pack.digest.removeprefix("sha256:"): r.pack for r in run_docs}
+    for folder in folders:
+        pack = read_pack(folder)
+        ref = used.get(pack.root)
+        if ref is None or (ref.id, ref.version) != (pack.id, pack.version):
+            raise InputError(
+                f"pack folder digests to sha256:{pack.root} ({pack.id}@{pack.version}), which no --run used",
+                file=folder,
+                hint="pass the pack folder each run was made with (receipts run records its digest)",
+            )
+        subject = f"pack:{pack.id}@{pack.version}"
+        allowed, why = pack_redistributable(pack.license)
+        if not publish:
+            bundle.annotate(subject, published=f"no: signed with --no-pack ({why})")
+            continue
+        if not allowed:
+            bundle.annotate(subject, published=f"no: {why}")
+            continue
+        manifest = manifest_bytes(dict(pack.digests), pack.root)
+        bundle.add_file(manifest_name(pack.id), manifest, "pack-manifest", pack=subject)
+        for path, data in pack.published.items():
+            bundle.add_file(pack_file_name(pack.id, path), data, "pack-file", pack=subject)
+        withheld = (
+            f"; not published, bound by the manifest: {', '.join(pack.withheld)}" if pack.withheld else ""
+        )
+        bundle.annotate(subject, published=f"yes: {why}{withheld}")
 
 
 def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results]) -> dict[str, Any]:
@@ -327,19 +367,29 @@ def quantization_table(runs: Sequence[Results], footprints: Sequence[Footprint])
     return sorted(rows.values(), key=lambda r: (order.get(r["quant"], 9), r["quant"]))
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    runs: Sequence[Path]
+    footprints: Sequence[Path]
+    weights: Path | None
+    packs: Sequence[Path] = ()
+    publish_packs: bool = True
+
+
 def _predicate(
     bundle: _Bundle,
     card: Card,
     value: dict[str, Any],
     keys: Sequence[PrivateKey],
-    inputs: tuple[Sequence[Path], Sequence[Path], Path | None],
+    inputs: _Inputs,
     issued_at: datetime | None,
 ) -> dict[str, Any]:
     """The predicate for ``card`` (``value`` is the card as written: it is signed as it is)."""
-    runs, footprints, weights = inputs
+    runs, footprints, weights = inputs.runs, inputs.footprints, inputs.weights
     run_docs: list[Results] = []
     footprint_docs: list[Footprint] = []
     run_entries = [_add_run(bundle, run, run_docs) for run in runs]
+    _add_packs(bundle, inputs.packs, run_docs, inputs.publish_packs)
     footprint_entries = [_add_footprint(bundle, f, footprint_docs) for f in footprints]
     predicate: dict[str, Any] = {
         "model": {k: value["model"][k] for k in ("name", "version", "publisher")},
@@ -391,12 +441,16 @@ def sign_receipt(
     runs: Sequence[Path] = (),
     footprints: Sequence[Path] = (),
     weights: Path | None = None,
+    packs: Sequence[Path] = (),
+    publish_packs: bool = True,
     issued_at: datetime | None = None,
     force: bool = False,
     require_gate: bool = False,
     overlap: Path | None = None,
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
+
+    Each of ``packs`` is held to its run's digest; published if ``publish_packs`` and its licence permit.
 
     With ``require_gate`` nothing is written unless the signed gate lets the release through
     (:func:`receipts.gate.release_decision`: only pass passes, except rules the card marks optional).
@@ -431,7 +485,8 @@ def sign_receipt(
     try:
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
-        predicate = _predicate(bundle, card, value, keys, (runs, footprints, weights), issued_at)
+        inputs = _Inputs(runs, footprints, weights, packs, publish_packs)
+        predicate = _predicate(bundle, card, value, keys, inputs, issued_at)
         if overlap is not None:
             _add_overlap(bundle, overlap, predicate["runs"])
         if require_gate:

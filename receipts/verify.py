@@ -54,7 +54,9 @@ _D = TypeVar("_D", bound="Document")
 __all__ = ["Check", "Report", "VerifiedReceipt", "find_receipts", "verify_many", "verify_receipt"]
 
 CLOCK_SKEW = timedelta(minutes=5)
-FILE_KINDS = frozenset({"card", "results", "examples", "footprint", "weights-manifest", "overlap"})
+FILE_KINDS = frozenset(
+    {"card", "results", "examples", "footprint", "weights-manifest", "overlap", "pack-manifest", "pack-file"}
+)
 RECEIPT_FILE = "receipt.json"
 MAX_SUBJECT_BYTES = 1024 * 1024 * 1024
 """The largest subject file read (an examples log of a large run is tens of MB; 1 GiB is far above)."""
@@ -138,6 +140,13 @@ class VerifiedReceipt:
     def subject(self, kind: SubjectKind) -> list[Subject]:
         """The statement's subjects of one kind (``weights``, ``card``, ``results``, ``pack``, ...)."""
         return self.statement.subjects(kind)
+
+    def pack_files(self, pack_id: str) -> dict[str, bytes]:
+        """The verified files the bundle publishes of a pack (path in the pack -> bytes); empty if none."""
+        from receipts.packfiles import split_pack_file
+
+        named = ((split_pack_file(s.name), s.name) for s in self.subject("pack-file"))
+        return {where[1]: self.files[name] for where, name in named if where and where[0] == pack_id}
 
 
 @dataclass
@@ -238,6 +247,11 @@ _LAYOUT = {
     "examples": re.compile(r"runs/[A-Za-z0-9._@+-]+/examples\.jsonl"),
     "footprint": re.compile(r"footprints/[A-Za-z0-9._@+-]+\.json"),
     "overlap": re.compile(r"overlap\.json"),
+    "pack-manifest": re.compile(r"packs/[a-z0-9][a-z0-9._-]*\.manifest\.json"),
+    # a published pack's data files only (receipts.packfiles.DATA_SUFFIXES): never a page or a script
+    "pack-file": re.compile(
+        r"packs/[a-z0-9][a-z0-9._-]*(/[A-Za-z0-9._@+-]+)+\.(yaml|yml|json|jsonl|txt|csv|tsv)"
+    ),
 }
 """Where each kind of subject lives in a bundle (receipts.sign): only data files, never a page or a script."""
 
@@ -372,6 +386,11 @@ def _check_bindings(
         total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
+    from receipts.packfiles import published_pack_problem
+
+    problem = published_pack_problem(statement, files)
+    if problem:
+        raise run.fail("bindings", problem, hint="the published pack is not the one the runs used; re-sign")
     overlap = _check_overlap(run, statement, files)
     bound = "pack, weights manifest and overlap check" if overlap else "pack and weights manifest"
     run.ok("bindings", f"card, runs, footprints, {bound} agree with the statement")

@@ -15,6 +15,17 @@ from receipts.errors import UsageError, VerificationError
 
 __all__ = ["sign"]
 
+PackOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="A run's eval pack folder; repeatable. Held to the digest the run recorded, and published in "
+        "the bundle (packs/<id>/...) when its licence permits redistribution (reviewers read the inputs)."
+    ),
+]
+NoPackOption = Annotated[
+    bool, typer.Option("--no-pack", help="Bind the packs by digest only: never publish their files.")
+]
+
 
 @app.command()
 def sign(
@@ -34,6 +45,8 @@ def sign(
         Path | None,
         typer.Option(help="A `receipts overlap` overlap.json about the pack of a --run: bound as a subject."),
     ] = None,
+    pack: PackOption = None,
+    no_pack: NoPackOption = False,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
     model_sig: Annotated[
@@ -62,6 +75,8 @@ def sign(
 
     Example: receipts sign --card card.yaml --weights models/student --key release.key.pem --out receipts/
 
+    With --pack, a run's eval pack is published in the bundle when its licence permits redistribution.
+
     With --model-sig, the weights also get a model.sig that `model_signing verify key` accepts.
     """
     from receipts.output import check_folder
@@ -89,6 +104,8 @@ def sign(
         runs=run or [],
         footprints=footprint or [],
         weights=weights,
+        packs=pack or [],
+        publish_packs=not no_pack,
         issued_at=when,
         force=force,
         require_gate=gate,

@@ -40,7 +40,16 @@ __all__ = [
 ]
 
 SubjectKind = Literal[
-    "card", "results", "examples", "footprint", "weights-manifest", "weights", "pack", "overlap"
+    "card",
+    "results",
+    "examples",
+    "footprint",
+    "weights-manifest",
+    "weights",
+    "pack",
+    "pack-manifest",
+    "pack-file",
+    "overlap",
 ]
 
 
@@ -64,6 +73,8 @@ class SubjectAnnotations(Open):
     kind: SubjectKind
     rule: Omittable[str] = None
     role: Omittable[str] = None
+    pack: Omittable[str] = None
+    published: Omittable[str] = None
 
 
 class Subject(Closed):

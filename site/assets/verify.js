@@ -428,20 +428,60 @@
       var manifestSubject = ofKind(statement, "weights-manifest")[0];
       if (!manifestSubject || !files[manifestSubject.name]) fail("bindings: no weights manifest");
       var manifest = strictJSON(utf8(files[manifestSubject.name]), manifestSubject.name);
-      var paths = Object.keys(manifest.files || {}).sort(function (a, b) {
-        var x = a.split("/"), y = b.split("/");
-        for (var k = 0; k < Math.min(x.length, y.length); k++) { if (x[k] !== y[k]) return x[k] < y[k] ? -1 : 1; }
-        return x.length - y.length;
-      });
-      var raw = concat(paths.map(function (p) {
-        var h = String(manifest.files[p]).replace(/^sha256:/, "");
-        return new Uint8Array(h.match(/../g).map(function (b) { return parseInt(b, 16); }));
-      }));
-      var root = await sha256(raw);
+      var root = await manifestRoot(manifest);
       if (manifest.root !== "sha256:" + root || root !== weights.digest.sha256) {
         fail("bindings: the weights manifest does not add up to the signed weights digest");
       }
     }
+    await checkPublishedPacks(statement, files, packs);
+  }
+
+  /* The model_signing files rule (receipts/digests.py): per-file digests in path-component order, hashed. */
+  async function manifestRoot(manifest) {
+    var paths = Object.keys(manifest.files || {}).sort(function (a, b) {
+      var x = a.split("/"), y = b.split("/");
+      for (var k = 0; k < Math.min(x.length, y.length); k++) { if (x[k] !== y[k]) return x[k] < y[k] ? -1 : 1; }
+      return x.length - y.length;
+    });
+    var raw = concat(paths.map(function (p) {
+      var h = String(manifest.files[p]).replace(/^sha256:/, "");
+      return new Uint8Array((h.match(/../g) || []).map(function (b) { return parseInt(b, 16); }));
+    }));
+    return sha256(raw);
+  }
+
+  /* A published pack (receipts/packfiles.py): its manifest adds up to the signed pack digest, and every
+   * published file is in the manifest with the digest it was fetched with. */
+  async function checkPublishedPacks(statement, files, packs) {
+    var published = {};
+    ofKind(statement, "pack-file").forEach(function (s) {
+      var ref = String((s.annotations || {}).pack), parts = String(s.name).split("/");
+      if (!Object.prototype.hasOwnProperty.call(packs, ref) || parts[0] !== "packs" || parts.length < 3 || ref.indexOf("pack:" + parts[1] + "@") !== 0) {
+        fail("bindings: " + s.name + ": published for a pack the receipt does not bind");
+      }
+      (published[ref] = published[ref] || {})[parts.slice(2).join("/")] = s.digest.sha256;
+    });
+    var manifested = {};
+    for (var subject of ofKind(statement, "pack-manifest")) {
+      var ref = String((subject.annotations || {}).pack), id = ref.replace(/^pack:/, "").split("@")[0];
+      if (!Object.prototype.hasOwnProperty.call(packs, ref) || subject.name !== "packs/" + id + ".manifest.json" || manifested[ref]) {
+        fail("bindings: " + subject.name + ": not the one manifest of a pack the receipt binds");
+      }
+      manifested[ref] = true;
+      var manifest = strictJSON(utf8(files[subject.name]), subject.name);
+      var root = await manifestRoot(manifest);
+      if (manifest.root !== "sha256:" + root || root !== packs[ref]) {
+        fail("bindings: published pack " + id + ": its manifest does not add up to the signed pack digest");
+      }
+      Object.keys(published[ref] || {}).forEach(function (path) {
+        if (String((manifest.files || {})[path]) !== "sha256:" + published[ref][path]) {
+          fail("bindings: published pack " + id + ": " + path + " differs from the pack manifest");
+        }
+      });
+    }
+    Object.keys(published).forEach(function (ref) {
+      if (!manifested[ref]) fail("bindings: pack files published without a pack manifest (" + ref + ")");
+    });
   }
 
   /* --- the signed figures: generator/figures.py's rule, in JavaScript (keep the two identical) --- */

@@ -172,7 +172,9 @@ def test_hostile_card_text_renders_inert(
     assert (folder / "README.md.txt").read_text("utf-8").startswith("---\nlicense: ")  # a file, as exported
     bom = json.loads((folder / "hostile-model-0.1.0.cdx.json").read_text("utf-8"))
     assert bom["metadata"]["component"]["description"] == HOSTILE["script"] + " " + HOSTILE["close_json"]
-    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.html")] == ["index.html"]  # no page
+    pages = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.html"))
+    # the card and its run's viewer; the exports are files, no page
+    assert pages == ["examples/tiny-mc/index.html", "index.html"]
 
 
 def test_card_pages_offer_exports_beside_the_unchanged_bundle(
@@ -581,7 +583,8 @@ def test_render_output_builds_with_zensical(
     rendered = tmp_path / "docs" / "models" / "hostile-model" / "0.1.0"
     for export in ("README.md.txt", "hostile-model-0.1.0.cdx.json"):
         assert (folder / export).read_bytes() == (rendered / export).read_bytes()  # copied as a file
-    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.html")] == ["index.html"]
+    pages = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.html"))
+    assert pages == ["examples/tiny-mc/index.html", "index.html"]
     search = json.loads((site / "search.json").read_text("utf-8"))
     locations = {item["location"].split("#")[0] for item in search["items"]}
     assert "models/" in locations
