@@ -1,7 +1,7 @@
 """Generate the committed verifier test vectors (shared/VECTORS.md 1-13) under tests/vectors/.
 
     .venv/bin/python -m tests.vectors.make_vectors            # write what is missing
-    .venv/bin/python -m tests.vectors.make_vectors --force    # rewrite everything but the keys
+    .venv/bin/python -m tests.vectors.make_vectors --force    # rewrite everything but the keys and golden/v1
     .venv/bin/python -m tests.vectors.make_vectors --check    # regenerate in a temp dir and diff
 
 Every output is a pure function of the fixture keys in keys/, the inputs and the fixed times below:
@@ -2038,7 +2038,8 @@ def _golden_into(world: World, name: str) -> Callable[[Path], None]:
 def generate(base: Path, *, force: bool) -> int:
     """Write every missing output under ``base``; returns how many units were written."""
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-    if ensure_keys(base / "keys"):
+    new_keys = ensure_keys(base / "keys")
+    if new_keys:
         force = True  # a new key invalidates every root, golden and case
     world = World(base, Keys(base / "keys"))
     out = Writer(base, force)
@@ -2052,8 +2053,12 @@ def generate(base: Path, *, force: bool) -> int:
     for name, data in make_roots(world).items():
         trust_root_from_bytes(data, source=name)  # every pinned root loads
         out.file(base / "roots" / f"{name}.json", data)
+    # golden/v1 is frozen: receipts of format v1 must verify forever, so a golden is written only when
+    # missing (or under a new key), never rewritten by --force; the cases build on the committed bytes.
+    frozen = Writer(base, new_keys)
     for name in (CARD_ONLY, RELEASE_A, RELEASE_B):
-        out.folder(world.golden(name), _golden_into(world, name))
+        frozen.folder(world.golden(name), _golden_into(world, name))
+    out.written += frozen.written
     for item in CASES:
         if item.build is not None:
             out.folder(base / "cases" / item.id, functools.partial(item.build, world))
@@ -2078,6 +2083,7 @@ def check() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp)
         shutil.copytree(HERE / "keys", copy / "keys")
+        shutil.copytree(HERE / "golden", copy / "golden")  # frozen (see generate)
         (copy / "inputs").mkdir()
         (copy / "cases").mkdir()
         generate(copy, force=True)
