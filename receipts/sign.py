@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -433,6 +433,20 @@ def _seal(staging: Path, subjects: Sequence[Subject]) -> None:
         folder.chmod(0o777 & ~umask)
 
 
+def _require_gate(card: Card, signed_gate: Mapping[str, Any], card_path: Path) -> None:
+    """Raise GateError unless the gate about to be signed lets the release through (sign --gate)."""
+    from receipts.formats._shared import Gate
+
+    optional = card.gate.optional if card.gate else None
+    passed, why = gate.release_decision(Gate.model_validate(signed_gate), optional or ())
+    if not passed:
+        raise GateError(
+            f"not signed: the release gate did not pass: {why}",
+            file=card_path,
+            hint="sign without --gate to publish the failing verdict, or fix what the gate names",
+        )
+
+
 def sign_receipt(
     card_path: Path,
     keys: Sequence[PrivateKey],
@@ -468,7 +482,6 @@ def sign_receipt(
     if not keys:
         raise UsageError("no signing key given", hint="pass --key KEY.pem")
     from receipts.formats import Card
-    from receipts.formats._shared import Gate
 
     card_bytes, value = load_document(card_path, what="card")
     schemas.validate(value, "card", file=card_path)
@@ -490,14 +503,7 @@ def sign_receipt(
         if overlap is not None:
             _add_overlap(bundle, overlap, predicate["runs"])
         if require_gate:
-            optional = card.gate.optional if card.gate else None
-            passed, why = gate.release_decision(Gate.model_validate(predicate["gate"]), optional or ())
-            if not passed:
-                raise GateError(
-                    f"not signed: the release gate did not pass: {why}",
-                    file=card_path,
-                    hint="sign without --gate to publish the failing verdict, or fix what the gate names",
-                )
+            _require_gate(card, predicate["gate"], card_path)
         statement: dict[str, Any] = {
             "_type": STATEMENT_TYPE,
             "subject": [s.descriptor() for s in bundle.subjects],

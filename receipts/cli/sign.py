@@ -26,6 +26,30 @@ NoPackOption = Annotated[
     bool, typer.Option("--no-pack", help="Bind the packs by digest only: never publish their files.")
 ]
 
+OverlapOption = Annotated[
+    Path | None,
+    typer.Option(help="A `receipts overlap` overlap.json about the pack of a --run: bound as a subject."),
+]
+ModelSigOption = Annotated[
+    Path | None,
+    typer.Option(help="Also write an OpenSSF model_signing signature here (e.g. WEIGHTS/model.sig)."),
+]
+GateOption = Annotated[
+    bool,
+    typer.Option(
+        help="Sign only if the release gate passes (exit 5 otherwise; a rule inconclusive, underpowered "
+        "or not evaluated does not pass unless the card lists it in gate.optional)."
+    ),
+]
+RederiveOption = Annotated[
+    bool,
+    typer.Option(
+        help="Refuse (exit 4) to sign numbers that do not re-derive from the signed evidence, as verify "
+        "would: each run's results from its examples, each footprint from its samples. --no-rederive "
+        "signs without this check."
+    ),
+]
+
 
 @app.command()
 def sign(
@@ -41,33 +65,14 @@ def sign(
         list[Path] | None, typer.Option(help="A `receipts bench` footprint.json; repeatable.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="The model's weights folder or file.")] = None,
-    overlap: Annotated[
-        Path | None,
-        typer.Option(help="A `receipts overlap` overlap.json about the pack of a --run: bound as a subject."),
-    ] = None,
+    overlap: OverlapOption = None,
     pack: PackOption = None,
     no_pack: NoPackOption = False,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
-    model_sig: Annotated[
-        Path | None,
-        typer.Option(help="Also write an OpenSSF model_signing signature here (e.g. WEIGHTS/model.sig)."),
-    ] = None,
-    gate: Annotated[
-        bool,
-        typer.Option(
-            help="Sign only if the release gate passes (exit 5 otherwise; a rule inconclusive, underpowered "
-            "or not evaluated does not pass unless the card lists it in gate.optional)."
-        ),
-    ] = False,
-    rederive: Annotated[
-        bool,
-        typer.Option(
-            help="Refuse (exit 4) to sign numbers that do not re-derive from the signed evidence, as verify "
-            "would: each run's results from its examples, each footprint from its samples. --no-rederive "
-            "signs without this check."
-        ),
-    ] = True,
+    model_sig: ModelSigOption = None,
+    gate: GateOption = False,
+    rederive: RederiveOption = True,
 ) -> None:
     """Bind a card to its weights, runs and footprints, and sign it into OUT/<name>@<version>/.
 
