@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import sign_envelope
 from receipts.errors import GateError, InputError, UsageError, VerificationError
+from receipts.failure_modes import SignedPack, binding_problems, signed_packs
 from receipts.keys import PrivateKey
 from receipts.output import make_folder
 from receipts.paths import name_problem, tree_files
@@ -123,7 +124,7 @@ class _Bundle:
         self.subjects.append(Subject(name, sha256, kind, tuple(sorted(extra.items()))))
 
 
-def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results]) -> dict[str, Any]:
+def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results], logs: list[bytes]) -> dict[str, Any]:
     from receipts import schemas
     from receipts.formats import Results
 
@@ -141,6 +142,7 @@ def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results]) -> dict[str, A
         )
     pack = results.pack
     docs.append(results)
+    logs.append(examples_bytes)
     folder = f"runs/{pack.id}"
     bundle.add_file(f"{folder}/results.json", results_bytes, "results")
     bundle.add_file(f"{folder}/examples.jsonl", examples_bytes, "examples")
@@ -297,6 +299,22 @@ def quantization_table(runs: Sequence[Results], footprints: Sequence[Footprint])
     return sorted(rows.values(), key=lambda r: (order.get(r["quant"], 9), r["quant"]))
 
 
+def _check_failure_modes(card: Card, packs: Mapping[str, SignedPack], card_file: Path) -> None:
+    problems = binding_problems(card, packs)
+    if not problems:
+        return
+    path, first = problems[0]
+    more = "".join(f"; {p}: {m}" for p, m in problems[1:])
+    raise InputError(
+        f"{first}{more}" if not more else f"{len(problems)} failure-mode problems: {path}: {first}{more}",
+        file=card_file,
+        where=path if not more else "",
+        hint="name only items, slices and metrics the signed runs hold (or sign with the run that has them); "
+        "write every measurement as a placeholder such as {capitals-mc.student.acc@variant=lowercase} and "
+        "anything else in words",
+    )
+
+
 def _predicate(
     bundle: _Bundle,
     card: Card,
@@ -304,12 +322,16 @@ def _predicate(
     keys: Sequence[PrivateKey],
     inputs: tuple[Sequence[Path], Sequence[Path], Path | None],
     issued_at: datetime | None,
+    card_file: Path,
 ) -> dict[str, Any]:
     """The predicate for ``card`` (``value`` is the card as written: it is signed as it is)."""
     runs, footprints, weights = inputs
     run_docs: list[Results] = []
+    logs: list[bytes] = []
     footprint_docs: list[Footprint] = []
-    run_entries = [_add_run(bundle, run, run_docs) for run in runs]
+    run_entries = [_add_run(bundle, run, run_docs, logs) for run in runs]
+    named = [(str(e["results"]), str(e["examples"])) for e in run_entries]
+    _check_failure_modes(card, signed_packs(named, run_docs, logs), card_file)
     footprint_entries = [_add_footprint(bundle, f, footprint_docs) for f in footprints]
     predicate: dict[str, Any] = {
         "model": {k: value["model"][k] for k in ("name", "version", "publisher")},
@@ -397,7 +419,7 @@ def sign_receipt(
     try:
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
-        predicate = _predicate(bundle, card, value, keys, (runs, footprints, weights), issued_at)
+        predicate = _predicate(bundle, card, value, keys, (runs, footprints, weights), issued_at, card_path)
         if require_gate:
             optional = card.gate.optional if card.gate else None
             passed, why = gate.release_decision(Gate.model_validate(predicate["gate"]), optional or ())

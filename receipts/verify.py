@@ -38,6 +38,7 @@ from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, Envelope, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
 from receipts.evidence import SignedDocument
+from receipts.failure_modes import binding_problems, signed_packs
 from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
@@ -343,6 +344,7 @@ def _check_bindings(
             "the card contradicts the signed evidence: " + "; ".join(contradictions),
             hint="the card must name the models that were evaluated (or leave a role unstated)",
         )
+    _check_failure_modes(run, statement, evaluated, files)
     manifest = None
     if weights is not None:
         manifest_name = next(_by_kind(statement.subject, "weights-manifest")).name
@@ -354,6 +356,26 @@ def _check_bindings(
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
     run.ok("bindings", "card, runs, footprints, pack and weights manifest agree with the statement")
     return _Evidence(tuple(evaluated), tuple(measured), manifest)
+
+
+def _check_failure_modes(
+    run: _Run, statement: Statement, evaluated: Sequence[SignedDocument], files: Mapping[str, bytes]
+) -> None:
+    """Failure modes name only what the signed runs hold, as ``sign`` requires (a hand-made statement too)."""
+    runs = statement.predicate.runs
+    logs = [files[e.examples] for e in runs]
+    try:
+        packs = signed_packs([(e.results, e.examples) for e in runs], [d.typed for d in evaluated], logs)
+    except InputError as exc:
+        raise run.fail("bindings", exc.summary()) from None
+    problems = binding_problems(statement.predicate.card, packs)
+    if problems:
+        found = "; ".join(f"card {path}: {problem}" for path, problem in problems)
+        raise run.fail(
+            "bindings",
+            f"the card's failure modes are not bound to the signed runs: {found}",
+            hint="re-sign with `receipts sign`, which refuses such a card",
+        )
 
 
 def _check_numbers(

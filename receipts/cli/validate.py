@@ -49,7 +49,19 @@ def _validate_one(path: Path) -> str:
             f"({', '.join(schemas.KINDS.values())})",
         )
     schemas.validate(value, kind, file=path)
+    if kind == "card":
+        _check_failure_mode_text(value, path)
     return kind
+
+
+def _check_failure_mode_text(card: dict[str, object], path: Path) -> None:
+    """Placeholder syntax and typed-in numbers: what failure modes can be checked for without runs."""
+    from receipts.failure_modes import text_problems
+
+    found = text_problems(card)
+    hint = "write a measurement as a placeholder filled from the signed results, anything else in words"
+    if found:
+        raise SchemaError(path, "card", [Violation(where, problem, hint) for where, problem in found])
 
 
 @app.command()
