@@ -40,6 +40,7 @@ from pydantic import BaseModel
 
 from generator import charts
 from generator.exports import page_exports, receipt_url
+from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.latency import latency_rows
 from receipts.binding import same_weights
@@ -487,6 +488,7 @@ class _CardPage:
             figures=figures(entry.predicate),
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
             reproductions=reproductions,
+            failure_modes=failure_mode_views(entry),
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

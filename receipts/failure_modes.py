@@ -102,8 +102,9 @@ _WHOLE_RUN = {"ece", "brier", "agreement", "kl", *_CELLS}
 """Measures a run records for all items only (no slice)."""
 
 _FIELDS = ("description", "trigger", "mitigation")
-# a word ends at white space, brackets, quotes (ASCII and typographic) and clause punctuation
-_WORD = re.compile(r"[^\s()\[\]{}\"'\u201c\u201d\u2018\u2019\u00ab\u00bb,;:!?]+")
+# a word ends at white space, brackets, quotes (ASCII and typographic) and clause punctuation (a comma
+# or colon between digits stays inside: 0,429 and 3:1 are one word)
+_WORD = re.compile(r"(?:[^\s()\[\]{}\"'\u201c\u201d\u2018\u2019\u00ab\u00bb,;:!?]|(?<=\d)[,:](?=\d))+")
 _DECIMAL = re.compile(r"\d[.,]\d")
 
 
