@@ -151,7 +151,7 @@ def test_words_identifiers_and_placeholders_are_not_typed_numbers(text: str) -> 
         ("the 2nd prompt", "'2nd'"),
         ("at n=105", "'n=105'"),
         ("ECE-0.324 against the teacher", "'ECE-0.324'"),
-        ("０.３２４ in full-width digits", "'０.３２４'"),
+        ("\uff10.\uff13\uff12\uff14 in full-width digits", "'\uff10.\uff13\uff12\uff14'"),
         ("accuracy 0,429 (decimal comma)", "'0,429'"),
         ("10 metres in a kilometre", "'10'"),
     ],
@@ -160,7 +160,8 @@ def test_typed_numbers_are_refused_with_the_json_path(text: str, word: str) -> N
     for field in ("description", "trigger", "mitigation"):
         [(path, problem)] = _problems(text, field)
         assert path == f"$.failure_modes[0].{field}"
-        assert problem.startswith("typed-in number") and word in problem
+        assert problem.startswith("typed-in number")
+        assert word in problem
 
 
 @pytest.mark.parametrize(
@@ -203,7 +204,8 @@ def test_validate_refuses_a_typed_in_number_in_the_example_card(
     assert code == 3
     assert f"{edited}: not a valid card: 1 problem" in out
     assert "$.failure_modes[3].description: typed-in number '0.324'" in out
-    assert "placeholder" in out and "in words" in out
+    assert "placeholder" in out
+    assert "in words" in out
 
 
 # --- sign and verify -----------------------------------------------------------------------------------
@@ -270,7 +272,8 @@ def test_sign_refuses_a_reference_the_signed_run_does_not_hold(
     card = write(demo_card(lambda c: edit(c["failure_modes"][0])), tmp_path / "card.yaml")
     code, out = sign(capsys, world, card, tmp_path / "receipts")
     assert code == 1, out
-    assert f"{card}:{where}: " in out and says in out
+    assert f"{card}:{where}: " in out
+    assert says in out
 
 
 def test_a_pack_without_a_signed_run_is_not_evaluated_not_refused(
@@ -286,7 +289,7 @@ def test_a_pack_without_a_signed_run_is_not_evaluated_not_refused(
 
 
 def _forge(bundle: Path, key: Path, edit: Any) -> None:
-    """The publisher's own key signs an edited card by hand (statement and card file agree): what sign refuses."""
+    """The publisher's key signs an edited card by hand (statement and card file agree): what sign refuses."""
     envelope = json.loads((bundle / "receipt.json").read_bytes())
     statement = json.loads(base64.b64decode(envelope["payload"]))
     card = statement["predicate"]["card"]
@@ -314,7 +317,7 @@ def _forge(bundle: Path, key: Path, edit: Any) -> None:
         ),
         (
             lambda c: c["failure_modes"][1].update(mitigation="{capitals-mc.student.acc@domain=units}"),
-            "card $.failure_modes[1].mitigation: {capitals-mc.student.acc@domain=units}: slice 'domain=units'",
+            "card $.failure_modes[1].mitigation: {capitals-mc.student.acc@domain=units}: slice 'domain=",
         ),
     ],
 )
@@ -327,4 +330,5 @@ def test_verify_fails_a_hand_signed_card_bound_to_nothing(
     _forge(bundle, world["key"], edit)
     code, out = cli(capsys, "verify", bundle, "--trust-root", world["trust"])
     assert code == 4, out
-    assert "bindings" in out and says in out
+    assert "bindings" in out
+    assert says in out
