@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_ROWS", "FailureModeView", "failure_mode_views"]
 
-MAX_ROWS = 24
+MAX_ROWS = 16
 """Examples rows shown per failure mode; the rest are counted."""
 
 MAX_TEXT = 160
