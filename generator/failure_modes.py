@@ -48,6 +48,7 @@ class FailureModeView:
     mitigation: markupsafe.Markup
     evidence: tuple[markupsafe.Markup, ...]
     items: tuple[str, ...]
+    packs: tuple[str, ...]
     not_evaluated: tuple[str, ...]
     sides: tuple[str, ...]
     rows: tuple[dict[str, Any], ...]
@@ -117,15 +118,18 @@ def _confidence(value: Any) -> str:
     return f"{value:.2f}"
 
 
-def _rows(item: str, rows: Sequence[Any], sides: Sequence[str]) -> list[dict[str, Any]]:
+def _rows(item: str, rows: Sequence[Any], sides: Sequence[str], *, short: bool) -> list[dict[str, Any]]:
     shown = []
+    item_id = item.partition("/")[2]
     for row in rows:
-        if not isinstance(row, Mapping) or row.get("item") != item.partition("/")[2]:
+        if not isinstance(row, Mapping) or row.get("item") != item_id:
             continue
         gold = row.get("gold")
+        if isinstance(gold, int) and not isinstance(gold, bool):
+            gold = f"choice {gold}"
         shown.append(
             {
-                "item": item,
+                "item": item_id if short else item,
                 "variant": str(row.get("variant") or "original")[:100],
                 "gold": "" if gold is None else str(gold)[:MAX_TEXT],
                 "cells": [_cell(row, role) for role in sides],
@@ -156,12 +160,13 @@ def failure_mode_views(entry: VerifiedReceipt) -> list[FailureModeView]:
     for mode in entry.card.failure_modes:
         shown: list[dict[str, Any]] = []
         unevaluated = []
+        named = sorted({item.partition("/")[0] for item in mode.pack_items})
         for item in mode.pack_items:
             pack = item.partition("/")[0]
             if pack not in packs:
                 unevaluated.append(item)
                 continue
-            shown += _rows(item, rows.get(pack, []), SIDES)
+            shown += _rows(item, rows.get(pack, []), SIDES, short=len(named) == 1)
         refs = [Ref(e.pack, e.role, e.metric, e.slice or "all") for e in mode.evidence or []]
         views.append(
             FailureModeView(
@@ -173,6 +178,7 @@ def failure_mode_views(entry: VerifiedReceipt) -> list[FailureModeView]:
                 mitigation=_filled(mode.mitigation, packs),
                 evidence=tuple(_evidence(ref, packs) for ref in refs),
                 items=tuple(mode.pack_items),
+                packs=tuple(named),
                 not_evaluated=tuple(unevaluated),
                 sides=SIDES,
                 rows=tuple(shown[:MAX_ROWS]),
