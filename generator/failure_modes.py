@@ -19,7 +19,7 @@ import markupsafe
 
 from receipts.errors import InputError
 from receipts.evidence import examples_rows
-from receipts.failure_modes import Measured, Ref, SignedPack, resolve, segments, signed_packs
+from receipts.failure_modes import Measured, Ref, SignedPack, resolve, segments, verified_packs
 
 if TYPE_CHECKING:
     from receipts.verify import VerifiedReceipt
@@ -139,17 +139,13 @@ def _rows(item: str, rows: Sequence[Any], sides: Sequence[str], *, short: bool) 
 
 
 def _logs(entry: VerifiedReceipt) -> tuple[dict[str, SignedPack], dict[str, list[Any]]]:
-    runs = entry.predicate.runs
-    names = [(run.results, run.examples) for run in runs]
-    logs = [entry.files.get(run.examples, b"") for run in runs]
-    try:  # verify parsed these very bytes already; a failure here cannot happen for a verified receipt
-        packs = signed_packs(names, list(entry.results), logs)
-        rows = {
-            r.pack.id: examples_rows(log, name)
-            for r, log, (_, name) in zip(entry.results, logs, names, strict=True)
-        }
-    except InputError:
-        return {}, {}
+    packs = verified_packs(entry)
+    rows = {}
+    for run, results in zip(entry.predicate.runs, entry.results, strict=True):
+        try:  # verify parsed these very bytes already: a failure cannot happen for a verified receipt
+            rows[results.pack.id] = examples_rows(entry.files.get(run.examples, b""), run.examples)
+        except InputError:
+            rows[results.pack.id] = []
     return packs, rows
 
 

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from receipts.formats import Card, Results
+    from receipts.verify import VerifiedReceipt
 
 __all__ = [
     "MAX_PLACEHOLDER",
@@ -61,11 +62,13 @@ __all__ = [
     "SignedPack",
     "Text",
     "binding_problems",
+    "filled",
     "parse_ref",
     "resolve",
     "segments",
     "signed_packs",
     "text_problems",
+    "verified_packs",
 ]
 
 MAX_PLACEHOLDER = 300
@@ -389,3 +392,30 @@ def signed_packs(
         items = frozenset(r["item"] for r in rows if isinstance(r, dict) and isinstance(r.get("item"), str))
         packs[results.pack.id] = SignedPack(results_name, results, items)
     return packs
+
+
+def verified_packs(verified: VerifiedReceipt) -> dict[str, SignedPack]:
+    """`signed_packs` of a verified receipt, from the bytes its verification read (empty if unparsable)."""
+    from receipts.errors import InputError
+
+    runs = verified.predicate.runs
+    names = [(run.results, run.examples) for run in runs]
+    try:
+        return signed_packs(
+            names, list(verified.results), [verified.files.get(r.examples, b"") for r in runs]
+        )
+    except InputError:
+        return {}
+
+
+def filled(text: str, packs: Mapping[str, SignedPack]) -> str:
+    """``text`` with each placeholder replaced by its signed number and label, as plain text (exports)."""
+    out = []
+    for piece in segments(text, packs):
+        if piece.value is not None:
+            out.append(f"{piece.value.shown()} ({piece.value.label()})")
+        elif piece.unresolved:
+            out.append(f"[{piece.unresolved}]")
+        else:
+            out.append(piece.text)
+    return "".join(out)

@@ -55,8 +55,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert main([str(a) for a in [*sign, "--out", tmp / "receipts"]]) == 0
         build = ["build", tmp / "receipts", "--trust-root", trust, "--out", tmp / "site"]
         assert main([str(a) for a in build]) == 0
-    page = tmp / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / "index.html"
-    return {"page": page.read_text("utf-8"), "results": json.loads((run / "results.json").read_bytes())}
+    folder = tmp / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0"
+    return {
+        "page": (folder / "index.html").read_text("utf-8"),
+        "results": json.loads((run / "results.json").read_bytes()),
+        "exports": [
+            (folder / "README.md.txt").read_text("utf-8"),
+            next(folder.glob("*.cdx.json")).read_text("utf-8"),
+        ],
+    }
 
 
 def _section(page: str, anchor: str) -> str:
@@ -108,3 +115,11 @@ def test_hostile_failure_mode_text_stays_inert(site: dict[str, Any]) -> None:
     assert html.escape(HOSTILE_SLICE, quote=False) in section  # shown, as text
     assert "not evaluated in this receipt (no signed run of other-pack)" in section
     assert "<code>other-pack/item-1</code>" in section
+
+
+def test_exports_carry_the_signed_numbers_not_the_placeholders(site: dict[str, Any]) -> None:
+    ece = site["results"]["calibration"]["student"]["ece_10_equal_mass"]
+    for written in site["exports"]:
+        text = written.replace("\\", "")  # the Hugging Face card escapes Markdown punctuation
+        assert "{capitals-mc." not in text
+        assert f"{ece:.3f} (capitals-mc · student · expected calibration error (10 equal-mass bins)" in text
