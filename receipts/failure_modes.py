@@ -77,7 +77,7 @@ MAX_PLACEHOLDER = 300
 _ROLE = r"(?:teacher|base|student|sft)(?:@[a-z0-9_-]+)?"
 _REF = re.compile(
     rf"(?P<pack>[a-z0-9][a-z0-9._-]*?)\.(?P<what>{_ROLE}(?:-{_ROLE})?)\.(?P<measure>[a-z][a-z0-9_]*)"
-    r"(?:@(?P<slice>[^{}\n]+))?"
+    r"(?:@(?P<slice>[^{}\x00-\x1f\x7f]+))?"
 )
 _BRACES = re.compile(r"\{([^{}]*)\}")
 
@@ -195,10 +195,15 @@ def _split_difference(what: str) -> tuple[str, str, str]:
     return (match[1], "-", match[2]) if match else (what, "", "")
 
 
+def _printable(text: str) -> str:
+    """Text for a terminal: control and other unprintable characters as escapes (no ANSI sequences)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _placeholder_problem(body: str) -> str | None:
     if parse_ref(body) is not None:
         return None
-    shown = body if len(body) <= 60 else body[:57] + "..."
+    shown = _printable(body if len(body) <= 60 else body[:57] + "...")
     return (
         f"{{{shown}}} is not a placeholder: write {{PACK.ROLE.MEASURE}} or {{PACK.ROLE.MEASURE@SLICE}}, "
         "e.g. {capitals-mc.student.acc@variant=lowercase} (grammar: schema/card.schema.json, failure_modes)"

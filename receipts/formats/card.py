@@ -272,7 +272,9 @@ class Evidence(Closed):
         ),
     ]
     metric: Annotated[str, Field(max_length=100, pattern=r"^[a-z][a-z0-9_]*$(?!\n)")]
-    slice: Omittable[Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^{}\n]+$(?!\n)")]] = None
+    slice: Omittable[
+        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^{}\x00-\x1f\x7f]+$(?!\n)")]
+    ] = None
 
 
 class FailureMode(Closed):

@@ -173,6 +173,7 @@ def test_typed_numbers_are_refused_with_the_json_path(text: str, word: str) -> N
         "{capitals-mc.student.<script>alert(1)</script>}",
         "a lone { brace",
         "a lone } brace",
+        "{capitals-mc.student.acc@\x1b[31mred}",
     ],
 )
 def test_hostile_placeholders_are_refused_by_validate(
@@ -183,6 +184,7 @@ def test_hostile_placeholders_are_refused_by_validate(
     assert code == 3, out
     assert "$.failure_modes[1].description" in out
     assert "Traceback" not in out
+    assert "\x1b" not in out  # no terminal escape sequence reaches the terminal
     assert len(out) < 2000  # a 5,000-character placeholder is not echoed whole
 
 
