@@ -378,6 +378,23 @@ def binding_problems(card: Card, packs: Mapping[str, SignedPack]) -> list[tuple[
     return problems
 
 
+def _item_ids(log: bytes, name: str) -> frozenset[str]:
+    """The ``item`` of every row of an examples log (strict JSON, one value a line; blank lines skipped).
+
+    Raises:
+        InputError: a line is not JSON receipts accepts.
+    """
+    from receipts.documents import parse_json  # receipts.evidence would import receipts.sign: a loop
+
+    items = set()
+    for number, line in enumerate(log.split(b"\n"), start=1):
+        if line.strip():
+            row = parse_json(line, file=f"{name}, line {number}")
+            if isinstance(row, dict) and isinstance(row.get("item"), str):
+                items.add(row["item"])
+    return frozenset(items)
+
+
 def signed_packs(
     names: Sequence[tuple[str, str]], docs: Sequence[Results], logs: Sequence[bytes]
 ) -> dict[str, SignedPack]:
@@ -389,13 +406,9 @@ def signed_packs(
     Raises:
         InputError: an examples log is not one JSON value per line.
     """
-    from receipts.evidence import examples_rows
-
     packs = {}
     for (results_name, examples_name), results, log in zip(names, docs, logs, strict=True):
-        rows = examples_rows(log, examples_name)
-        items = frozenset(r["item"] for r in rows if isinstance(r, dict) and isinstance(r.get("item"), str))
-        packs[results.pack.id] = SignedPack(results_name, results, items)
+        packs[results.pack.id] = SignedPack(results_name, results, _item_ids(log, examples_name))
     return packs
 
 

@@ -273,7 +273,7 @@ class Evidence(Closed):
     ]
     metric: Annotated[str, Field(max_length=100, pattern=r"^[a-z][a-z0-9_]*$(?!\n)")]
     slice: Omittable[
-        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^{}\x00-\x1f\x7f]+$(?!\n)")]
+        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^{}\u0000-\u001f\u007f]+$(?!\n)")]
     ] = None
 
 
