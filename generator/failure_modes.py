@@ -11,6 +11,7 @@ does not resolve (a pack this receipt signs no run of) is shown as "not evaluate
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -118,20 +119,27 @@ def _confidence(value: Any) -> str:
     return f"{value:.2f}"
 
 
+def _gold(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"choice {value}"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text[:MAX_TEXT] + ("…" if len(text) > MAX_TEXT else "")
+
+
 def _rows(item: str, rows: Sequence[Any], sides: Sequence[str], *, short: bool) -> list[dict[str, Any]]:
     shown = []
     item_id = item.partition("/")[2]
     for row in rows:
         if not isinstance(row, Mapping) or row.get("item") != item_id:
             continue
-        gold = row.get("gold")
-        if isinstance(gold, int) and not isinstance(gold, bool):
-            gold = f"choice {gold}"
+        gold = _gold(row.get("gold"))
         shown.append(
             {
                 "item": item_id if short else item,
                 "variant": str(row.get("variant") or "original")[:100],
-                "gold": "" if gold is None else str(gold)[:MAX_TEXT],
+                "gold": gold,
                 "cells": [_cell(row, role) for role in sides],
             }
         )
