@@ -41,6 +41,7 @@ from pydantic import BaseModel
 
 from generator import charts
 from generator.exports import page_exports, receipt_url
+from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
@@ -525,6 +526,7 @@ class _CardPage:
             overlap=entry.overlap,
             viewers={v.pack_id: f"{v.folder}/" for v in viewers},
             failure_mode_links=failure_mode_links(entry.card, viewers),
+            failure_modes=failure_mode_views(entry),
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

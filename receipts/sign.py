@@ -37,6 +37,7 @@ from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import sign_envelope
 from receipts.errors import GateError, InputError, UsageError, VerificationError
+from receipts.failure_modes import SignedPack, binding_problems, signed_packs
 from receipts.keys import PrivateKey
 from receipts.output import make_folder
 from receipts.paths import name_problem, tree_files
@@ -164,7 +165,7 @@ def _add_packs(bundle: _Bundle, folders: Sequence[Path], run_docs: Sequence[Resu
         bundle.annotate(subject, published=f"yes: {why}{withheld}")
 
 
-def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results]) -> dict[str, Any]:
+def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results], logs: list[bytes]) -> dict[str, Any]:
     from receipts import schemas
     from receipts.formats import Results
 
@@ -182,6 +183,7 @@ def _add_run(bundle: _Bundle, run_dir: Path, docs: list[Results]) -> dict[str, A
         )
     pack = results.pack
     docs.append(results)
+    logs.append(examples_bytes)
     folder = f"runs/{pack.id}"
     bundle.add_file(f"{folder}/results.json", results_bytes, "results")
     bundle.add_file(f"{folder}/examples.jsonl", examples_bytes, "examples")
@@ -376,6 +378,22 @@ class _Inputs:
     publish_packs: bool = True
 
 
+def _check_failure_modes(card: Card, packs: Mapping[str, SignedPack], card_file: Path) -> None:
+    problems = binding_problems(card, packs)
+    if not problems:
+        return
+    path, first = problems[0]
+    more = "".join(f"; {p}: {m}" for p, m in problems[1:])
+    raise InputError(
+        f"{first}{more}" if not more else f"{len(problems)} failure-mode problems: {path}: {first}{more}",
+        file=card_file,
+        where=path if not more else "",
+        hint="name only items, slices and metrics the signed runs hold (or sign with the run that has them); "
+        "write every measurement as a placeholder such as {capitals-mc.student.acc@variant=lowercase} and "
+        "anything else in words",
+    )
+
+
 def _predicate(
     bundle: _Bundle,
     card: Card,
@@ -383,12 +401,16 @@ def _predicate(
     keys: Sequence[PrivateKey],
     inputs: _Inputs,
     issued_at: datetime | None,
+    card_file: Path,
 ) -> dict[str, Any]:
     """The predicate for ``card`` (``value`` is the card as written: it is signed as it is)."""
     runs, footprints, weights = inputs.runs, inputs.footprints, inputs.weights
     run_docs: list[Results] = []
+    logs: list[bytes] = []
     footprint_docs: list[Footprint] = []
-    run_entries = [_add_run(bundle, run, run_docs) for run in runs]
+    run_entries = [_add_run(bundle, run, run_docs, logs) for run in runs]
+    named = [(str(e["results"]), str(e["examples"])) for e in run_entries]
+    _check_failure_modes(card, signed_packs(named, run_docs, logs), card_file)
     _add_packs(bundle, inputs.packs, run_docs, inputs.publish_packs)
     footprint_entries = [_add_footprint(bundle, f, footprint_docs) for f in footprints]
     predicate: dict[str, Any] = {
@@ -499,7 +521,7 @@ def sign_receipt(
         bundle = _Bundle(staging)
         bundle.add_file("card.yaml", card_bytes, "card")
         inputs = _Inputs(runs, footprints, weights, packs, publish_packs)
-        predicate = _predicate(bundle, card, value, keys, inputs, issued_at)
+        predicate = _predicate(bundle, card, value, keys, inputs, issued_at, card_path)
         if overlap is not None:
             _add_overlap(bundle, overlap, predicate["runs"])
         if require_gate:

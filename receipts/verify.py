@@ -39,6 +39,7 @@ from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, Envelope, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
 from receipts.evidence import SignedDocument
+from receipts.failure_modes import binding_problems, signed_packs
 from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
@@ -263,6 +264,7 @@ def _check_bindings(
             "the card contradicts the signed evidence: " + "; ".join(contradictions),
             hint="the card must name the models that were evaluated (or leave a role unstated)",
         )
+    _check_failure_modes(run, statement, evaluated, files)
     manifest = None
     if weights is not None:
         manifest_name = next(_by_kind(statement.subject, "weights-manifest")).name
@@ -291,6 +293,26 @@ def _check_licence(run: _Run, statement: Statement, predicate: Mapping[str, Any]
         run.ok("licence", check_record(statement.predicate.card, predicate.get("licence")))
     except VerificationError as exc:
         raise run.fail("licence", exc.message, exc.hint) from None
+
+
+def _check_failure_modes(
+    run: _Run, statement: Statement, evaluated: Sequence[SignedDocument], files: Mapping[str, bytes]
+) -> None:
+    """Failure modes name only what the signed runs hold, as ``sign`` requires (a hand-made statement too)."""
+    runs = statement.predicate.runs
+    logs = [files[e.examples] for e in runs]
+    try:
+        packs = signed_packs([(e.results, e.examples) for e in runs], [d.typed for d in evaluated], logs)
+    except InputError as exc:
+        raise run.fail("bindings", exc.summary()) from None
+    problems = binding_problems(statement.predicate.card, packs)
+    if problems:
+        found = "; ".join(f"card {path}: {problem}" for path, problem in problems)
+        raise run.fail(
+            "bindings",
+            f"the card's failure modes are not bound to the signed runs: {found}",
+            hint="re-sign with `receipts sign`, which refuses such a card",
+        )
 
 
 def _check_numbers(

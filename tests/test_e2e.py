@@ -157,6 +157,11 @@ def test_catalog_pages_verify_in_chromium_and_show_the_evidence(demo: Path, serv
             assert "Fidelity" in body
             assert "decode tok/s" in body
             assert "no footprint in this receipt" not in body  # a measured cost, not a claim
+        if bundle.name in (STUDENT, SFT):  # failure modes: signed numbers in the text, items side by side
+            section = page.locator("#fm-phrasing-sensitivity")
+            assert section.locator("abbr.rc-measured").count() >= 6
+            assert "{capitals-mc" not in section.inner_text()
+            assert section.locator("table.rc-fm-items tbody tr").count() >= 4
         if bundle.name == STUDENT:  # the demo's second key re-executed 5 signed items (verify --rerun)
             # under the name the demo pins the key with; the statement's own name only as self-declared
             line = (

@@ -50,6 +50,7 @@ def _validate_one(path: Path) -> str:
         )
     schemas.validate(value, kind, file=path)
     if kind == "card":
+        _check_failure_mode_text(value, path)
         from receipts.formats import Card
         from receipts.licences import check_card
 
@@ -59,6 +60,16 @@ def _validate_one(path: Path) -> str:
         )
         return f"card (computed licence terms: {verdicts})"
     return kind
+
+
+def _check_failure_mode_text(card: dict[str, object], path: Path) -> None:
+    """Placeholder syntax and typed-in numbers: what failure modes can be checked for without runs."""
+    from receipts.failure_modes import text_problems
+
+    found = text_problems(card)
+    hint = "write a measurement as a placeholder filled from the signed results, anything else in words"
+    if found:
+        raise SchemaError(path, "card", [Violation(where, problem, hint) for where, problem in found])
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from receipts._version import __version__
 from receipts.digests import FOLDER_RULE, sha256_bytes
+from receipts.failure_modes import SignedPack, filled, verified_packs
 from receipts.gate import describe
 from receipts.verify import VerifiedReceipt
 
@@ -289,7 +290,7 @@ def _model_card(verified: VerifiedReceipt, ref: str) -> Json:
         "bom-ref": f"{ref}#model-card",
         "modelParameters": _parameters(card, verified.predicate.runs),
         "quantitativeAnalysis": {"performanceMetrics": list(_metrics(verified))},
-        "considerations": _considerations(card, verified.predicate.gate),
+        "considerations": _considerations(card, verified.predicate.gate, verified_packs(verified)),
         "properties": _run_props(verified),
     }
 
@@ -327,12 +328,13 @@ def _training_set(data: TrainingData) -> Json:
     return dataset
 
 
-def _considerations(card: Card, gate: Gate) -> Json:
+def _considerations(card: Card, gate: Gate, packs: Mapping[str, SignedPack]) -> Json:
     use, boundary = card.intended_use, card.task_boundary
     limitations = [*boundary.not_claiming, *(card.caveats or [])]
     limitations += [f"Out of scope: {text}" for text in use.out_of_scope]
     limitations += [
-        f"Failure mode {f.id} ({f.severity}): {f.description} Trigger: {f.trigger} Mitigation: {f.mitigation}"
+        f"Failure mode {f.id} ({f.severity}): {filled(f.description, packs)} "
+        f"Trigger: {filled(f.trigger, packs)} Mitigation: {filled(f.mitigation, packs)}"
         for f in card.failure_modes
     ]
     considerations: Json = {

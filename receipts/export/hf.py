@@ -29,7 +29,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -37,6 +37,7 @@ import yaml
 
 from receipts.digests import sha256_bytes
 from receipts.errors import UsageError
+from receipts.failure_modes import SignedPack, filled, verified_packs
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -369,7 +370,7 @@ def _lineage(card: Card, meta: dict[str, Any]) -> list[str]:
     return ["## Lineage", relation, _bullets(facts), "### Training data", _bullets(data)]
 
 
-def _uses(card: Card) -> list[str]:
+def _uses(card: Card, packs: Mapping[str, SignedPack]) -> list[str]:
     boundary, use = card.task_boundary, card.intended_use
     lists = [
         ("Claimed good at:", boundary.good_at),
@@ -379,8 +380,8 @@ def _uses(card: Card) -> list[str]:
         ("Out of scope:", use.out_of_scope),
     ]
     modes = [
-        f"{f.id} (severity {f.severity}): {f.description} Trigger: {f.trigger} "
-        f"Mitigation: {f.mitigation} Items: {', '.join(f.pack_items) or 'none'}"
+        f"{f.id} (severity {f.severity}): {filled(f.description, packs)} Trigger: {filled(f.trigger, packs)} "
+        f"Mitigation: {filled(f.mitigation, packs)} Items: {', '.join(f.pack_items) or 'none'}"
         for f in card.failure_modes
     ]
     blocks = ["## Intended use"]
@@ -460,7 +461,13 @@ def model_card(v: VerifiedReceipt, *, receipt_url: str | None = None) -> str:
         reason=f". {_text(gate.reason)}" if gate.reason else "",
     )
     blocks = [header, *(block for run in v.results for block in _run(run))]
-    blocks += _quantization(v) + _cost(v) + _license(v.card.license) + _uses(v.card) + _lineage(v.card, meta)
+    blocks += (
+        _quantization(v)
+        + _cost(v)
+        + _license(v.card.license)
+        + _uses(v.card, verified_packs(v))
+        + _lineage(v.card, meta)
+    )
     caveats = [*(v.card.caveats or []), *(v.card.ethical_considerations or [])]
     blocks += ["## Caveats and ethical considerations", _bullets(caveats)] if caveats else []
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)

@@ -22,6 +22,7 @@ __all__ = [
     "Base",
     "Card",
     "Distillation",
+    "Evidence",
     "Factor",
     "FailureMode",
     "GateOverrides",
@@ -276,13 +277,31 @@ PackItem = Annotated[
 """``<pack-id>/<item-id>``."""
 
 
+class Evidence(Closed):
+    """``$defs/evidence``: one measured number of a signed run (``receipts.failure_modes`` resolves it)."""
+
+    pack: Annotated[str, Field(max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$(?!\n)")]
+    role: Annotated[
+        str,
+        Field(
+            max_length=100,
+            pattern=r"^(teacher|base|student|sft)(@[a-z0-9_-]+)?(-(teacher|base|student|sft)(@[a-z0-9_-]+)?)?$(?!\n)",
+        ),
+    ]
+    metric: Annotated[str, Field(max_length=100, pattern=r"^[a-z][a-z0-9_]*$(?!\n)")]
+    slice: Omittable[
+        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^{}\u0000-\u001f\u007f]+$(?!\n)")]
+    ] = None
+
+
 class FailureMode(Closed):
-    """One known or suspected failure mode."""
+    """One known or suspected failure mode; its text holds numbers only as placeholders (failure_modes)."""
 
     id: Slug
     description: Annotated[str, _text(1, 4000)]
     trigger: Sentence
     pack_items: Annotated[list[PackItem], Unique]
+    evidence: Omittable[Annotated[list[Evidence], Unique, Field(max_length=50)]] = None
     severity: Literal["low", "medium", "high", "critical"]
     mitigation: Sentence
 

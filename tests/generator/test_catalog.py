@@ -54,7 +54,8 @@ def hostile_card(tmp_path: Path) -> Path:
     card["model"]["homepage"] = "https://example.com/"
     card["intended_use"]["primary_uses"] = [HOSTILE["md_link"], HOSTILE["raw_html"], HOSTILE["long"]]
     card["caveats"] = [HOSTILE["md_html"], HOSTILE["js_link"]]
-    card["failure_modes"][0]["description"] = HOSTILE["close_json"]
+    # failure-mode text holds no digits (a typed-in number is refused at sign): the same attack in words
+    card["failure_modes"][0]["description"] = "</script><script>window.__pwned = true</script>"
     path = tmp_path / "hostile.card.yaml"
     path.write_text(yaml.safe_dump(card), "utf-8")
     return path

@@ -99,7 +99,10 @@ def test_published_pack_gives_inputs_and_unpublished_gives_the_hash(rendered: di
     assert len(withheld["cap-001"]["prompt_sha256"]) == 64
     page = rendered[f"{MODEL}/0.2.0/{VIEWER}index.md"].decode()
     assert "<em>input not published</em>" in page
-    assert "inputs not published: signed with --no-pack (CC-BY-4.0 permits redistribution, commercial use included (licence table))." in page
+    assert (
+        "inputs not published: signed with --no-pack (CC-BY-4.0 permits redistribution, commercial use "
+        "included (licence table))." in page
+    )
     assert "input not published" not in rendered[f"{MODEL}/0.1.0/{VIEWER}index.md"].decode()
 
 

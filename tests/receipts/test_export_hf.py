@@ -69,7 +69,9 @@ def _hostile(card: dict[str, Any]) -> None:
     card["license"].update(id="LicenseRef-Evil-Terms", name=HOSTILE["md_link"], url=HOSTILE["js_link"])
     card["lineage"]["base"]["source"] = "hf:evil/x\nlicense: mit"
     card["training_data"][0]["source"] = "https://huggingface.co/datasets/evil/x\n---\npwned: true"
-    card["failure_modes"][0]["trigger"] = "a | b\n| c | d |\n" + HOSTILE["raw_html"]
+    # failure-mode text holds no digit (a typed-in number is refused at sign): the same attack in words
+    raw_html = HOSTILE["raw_html"].replace("=5", "=true")
+    card["failure_modes"][0]["trigger"] = "a | b\n| c | d |\n" + raw_html
     card["license"]["inherited_terms"][0]["terms"] = "<img src=x> https://evil.example/ www.evil.example"
 
 

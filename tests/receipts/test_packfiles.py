@@ -105,7 +105,9 @@ def test_sign_publishes_a_redistributable_pack_and_verify_checks_it(tmp_path, ke
     assert manifest["root"] == f"sha256:{digest_weights(PACK).root}"
     kinds = {s["name"]: s["annotations"] for s in subjects(bundle)}
     assert kinds["packs/tiny-mc/pack.yaml"] == {"kind": "pack-file", "pack": "pack:tiny-mc@1.0.0"}
-    assert kinds["pack:tiny-mc@1.0.0"]["published"] == "yes: CC-BY-4.0 permits redistribution, commercial use included (licence table)"
+    assert kinds["pack:tiny-mc@1.0.0"]["published"] == (
+        "yes: CC-BY-4.0 permits redistribution, commercial use included (licence table)"
+    )
     verified = verify_receipt(bundle, root, now=NOW)
     assert verified.pack_files("tiny-mc")["data/items.jsonl"] == (PACK / "data/items.jsonl").read_bytes()
 
@@ -156,7 +158,8 @@ def test_only_data_files_are_published_the_rest_is_bound_by_the_manifest(tmp_pat
         "published"
     ]
     assert (
-        published == "yes: MIT permits redistribution, commercial use included (licence table); not published, bound by the manifest: "
+        published == "yes: MIT permits redistribution, commercial use included (licence table); "
+        "not published, bound by the manifest: "
         "README.md, notes.html, receipt.json"
     )
     verify_receipt(bundle, root, now=NOW)
