@@ -70,7 +70,10 @@ def card(tmp: Path, version: str) -> Path:
     value.pop("gate", None)
     value["model"]["version"] = version
     base = value["failure_modes"][0]
-    value["failure_modes"] = [{**base, "id": mode, "pack_items": items} for mode, items in MODES]
+    # a fresh copy each: a shared object would be written as a YAML alias, which receipts refuses
+    value["failure_modes"] = [
+        {**json.loads(json.dumps(base)), "id": mode, "pack_items": items} for mode, items in MODES
+    ]
     path = tmp / f"card-{version}.yaml"
     path.write_text(yaml.safe_dump(value), "utf-8")
     return path
