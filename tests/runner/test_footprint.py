@@ -395,6 +395,11 @@ def test_quantization_survival_is_signed_next_to_cost(
     card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
     teacher_root = "sha256:" + digest_weights(models["teacher"]).root  # the card names the evaluated teacher
     card["lineage"]["teachers"][0]["weights_digest"] = teacher_root
+    # the demo card's failure modes name items, slices and roles a six-item run of three models lacks
+    card["failure_modes"] = [
+        {**card["failure_modes"][0], "pack_items": ["capitals-mc/cap-001"], "evidence": []}
+    ]
+    card["failure_modes"][0]["description"] = "Loses accuracy on rare countries (a hypothesis)."
     (tmp_path / "card.yaml").write_text(yaml.safe_dump(card), "utf-8")
     bundle = sign_receipt(
         tmp_path / "card.yaml",
