@@ -27,8 +27,17 @@ meet of every source that binds it:
   accounted for by the base. An entry without ``through_base`` binds, whatever its ``stage`` says; an
   ``original`` model has no base to route data through, so ``through_base`` on its card is refused.
 
-SPDX expressions: ``AND`` means both apply (the meet), ``OR`` means the licensee may choose (per
-permission the best option), ``WITH`` (an exception) and ids not in the table are unknown. A card's
+SPDX expressions: ``AND`` means both apply (the meet), ``OR`` means the licensee chooses one whole option
+(from table v2: the option whose terms cover the card's claim, or, when none does, the one that leaves the
+fewest uncovered problems, then the fewest total, then the least restrictive, then the first written; the
+choice is named in the reasons and notes; table v1 kept its original per-permission reading, so receipts
+signed with it recompute as signed), ``WITH`` (an exception) and ids not in the table are unknown.
+
+From table v2 on, also: a teacher whose ``api_identifier`` names a known provider (``openai:``,
+``anthropic:``, ``google:``/``gemini:``) is bound by that provider's terms from the table whatever licence
+the card names (a mismatch is flagged in the reasons), and an unknown provider with a licence that is not
+API terms is unknown; and the card's own ``license.id`` must include every licence the computed terms carry
+(``carried_terms``), unless ``license.overrides`` names ``license_id``. A card's
 declared permissions may not exceed the computed ones unless ``license.overrides`` names the permission
 with a reason (:func:`licence_problems`); the computed terms, the declared claim and the overrides are
 signed into the predicate (:func:`licence_record`) and verify recomputes them (:func:`check_record`).
@@ -38,7 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -75,8 +84,11 @@ PERMISSIONS = ("commercial_use", "redistribution", "derivatives")
 OBLIGATIONS = ("attribution", "notice", "use_restrictions", "competing_models")
 """Duties: ``yes`` when any binding source imposes one (``no`` < ``unknown`` < ``yes``)."""
 KEYS = PERMISSIONS + OBLIGATIONS
-LATEST_TABLE = 1
+LATEST_TABLE = 2
 """The table version ``sign`` computes with; older versions stay in the package for verify."""
+RULES_V2 = 2
+"""The first table version whose rules choose whole ``OR`` options, bind API providers and check
+``license.id`` against the carried terms."""
 
 
 _TABLES = Path(__file__).resolve().parent / "data" / "licences"
@@ -161,6 +173,8 @@ class Terms:
     prefix_reasons: tuple[str, ...] = ()
     carried: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    rules: int = field(default=1, compare=False)
+    """The table version whose rules apply (not signed: the record names the table)."""
 
     def verdict(self, key: str) -> Verdict:
         """The verdict for one of `KEYS`."""
@@ -275,18 +289,72 @@ def _entry_terms(entry: Licence, who: str, how: str) -> Terms:
 # -- SPDX expressions --------------------------------------------------------------------------------------
 
 
-def _evaluate(tree: Expr, leaf: Any) -> Terms:
+Chooser = Callable[[Sequence[Terms]], tuple[int, str]]
+"""Picks one whole option of an ``OR``: ``(index, why)``."""
+
+
+def _render(tree: Expr) -> str:
+    """An expression tree written back as SPDX text (for the reasons)."""
+    kind = tree[0]
+    if kind == "id":
+        return str(tree[1])
+    if kind == "with":
+        return f"{tree[1]} WITH {tree[2]}"
+    if kind == "bad":
+        return "(unreadable)"
+    return f" {kind.upper()} ".join(
+        f"({_render(t)})" if t[0] in ("and", "or") else _render(t) for t in tree[1]
+    )
+
+
+def _evaluate(tree: Expr, leaf: Any, choose: Chooser | None = None, who: str = "") -> Terms:
     kind = tree[0]
     if kind == "and":
-        return _merge([_evaluate(t, leaf) for t in tree[1]], choose=False)
+        return _merge([_evaluate(t, leaf, choose, who) for t in tree[1]], choose=False)
     if kind == "or":
-        return _merge([_evaluate(t, leaf) for t in tree[1]], choose=True)
+        options = [_evaluate(t, leaf, choose, who) for t in tree[1]]
+        if choose is None:  # table v1's reading, kept so receipts signed with it recompute as signed
+            return _merge(options, choose=True)
+        index, why = choose(options)
+        picked = options[index]
+        note = (
+            f"{who}: {_clip(_render(tree))} lets the licensee choose one licence; these terms are those of "
+            f"{_clip(_render(tree[1][index]))} ({why})"
+        )
+        return replace(
+            picked,
+            reasons={k: (note, *picked.reasons[k]) for k in KEYS},
+            notes=(*picked.notes, note),
+        )
     result: Terms = leaf(tree)
     return result
 
 
+def _restrictiveness(terms: Terms) -> int:
+    """How much ``terms`` withhold or oblige (0: nothing): the tie-break between options."""
+    score = sum(
+        (2 - _RANK[terms.verdicts[k]]) if k in PERMISSIONS else _RANK[terms.verdicts[k]] for k in KEYS
+    )
+    return score + (terms.max_monthly_active_users is not None) + len(terms.name_prefixes)
+
+
+def _best_for(permission: str) -> Chooser:
+    """The option that grants ``permission`` best, then the least restrictive, then the first."""
+
+    def choose(options: Sequence[Terms]) -> tuple[int, str]:
+        keys = [(-_RANK[o.verdicts[permission]], _restrictiveness(o), i) for i, o in enumerate(options)]
+        return min(keys)[2], f"the option that grants {_LABEL[permission]} best"
+
+    return choose
+
+
 def _expression_terms(
-    expression: str, who: str, how: str, table: Table, entry_effect: Any = None
+    expression: str,
+    who: str,
+    how: str,
+    table: Table,
+    entry_effect: Any = None,
+    choose: Chooser | None = None,
 ) -> tuple[Terms, list[Licence]]:
     """Terms of ``expression`` for a model derived from ``who``; also the table entries it named."""
     found: list[Licence] = []
@@ -313,7 +381,8 @@ def _expression_terms(
             return result
         return _entry_terms(entry, who, how)
 
-    return _evaluate(parse_expression(expression), leaf), found
+    chooser = choose if table.version >= RULES_V2 else None
+    return _evaluate(parse_expression(expression), leaf, chooser, who), found
 
 
 def permits(
@@ -323,7 +392,11 @@ def permits(
 
     ``permission`` is one of ``commercial_use``, ``redistribution``, ``derivatives``. For example
     ``permits("CC-BY-4.0", "redistribution") == ("yes", (...))``; an id not in the table, a ``WITH``
-    exception or an unreadable expression is ``unknown``, never ``yes``.
+    exception or an unreadable expression is ``unknown``, never ``yes``. Each ``OR`` is answered with the
+    one option that grants this single permission best, so the verdict for an ``OR`` is the best of its
+    options' verdicts; a question about several permissions together (a card's claim) must not combine
+    these answers, since each may come from a different option: use :func:`compute_terms`, which picks
+    one whole option for the whole claim.
 
     Raises:
         ValueError: ``permission`` is not one of those three.
@@ -331,7 +404,9 @@ def permits(
     """
     if permission not in PERMISSIONS:
         raise ValueError(f"permission must be one of {', '.join(PERMISSIONS)}, not {permission!r}")
-    terms, _ = _expression_terms(str(expression), "material", "licensed as", load_table(table_version))
+    terms, _ = _expression_terms(
+        str(expression), "material", "licensed as", load_table(table_version), choose=_best_for(permission)
+    )
     verdict = terms.verdicts[permission]
     if verdict == "yes":
         return verdict, (
@@ -363,7 +438,59 @@ def _closed_outputs(reason: str) -> Terms:
     )
 
 
-def _teacher_terms(card: Card, table: Table, base_families: set[str]) -> list[Terms]:
+_API_PROVIDERS = {
+    "openai": "LicenseRef-OpenAI-Terms-of-Use",
+    "anthropic": "LicenseRef-Anthropic-Terms",
+    "google": "LicenseRef-Google-Gemini-API-Terms",
+    "gemini": "LicenseRef-Google-Gemini-API-Terms",
+    "google-gemini": "LicenseRef-Google-Gemini-API-Terms",
+}
+"""``api_identifier`` provider prefix -> the table entry of that provider's API terms (from table v2)."""
+
+
+def _provider_terms(teacher: Any, who: str, table: Table, named: Sequence[Licence]) -> list[Terms]:
+    """What an API teacher's provider binds, whatever licence the card names for it (table v2 on)."""
+    provider = str(teacher.api_identifier).split(":", 1)[0].casefold()
+    entry = table.lookup(_API_PROVIDERS.get(provider, ""))
+    if entry is None:
+        if any(e.kind == "api-terms" for e in named):
+            return []  # an API teacher under API terms the table knows: those terms bind (as named)
+        return [
+            _uniform(
+                "unknown",
+                KEYS,
+                f"{who} is a closed API of a provider not in the licence table "
+                f"({_clip(teacher.api_identifier)}) and the card names {_clip(teacher.license)!r}, which are "
+                "not API terms: what its outputs may train is unknown",
+            )
+        ]
+    bound = _entry_terms(entry, who, f"is served by the {provider} API, bound by")
+    flags = []
+    if entry.id not in {e.id for e in named}:
+        flags.append(
+            f"{who}: the card names its licence {_clip(teacher.license)!r}, but its api_identifier "
+            f"({_clip(teacher.api_identifier)}) is a {provider} API, whose terms ({entry.id}) bind its "
+            "outputs whatever licence the card names"
+        )
+    if teacher.terms_restrict_distillation is False and entry.terms.competing_models == "yes":
+        flags.append(
+            f"{who}: the card says its terms do not restrict distillation, but {entry.id} restricts using "
+            "its outputs to develop competing models"
+        )
+    if not flags:
+        return [bound]
+    return [
+        replace(
+            bound,
+            reasons={k: ((*flags, *bound.reasons[k]) if bound.reasons[k] else ()) for k in KEYS},
+            notes=tuple(flags),
+        )
+    ]
+
+
+def _teacher_terms(
+    card: Card, table: Table, base_families: set[str], choose: Chooser | None = None
+) -> list[Terms]:
     out = []
     for teacher in card.lineage.teachers or []:
         who = f"teacher {teacher.name} (distilled into this model)"
@@ -386,8 +513,10 @@ def _teacher_terms(card: Card, table: Table, base_families: set[str]) -> list[Te
                 return _merge([forbidden, _entry_terms(entry, who, "is licensed")], choose=False)
             return _entry_terms(entry, who, "is licensed")
 
-        terms, _ = _expression_terms(teacher.license, who, "is licensed", table, effect)
+        terms, named = _expression_terms(teacher.license, who, "is licensed", table, effect, choose)
         out.append(terms)
+        if table.version >= RULES_V2 and teacher.api_identifier is not None:
+            out.extend(_provider_terms(teacher, who, table, named))
         if teacher.terms_restrict_distillation:
             out.append(
                 _closed_outputs(
@@ -406,7 +535,7 @@ def _teacher_terms(card: Card, table: Table, base_families: set[str]) -> list[Te
     return out
 
 
-def _data_terms(card: Card, table: Table) -> tuple[list[Terms], list[str]]:
+def _data_terms(card: Card, table: Table, choose: Chooser | None = None) -> tuple[list[Terms], list[str]]:
     out, notes = [], []
     for data in card.training_data:
         who = f"training data {data.name!r}"
@@ -418,7 +547,7 @@ def _data_terms(card: Card, table: Table) -> tuple[list[Terms], list[str]]:
                 f"base's licence ({card.lineage.base.license})"
             )
             continue
-        terms, _ = _expression_terms(data.license, who, "is licensed", table)
+        terms, _ = _expression_terms(data.license, who, "is licensed", table, choose=choose)
         out.append(terms)
         if data.closed_model_outputs:
             out.append(
@@ -444,11 +573,14 @@ def _flag(value: bool | None) -> str:
 def compute_terms(card: Card, table: Table | None = None) -> Terms:
     """The student's effective licence terms, with reasons, from the card's base, teachers and data."""
     table = table or load_table()
+    choose = _claim_chooser(card, table.version)
     base = card.lineage.base
-    base_terms, base_entries = _expression_terms(base.license, f"base {base.name}", "is licensed", table)
+    base_terms, base_entries = _expression_terms(
+        base.license, f"base {base.name}", "is licensed", table, choose=choose
+    )
     families = {e.family for e in base_entries if e.family}
-    teachers = _teacher_terms(card, table, families)
-    data, notes = _data_terms(card, table)
+    teachers = _teacher_terms(card, table, families, choose)
+    data, notes = _data_terms(card, table, choose)
     merged = _merge([base_terms, *teachers, *data], choose=False)
     reasons = dict(merged.reasons)
     for key in KEYS:
@@ -456,7 +588,29 @@ def compute_terms(card: Card, table: Table | None = None) -> Terms:
             reasons[key] = (
                 f"{_LABEL[key]}: {merged.verdicts[key]} under every source (licence table v{table.version})",
             )
-    return replace(merged, reasons=reasons, notes=tuple(notes))
+    return replace(merged, reasons=reasons, notes=(*merged.notes, *notes), rules=table.version)
+
+
+def _claim_chooser(card: Card, rules: int) -> Chooser:
+    """For an ``OR``: the one whole option that covers the card's claim (see the module docstring)."""
+    overridden = {o.permission for o in card.license.overrides or ()}
+
+    def choose(options: Sequence[Terms]) -> tuple[int, str]:
+        keyed = []
+        for i, option in enumerate(options):
+            found = _excesses(card, replace(option, rules=rules))
+            uncovered = sum(e.permission not in overridden for e in found)
+            keyed.append((uncovered, len(found), _restrictiveness(option), i))
+        uncovered, total, _, index = min(keyed)
+        if total == 0:
+            return index, "an option that covers the card's whole claim"
+        if uncovered == 0:
+            return index, "an option that covers the card's whole claim with its overrides"
+        return index, (
+            f"no option covers the card's whole claim; this one leaves the fewest problems ({uncovered})"
+        )
+
+    return choose
 
 
 # -- declared versus computed ------------------------------------------------------------------------------
@@ -513,7 +667,37 @@ def _excesses(card: Card, terms: Terms) -> list[Excess]:
             out.append(
                 Excess("model_name_prefix", card.model.name, f"starts with {prefix!r}", terms.prefix_reasons)
             )
+    if terms.rules >= RULES_V2 and terms.carried:
+        table = load_table(terms.rules)
+        named = _included_ids(parse_expression(card.license.id), table)
+        missing = [c for c in terms.carried if c.casefold() not in named]
+        if missing:
+            out.append(
+                Excess(
+                    "license_id",
+                    card.license.id,
+                    "a licence that includes " + " and ".join(missing),
+                    tuple(
+                        f"the computed terms carry {c}: a model derived from material under it is "
+                        "distributed under its terms"
+                        for c in missing
+                    ),
+                )
+            )
     return out
+
+
+def _included_ids(tree: Expr, table: Table) -> set[str]:
+    """The licence ids (table ids, casefolded) that apply whichever option of each ``OR`` is chosen."""
+    kind = tree[0]
+    if kind in ("id", "with"):
+        entry = table.lookup(tree[1])
+        return {(entry.id if entry else str(tree[1])).casefold()}
+    if kind == "and":
+        return set().union(*(_included_ids(t, table) for t in tree[1]))
+    if kind == "or":
+        return set.intersection(*(_included_ids(t, table) for t in tree[1]))
+    return set()
 
 
 def _squash(text: str) -> str:
@@ -531,6 +715,7 @@ def _split(card: Card, terms: Terms) -> tuple[list[Excess], list[Excess]]:
 
 _PATHS = {
     "model_name_prefix": "$.model.name",
+    "license_id": "$.license.id",
 }
 
 
@@ -540,6 +725,20 @@ def licence_problems(card: Card, terms: Terms | None = None) -> list[Violation]:
     _, uncovered = _split(card, terms)
     problems = []
     for e in uncovered:
+        if e.permission == "license_id":
+            problems.append(
+                Violation(
+                    "$.license.id",
+                    f"declares licence {_clip(e.declared)!r}, but the computed licence terms carry "
+                    f"{e.computed.removeprefix('a licence that includes ')}, which the card's licence does "
+                    "not include: " + "; ".join(e.reasons),
+                    "name each carried licence in `license.id` (e.g. `Apache-2.0 AND "
+                    f"{e.computed.removeprefix('a licence that includes ').split(' and ')[0]}`), or add "
+                    "`license.overrides: [{permission: license_id, reason: ...}]` naming the agreement that "
+                    "lets you license the model otherwise",
+                )
+            )
+            continue
         problems.append(
             Violation(
                 _PATHS.get(e.permission, f"$.license.permissions.{e.permission}"),

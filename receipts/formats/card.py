@@ -222,7 +222,7 @@ class InheritedTerm(Closed):
 
 OverridablePermission = Literal[
     "commercial_use", "redistribution", "derivatives", "attribution_required", "output_use_restrictions",
-    "user_thresholds", "model_name_prefix",
+    "user_thresholds", "model_name_prefix", "license_id",
 ]  # fmt: skip
 
 

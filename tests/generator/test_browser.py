@@ -298,13 +298,17 @@ def _card(tmp: Path, name: str, *, commercial: bool, ram_gib: float, terms: str 
     # the teacher the runs evaluated: recordings (a card may not name another one)
     teacher = {"name": "recorded teacher", "api_identifier": "replay:recorded-teacher"}
     if terms == "open":
-        teacher |= {"license": "Apache-2.0", "terms_restrict_distillation": False}
+        # a replayed API teacher's provider is not in the licence table, so what its outputs may train
+        # is unknown (receipts.licences): an open model here is a fine-tune of the Apache base, whose
+        # runs compare it with the recorded teacher without claiming it was distilled from it
+        card["lineage"]["relation"] = "finetuned"
+        del card["lineage"]["teachers"], card["lineage"]["distillation"]
     else:
         teacher |= {"license": "LicenseRef-OpenAI-Terms-of-Use", "terms_restrict_distillation": True}
         card["license"]["permissions"]["output_use_restrictions"] = [
             "No use of outputs to develop competing models."
         ]
-    card["lineage"]["teachers"] = [teacher]
+        card["lineage"]["teachers"] = [teacher]
     permissions = card["license"]["permissions"]
     permissions["commercial_use"] = commercial
     if terms == "closed":

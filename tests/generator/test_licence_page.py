@@ -37,6 +37,7 @@ def _gemma_student(tmp: Path) -> Path:
     card["training_data"][1]["license"] = "CC-BY-NC-4.0"  # computed: no commercial use
     card["training_data"][1]["name"] = HOSTILE_NAME  # card text reaches the computed reasons
     card["license"]["permissions"]["output_use_restrictions"] = ["Gemma Prohibited Use Policy"]
+    card["license"]["id"] = "Apache-2.0 AND LicenseRef-Gemma-Terms-of-Use"  # the carried terms, named
     card["license"]["overrides"] = [
         {"permission": "commercial_use", "reason": HOSTILE_REASON, "evidence_url": "javascript:alert(2)"}
     ]
@@ -63,7 +64,7 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
     files, _ = rendered
     page = files["models/gemma-taught-student/0.1.0/index.md"].decode("utf-8")
     section = page[page.index("### Provenance and license") : page.index("### Failure modes")]
-    assert "Licence terms, computed</strong> by receipts from its reviewed licence table v1" in section
+    assert "Licence terms, computed</strong> by receipts from its reviewed licence table v2" in section
     row = section[section.index('<td data-label="term">commercial use</td>') :].split("</tr>")[0]
     # computed no, declared yes
     assert '<td data-label="computed"><strong>no</strong></td><td data-label="declared">yes</td>' in row
@@ -79,6 +80,7 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
     assert "Gemma Terms of Use" in section
     assert "reaches this model only through the base weights" in section  # the through_base note
     assert "commercial use (computed) <strong>no</strong> (publisher override)" in page  # the badge
+    assert "licence <strong>Apache-2.0 AND LicenseRef-Gemma-Terms-of-Use</strong>" in page
 
 
 def test_the_catalog_index_carries_computed_terms_and_overrides(rendered):

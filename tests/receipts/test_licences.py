@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import rfc8785
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receipts import licences
@@ -139,8 +139,16 @@ def test_the_table_holds_every_licence_the_catalog_needs_reviewed_and_sourced():
     assert table.lookup("LicenseRef-Qwen-License").max_monthly_active_users == 100_000_000
     assert table.lookup("LicenseRef-Qwen-Research-License").terms.commercial_use == "no"
     assert table.lookup("NOASSERTION").terms.commercial_use == "unknown"
-    data = (Path(licences.__file__).parent / "data" / "licences" / "v1.json").read_bytes()
+    data = (
+        Path(licences.__file__).parent / "data" / "licences" / f"v{licences.LATEST_TABLE}.json"
+    ).read_bytes()
     assert table.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_published_table_v1_is_byte_identical_for_the_receipts_signed_with_it():
+    # receipts signed with v1 record this sha256, and verify recomputes with v1: it must never change
+    assert licences.load_table(1).sha256 == "f100941667a3ff255a25f9ef17badd14e5b8239b14c35fcf589d6cdfb3624a3b"
+    assert licences.LATEST_TABLE >= 2
 
 
 def test_every_shipped_table_version_loads_and_an_unknown_one_is_refused():
@@ -170,7 +178,7 @@ def test_and_means_both_apply_or_means_the_licensee_chooses():
 def test_with_exceptions_unknown_ids_and_unreadable_expressions_are_unknown_never_permissive():
     cases = {
         "Apache-2.0 WITH LLVM-exception": "licence exceptions are not in the licence table",
-        "LicenseRef-Acme-Internal": "is not in the licence table (v1)",
+        "LicenseRef-Acme-Internal": f"is not in the licence table (v{licences.LATEST_TABLE})",
         "GPL-2.0+": "is not in the licence table",
         "MIT and Apache-2.0": "unexpected 'and'",  # operators are upper case in SPDX
         "((MIT": "a parenthesis is not closed",
@@ -207,7 +215,7 @@ def test_hostile_expressions_are_bounded():
 def test_permits_answers_redistribution_for_pack_licences():
     assert licences.permits("CC-BY-4.0", "redistribution") == (
         "yes",
-        ("CC-BY-4.0 permits redistribution (licence table v1)",),
+        (f"CC-BY-4.0 permits redistribution (licence table v{licences.LATEST_TABLE})",),
     )
     assert licences.permits("cc-by-sa-4.0", "redistribution")[0] == "yes"  # ids match without regard to case
     assert licences.permits("LicenseRef-OpenAI-Terms-of-Use", "redistribution")[0] == "unknown"
@@ -218,6 +226,7 @@ def test_permits_answers_redistribution_for_pack_licences():
 
 def test_llama_31_teacher_on_an_apache_base_gives_a_commercial_student_with_llama_terms(tmp_path, capsys):
     value = distilled(LLAMA_31, name="llama-tiny-student")
+    value["license"]["id"] = "Apache-2.0 AND LicenseRef-Llama-3.1-Community-License"
     value["license"]["permissions"]["output_use_restrictions"] = ["Llama 3.1 Acceptable Use Policy"]
     value["license"]["permissions"]["user_thresholds"] = {"max_monthly_active_users": 700_000_000}
     terms = terms_of(value)
@@ -290,7 +299,8 @@ def test_a_closed_api_teacher_whose_terms_restrict_distillation_refuses_commerci
     assert terms.verdict("redistribution") == "unknown"
     # the card not saying whether an API teacher's terms restrict distillation is unknown, not permission
     silent = {k: v for k, v in GPT4.items() if k != "terms_restrict_distillation"} | {
-        "license": "LicenseRef-Acme-API"
+        "license": "LicenseRef-Acme-API",
+        "api_identifier": "acme:model-2026-01-01",
     }
     assert terms_of(distilled(silent)).verdict("commercial_use") == "unknown"
 
@@ -305,6 +315,7 @@ def test_a_gemma_teacher_carries_the_gemma_terms_into_the_student(tmp_path, caps
     assert code == 3
     assert "declares output_use_restrictions: none, but the computed licence terms say yes" in text
     value["license"]["permissions"]["output_use_restrictions"] = ["Gemma Prohibited Use Policy"]
+    value["license"]["id"] = "Apache-2.0 AND LicenseRef-Gemma-Terms-of-Use"
     assert validate(capsys, write(tmp_path, value))[0] == 0
 
 
@@ -410,8 +421,8 @@ def test_sign_refuses_an_uncovered_claim_and_records_an_override(tmp_path, key, 
     )
     record = verify_receipt(bundle, root, now=NOW).statement.predicate.licence
     assert record is not None
-    assert record.table.version == 1
-    assert record.table.sha256 == licences.load_table(1).sha256
+    assert record.table.version == licences.LATEST_TABLE
+    assert record.table.sha256 == licences.load_table(licences.LATEST_TABLE).sha256
     assert record.computed.commercial_use.verdict == "no"
     assert record.declared.commercial_use is True
     overridden = {o.permission: o for o in record.overrides}
@@ -433,7 +444,10 @@ def test_verify_recomputes_and_refuses_edited_terms_even_when_re_signed(tmp_path
     path = write(tmp_path, card())
     bundle = sign_receipt(path, [key], tmp_path / "out", issued_at=ISSUED)
     report = verify_receipt(bundle, root, now=NOW)
-    assert any(c.name == "licence" and "recomputed with licence table v1" in c.detail for c in report.checks)
+    assert any(
+        c.name == "licence" and f"recomputed with licence table v{licences.LATEST_TABLE}" in c.detail
+        for c in report.checks
+    )
 
     def looser(predicate: dict[str, Any]) -> None:
         predicate["licence"]["computed"]["attribution"] = {"verdict": "no", "reasons": ["edited"]}
@@ -446,7 +460,7 @@ def test_verify_recomputes_and_refuses_edited_terms_even_when_re_signed(tmp_path
 
     expected = {
         looser: "the signed licence computed differ from those recomputed",
-        other_table: "this receipts ships v1 as",
+        other_table: f"this receipts ships v{licences.LATEST_TABLE} as",
         future_table: "licence table version 99 is not shipped",
     }
     for edit, message in expected.items():
@@ -523,15 +537,215 @@ _IDS = [
 _RANK = {"no": 0, "unknown": 1, "yes": 2}
 
 
+def _vector(terms: licences.Terms) -> tuple[Any, ...]:
+    return (dict(terms.verdicts), terms.max_monthly_active_users, terms.name_prefixes, terms.carried)
+
+
+def _with_base(expression: str) -> dict[str, Any]:
+    value = card()
+    value["lineage"]["base"]["license"] = expression
+    return value
+
+
+@settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.sampled_from(_IDS), min_size=2, max_size=5),
+    st.lists(st.sampled_from(_IDS), min_size=2, max_size=4),
     st.sampled_from(licences.PERMISSIONS),
 )
-def test_and_is_never_more_permissive_and_or_never_less_than_any_part(ids, permission):
+def test_and_is_the_meet_and_or_is_one_whole_option_never_a_mix(ids, permission):
     parts = [_RANK[licences.permits(i, permission)[0]] for i in ids]
     both = _RANK[licences.permits(" AND ".join(ids), permission)[0]]
-    either = _RANK[licences.permits(" OR ".join(ids), permission)[0]]
     assert both == min(parts)
-    assert either == max(parts)
+    # one permission asked alone: the option that grants it best
+    assert _RANK[licences.permits(" OR ".join(ids), permission)[0]] == max(parts)
+    # a card's terms under an OR are exactly those of one option, the one leaving the fewest problems
+    options = [Card.parse(_with_base(i)) for i in ids]
+    either = Card.parse(_with_base(" OR ".join(ids)))
+    assert _vector(licences.compute_terms(either)) in [_vector(licences.compute_terms(o)) for o in options]
+    assert len(licences.licence_problems(either)) == min(len(licences.licence_problems(o)) for o in options)
     if all(i in ("NOASSERTION", "LicenseRef-Acme") for i in ids):  # nothing known: never permitted
-        assert both == either == _RANK["unknown"]
+        assert both == _RANK["unknown"]
+        assert licences.compute_terms(either).verdict(permission) == "unknown"
+
+
+# -- an OR is one whole licence --------------------------------------------------------------------------
+
+QWEN_OR_LLAMA = "LicenseRef-Qwen-Research-License OR LicenseRef-Llama-3-Community-License"
+APACHE_TEACHER = {"name": "example/teacher", "weights_digest": DIGEST, "license": "Apache-2.0"}
+
+
+def or_card(name: str = "tiny-student") -> dict[str, Any]:
+    value = distilled(APACHE_TEACHER, base_license=QWEN_OR_LLAMA, name=name)
+    value["license"]["id"] = QWEN_OR_LLAMA
+    value["license"]["permissions"]["output_use_restrictions"] = ["the chosen licence's use policy"]
+    return value
+
+
+def test_an_or_never_mixes_the_permissions_of_two_licences(tmp_path, capsys):
+    # commercial use from Llama 3, no user cap, no name prefix and no competing-model ban from Qwen Research:
+    # a combination neither licence grants
+    value = or_card()
+    terms = terms_of(value)
+    mixed = (
+        terms.verdict("commercial_use") == "yes"
+        and terms.max_monthly_active_users is None
+        and not terms.name_prefixes
+        and terms.verdict("competing_models") == "no"
+    )
+    assert not mixed
+    qwen = terms_of(distilled(APACHE_TEACHER, base_license="LicenseRef-Qwen-Research-License"))
+    llama = terms_of(distilled(APACHE_TEACHER, base_license="LicenseRef-Llama-3-Community-License"))
+    assert _vector(terms) in (_vector(qwen), _vector(llama))
+    assert _vector(terms) == _vector(qwen)  # fewer problems for this claim (commercial use) than Llama 3's
+    assert any("lets the licensee choose one licence" in r for r in terms.reasons["commercial_use"])
+    assert any("these terms are those of LicenseRef-Qwen-Research-License" in n for n in terms.notes)
+    assert "no option covers the card's whole claim" in terms.notes[0]
+    code, text = validate(capsys, write(tmp_path, value))
+    assert code == 3
+    assert "declares commercial_use: true, but the computed licence terms say no" in text
+
+    # a claim the Llama 3 option covers whole: that option is chosen, and named in the reasons
+    value = or_card(name="llama-3-tiny-student")
+    value["license"]["permissions"]["user_thresholds"] = {"max_monthly_active_users": 700_000_000}
+    value["license"]["id"] = "Apache-2.0 AND LicenseRef-Llama-3-Community-License"
+    terms = terms_of(value)
+    assert _vector(terms) == _vector(llama)
+    assert (
+        "LicenseRef-Llama-3-Community-License (an option that covers the card's whole claim)"
+        in terms.notes[0]
+    )
+    code, text = validate(capsys, write(tmp_path, value))
+    assert code == 0, text
+
+
+def test_receipts_signed_with_table_v1_recompute_with_v1s_rules_and_still_verify(tmp_path, key, root):
+    value = or_card()
+    value["license"]["id"] = "Apache-2.0"
+    value["license"]["permissions"]["attribution_required"] = True
+    old = licences.compute_terms(Card.parse(value), licences.load_table(1))
+    assert old.verdict("commercial_use") == "yes"  # v1's per-permission reading, as it was signed
+    assert licences.licence_problems(Card.parse(value), old) == []
+    assert licences.licence_problems(Card.parse(value)) != []  # refused by today's table
+    value["license"]["overrides"] = [
+        {"permission": p, "reason": "Separate agreement with the licensor."}
+        for p in ("commercial_use", "license_id")
+    ]
+    bundle = sign_receipt(write(tmp_path, value), [key], tmp_path / "out", issued_at=ISSUED)
+
+    def as_v1(predicate: dict[str, Any]) -> None:  # what sign wrote when v1 was the latest table
+        predicate["licence"] = licences.licence_record(Card.parse(value), licences.load_table(1))
+
+    resign(bundle, key, as_v1)
+    report = verify_receipt(bundle, root, now=NOW)
+    assert any(c.name == "licence" and "recomputed with licence table v1" in c.detail for c in report.checks)
+
+
+# -- teachers' outputs: the licence's terms, never "free" by default ----------------------------------------
+
+
+@pytest.mark.parametrize("licence", ["CC-BY-NC-4.0", "CC-BY-NC-SA-4.0"])
+def test_a_non_commercial_teacher_never_gives_a_commercial_student(tmp_path, capsys, licence):
+    value = distilled({"name": "example/nc-teacher", "weights_digest": DIGEST, "license": licence})
+    terms = terms_of(value)
+    assert terms.verdict("commercial_use") == "no"
+    assert licence in terms.reasons["commercial_use"][0]
+    assert licences.load_table(licences.LATEST_TABLE).lookup(licence).outputs == "derivative"
+    code, text = validate(capsys, write(tmp_path, value))
+    assert code == 3
+    assert "$.license.permissions.commercial_use: declares commercial_use: true" in text
+
+
+def test_no_outputs_rule_in_the_latest_table_is_free_unless_the_licence_claims_nothing():
+    table = licences.load_table()
+    for entry in table.document.licences:
+        if entry.outputs == "free":  # only licences with no condition that could reach a trained model
+            assert entry.kind in ("open-source", "public-domain"), entry.id
+        if entry.kind == "model-licence" or "SA" in entry.id or "NC" in entry.id:
+            assert entry.outputs in ("derivative", "same-family", "unknown"), entry.id
+
+
+# -- the card's own licence must carry the terms the model inherits -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "carried"),
+    [("CC-BY-SA-4.0", "CC-BY-SA-4.0"), ("gemma", "LicenseRef-Gemma-Terms-of-Use")],
+)
+def test_the_cards_licence_must_include_every_carried_licence(tmp_path, capsys, key, base, carried):
+    value = card()
+    value["lineage"]["relation"] = "finetuned"
+    value["lineage"]["base"]["license"] = base
+    value["license"]["permissions"]["output_use_restrictions"] = ["the base's use policy"]
+    assert value["license"]["id"] == "MIT"
+    assert terms_of(value).carried == (carried,)
+    path = write(tmp_path, value)
+    code, text = validate(capsys, path)
+    assert code == 3
+    assert str(path) in text
+    assert f"$.license.id: declares licence 'MIT', but the computed licence terms carry {carried}" in text
+    assert "permission: license_id" in text
+    with pytest.raises(SchemaError) as refused:
+        sign_receipt(path, [key], tmp_path / "out", issued_at=ISSUED)
+    assert f"$.license.id: declares licence 'MIT', but the computed licence terms carry {carried}" in (
+        refused.value.diagnostics()
+    )
+    for refused in (f"MIT OR {carried}", f"{carried} WITH Classpath-exception-2.0 OR MIT"):
+        value["license"]["id"] = refused  # the licensee could choose MIT alone
+        assert validate(capsys, write(tmp_path, value))[0] == 3, refused
+    for accepted in (carried, f"MIT AND {carried}", f"{carried} AND MIT OR {carried}"):
+        value["license"]["id"] = accepted
+        code, text = validate(capsys, write(tmp_path, value))
+        assert code == 0, (accepted, text)
+    value["license"]["id"] = "MIT"
+    value["license"]["overrides"] = [{"permission": "license_id", "reason": "Relicensed by the licensor."}]
+    assert validate(capsys, write(tmp_path, value))[0] == 0
+    record = licences.licence_record(Card.parse(value))
+    assert [o["permission"] for o in record["overrides"]] == ["license_id"]
+
+
+# -- closed APIs: the provider's terms bind, whatever licence the card names --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "entry"),
+    [
+        ("openai:gpt-4o-2024-08-06", "LicenseRef-OpenAI-Terms-of-Use"),
+        ("anthropic:claude-3-5-sonnet-20241022", "LicenseRef-Anthropic-Terms"),
+        ("google:gemini-1.5-pro-002", "LicenseRef-Google-Gemini-API-Terms"),
+        ("gemini:gemini-2.0-flash-001", "LicenseRef-Google-Gemini-API-Terms"),
+    ],
+)
+def test_a_closed_api_teacher_declared_permissive_is_bound_by_its_providers_terms(
+    tmp_path, capsys, api, entry
+):
+    teacher = {
+        "name": "closed",
+        "api_identifier": api,
+        "license": "MIT",
+        "terms_restrict_distillation": False,
+    }
+    value = distilled(teacher)
+    terms = terms_of(value)
+    assert terms.verdict("commercial_use") == "no"
+    assert terms.verdict("competing_models") == "yes"
+    assert any(entry in r for r in terms.reasons["commercial_use"])
+    assert any(f"the card names its licence 'MIT', but its api_identifier ({api})" in n for n in terms.notes)
+    assert any("the card says its terms do not restrict distillation" in n for n in terms.notes)
+    code, text = validate(capsys, write(tmp_path, value))
+    assert code == 3
+    assert "declares commercial_use: true, but the computed licence terms say no" in text
+
+
+def test_an_unknown_api_provider_under_a_non_api_licence_is_unknown():
+    teacher = {
+        "name": "closed",
+        "api_identifier": "acme:big-model-2026",
+        "license": "MIT",
+        "terms_restrict_distillation": False,
+    }
+    terms = terms_of(distilled(teacher))
+    assert {terms.verdict(k) for k in licences.PERMISSIONS} == {"unknown"}
+    assert "a provider not in the licence table" in terms.reasons["commercial_use"][0]
+    # an unknown provider under API terms the table knows: those terms bind
+    teacher["license"] = "LicenseRef-OpenAI-Terms-of-Use"
+    assert terms_of(distilled(teacher)).verdict("commercial_use") == "no"
