@@ -191,13 +191,37 @@ def _parse(run: _Run, model: type[_D], files: Mapping[str, bytes], name: str) ->
         raise run.fail("bindings", f"{name}: {exc.summary()}") from None
 
 
+def _run_name_problem(pack_id: str, results: str, examples: str, seen: dict[str, str]) -> str | None:
+    """Why a run entry is not where ``receipts sign`` puts it (``runs/<pack id>/``), or repeats a pack.
+
+    Failure-mode placeholders, item checks, the quantization table and the viewer are keyed by pack id:
+    two runs of one pack would let the last one win, so a statement holds one run per pack.
+    """
+    if pack_id in seen:
+        return f"two runs of pack {pack_id}: {seen[pack_id]} and {results} (one run per pack)"
+    seen[pack_id] = results
+    folder = f"runs/{pack_id}"
+    if (results, examples) != (f"{folder}/results.json", f"{folder}/examples.jsonl"):
+        return (
+            f"run {results} (examples {examples}) of pack {pack_id} is not named "
+            f"{folder}/results.json and {folder}/examples.jsonl"
+        )
+    return None
+
+
 def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> list[SignedDocument]:
     from receipts.formats import Results
 
     packs = {s.name: s.digest.sha256 for s in statement.subjects("pack")}
     evaluated = []
+    seen: dict[str, str] = {}
     for entry in statement.predicate.runs:
         results_name, examples_name = entry.results, entry.examples
+        problem = _run_name_problem(entry.pack.id, results_name, examples_name, seen)
+        if problem:
+            raise run.fail(
+                "bindings", problem, hint="receipts sign writes one run per pack, under runs/<pack id>/"
+            )
         if results_name not in files or examples_name not in files:
             raise run.fail("bindings", f"run {results_name} is not among the signed subjects")
         document = _parse(run, Results, files, results_name)

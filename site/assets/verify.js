@@ -406,8 +406,19 @@
     var weights = ofKind(statement, "weights")[0];
     var packs = {};
     ofKind(statement, "pack").forEach(function (s) { packs[s.name] = s.digest.sha256; });
+    var runOf = {};
     for (var i = 0; i < predicate.runs.length; i++) {
       var entry = predicate.runs[i];
+      // one run per pack, under runs/<pack id>/ (receipts/verify.py _run_name_problem): pages key runs by pack id
+      var packId = String((entry.pack || {}).id), folder = "runs/" + packId;
+      if (Object.prototype.hasOwnProperty.call(runOf, packId)) {
+        fail("bindings: two runs of pack " + packId + ": " + runOf[packId] + " and " + entry.results + " (one run per pack)");
+      }
+      runOf[packId] = entry.results;
+      if (entry.results !== folder + "/results.json" || entry.examples !== folder + "/examples.jsonl") {
+        fail("bindings: run " + entry.results + " (examples " + entry.examples + ") of pack " + packId +
+          " is not named " + folder + "/results.json and " + folder + "/examples.jsonl");
+      }
       if (!files[entry.results] || !files[entry.examples]) fail("bindings: run " + entry.results + " is not among the signed files");
       var results = strictJSON(utf8(files[entry.results]), entry.results);
       if ((await sha256(files[entry.examples])) !== ((results.examples || {}).sha256)) {
