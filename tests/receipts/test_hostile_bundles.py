@@ -632,7 +632,9 @@ def test_an_unsigned_script_in_a_bundle_is_never_served(
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("attack", ["dot_slash_subject", "other_publisher", "two_runs_of_one_pack"])
+@pytest.mark.parametrize(
+    "attack", ["dot_slash_subject", "other_publisher", "two_runs_of_one_pack", "pack_without_pack_yaml"]
+)
 def test_verify_js_refuses_what_the_cli_refuses(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str], attack: str
 ) -> None:
@@ -640,6 +642,14 @@ def test_verify_js_refuses_what_the_cli_refuses(
     import hashlib
     import re
 
+    if attack == "pack_without_pack_yaml":  # the receipt publishes its pack (CC-BY-4.0 permits it)
+        shutil.rmtree(world["bundle"])
+        code, text = cli(
+            capsys,
+            *("sign", "--card", CARD, "--weights", "weights", "--run", RUN, "--footprint", FOOTPRINT),
+            *("--pack", DATA / "pack_minimal", "--key", "keys/release.key.pem", "--out", "receipts"),
+        )
+        assert code == 0, text
     code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
     assert code == 0, text
     folder = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0"
@@ -656,6 +666,20 @@ def test_verify_js_refuses_what_the_cli_refuses(
         digest = hashlib.sha256((folder / BUNDLE / "receipt.json").read_bytes()).hexdigest()
         html = re.sub(r'data-receipt-sha256="[0-9a-f]+"', f'data-receipt-sha256="{digest}"', html)
         expected = "is not a safe relative path"
+    elif attack == "pack_without_pack_yaml":
+        bundle = folder / BUNDLE
+        (bundle / "packs" / "tiny-mc" / "pack.yaml").unlink()
+
+        def drop(statement: dict[str, Any]) -> None:
+            statement["subject"] = [s for s in statement["subject"] if s["name"] != "packs/tiny-mc/pack.yaml"]
+
+        _resign(bundle, drop, world["tmp"] / "keys" / "release.key.pem")
+        digest = hashlib.sha256((bundle / "receipt.json").read_bytes()).hexdigest()
+        html = re.sub(r'data-receipt-sha256="[0-9a-f]+"', f'data-receipt-sha256="{digest}"', html)
+        expected = "published without its pack.yaml"
+        code, text = cli(capsys, "verify", bundle, "--trust-root", "trust.json", "--expect", BUNDLE)
+        assert code == 4
+        assert expected in text
     elif attack == "two_runs_of_one_pack":
         bundle = folder / BUNDLE
         _resign(
