@@ -556,3 +556,16 @@ def test_a_limited_run_needs_items_checked_of_at_least_its_items(tmp_path, capsy
     _forged_counts(overlap, 1, None)
     with pytest.raises(InputError, match=re.escape("items_checked is 1, fewer than the 2 item(s)")):
         sign_receipt(CARD, [key], tmp_path / "out2", runs=[run_dir], overlap=overlap, issued_at=ISSUED)
+
+
+def test_the_cli_summary_words_matches_by_their_type(tmp_path, capsys):
+    """A whole-input match is not a 13-gram match: the summary says which kind each count is."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("What is the capital of Norway? Oslo.\n")
+    code, text = run(capsys, "overlap", PACK, corpus, "--out", tmp_path / "o.json", "--no-minhash")
+    assert code == 0, text
+    headline = next(line for line in text.splitlines() if " items of tiny-mc@1.0.0 overlap " in line)
+    assert headline.startswith("1 of 2 items of tiny-mc@1.0.0 overlap corpus.txt (sha256 ")
+    assert headline.endswith(": 1 as a whole input (shorter than 13 words)")
+    assert "13-grams" not in headline
+    assert "checked: 13-grams, whole inputs shorter than 13 words, MinHash not run" in text
