@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from receipts.documents import parse_yaml
 from receipts.errors import InputError
+from receipts.evidence import examples_rows
 
 if TYPE_CHECKING:
     from receipts.formats import Card
@@ -115,15 +116,9 @@ def _read_pack(files: Mapping[str, bytes], pack_id: str) -> _Pack | None:
     paths = [data] if isinstance(data, str) else list(data or [])
     items: dict[str, Mapping[str, Any]] = {}
     for path in paths:
-        for number, line in enumerate(files.get(str(path), b"").decode("utf-8", "replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError:
-                raise InputError(
-                    "not a JSON object", file=f"packs/{pack_id}/{path}", where=f"line {number}"
-                ) from None
+        # JSON Lines split on "\n" only, as verify reads them: str.splitlines would also split on the U+2028,
+        # U+0085 and "\r" that JSON allows inside a string (or as whitespace)
+        for item in examples_rows(files.get(str(path), b""), f"packs/{pack_id}/{path}"):
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 items[item["id"]] = item
     skip = {str(spec.get("target")), *(str(s) for s in spec.get("slices") or [])} | _TAKEN
@@ -245,9 +240,8 @@ def viewer_pages(entry: VerifiedReceipt) -> list[ViewerPage]:
     pages = []
     for run in entry.predicate.runs:
         pack_id = run.pack.id
-        lines = entry.files[run.examples].splitlines()
         raw_rows = [
-            row for row in (json.loads(line) for line in lines if line.strip()) if isinstance(row, dict)
+            row for row in examples_rows(entry.files[run.examples], run.examples) if isinstance(row, dict)
         ]
         pack = _read_pack(entry.pack_files(pack_id), pack_id)
         roles = _roles(raw_rows)

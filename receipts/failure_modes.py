@@ -22,18 +22,21 @@ Placeholder grammar (closed; the text between braces, at most `MAX_PLACEHOLDER` 
              n           items scored in the slice (primary metric)  (a role)
              agree_teacher_wrong, agree_teacher_correct, disagree_teacher_wrong,
              disagree_teacher_correct   fidelity cells: item counts  (a role, all items)
-    SLICE    a slice as results.json keys it                         variant=lowercase, critical
-             (default ``all``)
+    SLICE    a slice as results.json keys it: all (the default),     variant=lowercase, critical
+             critical, or FIELD=LABEL (FIELD a pack field name,      difficulty=easy
+             variant or critical; LABEL no white space or brace)
 
     {capitals-mc.student.acc@variant=lowercase}   {capitals-mc.student.ece}
     {capitals-mc.student-teacher.acc}             {capitals-mc.student.retention}
 
 Where a text needs a literal brace, there is none: braces are reserved for placeholders.
 
-Typed numbers: after placeholders are taken out, a word of a failure mode's text that holds a digit is
-refused unless it starts with a letter and holds no decimal fraction, ``%`` or ``=`` (an identifier such
-as ``cap-028``, ``GPT-4``, ``int8``). ``0.324``, ``15``, ``90%``, ``2nd``, ``n=105`` and ``ECE-0.324`` are
-refused: a measurement is a placeholder, anything else is written in words ("ten metres", "second").
+Typed numbers: after placeholders are taken out (the text of braces that are not a placeholder stays
+in, so a number hidden in a malformed one is refused too), a word of a failure mode's text that holds a
+digit (any ``str.isnumeric`` character: ``½`` and ``⅓`` too) is refused unless it starts with a letter
+and holds no decimal fraction, ``%`` or ``=`` (an identifier such as ``cap-028``, ``GPT-4``, ``int8``).
+``0.324``, ``15``, ``90%``, ``2nd``, ``n=105`` and ``ECE-0.324`` are refused: a measurement is a
+placeholder, anything else is written in words ("ten metres", "second").
 
 Binding: a reference to a pack the receipt signs a run of must resolve in that run (the item is in its
 examples log; the role, slice and metric are in its results). A reference to a pack the receipt signs no
@@ -77,7 +80,7 @@ MAX_PLACEHOLDER = 300
 _ROLE = r"(?:teacher|base|student|sft)(?:@[a-z0-9_-]+)?"
 _REF = re.compile(
     rf"(?P<pack>[a-z0-9][a-z0-9._-]*?)\.(?P<what>{_ROLE}(?:-{_ROLE})?)\.(?P<measure>[a-z][a-z0-9_]*)"
-    r"(?:@(?P<slice>[^{}\x00-\x1f\x7f]+))?"
+    r"(?:@(?P<slice>all|critical|[A-Za-z_][A-Za-z0-9_]{0,63}=[^\s{}\x00-\x1f\x7f]+))?"
 )
 _BRACES = re.compile(r"\{([^{}]*)\}")
 
@@ -215,7 +218,7 @@ def _typed_numbers(text: str) -> list[str]:
     found = []
     for match in _WORD.finditer(text):
         word = match[0].rstrip(".-")
-        if not any(c.isdigit() for c in word):
+        if not any(c.isnumeric() for c in word):  # 0-9, other scripts' digits, ½, ⅓, Ⅻ
             continue
         identifier = word[0].isalpha() and not _DECIMAL.search(word) and not any(c in word for c in "%=")
         if not identifier:
@@ -242,7 +245,8 @@ def text_problems(card: Mapping[str, Any]) -> list[tuple[str, str]]:
                 problems.append(
                     (path, "a brace outside a placeholder: braces are reserved for {PACK.ROLE.MEASURE}")
                 )
-            numbers = _typed_numbers(rest)
+            # a malformed placeholder's text is prose: a number hidden in it is typed in all the same
+            numbers = _typed_numbers(_BRACES.sub(lambda m: " " if parse_ref(m[1]) else f" {m[1]} ", text))
             if numbers:
                 more = f" and {len(numbers) - 5} more" if len(numbers) > 5 else ""
                 listed = ", ".join(repr(n) for n in numbers[:5]) + more

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import string
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "ngrams",
     "normalise",
     "overlap_problems",
+    "run_problems",
 ]
 
 FORMAT = "receipts.overlap/v1"
@@ -298,4 +299,31 @@ def overlap_problems(document: Any, packs: Sequence[Any]) -> list[str]:
     pack = document.pack
     if not any(p == pack for p in packs):
         problems.append(f"is about {pack.id}@{pack.version} {pack.digest}, a pack no signed run used")
+    return problems
+
+
+def run_problems(document: Any, items: Collection[str], limit: object) -> list[str]:
+    """Whether an overlap document's counts hold to the signed run of its pack.
+
+    ``items`` are the distinct item ids of that run's signed examples log, ``limit`` the run's
+    ``settings.limit`` (``None``: the run evaluated the whole pack). Every listed item must be one the run
+    evaluated. The overlap check covers the whole pack: when the run did too, ``items_checked`` must be the
+    run's item count; a ``--limit`` run evaluated part of the pack, so ``items_checked`` is at least that.
+    """
+    problems = []
+    unknown = [item.id for item in document.items if item.id not in items]
+    if unknown:
+        shown = ", ".join(repr(i) for i in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        problems.append(f"lists item(s) the signed run of {document.pack.id} never evaluated: {shown}")
+    checked, evaluated = document.items_checked, len(items)
+    if limit is None and checked != evaluated:
+        problems.append(
+            f"items_checked is {checked}, but the signed run evaluated the whole pack: {evaluated} item(s)"
+        )
+    elif checked < evaluated:
+        problems.append(
+            f"items_checked is {checked}, fewer than the {evaluated} item(s) the signed run evaluated"
+        )
     return problems

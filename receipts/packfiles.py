@@ -11,7 +11,8 @@ adds to the bundle:
   (a README.md) are bound by the manifest alone.
 
 ``receipts verify`` checks each published file against the manifest and the manifest against the signed
-pack digest. Which licences permit redistribution is one decision, `pack_redistributable`.
+pack digest, and that the published ``pack.yaml`` (required) has a licence that permits publishing. Which
+licences permit redistribution is one decision, `pack_redistributable`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from receipts.digests import digest_weights, root_of
-from receipts.documents import load_document, parse_json
+from receipts.documents import load_document, parse_json, parse_yaml
 from receipts.errors import InputError, ReceiptsError
 from receipts.paths import name_problem, read_regular
 
@@ -166,10 +167,37 @@ def published_pack_problem(statement: Statement, files: Mapping[str, bytes]) -> 
         except ReceiptsError as exc:
             return f"{subject.name}: {exc.summary()}"
         problems = manifest_problems(packs[ref], manifest.files, manifest.root, published.get(ref, {}))
-        if problems:
-            return f"published pack {ref.removeprefix('pack:')}: " + "; ".join(problems)
+        problem = problems[0] if problems else _licence_problem(ref, published.get(ref, {}), files)
+        if problem:
+            return f"published pack {ref.removeprefix('pack:')}: " + "; ".join(problems or [problem])
     orphans = sorted(set(published) - manifested)
     return f"pack files published without a pack manifest: {', '.join(orphans)}" if orphans else None
+
+
+def _licence_problem(ref: str, published: Mapping[str, str], files: Mapping[str, bytes]) -> str | None:
+    """Why a published pack may not be published: no ``pack.yaml``, or a licence that forbids it.
+
+    ``receipts sign`` publishes a pack (always with its ``pack.yaml``) only when `pack_redistributable`
+    allows its licence; a hand-made statement is held to the same rule. ``pack.yaml`` is in the manifest,
+    so its licence is the licence of the pack the runs used.
+    """
+    from receipts import schemas
+    from receipts.formats import PackDocument
+
+    pack_id, _, version = ref.removeprefix("pack:").partition("@")
+    if "pack.yaml" not in published:
+        return "published without its pack.yaml, so its licence cannot be checked"
+    name = pack_file_name(pack_id, "pack.yaml")
+    try:
+        value = parse_yaml(files[name], file=name)
+        schemas.validate(value, "pack", file=name)
+        pack = PackDocument.parse(value, file=name)
+    except ReceiptsError as exc:
+        return exc.summary()
+    if (pack.id, pack.version) != (pack_id, version):
+        return f"{name} is {pack.id}@{pack.version}, not the pack it is published as"
+    allowed, why = pack_redistributable(pack.license)
+    return None if allowed else f"its licence does not permit publishing it: {why}"
 
 
 def manifest_problems(

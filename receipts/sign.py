@@ -211,8 +211,9 @@ def _add_footprint(bundle: _Bundle, path: Path, docs: list[Footprint]) -> dict[s
 def _add_overlap(bundle: _Bundle, path: Path, runs: Sequence[dict[str, Any]]) -> None:
     """Bind ``receipts overlap``'s output: it must add up and be about a signed run's pack (by digest)."""
     from receipts import schemas
-    from receipts.formats import Overlap
-    from receipts.overlap import consistency_problems
+    from receipts.documents import parse_json
+    from receipts.formats import Overlap, Results
+    from receipts.overlap import consistency_problems, run_problems
 
     data, value = load_document(path, what="overlap file")
     schemas.validate(value, "overlap", file=path)
@@ -226,13 +227,27 @@ def _add_overlap(bundle: _Bundle, path: Path, runs: Sequence[dict[str, Any]]) ->
         )
     checked = document.pack
     used = [run["pack"] for run in runs]
-    if not any(p == checked.model_dump() for p in used):
+    entry = next((run for run in runs if run["pack"] == checked.model_dump()), None)
+    if entry is None:
         signed = ", ".join(f"{p['id']}@{p['version']} {p['digest']}" for p in used) or "no run at all"
         raise VerificationError(
             f"the overlap check is about {checked.id}@{checked.version} {checked.digest}, but the signed "
             f"runs used {signed}",
             check="bindings",
             hint="run `receipts overlap` on the pack folder the runs evaluated, and sign it with those runs",
+        )
+    # the run as staged: its results and examples log, the bytes this bundle signs
+    results = Results.parse(
+        parse_json((bundle.staging / entry["results"]).read_bytes()), file=entry["results"]
+    )
+    log = (bundle.staging / entry["examples"]).read_bytes()
+    items = signed_packs([(entry["results"], entry["examples"])], [results], [log])[checked.id].items
+    problems = run_problems(document, items, (results.settings or {}).get("limit"))
+    if problems:
+        raise InputError(
+            f"the overlap check does not hold to the signed run of {checked.id}: " + "; ".join(problems),
+            file=path,
+            hint="run `receipts overlap` again on the pack the run evaluated; do not edit its output",
         )
     bundle.add_file("overlap.json", data, "overlap")
 

@@ -39,7 +39,7 @@ from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, Envelope, check_signatures, parse_envelope
 from receipts.errors import InputError, ReceiptsError, SchemaError, UsageError, VerificationError
 from receipts.evidence import SignedDocument
-from receipts.failure_modes import binding_problems, signed_packs
+from receipts.failure_modes import SignedPack, binding_problems, signed_packs
 from receipts.keys import PublicKey
 from receipts.paths import name_problem, read_regular, tree_files
 from receipts.sign import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
@@ -191,13 +191,37 @@ def _parse(run: _Run, model: type[_D], files: Mapping[str, bytes], name: str) ->
         raise run.fail("bindings", f"{name}: {exc.summary()}") from None
 
 
+def _run_name_problem(pack_id: str, results: str, examples: str, seen: dict[str, str]) -> str | None:
+    """Why a run entry is not where ``receipts sign`` puts it (``runs/<pack id>/``), or repeats a pack.
+
+    Failure-mode placeholders, item checks, the quantization table and the viewer are keyed by pack id:
+    two runs of one pack would let the last one win, so a statement holds one run per pack.
+    """
+    if pack_id in seen:
+        return f"two runs of pack {pack_id}: {seen[pack_id]} and {results} (one run per pack)"
+    seen[pack_id] = results
+    folder = f"runs/{pack_id}"
+    if (results, examples) != (f"{folder}/results.json", f"{folder}/examples.jsonl"):
+        return (
+            f"run {results} (examples {examples}) of pack {pack_id} is not named "
+            f"{folder}/results.json and {folder}/examples.jsonl"
+        )
+    return None
+
+
 def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> list[SignedDocument]:
     from receipts.formats import Results
 
     packs = {s.name: s.digest.sha256 for s in statement.subjects("pack")}
     evaluated = []
+    seen: dict[str, str] = {}
     for entry in statement.predicate.runs:
         results_name, examples_name = entry.results, entry.examples
+        problem = _run_name_problem(entry.pack.id, results_name, examples_name, seen)
+        if problem:
+            raise run.fail(
+                "bindings", problem, hint="receipts sign writes one run per pack, under runs/<pack id>/"
+            )
         if results_name not in files or examples_name not in files:
             raise run.fail("bindings", f"run {results_name} is not among the signed subjects")
         document = _parse(run, Results, files, results_name)
@@ -212,16 +236,24 @@ def _check_runs(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> 
     return evaluated
 
 
-def _check_overlap(run: _Run, statement: Statement, files: Mapping[str, bytes]) -> Overlap | None:
-    """The signed overlap check, if any: its schema, its counts, and its pack among the signed runs'."""
+def _check_overlap(
+    run: _Run, statement: Statement, files: Mapping[str, bytes], packs: Mapping[str, SignedPack]
+) -> Overlap | None:
+    """The signed overlap check, if any: schema, counts, pack among the signed runs', held to that run.
+
+    Its listed items and ``items_checked`` are held to the run's examples log (receipts.overlap.run_problems).
+    """
     from receipts.formats import Overlap
-    from receipts.overlap import overlap_problems
+    from receipts.overlap import overlap_problems, run_problems
 
     subject = next(_by_kind(statement.subject, "overlap"), None)
     if subject is None:
         return None
     document: Overlap = _parse(run, Overlap, files, subject.name).typed
     problems = overlap_problems(document, [entry.pack for entry in statement.predicate.runs])
+    signed = packs.get(document.pack.id)
+    if not problems and signed is not None:
+        problems = run_problems(document, signed.items, (signed.results.settings or {}).get("limit"))
     if problems:
         raise run.fail("bindings", f"{subject.name}: " + "; ".join(problems))
     return document
@@ -264,7 +296,7 @@ def _check_bindings(
             "the card contradicts the signed evidence: " + "; ".join(contradictions),
             hint="the card must name the models that were evaluated (or leave a role unstated)",
         )
-    _check_failure_modes(run, statement, evaluated, files)
+    packs = _check_failure_modes(run, statement, evaluated, files)
     manifest = None
     if weights is not None:
         manifest_name = next(_by_kind(statement.subject, "weights-manifest")).name
@@ -279,7 +311,7 @@ def _check_bindings(
     problem = published_pack_problem(statement, files)
     if problem:
         raise run.fail("bindings", problem, hint="the published pack is not the one the runs used; re-sign")
-    overlap = _check_overlap(run, statement, files)
+    overlap = _check_overlap(run, statement, files, packs)
     bound = "pack, weights manifest and overlap check" if overlap else "pack and weights manifest"
     run.ok("bindings", f"card, runs, footprints, {bound} agree with the statement")
     return _Evidence(tuple(evaluated), tuple(measured), manifest, overlap)
@@ -297,8 +329,11 @@ def _check_licence(run: _Run, statement: Statement, predicate: Mapping[str, Any]
 
 def _check_failure_modes(
     run: _Run, statement: Statement, evaluated: Sequence[SignedDocument], files: Mapping[str, bytes]
-) -> None:
-    """Failure modes name only what the signed runs hold, as ``sign`` requires (a hand-made statement too)."""
+) -> dict[str, SignedPack]:
+    """Failure modes name only what the signed runs hold, as ``sign`` requires (a hand-made statement too).
+
+    Returns the signed runs by pack id (`receipts.failure_modes.signed_packs`).
+    """
     runs = statement.predicate.runs
     logs = [files[e.examples] for e in runs]
     try:
@@ -313,6 +348,7 @@ def _check_failure_modes(
             f"the card's failure modes are not bound to the signed runs: {found}",
             hint="re-sign with `receipts sign`, which refuses such a card",
         )
+    return packs
 
 
 def _check_numbers(

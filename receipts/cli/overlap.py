@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -95,9 +95,11 @@ def overlap(
     files = ", ".join(f"{c['name']} (sha256 {c['sha256'][7:19]}…)" for c in document["corpus"])
     out.print(
         f"{document['items_overlapping']} of {document['items_checked']} items of "
-        f"{escape(identity['id'])}@{escape(identity['version'])} overlap {escape(files)} "
-        f"at {ngram}-grams{' or by MinHash' if settings else ''}"
+        f"{escape(identity['id'])}@{escape(identity['version'])} overlap {escape(files)}"
+        f"{_by_match_type(document['items'], ngram)}"
     )
+    checked = "MinHash near-duplicates" if settings else "MinHash not run (near-duplicates not checked)"
+    out.print(f"  checked: {ngram}-grams, whole inputs shorter than {ngram} words, {checked}")
     for item in document["items"][:20]:
         why = [f"{item['ngram_matches']} n-gram(s)"] if item["ngram_matches"] else []
         why += ["whole input"] if item["whole_input"] else []
@@ -107,3 +109,17 @@ def overlap(
         out.print(f"  … and {len(document['items']) - 20} more (see {escape(str(out_file))})")
     shown = escape(str(out_file))
     out.print(f"wrote {shown}; bind it with: receipts sign --overlap {shown} ...")
+
+
+def _by_match_type(items: list[dict[str, Any]], ngram: int) -> str:
+    """How the listed items match, counted by match type (an item may match in more than one way).
+
+    The card page words each item the same way: ``N-gram(s)``, ``whole input``, ``MinHash``.
+    """
+    counts = [
+        (sum(1 for i in items if i["ngram_matches"]), f"by {ngram}-grams"),
+        (sum(1 for i in items if i["whole_input"]), f"as a whole input (shorter than {ngram} words)"),
+        (sum(1 for i in items if i["minhash"]), "by MinHash"),
+    ]
+    parts = [f"{count} {how}" for count, how in counts if count]
+    return f": {', '.join(parts)}" if parts else ""

@@ -311,7 +311,8 @@
     return { state: "verified", predicate: predicate, text: "Verified in your browser: " + good.size +
       " trusted signature(s) of " + root.publisher + " (trust root v" + root.version + "), statement for " +
       model.name + "@" + model.version + ", " + checked + " bound file(s) match and agree, headline scores " +
-      "re-derived from the examples (card.yaml against the signed card, CIs and the gate: checked at build)." };
+      "re-derived from the examples (card.yaml against the signed card, CIs and the gate, a published " +
+      "pack's licence: checked at build)." };
   }
 
   var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
@@ -406,8 +407,19 @@
     var weights = ofKind(statement, "weights")[0];
     var packs = {};
     ofKind(statement, "pack").forEach(function (s) { packs[s.name] = s.digest.sha256; });
+    var runOf = {};
     for (var i = 0; i < predicate.runs.length; i++) {
       var entry = predicate.runs[i];
+      // one run per pack, under runs/<pack id>/ (receipts/verify.py _run_name_problem): pages key runs by pack id
+      var packId = String((entry.pack || {}).id), folder = "runs/" + packId;
+      if (Object.prototype.hasOwnProperty.call(runOf, packId)) {
+        fail("bindings: two runs of pack " + packId + ": " + runOf[packId] + " and " + entry.results + " (one run per pack)");
+      }
+      runOf[packId] = entry.results;
+      if (entry.results !== folder + "/results.json" || entry.examples !== folder + "/examples.jsonl") {
+        fail("bindings: run " + entry.results + " (examples " + entry.examples + ") of pack " + packId +
+          " is not named " + folder + "/results.json and " + folder + "/examples.jsonl");
+      }
       if (!files[entry.results] || !files[entry.examples]) fail("bindings: run " + entry.results + " is not among the signed files");
       var results = strictJSON(utf8(files[entry.results]), entry.results);
       if ((await sha256(files[entry.examples])) !== ((results.examples || {}).sha256)) {
@@ -472,6 +484,11 @@
       var root = await manifestRoot(manifest);
       if (manifest.root !== "sha256:" + root || root !== packs[ref]) {
         fail("bindings: published pack " + id + ": its manifest does not add up to the signed pack digest");
+      }
+      // The licence in the published pack.yaml is held to the licence table at build (receipts/packfiles.py
+      // _licence_problem): this page has no YAML parser nor the table, but a pack without pack.yaml is refused.
+      if (!Object.prototype.hasOwnProperty.call(published[ref] || {}, "pack.yaml")) {
+        fail("bindings: published pack " + id + ": published without its pack.yaml, so its licence cannot be checked");
       }
       Object.keys(published[ref] || {}).forEach(function (path) {
         if (String((manifest.files || {})[path]) !== "sha256:" + published[ref][path]) {

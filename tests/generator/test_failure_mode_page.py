@@ -22,7 +22,7 @@ from receipts.trust import new_root
 
 ROOT = Path(__file__).parents[2]
 FAKE_CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"
-HOSTILE_SLICE = "<img src=x onerror=alert(1)>"
+HOSTILE_SLICE = "note=<img/src=x/onerror=alert(1)>"  # FIELD=LABEL: a label holds no white space
 HOSTILE_TEXT = "</div><script>alert(document.domain)</script> a [link](javascript:alert(document.domain))"
 
 
@@ -110,7 +110,7 @@ def test_hostile_failure_mode_text_stays_inert(site: dict[str, Any]) -> None:
     page = site["page"]
     section = page[page.index('id="fm-weak-rare-countries"') : page.index('id="fm-inherits-teacher-errors"')]
     assert "<script>alert(" not in page
-    assert "<img src=x" not in page
+    assert "<img/src" not in page
     assert 'href="javascript' not in page
     assert html.escape(HOSTILE_SLICE, quote=False) in section  # shown, as text
     assert "not evaluated in this receipt (no signed run of other-pack)" in section

@@ -116,6 +116,16 @@ def test_a_1_mib_field_is_cut_with_a_note(rendered: dict[str, bytes]):
     assert len(rendered[f"{MODEL}/0.1.0/{VIEWER}index.md"]) < 200_000
 
 
+def test_line_separators_inside_json_strings_do_not_split_rows(rendered: dict[str, bytes]):
+    """A raw U+2028/U+2029/U+0085 in a pack item, a CR between JSON tokens of an examples row: one line.
+
+    The viewer splits JSON Lines on LF only, as verify does (str.splitlines split both).
+    """
+    shown = page_rows(rendered, "0.1.0")
+    item = next(r for r in shown if r["item"] == "evil-linesep")
+    assert dict(item["input"])["question"] == HOSTILE_TEXTS["evil-linesep"]
+
+
 def test_hostile_text_is_escaped_on_one_line_of_the_html_block(rendered: dict[str, bytes]):
     page = rendered[f"{MODEL}/0.1.0/{VIEWER}index.md"].decode()
     block = next(line for line in page.splitlines() if line.startswith('<div class="rc-viewer"'))

@@ -7,6 +7,7 @@ licence, CC-BY-4.0, permits it), ``0.2.0`` is signed with ``--no-pack``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ HOSTILE_TEXTS = {
     ),
     "evil-rtl": "\u202egnp.exe\u202c what is the capital of \u202eecnarF\u202c?",
     "evil-big": "What is the capital of France? (its notes field holds 1 MiB)",
+    # written raw (JSON allows U+2028, U+2029 and U+0085 inside a string): str.splitlines would split here
+    "evil-linesep": "What is the capital\u2028of\u2029France?\u0085",
 }
 """Item id -> question: each must reach the page as text, and nothing in it may run or link."""
 MODES = [
@@ -59,7 +62,7 @@ def hostile_pack(tmp: Path) -> Path:
             line["notes"] = "<script>window.__pwned = 4</script>" + "A" * BIG
         lines.append(line)
     own = (source / "data" / "items.jsonl").read_text("utf-8")
-    text = "".join(json.dumps(line) + "\n" for line in lines) + own
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines) + own
     (pack / "data" / "items.jsonl").write_text(text, "utf-8")
     return pack
 
@@ -92,6 +95,7 @@ def make_receipts(tmp: Path) -> tuple[Path, bytes, Path]:
             __import__("os").environ.pop("RECEIPTS_CACHE", None)
         else:
             __import__("os").environ["RECEIPTS_CACHE"] = old
+    crlf_whitespace(run)
     key = generate()
     receipts = tmp / "receipts"
     issued = datetime(2026, 6, 1, tzinfo=UTC)
@@ -103,6 +107,17 @@ def make_receipts(tmp: Path) -> tuple[Path, bytes, Path]:
     return receipts, root, run
 
 
+def crlf_whitespace(run: Path) -> None:
+    """A CR as JSON whitespace inside the first examples row (bytes.splitlines would split the row there)."""
+    log = run / "examples.jsonl"
+    data = log.read_bytes().replace(b"{", b"{\r", 1)
+    log.write_bytes(data)
+    results = json.loads((run / "results.json").read_text("utf-8"))
+    results["examples"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (run / "results.json").write_text(json.dumps(results, indent=2), "utf-8")
+
+
 def examples(run: Path) -> list[dict[str, Any]]:
-    """The run's examples log, as written."""
-    return [json.loads(line) for line in (run / "examples.jsonl").read_text("utf-8").splitlines()]
+    """The run's examples log, as written (JSON Lines: split on LF only)."""
+    text = (run / "examples.jsonl").read_bytes().decode("utf-8")  # read_text would turn "\r" into "\n"
+    return [json.loads(line) for line in text.split("\n") if line.strip()]

@@ -97,6 +97,8 @@ def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("pack.v2.student.ece", ("pack.v2", "student", "ece", "all")),
         ("capitals-mc.student.retention@critical", ("capitals-mc", "student", "retention", "critical")),
+        ("capitals-mc.student.acc@critical=pii", ("capitals-mc", "student", "acc", "critical=pii")),
+        ("capitals-mc.student.acc@difficulty=hard", ("capitals-mc", "student", "acc", "difficulty=hard")),
     ],
 )
 def test_placeholders_parse(body: str, expected: tuple[str, str, str, str]) -> None:
@@ -118,6 +120,12 @@ def test_placeholders_parse(body: str, expected: tuple[str, str, str, str]) -> N
         "capitals-mc.student.acc@" + "x" * 400,
         "0.324",
         "",
+        # a slice is all, critical or FIELD=LABEL: no prose, no white space
+        "capitals-mc.student.ece@ECE measured 0.324 vs teacher 0.109",
+        "capitals-mc.student.acc@difficulty=hard and 0.5",
+        "capitals-mc.student.acc@difficulty",
+        "capitals-mc.student.acc@=hard",
+        "capitals-mc.student.acc@0.324",
     ],
 )
 def test_text_outside_the_grammar_is_not_a_placeholder(body: str) -> None:
@@ -154,6 +162,9 @@ def test_words_identifiers_and_placeholders_are_not_typed_numbers(text: str) -> 
         ("\uff10.\uff13\uff12\uff14 in full-width digits", "'\uff10.\uff13\uff12\uff14'"),
         ("accuracy 0,429 (decimal comma)", "'0,429'"),
         ("10 metres in a kilometre", "'10'"),
+        ("right on \u00bd of the items", "'\u00bd'"),
+        ("wrong on \u2153 of them", "'\u2153'"),
+        ("chapter \u216b", "'\u216b'"),
     ],
 )
 def test_typed_numbers_are_refused_with_the_json_path(text: str, word: str) -> None:
@@ -162,6 +173,14 @@ def test_typed_numbers_are_refused_with_the_json_path(text: str, word: str) -> N
         assert path == f"$.failure_modes[0].{field}"
         assert problem.startswith("typed-in number")
         assert word in problem
+
+
+def test_a_number_hidden_in_a_placeholder_slice_is_refused() -> None:
+    """The reviewer's case: measured numbers typed into what looks like a placeholder's slice."""
+    problems = _problems("calibration {capitals-mc.student.ece@ECE measured 0.324 vs teacher 0.109}")
+    assert [p for _, p in problems if p.startswith("{capitals-mc.student.ece@ECE measured")]
+    [typed] = [p for _, p in problems if p.startswith("typed-in number")]
+    assert "'0.324', '0.109'" in typed
 
 
 @pytest.mark.parametrize(

@@ -365,6 +365,42 @@ def test_a_forged_teacher_claim_fails_verify_naming_both(
     assert "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53" in text
 
 
+def _second_run_folder(bundle: Path, statement: dict[str, Any], folder: str, *, keep: bool) -> None:
+    """Copy (``keep``) or move the signed run of tiny-mc to ``runs/<folder>/``, subjects and entries too."""
+    shutil.copytree(bundle / "runs" / "tiny-mc", bundle / "runs" / folder)
+    if not keep:
+        shutil.rmtree(bundle / "runs" / "tiny-mc")
+    entry = json.loads(json.dumps(statement["predicate"]["runs"][0]))
+    entry["results"], entry["examples"] = f"runs/{folder}/results.json", f"runs/{folder}/examples.jsonl"
+    statement["predicate"]["runs"] = [*statement["predicate"]["runs"], entry] if keep else [entry]
+    for subject in list(statement["subject"]):
+        if subject["name"].startswith("runs/tiny-mc/"):
+            moved = dict(subject, name=subject["name"].replace("runs/tiny-mc/", f"runs/{folder}/"))
+            statement["subject"].append(moved)
+            if not keep:
+                statement["subject"].remove(subject)
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["two_runs_of_one_pack", "run_in_another_folder"])
+def test_one_run_per_pack_under_its_pack_id(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], keep: bool
+) -> None:
+    """Pages key a run by its pack id: a second run of tiny-mc, or a run filed elsewhere, is refused."""
+    bundle = world["bundle"]
+    _resign(
+        bundle,
+        lambda st: _second_run_folder(bundle, st, "tiny-mc-again", keep=keep),
+        world["tmp"] / "keys" / "release.key.pem",
+    )
+    code, text = cli(capsys, "verify", bundle, "--trust-root", "trust.json")
+    assert code == 4, text
+    assert "bindings" in text
+    if keep:
+        assert "two runs of pack tiny-mc: runs/tiny-mc/results.json and runs/tiny-mc-again/" in text
+    else:
+        assert "is not named runs/tiny-mc/results.json and runs/tiny-mc/examples.jsonl" in text
+
+
 def test_a_fake_student_is_not_the_signed_weights(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -596,7 +632,9 @@ def test_an_unsigned_script_in_a_bundle_is_never_served(
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("attack", ["dot_slash_subject", "other_publisher"])
+@pytest.mark.parametrize(
+    "attack", ["dot_slash_subject", "other_publisher", "two_runs_of_one_pack", "pack_without_pack_yaml"]
+)
 def test_verify_js_refuses_what_the_cli_refuses(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str], attack: str
 ) -> None:
@@ -604,6 +642,14 @@ def test_verify_js_refuses_what_the_cli_refuses(
     import hashlib
     import re
 
+    if attack == "pack_without_pack_yaml":  # the receipt publishes its pack (CC-BY-4.0 permits it)
+        shutil.rmtree(world["bundle"])
+        code, text = cli(
+            capsys,
+            *("sign", "--card", CARD, "--weights", "weights", "--run", RUN, "--footprint", FOOTPRINT),
+            *("--pack", DATA / "pack_minimal", "--key", "keys/release.key.pem", "--out", "receipts"),
+        )
+        assert code == 0, text
     code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
     assert code == 0, text
     folder = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0"
@@ -620,6 +666,33 @@ def test_verify_js_refuses_what_the_cli_refuses(
         digest = hashlib.sha256((folder / BUNDLE / "receipt.json").read_bytes()).hexdigest()
         html = re.sub(r'data-receipt-sha256="[0-9a-f]+"', f'data-receipt-sha256="{digest}"', html)
         expected = "is not a safe relative path"
+    elif attack == "pack_without_pack_yaml":
+        bundle = folder / BUNDLE
+        (bundle / "packs" / "tiny-mc" / "pack.yaml").unlink()
+
+        def drop(statement: dict[str, Any]) -> None:
+            statement["subject"] = [s for s in statement["subject"] if s["name"] != "packs/tiny-mc/pack.yaml"]
+
+        _resign(bundle, drop, world["tmp"] / "keys" / "release.key.pem")
+        digest = hashlib.sha256((bundle / "receipt.json").read_bytes()).hexdigest()
+        html = re.sub(r'data-receipt-sha256="[0-9a-f]+"', f'data-receipt-sha256="{digest}"', html)
+        expected = "published without its pack.yaml"
+        code, text = cli(capsys, "verify", bundle, "--trust-root", "trust.json", "--expect", BUNDLE)
+        assert code == 4
+        assert expected in text
+    elif attack == "two_runs_of_one_pack":
+        bundle = folder / BUNDLE
+        _resign(
+            bundle,
+            lambda st: _second_run_folder(bundle, st, "tiny-mc-again", keep=True),
+            world["tmp"] / "keys" / "release.key.pem",
+        )
+        digest = hashlib.sha256((bundle / "receipt.json").read_bytes()).hexdigest()
+        html = re.sub(r'data-receipt-sha256="[0-9a-f]+"', f'data-receipt-sha256="{digest}"', html)
+        expected = "two runs of pack tiny-mc"
+        code, text = cli(capsys, "verify", bundle, "--trust-root", "trust.json", "--expect", BUNDLE)
+        assert code == 4
+        assert expected in text
     else:
         root = json.loads(world["trust"].read_bytes())
         root["signed"]["publisher"] = "Acme ML"

@@ -503,3 +503,69 @@ def test_verify_refuses_an_overlap_json_that_fails_its_schema(tmp_path, capsys, 
     with pytest.raises(VerificationError, match=r"overlap.json: .*not a valid overlap") as caught:
         verify_receipt(bundle, root, now=NOW)
     assert caught.value.check == "bindings"
+
+
+def _forged_counts(overlap: Path, checked: int, listed_id: str | None) -> None:
+    """``items_checked`` and the listed item's id edited: counts that add up, but not to the signed run."""
+    document = json.loads(overlap.read_text())
+    document["items_checked"] = checked
+    if listed_id is not None:
+        document["items"][0]["id"] = listed_id
+    overlap.write_text(json.dumps(document))
+
+
+FORGED = {
+    # the run evaluated the whole 2-item pack (settings.limit null): the check covers exactly those
+    "inflated_count": (
+        105,
+        None,
+        "items_checked is 105, but the signed run evaluated the whole pack: 2 item",
+    ),
+    "unknown_item": (
+        2,
+        "not-an-item",
+        "lists item(s) the signed run of tiny-mc never evaluated: 'not-an-item'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGED))
+def test_sign_and_verify_hold_the_overlap_to_the_signed_run(tmp_path, capsys, key, root, monkeypatch, case):
+    checked, listed_id, message = FORGED[case]
+    overlap = _overlap(tmp_path, capsys)
+    _forged_counts(overlap, checked, listed_id)
+    with pytest.raises(InputError, match=re.escape(message)):
+        sign_receipt(CARD, [key], tmp_path / "refused", runs=[RUN], overlap=overlap, issued_at=ISSUED)
+    bundle = _lax_sign(monkeypatch, overlap, tmp_path / "out", key)
+    with pytest.raises(VerificationError, match=re.escape(f"overlap.json: {message}")) as caught:
+        verify_receipt(bundle, root, now=NOW)
+    assert caught.value.check == "bindings"
+
+
+def test_a_limited_run_needs_items_checked_of_at_least_its_items(tmp_path, capsys, key, root):
+    """A ``--limit`` run covers part of the pack, the overlap check all of it: more is fine, fewer not."""
+    run_dir = tmp_path / "limited"
+    shutil.copytree(RUN, run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    results["settings"]["limit"] = 2
+    (run_dir / "results.json").write_text(json.dumps(results))
+    overlap = _overlap(tmp_path, capsys)
+    _forged_counts(overlap, 5, None)
+    bundle = sign_receipt(CARD, [key], tmp_path / "out", runs=[run_dir], overlap=overlap, issued_at=ISSUED)
+    assert verify_receipt(bundle, root, now=NOW).overlap.items_checked == 5
+    _forged_counts(overlap, 1, None)
+    with pytest.raises(InputError, match=re.escape("items_checked is 1, fewer than the 2 item(s)")):
+        sign_receipt(CARD, [key], tmp_path / "out2", runs=[run_dir], overlap=overlap, issued_at=ISSUED)
+
+
+def test_the_cli_summary_words_matches_by_their_type(tmp_path, capsys):
+    """A whole-input match is not a 13-gram match: the summary says which kind each count is."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("What is the capital of Norway? Oslo.\n")
+    code, text = run(capsys, "overlap", PACK, corpus, "--out", tmp_path / "o.json", "--no-minhash")
+    assert code == 0, text
+    headline = next(line for line in text.splitlines() if " items of tiny-mc@1.0.0 overlap " in line)
+    assert headline.startswith("1 of 2 items of tiny-mc@1.0.0 overlap corpus.txt (sha256 ")
+    assert headline.endswith(": 1 as a whole input (shorter than 13 words)")
+    assert "13-grams" not in headline
+    assert "checked: 13-grams, whole inputs shorter than 13 words, MinHash not run" in text

@@ -314,3 +314,36 @@ def test_a_signed_html_pack_file_is_refused_by_its_layout(tmp_path, key, root):
     with pytest.raises(VerificationError, match="is not where a pack-file subject lives") as caught:
         verify_receipt(bundle, root, now=NOW)
     assert caught.value.check == "subjects"
+
+
+def test_a_hand_published_pack_whose_licence_forbids_it_fails_verify(tmp_path, key, root, monkeypatch):
+    """A signer that skips `pack_redistributable` (a hand-made statement) publishes a CC-BY-NC pack."""
+    import receipts.packfiles
+
+    pack, run = relicensed(tmp_path, "CC-BY-NC-4.0")
+    with monkeypatch.context() as patched:
+        patched.setattr(receipts.packfiles, "pack_redistributable", lambda _: (True, "a forged yes"))
+        bundle = sign_receipt(CARD, [key], tmp_path / "out", runs=[run], packs=[pack], issued_at=ISSUED)
+    assert (bundle / "packs/tiny-mc/pack.yaml").is_file()
+    with pytest.raises(VerificationError) as caught:
+        verify_receipt(bundle, root, now=NOW)
+    assert caught.value.check == "bindings"
+    assert "published pack tiny-mc@1.0.0: its licence does not permit publishing it: commercial use: no" in (
+        caught.value.message
+    )
+
+
+def test_a_pack_published_without_its_pack_yaml_fails_verify(tmp_path, key, root):
+    """Without the published pack.yaml nobody can tell whether the pack's licence lets it be published."""
+    bundle = sign(tmp_path, key, packs=[PACK])
+    (bundle / "packs/tiny-mc/pack.yaml").unlink()
+
+    def drop(statement):
+        statement["subject"] = [s for s in statement["subject"] if s["name"] != "packs/tiny-mc/pack.yaml"]
+
+    resign(bundle, key, drop)
+    with pytest.raises(
+        VerificationError, match=re.escape("published without its pack.yaml, so its licence cannot be")
+    ) as caught:
+        verify_receipt(bundle, root, now=NOW)
+    assert caught.value.check == "bindings"
