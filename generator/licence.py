@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from receipts import licences
+from receipts import licence_claims, licences
 
 if TYPE_CHECKING:
     from receipts.verify import VerifiedReceipt
@@ -34,7 +34,9 @@ class LicenceRow:
 
 def _record(entry: VerifiedReceipt) -> dict[str, Any]:
     signed = entry.predicate.licence
-    return licences.record_of(entry.card, signed.model_dump(mode="json") if signed is not None else None)
+    return licence_claims.record_of(
+        entry.card, signed.model_dump(mode="json") if signed is not None else None
+    )
 
 
 def _worst(computed: dict[str, Any], *keys: str) -> tuple[str, list[str]]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import rfc8785
 
-from receipts import gate, licences
+from receipts import gate, licence_claims
 from receipts._version import __version__
 from receipts.binding import evidence_problems, matches_teacher
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
@@ -436,7 +436,7 @@ def _predicate(
         "runs": run_entries,
         "footprints": footprint_entries,
         "gate": signed_gate(card, run_docs, footprint_docs),
-        "licence": licences.licence_record(card),
+        "licence": licence_claims.licence_record(card),
         "generator": {"name": "receipts", "version": __version__},
     }
     table = quantization_table(run_docs, footprint_docs)
@@ -523,7 +523,7 @@ def sign_receipt(
     card_bytes, value = load_document(card_path, what="card")
     schemas.validate(value, "card", file=card_path)
     card = Card.parse(value, file=card_path)
-    licences.check_card(card, file=card_path)  # declared permissions beyond the computed terms: refused
+    licence_claims.check_card(card, file=card_path)  # declared permissions beyond the computed terms: refused
     target = out_dir / f"{card.model.name}@{card.model.version}"
     if target.exists() and not force:
         raise UsageError("receipt folder already exists", file=target, hint="pass --force to replace it")

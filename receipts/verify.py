@@ -319,7 +319,7 @@ def _check_bindings(
 
 def _check_licence(run: _Run, statement: Statement, predicate: Mapping[str, Any]) -> None:
     """The licence terms recomputed from the signed card with the signed table version (receipts.licences)."""
-    from receipts.licences import check_record
+    from receipts.licence_claims import check_record
 
     try:
         run.ok("licence", check_record(statement.predicate.card, predicate.get("licence")))

@@ -52,7 +52,7 @@ def _validate_one(path: Path) -> str:
     if kind == "card":
         _check_failure_mode_text(value, path)
         from receipts.formats import Card
-        from receipts.licences import check_card
+        from receipts.licence_claims import check_card
 
         terms = check_card(Card.parse(value, file=path), file=path)
         verdicts = ", ".join(

@@ -28,7 +28,10 @@ HOSTILE_TEXT = "</div><script>alert(document.domain)</script> a [link](javascrip
 
 def _card(tmp: Path) -> Path:
     card = yaml.safe_load((ROOT / "examples" / "card.yaml").read_text("utf-8"))
-    card["lineage"]["teachers"] = yaml.safe_load(FAKE_CARD.read_text("utf-8"))["lineage"]["teachers"]
+    fake = yaml.safe_load(FAKE_CARD.read_text("utf-8"))
+    card["lineage"]["teachers"] = fake["lineage"]["teachers"]
+    # the fake teacher is no provider in the licence table: the fake card's overrides say why it is free
+    card["license"]["overrides"] = fake["license"]["overrides"]
     hostile = card["failure_modes"][0]
     hostile["description"] += f" {HOSTILE_TEXT} elsewhere {{other-pack.student.acc@{HOSTILE_SLICE}}}."
     hostile["pack_items"].append("other-pack/item-1")

@@ -39,7 +39,10 @@ def cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
 def demo_card(edit: Any = None) -> dict[str, Any]:
     """examples/card.yaml with the fake teacher the test runs score (a card names the evaluated teacher)."""
     card = yaml.safe_load(EXAMPLE.read_text("utf-8"))
-    card["lineage"]["teachers"] = yaml.safe_load(FAKE_CARD.read_text("utf-8"))["lineage"]["teachers"]
+    fake = yaml.safe_load(FAKE_CARD.read_text("utf-8"))
+    card["lineage"]["teachers"] = fake["lineage"]["teachers"]
+    # the fake teacher is no provider in the licence table: the fake card's overrides say why it is free
+    card["license"]["overrides"] = fake["license"]["overrides"]
     if edit is not None:
         edit(card)
     return card

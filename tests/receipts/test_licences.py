@@ -22,7 +22,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receipts import licences
+from receipts import licence_claims, licences
 from receipts.cli import main
 from receipts.dsse import sign_envelope
 from receipts.errors import SchemaError, VerificationError
@@ -512,7 +512,7 @@ def test_leaving_the_record_out_does_not_skip_the_check(tmp_path, key, root, cap
 def test_the_demo_cards_validate_and_gemma_carries_its_terms():
     root = Path(__file__).parents[2]
     for path in [root / "examples" / "card.yaml", *sorted((root / "examples" / "demo").glob("*.card.yaml"))]:
-        assert licences.licence_problems(Card.load(path)) == [], path
+        assert licence_claims.licence_problems(Card.load(path)) == [], path
     gemma = licences.compute_terms(Card.load(root / "examples" / "demo" / "gemma-3-270m.card.yaml"))
     assert gemma.carried == ("LicenseRef-Gemma-Terms-of-Use",)
     assert gemma.verdict("use_restrictions") == "yes"
@@ -562,7 +562,9 @@ def test_and_is_the_meet_and_or_is_one_whole_option_never_a_mix(ids, permission)
     options = [Card.parse(_with_base(i)) for i in ids]
     either = Card.parse(_with_base(" OR ".join(ids)))
     assert _vector(licences.compute_terms(either)) in [_vector(licences.compute_terms(o)) for o in options]
-    assert len(licences.licence_problems(either)) == min(len(licences.licence_problems(o)) for o in options)
+    assert len(licence_claims.licence_problems(either)) == min(
+        len(licence_claims.licence_problems(o)) for o in options
+    )
     if all(i in ("NOASSERTION", "LicenseRef-Acme") for i in ids):  # nothing known: never permitted
         assert both == _RANK["unknown"]
         assert licences.compute_terms(either).verdict(permission) == "unknown"
@@ -624,8 +626,8 @@ def test_receipts_signed_with_table_v1_recompute_with_v1s_rules_and_still_verify
     value["license"]["permissions"]["attribution_required"] = True
     old = licences.compute_terms(Card.parse(value), licences.load_table(1))
     assert old.verdict("commercial_use") == "yes"  # v1's per-permission reading, as it was signed
-    assert licences.licence_problems(Card.parse(value), old) == []
-    assert licences.licence_problems(Card.parse(value)) != []  # refused by today's table
+    assert licence_claims.licence_problems(Card.parse(value), old) == []
+    assert licence_claims.licence_problems(Card.parse(value)) != []  # refused by today's table
     value["license"]["overrides"] = [
         {"permission": p, "reason": "Separate agreement with the licensor."}
         for p in ("commercial_use", "license_id")
@@ -633,7 +635,7 @@ def test_receipts_signed_with_table_v1_recompute_with_v1s_rules_and_still_verify
     bundle = sign_receipt(write(tmp_path, value), [key], tmp_path / "out", issued_at=ISSUED)
 
     def as_v1(predicate: dict[str, Any]) -> None:  # what sign wrote when v1 was the latest table
-        predicate["licence"] = licences.licence_record(Card.parse(value), licences.load_table(1))
+        predicate["licence"] = licence_claims.licence_record(Card.parse(value), licences.load_table(1))
 
     resign(bundle, key, as_v1)
     report = verify_receipt(bundle, root, now=NOW)
@@ -699,7 +701,7 @@ def test_the_cards_licence_must_include_every_carried_licence(tmp_path, capsys, 
     value["license"]["id"] = "MIT"
     value["license"]["overrides"] = [{"permission": "license_id", "reason": "Relicensed by the licensor."}]
     assert validate(capsys, write(tmp_path, value))[0] == 0
-    record = licences.licence_record(Card.parse(value))
+    record = licence_claims.licence_record(Card.parse(value))
     assert [o["permission"] for o in record["overrides"]] == ["license_id"]
 
 
