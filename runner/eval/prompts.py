@@ -35,6 +35,14 @@ def _chosen(pack: Pack, names: Sequence[str] | None) -> list[Variant]:
             f"pack {pack.id} has no variant {', '.join(map(repr, unknown))}",
             hint=f"choose from: {', '.join(by_name)}",
         )
+    if "original" not in names:
+        # fidelity, retention and each variant's robustness gap are measured against the original prompt
+        given = " ".join(f"--variant {n}" for n in names)
+        raise UsageError(
+            f"{given}: the original prompt is needed too (fidelity and the robustness gaps are measured "
+            "against it)",
+            hint=f"add it: --variant original {given}",
+        )
     return [by_name[n] for n in dict.fromkeys(names)]
 
 

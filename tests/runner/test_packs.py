@@ -346,6 +346,14 @@ def test_materialise_is_repeatable_and_rejects_unknown_variants():
     assert "numbered" in caught.value.hint
 
 
+def test_variants_without_the_original_are_refused_with_the_fix():
+    """Fidelity and robustness gaps are measured against the original prompt: without it nothing derives."""
+    pack = load_pack(PACKS / "capitals-mc")
+    with pytest.raises(UsageError, match="the original prompt is needed") as caught:
+        list(materialise(pack, ["reworded"]))
+    assert caught.value.hint == "add it: --variant original --variant reworded"
+
+
 # --- answers: normalisation, extraction, behaviours -----------------------------------------------
 
 
