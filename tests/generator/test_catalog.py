@@ -249,9 +249,9 @@ def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import generator.render
+    import generator.listings
 
-    monkeypatch.setattr(generator.render, "PAGE_ROWS", 1)  # 2 receipts -> every listing has 2 pages
+    monkeypatch.setattr(generator.listings, "PAGE_ROWS", 1)  # 2 receipts -> every listing has 2 pages
     site = tmp_path / "site"
     code, text = cli(capsys, "build", world["receipts"], "--trust-root", world["trust"], "--out", site)
     assert code == 0, text
