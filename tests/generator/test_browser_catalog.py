@@ -117,7 +117,8 @@ def test_sort_by_retention_orders_rows_on_the_chosen_pack(
         name: (signed_pack(p, pack) or {}).get("retention") for name, p in predicates.items()
     }  # fmt: skip
     missing = {name for name, value in retention.items() if value is None}
-    assert len(set(retention.values()) - {None}) > 1 and missing  # the order means something
+    assert len(set(retention.values()) - {None}) > 1
+    assert missing
     page = open_catalog(browser, base)
     page.select_option("select.rc-pack-select", pack)
     header = f"{CATALOG} thead th:nth-child(4)"
@@ -134,9 +135,8 @@ def test_sort_by_retention_orders_rows_on_the_chosen_pack(
     page.select_option("select.rc-pack-select", other)
     values = [(signed_pack(predicates[r["name"]], other) or {}).get("retention") for r in rows(page)]
     known = [v for v in values if v is not None]
-    assert known == sorted(known, reverse=True) and values[len(known) :] == [None] * (
-        len(values) - len(known)
-    )
+    assert known == sorted(known, reverse=True)
+    assert values[len(known) :] == [None] * (len(values) - len(known))
     page.close()
 
 
@@ -149,13 +149,15 @@ def test_catalog_has_the_columns_and_keeps_hostile_text_inert(
         page = open_catalog(browser, base, width)
         heads = page.locator(f"{CATALOG} thead th").evaluate_all("ths => ths.map(t => t.innerText)")
         assert [h.split()[0] for h in heads] == [
-            "model", "teacher(s)", "student", "retention", "memory", "decode", "licence", "gate", "tags", "compare"
+            "model", "teacher(s)", "student", "retention", "memory",
+            "decode", "licence", "gate", "tags", "compare",
         ]  # fmt: skip
         teachers = page.locator(f"{CATALOG} tbody tr td:nth-child(2)").all_text_contents()
         assert all(HOSTILE_TEACHER in t for t in teachers), teachers  # shown as text
         assert page.locator(f"{CATALOG} img").count() == 0
         memory = page.locator(f"{CATALOG} tbody tr td:nth-child(5)").all_text_contents()
-        assert "2.00 GB fp32" in memory and "n/a (not measured)" in memory
+        assert "2.00 GB fp32" in memory
+        assert "n/a (not measured)" in memory
         page.select_option("select.rc-pack-select", "tiny-mc")
         assert page.evaluate("window.__pwned") is None
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -178,7 +180,8 @@ def test_home_scatter_has_one_point_per_model_with_the_signed_numbers(
     assert counts == {"models": "4", "receipts": "4", "publishers": "1", "packs": "2"}
     for pack in ("capitals-mc", "tiny-mc"):
         drawn = page.locator(f'.rc-scatter-wrap[data-rc-pack="{pack}"] svg a').evaluate_all(
-            "as => as.map(a => [a.dataset.model, +a.dataset.retention, +a.dataset.peakRss, a.getAttribute('href')])"
+            "as => as.map(a => [a.dataset.model, +a.dataset.retention, +a.dataset.peakRss,"
+            " a.getAttribute('href')])"
         )
         expected = []
         for name, predicate in predicates.items():
