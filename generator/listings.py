@@ -109,10 +109,18 @@ def search_summary(row: Mapping[str, Any]) -> str:
         f"{row['name']} {row['version']} by {row['publisher']}.",
         f"Teacher: {teachers}. Base: {row['base']}.",
         f"Tags: {', '.join(str(t) for t in row['tags']) or 'none'}.",
-        f"Licence: {row['license']} (commercial use, computed: {row['commercial']}). Gate: {row['gate']}.",
-        str(row["description"]),
+        f"Licence: {row['license']} (commercial use, computed: {row['commercial']}).",
+        f"Gate: {str(row['gate']).replace('_', ' ')}.",
+        _shorten(str(row["description"]), 160),
     ]
     return "".join(f"<p>{esc(part)}</p>" for part in parts)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis where cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.") + "…"
 
 
 def default_pack(rows: Sequence[Mapping[str, Any]]) -> str | None:
