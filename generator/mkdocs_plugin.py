@@ -9,10 +9,19 @@ pages, the receipt bundles, their exports (the Hugging Face card links the publi
 ``site_url``), the charts and the catalog index to the build as generated files
 (``File.generated``), so ``mkdocs build``, ``mkdocs serve`` and ``mkdocs gh-deploy`` need nothing else.
 A receipt that does not verify stops the build with its path and the failed check.
+
+Search: card pages say ``search: exclude: true`` (any engine reading the rendered Markdown keeps full cards
+out of its index). Here each card is indexed by its short summary instead (name, publisher, teacher, base,
+tags, licence, gate, description: `generator.listings.search_summary`), so Material's search finds a model
+by any of those and leads to its card while the index stays small. The summary stands in for the page's
+content only while Material's search plugin reads it (``on_page_context``, before it); the page itself is
+rendered from its own content. The generated home (``index.md``) is added only where the docs folder has
+no ``index.md`` of its own.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mkdocs.config import base
 from mkdocs.config import config_options as opt
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File, Files
 
 from receipts.errors import ReceiptsError
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
     from receipts.verify import VerifiedReceipt
 
 __all__ = ["ReceiptsPlugin", "prepared"]
+
+log = logging.getLogger("mkdocs.plugins.receipts")
 
 _PREPARED: dict[tuple[Path, str], list[VerifiedReceipt]] = {}
 
@@ -60,11 +71,16 @@ class _Config(base.Config):  # type: ignore[no-untyped-call]
 class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
     """Adds the verified receipts' pages to the site."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._summaries: dict[str, str] = {}
+        self._held: dict[str, tuple[str | None, Any]] = {}
+
     def on_config(self, config: Any) -> Any:
         """Load the scripts (verify, catalog, viewer) and the stylesheet on every page."""
-        from generator.render import CATALOG_JS, STYLE_CSS, VERIFY_JS, VIEWER_JS
+        from generator.render import CATALOG_JS, CATALOG_TABLE_JS, STYLE_CSS, VERIFY_JS, VIEWER_JS
 
-        for script in (VERIFY_JS, CATALOG_JS, VIEWER_JS):
+        for script in (VERIFY_JS, CATALOG_JS, CATALOG_TABLE_JS, VIEWER_JS):
             if script not in config.extra_javascript:
                 config.extra_javascript.append(script)
         if STYLE_CSS not in config.extra_css:
@@ -100,6 +116,31 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
             result = render(entries, root, root_bytes, site_url=config.site_url, reproductions=shown)
         except ReceiptsError as exc:
             raise PluginError(f"receipts: {exc.diagnostics()}") from None
+        from generator.home import HOME
+
+        own_home = files.get_file_from_path(HOME) is not None
+        if own_home:
+            log.info("receipts: keeping the docs folder's own %s (the generated home is not added)", HOME)
         for name, data in result.files.items():
-            files.append(File.generated(config, name, content=data))
+            if not (name == HOME and own_home):
+                files.append(File.generated(config, name, content=data))
+        self._summaries = dict(result.search)
         return files
+
+    @event_priority(50)  # before Material's search plugin (priority 0) reads the page
+    def _summary_for_search(self, context: Any, /, *, page: Any, config: Any, nav: Any) -> Any:
+        summary = self._summaries.get(page.file.src_uri)
+        if summary is not None:
+            self._held[page.file.src_uri] = (page.content, page.meta.get("search"))
+            page.content = summary
+            page.meta["search"] = {k: v for k, v in (page.meta.get("search") or {}).items() if k != "exclude"}
+        return context
+
+    @event_priority(-50)  # after every other plugin: the page is rendered from its own content
+    def _page_back(self, context: Any, /, *, page: Any, config: Any, nav: Any) -> Any:
+        held = self._held.pop(page.file.src_uri, None)
+        if held is not None:
+            page.content, page.meta["search"] = held
+        return context
+
+    on_page_context = CombinedEvent(_summary_for_search, _page_back)

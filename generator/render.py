@@ -16,18 +16,20 @@ Output (paths relative to the docs folder):
   models/<name>/<version>/examples/<pack>/  the per-example viewer of each run (index.md, rows-<k>.json)
   models/<name>/<version>/README.md.txt     downloads made from the verified receipt, outside its bundle
     and .../<name>-<version>.cdx.json       (generator/exports.py): Hugging Face card, CycloneDX ML-BOM
-  models/index.md, catalog/<k>/index.md     the catalog table (split into pages of PAGE_ROWS models)
+  models/index.md, catalog/<k>/index.md     the catalog table (generator/listings.py: split into pages)
   tags/index.md, tags/<tag>/[<k>/]index.md   tag listings (same table)
+  index.md                                  the home: the catalog at a glance (generator/home.py); a docs
+                                            folder's own index.md is kept instead
   catalog/index.json                        the static index the buyer query and compare read
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import os
-import re
 import shutil
 from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import ProcessPoolExecutor
@@ -43,8 +45,10 @@ from generator import charts
 from generator.exports import page_exports, receipt_url
 from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
+from generator.home import HOME, HOME_MARK, home_page
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
+from generator.listings import is_tag_slug, listings, search_summary, table_row
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
 from generator.viewer import PAGE_ROWS as VIEWER_ROWS
 from receipts.binding import same_weights
@@ -80,6 +84,8 @@ class RenderResult:
     entries: list[VerifiedReceipt]
     pages: list[str]
     files: dict[str, bytes]
+    search: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Card page path -> the summary the site search indexes for it (`generator.listings.search_summary`)."""
 
 
 @functools.cache
@@ -176,7 +182,7 @@ def _environment() -> jinja2.Environment:
     env.filters["inert"] = _inert
     env.filters["cell"] = _cell
     env.filters["sortkey"] = lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else ""
-    env.tests["tag_slug"] = _is_tag_slug
+    env.tests["tag_slug"] = is_tag_slug
     return env
 
 
@@ -409,6 +415,7 @@ def _cost_points(footprints: Sequence[Footprint]) -> list[dict[str, Any]]:
 
 VERIFY_JS = "assets/receipts/verify.js"
 CATALOG_JS = "assets/receipts/catalog.js"
+CATALOG_TABLE_JS = "assets/receipts/catalog-table.js"
 VIEWER_JS = "assets/receipts/viewer.js"
 STYLE_CSS = "assets/receipts/receipts.css"
 
@@ -448,6 +455,7 @@ def render(
         pages.append(page.render(entry, row, by_name[entry.name], shown))
     files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
     files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
+    files[CATALOG_TABLE_JS] = (site_dir() / "assets" / "catalog-table.js").read_bytes()
     files[VIEWER_JS] = (site_dir() / "assets" / "viewer.js").read_bytes()
     files[STYLE_CSS] = (site_dir() / "assets" / "receipts.css").read_bytes()
     for name in ("buyer", "compare"):
@@ -455,8 +463,12 @@ def render(
         pages.append(f"{name}/index.md")
     index = {"format": INDEX_FORMAT, "trust_root": trust, "models": rows}
     files["catalog/index.json"] = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    pages.extend(_listings(env, rows, trust, files))
-    return RenderResult(list(entries), pages, files)
+    table = [table_row(e, r) for e, r in zip(entries, rows, strict=True)]
+    pages.extend(listings(env, table, trust, files))
+    files[HOME] = home_page(env, table, trust).encode("utf-8")
+    pages.append(HOME)
+    search = {f"{page_dir(e)}/index.md": search_summary(r) for e, r in zip(entries, table, strict=True)}
+    return RenderResult(list(entries), pages, files, search)
 
 
 @dataclass(frozen=True)
@@ -576,91 +588,22 @@ class _CardPage:
         return made
 
 
-def _listings(
-    env: jinja2.Environment, rows: Sequence[dict[str, Any]], trust: dict[str, Any], files: dict[str, bytes]
-) -> list[str]:
-    """The catalog and tag listing pages (and tags/index.md) into ``files``; returns their paths."""
-    pages = []
-    peers = [
-        [f"{o['name']}@{o['version']}" for o in (rows[i + 1 : i + 4] or rows[max(0, i - 3) : i])]
-        for i in range(len(rows))
-    ]
-    items = list(zip(rows, peers, strict=True))
-    # Catalog page 1 is models/index.md (in the nav); pages 2.. go under catalog/ so no page number can
-    # share a folder with a model name (names may be digits).
-    Listing = tuple[str, str, str, str, str | None, list[tuple[dict[str, Any], list[str]]]]
-    listings: list[Listing] = [("models", "catalog", "Catalog", "Catalog", None, items)]
-    by_tag: dict[str, list[tuple[dict[str, Any], list[str]]]] = {}
-    for item in items:
-        for tag in item[0]["tags"]:
-            if _is_tag_slug(tag):
-                by_tag.setdefault(tag, []).append(item)
-    for tag, tagged in sorted(by_tag.items()):
-        listings.append((f"tags/{tag}", f"tags/{tag}", f"Tag: {tag}", f"Models tagged `{tag}`", tag, tagged))
-    for first, rest, title, heading, tag_name, listed in listings:
-        for listing_path, listing in _listing_pages(
-            env, (first, rest), title, heading, tag_name, listed, trust
-        ):
-            files[listing_path] = listing.encode("utf-8")
-            pages.append(listing_path)
-    tags = [(tag, len(tagged)) for tag, tagged in sorted(by_tag.items())]
-    files["tags/index.md"] = env.get_template("tags.md.j2").render(tags=tags).encode("utf-8")
-    pages.append("tags/index.md")
-    return pages
-
-
-PAGE_ROWS = 1000
-"""Rows per catalog or tag page: a listing past this many models is split into numbered pages."""
-
-
-def _is_tag_slug(tag: Any) -> bool:
-    """A tag usable as a folder name (the card schema's pattern, checked again: it becomes a path)."""
-    return isinstance(tag, str) and re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,49}", tag) is not None
-
-
-def _listing_pages(
-    env: jinja2.Environment,
-    folders: tuple[str, str],
-    title: str,
-    heading: str,
-    tag: str | None,
-    items: Sequence[tuple[dict[str, Any], list[str]]],
-    trust: dict[str, Any],
-) -> list[tuple[str, str]]:
-    """A listing split into pages of ``PAGE_ROWS``: page 1 in ``folders[0]``, page k in ``folders[1]/k``."""
-    folder_of = {1: folders[0]}
-    chunks = [items[i : i + PAGE_ROWS] for i in range(0, len(items), PAGE_ROWS)] or [items]
-    out = []
-    for number, chunk in enumerate(chunks, start=1):
-        path = f"{folder_of.get(number, f'{folders[1]}/{number}')}/index.md"
-        base = "../" * path.count("/")
-        pages = [
-            {"number": k, "href": f"{base}{folder_of.get(k, f'{folders[1]}/{k}')}/", "current": k == number}
-            for k in range(1, len(chunks) + 1)
-        ]
-        text = env.get_template("catalog.md.j2").render(
-            title=title if number == 1 else f"{title} (page {number})",
-            heading=heading,
-            intro=tag is None,
-            tag=tag,
-            items=chunk,
-            base=base,
-            pages=pages,
-            page=number,
-            per_page=PAGE_ROWS,
-            total=len(items),
-            trust=trust,
-        )
-        out.append((path, text))
-    return out
-
-
 GENERATED = ("models", "catalog", "assets/receipts", "buyer", "compare", "tags")
 """The trees a render owns in a docs folder; everything else there (hand-written pages) is left alone."""
 
 
+def _kept(home: Path) -> bool:
+    """A docs folder's own ``index.md`` (not one a render wrote): the generated home never replaces it."""
+    if not home.is_file() or home.is_symlink():
+        return home.is_symlink()
+    with home.open("rb") as fh:
+        return HOME_MARK.encode("utf-8") not in fh.read(512)
+
+
 def write(result: RenderResult, out: Path) -> None:
     """Write a render into a docs folder, replacing only the generated trees (``GENERATED``).
+
+    The generated home (``index.md``) is written only where the folder has none, or one a render wrote.
 
     Every receipt verified before this is called, so nothing is removed for a render that fails to verify.
 
@@ -677,6 +620,8 @@ def write(result: RenderResult, out: Path) -> None:
                 shutil.rmtree(out / tree, ignore_errors=True)
         for name, data in result.files.items():
             path = out / name
+            if name == HOME and _kept(path):
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
     except OSError as exc:

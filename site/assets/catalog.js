@@ -168,55 +168,7 @@
     root.setAttribute("data-ready", "true");
   }
 
-  /* Click a column heading of a .rc-sortable table to sort its rows (again to reverse). A cell's data-sort
-   * (a raw number the generator wrote) is the key when present; otherwise its text. Numbers sort as numbers,
-   * empty keys last either way. */
-  function sortable() {
-    Array.prototype.forEach.call(document.querySelectorAll("table.rc-sortable"), function (table) {
-      if (table.getAttribute("data-rc-sortable") === "ready") return;
-      table.setAttribute("data-rc-sortable", "ready");
-      var heads = table.querySelectorAll("thead th");
-      Array.prototype.forEach.call(heads, function (th, column) {
-        var button = document.createElement("button");
-        button.type = "button";
-        button.className = "rc-sort";
-        while (th.firstChild) button.appendChild(th.firstChild);
-        th.appendChild(button);
-        th.setAttribute("aria-sort", "none");
-        button.addEventListener("click", function () {
-          var ascending = th.getAttribute("aria-sort") !== "ascending";
-          Array.prototype.forEach.call(heads, function (h) { h.setAttribute("aria-sort", "none"); });
-          th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-          sortRows(table, column, ascending);
-        });
-      });
-    });
-  }
-
-  function sortKey(td) {
-    if (!td) return "";
-    var raw = td.hasAttribute("data-sort") ? td.getAttribute("data-sort") : td.textContent.trim();
-    var n = raw === "" ? NaN : Number(raw);
-    return isFinite(n) ? n : raw.toLowerCase();
-  }
-
-  function sortRows(table, column, ascending) {
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows).map(function (tr, i) {
-      return { tr: tr, key: sortKey(tr.cells[column]), i: i };
-    });
-    rows.sort(function (a, b) {
-      if (a.key === "" && b.key !== "") return 1;
-      if (b.key === "" && a.key !== "") return -1;
-      var c = typeof a.key === "number" && typeof b.key === "number" ? a.key - b.key
-        : String(a.key) < String(b.key) ? -1 : String(a.key) > String(b.key) ? 1 : 0;
-      return (ascending ? c : -c) || a.i - b.i;
-    });
-    rows.forEach(function (r) { body.appendChild(r.tr); });
-  }
-
   async function run() {
-    sortable();
     var root = document.querySelector("[data-rc-app]");
     if (!root) return;
     var base = root.getAttribute("data-base");
@@ -226,7 +178,7 @@
     else renderCompare(root, index, base);
   }
 
-  window.receiptsCatalog = { query: query, memory: memory, run: run, sortRows: sortRows };
+  window.receiptsCatalog = { query: query, memory: memory, run: run };
   if (window.document$ && typeof window.document$.subscribe === "function") {
     window.document$.subscribe(function () { run(); });
   } else if (document.readyState === "loading") {

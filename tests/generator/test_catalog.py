@@ -249,9 +249,9 @@ def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import generator.render
+    import generator.listings
 
-    monkeypatch.setattr(generator.render, "PAGE_ROWS", 1)  # 2 receipts -> every listing has 2 pages
+    monkeypatch.setattr(generator.listings, "PAGE_ROWS", 1)  # 2 receipts -> every listing has 2 pages
     site = tmp_path / "site"
     code, text = cli(capsys, "build", world["receipts"], "--trust-root", world["trust"], "--out", site)
     assert code == 0, text
@@ -271,13 +271,24 @@ def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
     catalog = first.read_text("utf-8")
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in catalog  # hostile description, as text
     assert "<script>window.__pwned" not in catalog
-    # search indexes the catalog (names, publishers, descriptions), not every card page or tag listing
+    # search: one short summary per card page (name, teacher, base, tags, licence, description), leading to
+    # the card; not the card's full text, not the catalog's table, not the per-tag listings
     index = json.loads((site / "search" / "search_index.json").read_text("utf-8"))
-    locations = {doc["location"].split("#")[0] for doc in index["docs"]}
-    assert "models/" in locations
-    assert not [loc for loc in locations if loc.startswith(("models/smollm2", "models/hostile", "tags/d"))]
-    assert "tags/" in locations  # the list of tags is searchable; the per-tag listings are not
-    assert any("smollm2-135m-distilled-20l" in doc["text"] for doc in index["docs"])
+    by_location: dict[str, list[dict[str, str]]] = {}
+    for doc in index["docs"]:
+        by_location.setdefault(doc["location"], []).append(doc)
+    card = by_location["models/smollm2-135m-distilled-20l/0.1.0/"]
+    assert len(card) == 1, card  # one entry: no section of the card's evidence
+    assert card[0]["title"] == "smollm2-135m-distilled-20l 0.1.0"
+    assert "Teacher: HuggingFaceTB/SmolLM2-135M-Instruct" in card[0]["text"]  # examples/card.yaml's teacher
+    assert "Licence: Apache-2.0 (commercial use, computed:" in card[0]["text"]
+    assert not [loc for loc in by_location if loc.startswith("models/smollm2") and "#" in loc]
+    hostile = by_location["models/hostile-model/0.1.0/"][0]["text"]
+    assert "&lt;script&gt;window.__pwned" in hostile
+    assert "<script>" not in hostile
+    assert "smollm2" not in " ".join(d["text"] for d in by_location["models/"])  # the table is not indexed
+    assert not [loc for loc in by_location if loc.startswith("tags/d")]
+    assert "tags/" in by_location  # the list of tags is searchable; the per-tag listings are not
 
 
 def test_unverified_receipt_refuses_to_render(
