@@ -45,6 +45,7 @@ from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
+from generator.scorecard import FLOOR_SENTENCE, pack_cards, quantization_rows, raw_sections
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
 from generator.viewer import PAGE_ROWS as VIEWER_ROWS
 from receipts.binding import same_weights
@@ -486,7 +487,8 @@ class _CardPage:
             files[f"{base}/{entry.bundle_name}/{name}"] = data
         runs = _runs(entry)
         viewers = self._viewers(base, entry)
-        run_charts = {kind: self._run_charts(base, kind, runs) for kind in ("retention", "reliability")}
+        run_charts = {kind: self._run_charts(base, kind, runs) for kind in charts.RUN_CHARTS}
+        scorecard = pack_cards(entry.results)
         latency = self._latency_charts(base, entry.footprints)
         hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
         files[f"{base}/{hf_card.file}"] = hf_card.data
@@ -507,6 +509,11 @@ class _CardPage:
             footprints=entry.footprints,
             charts=run_charts["retention"],
             reliability_charts=run_charts["reliability"],
+            robustness_charts=run_charts["robustness"],
+            scorecard=scorecard,
+            scorecard_raw=raw_sections(scorecard),
+            floor_sentence=FLOOR_SENTENCE,
+            quantization=quantization_rows(entry.predicate.quantization or []),
             latency_charts=latency,
             latency=latency_rows(entry.footprints),
             cost_chart=bool(cost_svg),
@@ -552,8 +559,8 @@ class _CardPage:
         return made
 
     def _run_charts(self, base: str, kind: str, runs: Sequence[SignedRun]) -> list[tuple[str, str]]:
-        """Retention-per-slice or reliability charts, one per run that has the numbers: (pack id, file)."""
-        draw = charts.retention_by_slice if kind == "retention" else charts.reliability_diagram
+        """One `charts.RUN_CHARTS` kind per run that has the numbers (none on a floor pack): (pack, file)."""
+        draw = charts.RUN_CHARTS[kind]
         made = []
         for run in runs:
             svg = draw(run.results)
