@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from generator.figures import at_floor, role_order
 from generator.words import (
     CELLS,
+    RETENTION_REASONS,
     code_words,
     diagnostic_title,
     evidence_label,
@@ -348,11 +349,25 @@ def pack_cards(results: Sequence[Results]) -> list[PackCard]:
 
 
 def raw_sections(cards: Sequence[PackCard]) -> dict[str, dict[str, Any]]:
-    """Fidelity and robustness as signed, per pack: the collapsed detail under each section."""
+    """Fidelity and robustness as signed, per pack: the collapsed detail under each section.
+
+    Every key is shown (the ``inert`` filter writes its underscores as spaces); a value that is a known
+    code (a retention's null reason) is shown in words, as everywhere else on the page.
+    """
     return {
-        section: {card.pack: card.raw[section] or "not measured by this pack" for card in cards}
+        section: {card.pack: _worded(card.raw[section]) or "not measured by this pack" for card in cards}
         for section in ("fidelity", "robustness")
     }
+
+
+def _worded(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _worded(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_worded(v) for v in value]
+    if isinstance(value, str) and value in RETENTION_REASONS:
+        return RETENTION_REASONS[value]
+    return value
 
 
 def quantization_rows(quantization: Sequence[Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ __all__ = [
     "CELLS",
     "DIAGNOSTIC_TITLES",
     "EVIDENCE_WORDS",
+    "RETENTION_REASONS",
     "code_words",
     "diagnostic_title",
     "evidence_label",
