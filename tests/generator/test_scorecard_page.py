@@ -86,7 +86,7 @@ def test_the_slice_table_has_slices_as_rows_roles_as_columns_and_the_signed_valu
 ) -> None:
     text = _markdown(page)
     signed = _signed(page, "capitals-mc")
-    table = text.split('<table class="rc-table rc-slices" data-pack="capitals-mc">', 1)[1].split("</table>")[0]
+    table = text.split('rc-slices" data-pack="capitals-mc">', 1)[1].split("</table>")[0]
     roles = re.findall(r'<th scope="col" data-role="([^"]+)"', table)
     assert roles[:4] == ["teacher", "base", "student", "sft"]
     rows = table.split("<tbody>", 1)[1].split("</tr>")[:-1]
@@ -114,7 +114,7 @@ def test_the_agreement_matrix_holds_the_signed_cells(page: dict[str, str]) -> No
     text = _markdown(page)
     signed = _signed(page, "capitals-mc")["fidelity"]
     fidelity = _section(text, "\n### Fidelity\n", "\n### ")
-    matrices = re.findall(r'<table class="rc-table rc-matrix"><caption>(.*?)</caption>(.*?)</table>', fidelity)
+    matrices = re.findall(r'"rc-table rc-matrix"><caption>(.*?)</caption>(.*?)</table>', fidelity)
     assert len(matrices) == len(signed) == 3  # base, student, SFT baseline (the floor pack draws none)
     by_role = {caption.split(" against the teacher")[0]: body for caption, body in matrices}
     cells = signed["student"]["cells"]
@@ -126,7 +126,8 @@ def test_the_agreement_matrix_holds_the_signed_cells(page: dict[str, str]) -> No
         cells["disagree_teacher_correct"],
         cells["disagree_teacher_wrong"],
     ]
-    assert "teacher right" in body and "teacher wrong" in body
+    assert "teacher right" in body
+    assert "teacher wrong" in body
     caption = next(c for c, _ in matrices if c.startswith("student against"))
     assert f"agreement <strong>{signed['student']['agreement_rate']:.3f}</strong>" in caption
     assert f"KL {signed['student']['kl']['value']:.3f}" in caption
@@ -139,7 +140,8 @@ def test_robustness_is_a_chart_per_variant_and_worst_case_sentences(page: dict[s
     robustness = _section(text, "\n### Robustness\n", "\n### ")
     assert '<img src="robustness-capitals-mc.svg"' in robustness
     chart = next(d for n, d in page.items() if n.endswith("/robustness-capitals-mc.svg"))
-    assert ">as written<" in chart and ">typo<" in chart
+    assert ">as written<" in chart
+    assert ">typo<" in chart
     worst = signed["robustness"]["worst_case"]["roles"]["student"]["value"]
     original = signed["metrics"]["all"]["acc"]["roles"]["student"]["value"]
     assert f"student: {worst:.3f} on its worst variant of each item, against {original:.3f}" in robustness
@@ -156,7 +158,8 @@ def test_a_floor_pack_says_so_draws_no_chart_and_reads_no_diagnostic(page: dict[
     assert "behaviour-probes" not in "".join(re.findall(r'<img src="([^"]+)"', text))
     diagnostics = _section(text, "\n### Diagnostics\n", "\n### ")
     probes = diagnostics.split("<h4>behaviour-probes</h4>", 1)[1].split("<h4>", 1)[0]
-    assert FLOOR_SENTENCE in probes and "<li>" not in probes
+    assert FLOOR_SENTENCE in probes
+    assert "<li>" not in probes
 
 
 def test_diagnostics_are_sentences_with_their_numbers_never_ids(page: dict[str, str]) -> None:
@@ -171,7 +174,8 @@ def test_diagnostics_are_sentences_with_their_numbers_never_ids(page: dict[str, 
     scorecard = text.split("\n## Model details\n", 1)[1]
     for code in CODES:
         assert code not in scorecard, code
-    assert not re.search(r">[^<]*\b[a-z]+_[a-z]+_[a-z_]+\b[^<]*<", _section(text, "### Retention", "### Local"))
+    retention = _section(text, "### Retention", "### Local")
+    assert not re.search(r">[^<]*\b[a-z]+_[a-z]+_[a-z_]+\b[^<]*<", retention)
 
 
 def _hostile_results() -> Results:
@@ -181,7 +185,8 @@ def _hostile_results() -> Results:
     results["metrics"][f"domain={evil}"] = results["metrics"]["all"]
     results["metrics"][f"variant={evil}"] = results["metrics"]["all"]
     results["robustness"] = {"variants": ["original", evil], "worst_case": results["metrics"]["all"][primary]}
-    results["diagnostics"] = [{"id": evil, "message": f"<script>alert(1)</script>{evil}", "evidence": {evil: 1}}]
+    message = f"<script>alert(1)</script>{evil}"
+    results["diagnostics"] = [{"id": evil, "message": message, "evidence": {evil: 1}}]
     return Results.model_validate(results)
 
 
@@ -194,7 +199,8 @@ def test_hostile_slice_variant_and_diagnostic_text_stays_inert() -> None:
         '{{ slice_table(p, {}, "viewer/") }}{{ robustness(p, [], "") }}{{ diagnostics(p, "") }}'
     )
     html = template.render(p=card)
-    assert "<img" not in html and "<script" not in html
+    assert "<img" not in html
+    assert "<script" not in html
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html  # shown, as text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "?slice=domain%3D%3Cimg" in html  # the link's query is URL-encoded, not live markup
