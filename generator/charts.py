@@ -224,7 +224,7 @@ def reliability_diagram(results: Results) -> str | None:
             for x, y, count in xy
         ]
         ece = _finite(entry.ece_10_equal_mass)
-        text = f"{_clip(role, 22)} · ECE {'n/a' if ece is None else f'{ece:.3f}'}"
+        text = f"{_clip(role_label(role), 26)} · ECE {'n/a' if ece is None else f'{ece:.3f}'}"
         out += _legend_row(legend_x, top + 6 + 18 * i, colors[role], text)
     out.append("</svg>")
     return "\n".join(out) + "\n"
