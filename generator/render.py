@@ -488,7 +488,7 @@ class _CardPage:
         runs = _runs(entry)
         viewers = self._viewers(base, entry)
         run_charts = {kind: self._run_charts(base, kind, runs) for kind in charts.RUN_CHARTS}
-        scorecard = pack_cards(entry.results)
+        scorecard = pack_cards(entry.results, [run.summary for run in entry.predicate.runs])
         latency = self._latency_charts(base, entry.footprints)
         hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
         files[f"{base}/{hf_card.file}"] = hf_card.data

@@ -145,18 +145,23 @@ def _primary(results: Results) -> tuple[str, Mapping[str, Metric]]:
     return metric, {name: m for name, m in found.items() if m is not None}
 
 
-def _columns(results: Results, slices: Mapping[str, Metric]) -> list[str]:
-    seen = {role for m in slices.values() for role in m.roles}
+def _columns(slices: Mapping[str, Metric], headline: Sequence[str]) -> list[str]:
+    """Every role a slice scores, and every role the run's signed summary scores (its headline figures)."""
+    seen = {role for m in slices.values() for role in m.roles} | set(headline)
     return sorted(seen, key=role_order)
 
 
 def _slice_rows(slices: Mapping[str, Metric], roles: Sequence[str]) -> list[SliceRow]:
+    """Slices as rows, "all items" first; the row is there even when no slice is, for the headline figures."""
     ordered = sorted(slices, key=lambda n: (n != "all", n.startswith("variant="), n))
-    return [
+    rows = [
         SliceRow(name, slice_words(name), [Score.of(slices[name].roles.get(role)) for role in roles])
         for name in ordered
         if not name.startswith("variant=")  # prompt variants are robustness, shown there
     ]
+    if "all" not in slices:
+        rows.insert(0, SliceRow("all", slice_words("all"), [Score.of(None) for _ in roles]))
+    return rows
 
 
 def _student_retention(metric: Metric | None) -> tuple[str, str]:
@@ -306,11 +311,11 @@ def _findings(results: Results) -> list[Finding]:
     return out
 
 
-def pack_card(results: Results) -> PackCard:
-    """One run's scorecard."""
+def pack_card(results: Results, headline: Sequence[str] = ()) -> PackCard:
+    """One run's scorecard; ``headline`` names the roles the run's signed summary scores."""
     metric, slices = _primary(results)
     floor = at_floor(results)
-    roles = _columns(results, slices)
+    roles = _columns(slices, headline)
     rows = _slice_rows(slices, roles)
     overall = slices.get("all")
     findings = [] if floor else _findings(results)
@@ -343,9 +348,12 @@ def pack_card(results: Results) -> PackCard:
     )
 
 
-def pack_cards(results: Sequence[Results]) -> list[PackCard]:
-    """The scorecard of each signed run, in the predicate's order."""
-    return [pack_card(r) for r in results]
+def pack_cards(results: Sequence[Results], summaries: Sequence[Mapping[str, Any]]) -> list[PackCard]:
+    """The scorecard of each signed run, in the predicate's order, with its summary (the predicate's)."""
+    return [
+        pack_card(r, list(_mapping(summary.get("scores"))))
+        for r, summary in zip(results, summaries, strict=True)
+    ]
 
 
 def raw_sections(cards: Sequence[PackCard]) -> dict[str, dict[str, Any]]:
