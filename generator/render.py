@@ -172,6 +172,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = _pct
     env.filters["gb"] = lambda v: "n/a" if v is None else f"{v / 1e9:.2f} GB"
     env.filters["label"] = _label
+    env.filters["role"] = role_label
     env.filters["gate_words"] = _gate_words
     env.filters["ci_pair"] = _ci_pair
     env.filters["inert"] = _inert

@@ -386,8 +386,8 @@ def quantization_rows(quantization: Sequence[Any]) -> list[dict[str, Any]]:
             {
                 "pack": pack,
                 "role": role_words(str(ev.get("role") or "student")),
-                "score": signed_number(ev.get("score")),
-                "retention": signed_number(ev.get("retention")),
+                "score": signed_number(_as_float(ev.get("score"))),
+                "retention": signed_number(_as_float(ev.get("retention"))),
             }
             for pack, ev in sorted(q.evaluated.items())
             if isinstance(ev, Mapping)
@@ -408,3 +408,8 @@ def _gigabytes(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "n/a"
     return f"{value / 1e9:.2f} GB"
+
+
+def _as_float(value: Any) -> Any:
+    """A whole-number score (RFC 8785 writes 0.0 as 0) as a float, so it reads 0.000 like its neighbours."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value

@@ -204,3 +204,21 @@ def test_hostile_slice_variant_and_diagnostic_text_stays_inert() -> None:
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html  # shown, as text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "?slice=domain%3D%3Cimg" in html  # the link's query is URL-encoded, not live markup
+
+
+def test_findings_signed_under_the_old_rule_on_a_floor_pack_are_not_shown(page: dict[str, str]) -> None:
+    """A receipt signed before 2026-12-06 carries "teacher is the ceiling" drawn from zeros: never shown."""
+    signed = _signed(page, "behaviour-probes")
+    evidence = {"agreement_rate": 1.0, "student_accuracy": 0.0, "teacher_accuracy": 0.0}
+    signed["diagnostics"] = [
+        {"id": "teacher_is_ceiling", "message": "the teacher is the ceiling", "evidence": evidence}
+    ]
+    card = pack_card(Results.model_validate(signed))
+    assert card.floor
+    assert card.findings == []
+    assert card.suppressed == 1
+    html = _environment().from_string('{% from "_scorecard.j2" import diagnostics %}{{ diagnostics(p, s) }}')
+    shown = html.render(p=card, s=FLOOR_SENTENCE)
+    assert FLOOR_SENTENCE in shown
+    assert "ceiling" not in shown
+    assert "signed with 1 finding(s) drawn from those zeros" in shown
