@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
+from generator.figures import at_floor, role_label, role_order
 from receipts.metrics.latency import nearest_rank
 
 if TYPE_CHECKING:
@@ -18,14 +19,17 @@ if TYPE_CHECKING:
     from receipts.formats.footprint import Point
 
 __all__ = [
+    "RUN_CHARTS",
     "cost_by_quant",
     "horizontal_bars",
     "latency_distribution",
     "reliability_diagram",
     "retention_by_slice",
+    "robustness_by_variant",
 ]
 
 COLORS = {"teacher": "#5c6bc0", "base": "#bdbdbd", "student": "#26a69a", "sft": "#ffa726"}
+COLORS |= {"base model": COLORS["base"], "SFT baseline": COLORS["sft"]}  # the same roles, in words
 _FALLBACK = ["#8d6e63", "#ab47bc", "#29b6f6", "#d4e157"]
 _MAX_ROLES = 6  # past six overlapping lines a reliability diagram stops being readable
 _MAX_DOTS = 400  # per latency row: an evenly spaced pick from the sorted samples keeps the shape
@@ -109,7 +113,10 @@ def retention_by_slice(results: Results) -> str | None:
     """The primary metric per slice for each role, and the student's retention with its CI, or ``None``.
 
     Roles are teacher, base, student, ...; retention is drawn with its 95% CI where the run has one.
+    ``None`` for a floor pack (every role at zero): a chart of zeros would say nothing.
     """
+    if at_floor(results):
+        return None
     primary = results.primary_metric
     groups = []
     intervals: dict[tuple[str, str], tuple[float, float]] = {}
@@ -129,6 +136,30 @@ def retention_by_slice(results: Results) -> str | None:
         return None
     title = f"{primary} per slice · {results.pack.id}"
     return horizontal_bars(title, groups[:40], max_value=1.0, intervals=intervals)
+
+
+def robustness_by_variant(results: Results) -> str | None:
+    """The primary metric per prompt variant for each role (items as written first), or ``None``.
+
+    Reads the ``all`` slice (the items as written) and the ``variant=<name>`` slices; ``None`` when the run
+    has no variant besides the original, or on a floor pack. Roles in words, teacher first; the CIs are in
+    the card's slice table (whiskers on five bars per group would hide the values).
+    """
+    primary = results.primary_metric
+    metrics = results.metrics or {}
+    names = [("as written", "all")] + [
+        (name.removeprefix("variant="), name) for name in sorted(metrics) if name.startswith("variant=")
+    ]
+    if len(names) < 2 or primary is None or at_floor(results):
+        return None
+    groups = []
+    for label, name in names[:40]:
+        metric = metrics[name].get(primary)
+        if metric is not None:
+            ordered = sorted(metric.roles.items(), key=lambda item: role_order(item[0]))
+            groups.append((label, [(role_label(role), _float(e.value)) for role, e in ordered]))
+    title = f"{primary} per prompt variant · {results.pack.id}"
+    return horizontal_bars(title, groups, max_value=1.0)
 
 
 RETAINED = "student retention (95% CI)"
@@ -167,8 +198,11 @@ def reliability_diagram(results: Results) -> str | None:
     Reads ``results.calibration[role].reliability`` (the run's equal-width bins; empty ones are skipped;
     the schema leaves their shape free, so they are read defensively) and ``.ece_10_equal_mass`` for the
     legend. Marker area follows the bin's count. At most six roles are drawn, quantized variants
-    (``student@int8``) included; ``None`` when no role has a non-empty bin.
+    (``student@int8``) included; ``None`` when no role has a non-empty bin, or on a floor pack (every role
+    at zero: every point would sit on the bottom edge).
     """
+    if at_floor(results):
+        return None
     calibration = results.calibration or {}
     roles = [(role, bins, entry) for role, entry in calibration.items() if (bins := _bins(entry.reliability))]
     roles = roles[:_MAX_ROLES]
@@ -190,7 +224,7 @@ def reliability_diagram(results: Results) -> str | None:
             for x, y, count in xy
         ]
         ece = _finite(entry.ece_10_equal_mass)
-        text = f"{_clip(role, 22)} · ECE {'n/a' if ece is None else f'{ece:.3f}'}"
+        text = f"{_clip(role_label(role), 26)} · ECE {'n/a' if ece is None else f'{ece:.3f}'}"
         out += _legend_row(legend_x, top + 6 + 18 * i, colors[role], text)
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -346,3 +380,11 @@ def _seconds_axis(x0: int, width: int, y: int, end: float, step: float) -> list[
 
 def _seconds(value: float) -> str:
     return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+RUN_CHARTS: Mapping[str, Callable[[Results], str | None]] = {
+    "retention": retention_by_slice,
+    "reliability": reliability_diagram,
+    "robustness": robustness_by_variant,
+}
+"""The charts a card page draws per signed run, by kind (the file is ``<kind>-<pack id>.svg``)."""

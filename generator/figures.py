@@ -34,9 +34,10 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from receipts.formats import Results
     from receipts.formats.statement import Predicate
 
-__all__ = ["NOT_AVAILABLE", "figures", "number", "role_label", "role_order", "roles"]
+__all__ = ["NOT_AVAILABLE", "at_floor", "figures", "number", "role_label", "role_order", "roles"]
 
 NOT_AVAILABLE = "n/a"
 _THOUSANDTH = Decimal("0.001")
@@ -72,6 +73,18 @@ def role_label(role: str) -> str:
     kind, _, variant = role.partition("@")
     words = _ROLE_WORDS.get(kind, kind)
     return f"{words} ({variant})" if variant else words
+
+
+def at_floor(results: Results) -> bool:
+    """Every role scores exactly zero on the pack's headline metric over all items (a floor pack).
+
+    Such a pack measured nothing about these models: pages say so in one sentence, draw no chart of its
+    zeros and show no diagnostic drawn from them (receipts.metrics.diagnostics skips them since 2026-12-06;
+    receipts signed before still carry some).
+    """
+    metric = (results.metrics or {}).get("all", {}).get(results.primary_metric or "")
+    values = [estimate.value for estimate in metric.roles.values()] if metric is not None else []
+    return bool(values) and all(value == 0 for value in values)
 
 
 def role_order(role: str) -> tuple[int, str]:

@@ -49,6 +49,7 @@ from generator.home import HOME, HOME_MARK, home_page
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
 from generator.listings import is_tag_slug, listings, search_summary, table_row
+from generator.scorecard import FLOOR_SENTENCE, pack_cards, quantization_rows, raw_sections
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
 from generator.viewer import PAGE_ROWS as VIEWER_ROWS
 from receipts.binding import same_weights
@@ -177,6 +178,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = _pct
     env.filters["gb"] = lambda v: "n/a" if v is None else f"{v / 1e9:.2f} GB"
     env.filters["label"] = _label
+    env.filters["role"] = role_label
     env.filters["gate_words"] = _gate_words
     env.filters["ci_pair"] = _ci_pair
     env.filters["inert"] = _inert
@@ -498,7 +500,8 @@ class _CardPage:
             files[f"{base}/{entry.bundle_name}/{name}"] = data
         runs = _runs(entry)
         viewers = self._viewers(base, entry)
-        run_charts = {kind: self._run_charts(base, kind, runs) for kind in ("retention", "reliability")}
+        run_charts = {kind: self._run_charts(base, kind, runs) for kind in charts.RUN_CHARTS}
+        scorecard = pack_cards(entry.results, [run.summary for run in entry.predicate.runs])
         latency = self._latency_charts(base, entry.footprints)
         hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
         files[f"{base}/{hf_card.file}"] = hf_card.data
@@ -519,6 +522,11 @@ class _CardPage:
             footprints=entry.footprints,
             charts=run_charts["retention"],
             reliability_charts=run_charts["reliability"],
+            robustness_charts=run_charts["robustness"],
+            scorecard=scorecard,
+            scorecard_raw=raw_sections(scorecard),
+            floor_sentence=FLOOR_SENTENCE,
+            quantization=quantization_rows(entry.predicate.quantization or []),
             latency_charts=latency,
             latency=latency_rows(entry.footprints),
             cost_chart=bool(cost_svg),
@@ -564,8 +572,8 @@ class _CardPage:
         return made
 
     def _run_charts(self, base: str, kind: str, runs: Sequence[SignedRun]) -> list[tuple[str, str]]:
-        """Retention-per-slice or reliability charts, one per run that has the numbers: (pack id, file)."""
-        draw = charts.retention_by_slice if kind == "retention" else charts.reliability_diagram
+        """One `charts.RUN_CHARTS` kind per run that has the numbers (none on a floor pack): (pack, file)."""
+        draw = charts.RUN_CHARTS[kind]
         made = []
         for run in runs:
             svg = draw(run.results)

@@ -448,7 +448,11 @@ def _gate(results: Mapping[str, Any], facts: RunFacts) -> dict[str, Any]:
     return gate.evaluate_gate(dict(facts.gate), gate.observed_inputs(typed)).as_dict()
 
 
-def _diagnostics(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _diagnostics(results: Mapping[str, Any], *, floor_rule: bool = True) -> list[dict[str, Any]]:
+    """The run's findings; ``floor_rule=False`` is the rule before 2026-12-06, which read all-zero packs.
+
+    Receipts signed under that rule carry findings drawn from zeros; `rederive` accepts either list.
+    """
     primary = results["primary_metric"]
     overall = results["metrics"].get("all", {}).get(primary, {})
     roles = overall.get("roles", {})
@@ -468,6 +472,7 @@ def _diagnostics(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         critical_slices=critical,
         sft_accuracy=roles.get("sft", {}).get("value"),
         student_minus_sft_ci=tuple(sft_ci) if sft_ci else None,
+        at_floor=floor_rule and all(role.get("value") == 0 for role in roles.values()),
     )
     return [
         {"id": f.id, "message": f.message, "evidence": dict(f.evidence)} for f in diagnostics.diagnose(inputs)
@@ -602,6 +607,9 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
     """
     header = {k: v for k, v in results.items() if k not in DERIVED}
     derived = derive_results(header, rows, facts_of(results), bounded=True)
+    signed_findings = results.get("diagnostics")
+    if differences(signed_findings, _diagnostics(derived, floor_rule=False)) == []:
+        derived["diagnostics"] = signed_findings  # signed under the rule that still read all-zero packs
     return [
         d for section in DERIVED for d in differences(results.get(section), derived[section], f"$.{section}")
     ]

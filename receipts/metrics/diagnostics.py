@@ -51,6 +51,9 @@ class DiagnosticInputs:
     critical_slices: Mapping[str, float] = field(default_factory=dict)
     sft_accuracy: float | None = None
     student_minus_sft_ci: tuple[float, float] | None = None
+    at_floor: bool = False
+    """Every role scores zero on the headline metric: the pack measured nothing, so no rule reads it (a
+    "teacher is the ceiling" drawn from zeros is noise dressed as advice)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ def diagnose(inputs: DiagnosticInputs) -> list[Finding]:
       score >= COVERAGE_GAP.
     * ``recalibrate``: accuracy >= GOOD_ACCURACY and ECE >= BAD_ECE.
     * ``no_distillation_gain``: student - SFT < SFT_MARGIN, or the CI of student - SFT contains 0.
+
+    None fires when ``inputs.at_floor``: every role at zero says nothing about any of them.
     """
+    if inputs.at_floor:
+        return []
     checks = (_teacher_ceiling, _coverage_gaps, _recalibrate, _sft_baseline)
     return [finding for check in checks for finding in check(inputs)]

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from generator import charts
+from generator.figures import role_label
 from receipts import schemas
 from receipts.cli import main
 from receipts.formats import Footprint, Results
@@ -166,7 +167,7 @@ def test_reliability_draws_a_line_and_a_marker_per_nonempty_bin(results: dict[st
     shown = texts(root)
     assert "reliability · tiny-mc" in shown
     for role, entry in calibration.items():
-        assert f"{role} · ECE {entry['ece_10_equal_mass']:.3f}" in shown
+        assert f"{role_label(role)} · ECE {entry['ece_10_equal_mass']:.3f}" in shown  # the role in words
     assert {"0", "0.5", "1", "perfect calibration", "mean confidence", "accuracy"} <= set(shown)
     assert_inside_viewbox(root)
 
@@ -206,7 +207,7 @@ def test_reliability_marker_grows_with_count_but_is_capped() -> None:
     assert radii[0] < radii[1] < radii[2] < radii[3] <= 10
     alone = parse(charts.reliability_diagram(typed({"calibration": {"sft": {"reliability": bins[:1]}}})))
     assert float(find(alone, "circle")[0].attrib["r"]) == radii[0]  # one scale, not relative to the biggest
-    assert "sft · ECE n/a" in texts(root)
+    assert "SFT baseline · ECE n/a" in texts(root)
 
 
 def test_reliability_keeps_at_most_six_roles(results: dict[str, Any]) -> None:
@@ -369,3 +370,52 @@ def test_latency_is_none_without_samples(footprint: dict[str, Any]) -> None:
     for point in fp["points"]:
         point["samples"]["e2e_s"] = []
     assert charts.latency_distribution(Footprint.parse(fp)) is None  # a footprint has at least one point
+
+
+# --- floor packs and robustness ----------------------------------------------------------------------
+
+
+def _estimate(value: float, n: int = 40) -> dict[str, Any]:
+    return {"value": value, "ci95": [max(0.0, value - 0.1), min(1.0, value + 0.1)], "n": n, "small_n": False}
+
+
+def _scored(values: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A results document whose slices (``all``, ``variant=<name>``) score each role as given."""
+    metrics = {
+        name: {"acc": {"roles": {r: _estimate(v) for r, v in roles.items()}}}
+        for name, roles in values.items()
+    }
+    bins = [{"lower": 0.0, "upper": 1.0, "count": 4, "mean_confidence": 0.6, "accuracy": 0.0}]
+    return {
+        "primary_metric": "acc",
+        "metrics": metrics,
+        "calibration": {"student": {"ece_10_equal_mass": 0.6, "reliability": bins}},
+    }
+
+
+def test_a_floor_pack_draws_no_chart_at_all() -> None:
+    """Every role at zero: no per-slice chart, no reliability diagram, no robustness chart (issue #19)."""
+    zero = {"teacher": 0.0, "base": 0.0, "student": 0.0}
+    floor = typed(_scored({"all": zero, "variant=typo": zero}))
+    assert charts.retention_by_slice(floor) is None
+    assert charts.reliability_diagram(floor) is None
+    assert charts.robustness_by_variant(floor) is None
+    one_above = typed(_scored({"all": {**zero, "teacher": 0.1}, "variant=typo": zero}))
+    assert charts.retention_by_slice(one_above) is not None
+    assert charts.reliability_diagram(one_above) is not None
+    assert charts.robustness_by_variant(one_above) is not None
+
+
+def test_robustness_draws_each_variant_with_the_roles_in_words_and_escapes_names() -> None:
+    scores = {"teacher": 0.9, "base": 0.3, "student": 0.7, "sft": 0.6}
+    document = _scored({"all": scores, "variant=typo": {r: v - 0.2 for r, v in scores.items()}})
+    document["metrics"][f"variant={HOSTILE}"] = document["metrics"]["variant=typo"]
+    root = parse(charts.robustness_by_variant(typed(document)))
+    shown = texts(root)
+    assert {"as written", "typo", HOSTILE} <= set(shown)  # the hostile name is text, not markup
+    assert {"teacher", "base model", "student", "SFT baseline"} <= set(shown)
+    assert len(find(root, "rect")) == 3 * 4 + 4  # a bar per role per variant, and the legend
+    assert "0.7" in shown
+    assert "0.5" in shown
+    assert charts.robustness_by_variant(typed(_scored({"all": scores}))) is None  # no variant: no chart
+    assert_inside_viewbox(root)

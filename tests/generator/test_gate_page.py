@@ -58,11 +58,11 @@ def test_the_gate_table_says_each_outcome_in_words(page: dict[str, str]) -> None
 
 def test_retention_is_shown_with_its_ci_in_text_and_chart(page: dict[str, str]) -> None:
     text = _markdown(page)
-    assert "(95% CI " in text.split("### Retention", 1)[1].split("###", 1)[0]
-    headline = text.split("<th>retention (95% CI)</th>", 1)[1].split("</table>", 1)[0]
+    headline = text.split("### Retention", 1)[1].split("###", 1)[0]
+    assert '<th scope="col">student retention (95% CI)</th>' in headline
     assert '<span data-rc-figure="runs.capitals-mc.retention">' in headline
-    shown = r'data-rc-figure="runs.capitals-mc.retention">[^<]*</span> \[[-0-9.]+, [-0-9.]+\]'
-    assert re.search(shown, headline)
+    ci = r'<span class="rc-ci">\[[-0-9.]+, [-0-9.]+\]</span>'
+    assert re.search(r'data-rc-figure="runs.capitals-mc.retention">[^<]*</span></strong> ' + ci, headline)
     charts = [data for name, data in page.items() if name.endswith(".svg") and "student retention" in data]
     assert charts
     assert "<line " in charts[0]  # the CI whisker

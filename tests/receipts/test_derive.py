@@ -153,3 +153,34 @@ def test_a_repeated_item_and_variant_is_refused_naming_both_rows() -> None:
     assert rederive(results, rows) == []
     with pytest.raises(InputError, match=r"row 3 repeats item 'q1', variant 'original' \(first at row 1\)"):
         rederive(results, [*rows, rows[0]])
+
+
+def test_a_floor_run_yields_no_diagnostic_and_old_signed_findings_still_verify(tmp_path: Path) -> None:
+    """Every role at zero: no finding (the rule since 2026-12-06).
+
+    A receipt signed under the old rule, whose findings were drawn from the zeros, still re-derives; any
+    other finding list does not.
+    """
+    zero = ["--teacher", "fake:t?skill=0", "--base", "fake:b?skill=0", "--student", "fake:s?skill=0"]
+    folder = tmp_path / "floor"
+    argv = ["run", str(ROOT / "packs" / "capitals-mc"), *zero, "--sft", "fake:f?skill=0", "--limit", "12"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+        assert main([*argv, "--out", str(folder)]) == 0
+    results, rows = _load(folder)
+    assert set(results["summary"]["scores"].values()) == {0}
+    assert results["diagnostics"] == []
+    assert rederive(results, rows) == []
+    old_rule = [
+        {
+            "id": "no_distillation_gain",
+            "message": "The student does no better than plain fine-tuning on the same data (SFT baseline): "
+            "distillation did not earn its keep here.",
+            "evidence": {"student_accuracy": 0.0, "sft_accuracy": 0.0, "gain": 0.0},
+        }
+    ]
+    sft_ci = results["metrics"]["all"]["acc"]["differences"]["student-sft"]["ci95"]
+    old_rule[0]["evidence"] |= {"gain_ci_low": sft_ci[0], "gain_ci_high": sft_ci[1]}
+    assert rederive({**results, "diagnostics": old_rule}, rows) == []
+    forged = [{**old_rule[0], "id": "recalibrate"}]
+    assert any(d.startswith("$.diagnostics") for d in rederive({**results, "diagnostics": forged}, rows))

@@ -46,3 +46,10 @@ def test_no_distillation_gain():
 
 def test_no_inputs_no_findings():
     assert m.diagnose(m.DiagnosticInputs()) == []
+
+
+def test_no_rule_fires_when_every_role_is_at_the_floor():
+    # the demo's behaviour-probes: every role 0, agreement 1.0 -> was "teacher is the ceiling" from zeros
+    floor = {"agreement_rate": 1.0, "student_accuracy": 0.0, "teacher_accuracy": 0.0, "sft_accuracy": 0.0}
+    assert ids(**floor) == ["teacher_is_ceiling", "no_distillation_gain"]
+    assert ids(**floor, at_floor=True) == []
