@@ -131,6 +131,15 @@ def _answer(low: float | None, high: float | None) -> str | None:
     return "yes" if low > 0 else "no" if high < 0 else "can't tell"
 
 
+def _no_retention(code: Any, scores: Mapping[str, Any]) -> str:
+    """Why a run signs no retention, in words (the signed null reason, else the role the run lacks)."""
+    if isinstance(code, str):
+        return REASONS.get(code, code.replace("_", " "))
+    roles = (("teacher", "teacher"), ("base", "base model"))
+    missing = [words for role, words in roles if role not in scores]
+    return f"no {' or '.join(missing)} evaluated in this run" if missing else "not measured"
+
+
 def _pack_line(entry: VerifiedReceipt, index: int, shown: Mapping[str, str]) -> PackLine:
     run = entry.predicate.runs[index]
     key, summary = f"runs.{run.pack.id}", run.summary
@@ -145,8 +154,7 @@ def _pack_line(entry: VerifiedReceipt, index: int, shown: Mapping[str, str]) -> 
         bar = _bar(low, high, point) if low is not None and high is not None else None
     why = None
     if point is None and not floor:
-        code = kept.get("reason")
-        why = REASONS.get(code, "not measured") if isinstance(code, str) else "no base or teacher in the run"
+        why = _no_retention(kept.get("reason"), scores)
     gain = _mapping(_mapping(metric.get("differences")).get("student-sft"))
     pair = gain.get("ci95")
     bounds = pair if isinstance(pair, list) and len(pair) == 2 else [None, None]
@@ -291,6 +299,7 @@ def label_view(
     return {
         "lineage": _lineage(entry, evaluated),
         "verdict": _verdict(entry),
+        "runs": len(packs),
         "packs": [p for p in packs if not p.floor],
         "floors": [p for p in packs if p.floor],
         "sft": [p for p in packs if p.vs_sft is not None and not p.floor],
