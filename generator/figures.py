@@ -129,10 +129,14 @@ def figures(predicate: Predicate, files: Mapping[str, bytes] | None = None) -> d
 def _json(files: Mapping[str, bytes], name: Any) -> Mapping[str, Any]:
     """A signed JSON file as an object (``{}`` when it is missing or not an object: read defensively)."""
     data = files.get(name) if isinstance(name, str) else None
-    try:
-        return _mapping(json.loads(data)) if data is not None else {}
+    try:  # as JSON.parse: NaN and Infinity are not JSON (a verified file holds none)
+        return _mapping(json.loads(data, parse_constant=_not_json)) if data is not None else {}
     except ValueError:
         return {}
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _put(shown: dict[str, str], key: str, value: Any, places: int = 3) -> None:
