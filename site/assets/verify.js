@@ -310,7 +310,9 @@
     await checkBindings(statement, files);
     return { state: "verified", predicate: predicate, files: files, text: "Verified in your browser: " +
       good.size + " trusted signature(s) of " + root.publisher + " (trust root v" + root.version + "), " +
-      checked + " signed file(s) match, headline scores re-derived." };
+      "statement for " + model.name + "@" + model.version + ", " + checked + " bound file(s) match and " +
+      "agree, headline scores re-derived from the examples (card.yaml against the signed card, CIs and the " +
+      "gate, a published pack's licence: checked at build)." };
   }
 
   var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
@@ -654,9 +656,6 @@
       facts.appendChild(node("dd", "", value));
     });
     box.appendChild(facts);
-    box.appendChild(node("p", "", "Checked in your browser: signatures, every signed file, their bindings, " +
-      "each run's headline scores and retention re-derived from its examples. The CIs, the gate and the card " +
-      "file against the signed card were re-derived when this catalog was built (receipts verify)."));
     return box;
   }
 

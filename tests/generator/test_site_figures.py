@@ -255,8 +255,8 @@ def test_a_deleted_or_unknown_figure_fails(
     assert "runs.tiny-mc.retention is not shown (the receipt signs '0.438')" in text
     edit(page, "<!--gone-->0.438", '<span data-rc-figure="runs.tiny-mc.retention">0.438</span>')
     assert verify(capsys, site, built[1])[0] == 0  # put back: passes again
-    gate = '<p class="rc-label-h">Gate verdict</p>'
-    edit(page, gate, gate + '<span data-rc-figure="runs.tiny-mc.scores.oracle">0.999</span>')
+    cell = '<p class="rc-label-h">Better than plain fine-tuning?</p>'
+    edit(page, cell, cell + '<span data-rc-figure="runs.tiny-mc.scores.oracle">0.999</span>')
     code, text = verify(capsys, site, built[1])
     assert code == 4, text
     assert "'runs.tiny-mc.scores.oracle' is not a figure of this receipt (the page shows '0.999')" in text
