@@ -1,11 +1,12 @@
 """The headline figures of a receipt, as a card page shows them: one key, one display string.
 
-``figures(predicate)`` is the single source: the card template prints exactly these strings, each in an
-element marked ``data-rc-figure="<key>"``; ``receipts verify SITE`` (generator/sitecheck.py) reads the
-marked elements back and compares them with the same function's output for the receipt the page names;
-verify.js computes the same keys and strings from the statement it verified and shows them in the
-verification box (its ``figures`` and ``figureNumber`` mirror this module;
-tests/generator/test_browser_figures.py holds the two to each other on a table of values).
+``figures(predicate, files)`` is the single source: the card template (its label, site/templates/_label.j2)
+prints exactly these strings, each in an element marked ``data-rc-figure="<key>"``; ``receipts verify SITE``
+(generator/sitecheck.py) reads the marked elements back and compares them with the same function's output
+for the receipt the page names; verify.js computes the same keys and strings from the statement and files
+it verified, says whether the page shows them as signed and folds them under that line (its ``figures`` and
+``figureNumber`` mirror this module; tests/generator/test_browser_figures.py holds the two to each other on
+a table of values, and on signed and odd files).
 
 Keys (``<pack>`` is ``runs[].pack.id``; ``<role>`` a key of that run's ``summary.scores``):
 
