@@ -266,3 +266,21 @@ def test_the_browser_says_the_label_is_the_signed_one(
         "tiny-mc: student retention, 95% CI high reads 0.999 on this page; the receipt signs 1.063" in warning
     )
     assert page.locator(".rc-signed").get_attribute("open") is not None
+
+
+def test_the_plain_answer_and_the_bar_follow_the_signed_interval() -> None:
+    from generator.label import _answer, _bar, _why
+
+    assert _answer(0.01, 0.2) == "yes"  # the CI of student - SFT lies above zero
+    assert _answer(-0.2, -0.01) == "no"
+    assert _answer(-0.1, 0.1) == "can't tell"
+    assert _answer(0.0, 0.1) == "can't tell"  # touching zero is not excluding it
+    assert _answer(None, 0.1) is None
+    bar = _bar(0.2, 0.6, 0.4)
+    assert (bar.base, bar.teacher, bar.low, bar.high, bar.point, bar.clipped) == (25, 75, 35, 55, 45, False)
+    wide = _bar(-2.0, 3.0, 0.5)  # drawn to the axis' ends, and said so
+    assert (wide.low, wide.high, wide.point, wide.clipped) == (0, 100, 50, True)
+    assert _why(["commercial use: yes under every source (licence table v2)"], "commercial use") == (
+        "under every source (licence table v2)"
+    )
+    assert _why([], "redistribution") == "no source sets one"
