@@ -46,6 +46,7 @@ from generator.exports import page_exports, receipt_url
 from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.home import HOME, HOME_MARK, home_page
+from generator.label import label_view
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
 from generator.listings import is_tag_slug, listings, search_summary, table_row
@@ -513,6 +514,10 @@ class _CardPage:
             {"version": e.version, "page": f"../{e.version}/", "issued_at": e.predicate.issuedAt}
             for e in versions
         ]
+        signed, licence = figures(entry.predicate, entry.files), licence_view(entry)
+        modes = failure_mode_views(entry)
+        links, evaluated = failure_mode_links(entry.card, viewers), evaluated_models(entry.card, runs)
+        label = label_view(entry, signed, licence, modes, links, reproductions, evaluated)
         text = self.env.get_template("card.md.j2").render(
             entry=entry,
             card=entry.card,
@@ -532,21 +537,22 @@ class _CardPage:
             cost_chart=bool(cost_svg),
             exports={"hf": hf_card.file, "bom": bom.file},
             history=history,
-            evaluated=evaluated_models(entry.card, runs),
+            evaluated=evaluated,
             checks=entry.checks,
             subjects=entry.statement.subject,
             envelope_sha256=sha256_bytes(entry.envelope),
             trust=self.trust,
             trust_b64=self.trust_b64,
             title=json.dumps(f"{entry.name} {entry.version}"),
-            figures=figures(entry.predicate),
+            figures=signed,
             roles=[(role, role_label(role)) for role in roles(entry.predicate)],
             reproductions=reproductions,
-            licence=licence_view(entry),
+            licence=licence,
+            label=label,
             overlap=entry.overlap,
             viewers={v.pack_id: f"{v.folder}/" for v in viewers},
-            failure_mode_links=failure_mode_links(entry.card, viewers),
-            failure_modes=failure_mode_views(entry),
+            failure_mode_links=links,
+            failure_modes=modes,
         )
         files[f"{base}/index.md"] = text.encode("utf-8")
         return f"{base}/index.md"

@@ -151,12 +151,18 @@ def check_page(folder: Path, page: Path, attrs: Mapping[str, str]) -> tuple[Path
     return target, Check("page", "pass", f"{where} names exactly this receipt (sha256)")
 
 
-def check_figures(where: str, shown: Sequence[tuple[str, str]], predicate: Predicate) -> Check:
+def check_figures(
+    where: str,
+    shown: Sequence[tuple[str, str]],
+    predicate: Predicate,
+    files: Mapping[str, bytes] | None = None,
+) -> Check:
     """Every figure a page shows is the signed one; every signed figure is shown; no other key is.
 
-    ``predicate`` must come from a statement that verified: the page is held to it, not the reverse.
+    ``predicate`` (and ``files``, the signed subjects' bytes) must come from a receipt that verified: the
+    page is held to it, not the reverse.
     """
-    signed = figures(predicate)
+    signed = figures(predicate, files)
     problems = []
     for key, text in shown:
         if key not in signed:
@@ -183,7 +189,7 @@ def _held_to_receipt(where: str, claims: CardPage, report: Report) -> Check | No
     verified = report.verified
     if verified is None or sha256_bytes(verified.envelope) != claims.attrs.get("data-receipt-sha256"):
         return Check("figures", "fail", f"{where}: the receipt changed after it verified; verify again")
-    return check_figures(where, claims.figures, verified.predicate)
+    return check_figures(where, claims.figures, verified.predicate, verified.files)
 
 
 def check_built_site(folder: Path, reports: list[Report]) -> None:

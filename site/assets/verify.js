@@ -11,10 +11,10 @@
  *   6. every subject file published next to the receipt hashes to its signed sha256, the files agree
  *      (bindings), and each run's headline scores and retention follow from its examples log.
  * Any doubt is a failure with its reason. Runs on load and again after Material's instant navigation.
- * Only after every step passed, the box shows the headline figures of the verified statement (model,
- * per run the primary metric, each role's score and the retention, the gate verdict), made exactly as
- * generator/figures.py makes the page's own (same keys, same strings), and says where the page's text
- * differs from them. Everything is built with DOM nodes and textContent, never parsed as HTML.
+ * Only after every step passed, the box says whether the page's marked figures (the card's label: model,
+ * per run the primary metric, each role's score, the retention and its CI, the gain over SFT, the local
+ * cost) are the signed ones, made exactly as generator/figures.py makes them (same keys, same strings),
+ * with the signed figures folded under it, and lists where the page's text differs. Everything is built with DOM nodes and textContent, never parsed as HTML.
  */
 (function () {
   "use strict";
@@ -308,11 +308,11 @@
       checked++;
     }
     await checkBindings(statement, files);
-    return { state: "verified", predicate: predicate, text: "Verified in your browser: " + good.size +
-      " trusted signature(s) of " + root.publisher + " (trust root v" + root.version + "), statement for " +
-      model.name + "@" + model.version + ", " + checked + " bound file(s) match and agree, headline scores " +
-      "re-derived from the examples (card.yaml against the signed card, CIs and the gate, a published " +
-      "pack's licence: checked at build)." };
+    return { state: "verified", predicate: predicate, files: files, text: "Verified in your browser: " +
+      good.size + " trusted signature(s) of " + root.publisher + " (trust root v" + root.version + "), " +
+      "statement for " + model.name + "@" + model.version + ", " + checked + " bound file(s) match and " +
+      "agree, headline scores re-derived from the examples (card.yaml against the signed card, CIs and the " +
+      "gate, a published pack's licence: checked at build)." };
   }
 
   var PREDICATE_REQUIRED = ["model", "issuedAt", "signer", "card", "runs", "footprints", "gate", "generator"];
@@ -509,10 +509,12 @@
 
   /* 3 decimals, half away from zero on the exact binary value (toFixed's rule below 1e21; every double past
      that is an integer, printed whole); no sign on zero; anything but a finite number is "n/a". */
-  function figureNumber(value) {
+  function figureNumber(value, places) {
+    places = places === undefined ? 3 : places;
     if (typeof value !== "number" || !isFinite(value)) return NOT_AVAILABLE;
-    var text = Math.abs(value) < 1e21 ? value.toFixed(3) : BigInt(value).toString() + ".000";
-    return text === "-0.000" ? "0.000" : text;
+    var text = Math.abs(value) < 1e21 ? value.toFixed(places) :
+      BigInt(value).toString() + (places ? "." + "0".repeat(places) : "");
+    return /^-[0.]*$/.test(text) ? text.slice(1) : text;
   }
 
   function figureText(value) { return typeof value === "string" ? value : NOT_AVAILABLE; }
@@ -533,7 +535,7 @@
 
   /* The headline figures of a verified predicate: values (key -> string, as generator/figures.figures),
      labels (key -> words) and the same figures grouped for display. */
-  function figures(predicate) {
+  function figures(predicate, read) {
     var model = record(predicate.model), out = { values: new Map(), labels: new Map(), runs: [] };
     function put(key, label, value) { out.values.set(key, value); out.labels.set(key, label); return value; }
     out.name = put("model.name", "model name", figureText(model.name));
@@ -552,7 +554,58 @@
       run.retention = put(key + ".retention", pack + ": student retention", figureNumber(summary.retention));
       out.runs.push(run);
     });
+    if (read) evidenceFigures(predicate, read, put);
     return out;
+  }
+
+  /* generator/figures.py _evidence: the figures of the signed results and footprint files, each only where
+     the signed value is a number. read(name) gives a signed file's JSON object, or {}. */
+  function evidenceFigures(predicate, read, put) {
+    function some(key, label, value, places) {
+      var text = figureNumber(value, places);
+      if (text !== NOT_AVAILABLE) put(key, label, text);
+    }
+    function ci(value) { return Array.isArray(value) && value.length === 2 ? value : [null, null]; }
+    (Array.isArray(predicate.runs) ? predicate.runs : []).forEach(function (entry) {
+      var pack = figureText(record(record(entry).pack).id), key = "runs." + pack;
+      var results = read(record(entry).results), primary = results.primary_metric;
+      var every = record(record(results.metrics).all);  // an own member only, as Python's dict.get
+      var metric = typeof primary === "string" && Object.prototype.hasOwnProperty.call(every, primary) ?
+        record(every[primary]) : {};
+      var kept = record(record(metric.retention).student), bounds = ci(kept.ci95);
+      some(key + ".retention.low", pack + ": student retention, 95% CI low", bounds[0]);
+      some(key + ".retention.high", pack + ": student retention, 95% CI high", bounds[1]);
+      var gain = record(record(metric.differences)["student-sft"]);
+      some(key + ".vs_sft", pack + ": student minus SFT baseline", gain.value);
+      bounds = ci(gain.ci95);
+      some(key + ".vs_sft.low", pack + ": student minus SFT baseline, 95% CI low", bounds[0]);
+      some(key + ".vs_sft.high", pack + ": student minus SFT baseline, 95% CI high", bounds[1]);
+    });
+    (Array.isArray(predicate.footprints) ? predicate.footprints : []).forEach(function (entry, i) {
+      var doc = read(record(entry).file), key = "footprints." + i;
+      (Array.isArray(doc.points) ? doc.points : []).forEach(function (point) {
+        point = record(point);
+        if (point.status !== "ok" || typeof point.id !== "string") return;
+        var at = key + "." + point.id, metrics = record(point.metrics), words = "footprint " + i + " " + point.id;
+        var rss = record(point.memory).peak_rss_bytes;
+        some(at + ".peak_rss_gb", words + ": peak RSS (GB)", figureNumber(rss) !== NOT_AVAILABLE ? rss / 1e9 : null, 2);
+        some(at + ".decode_tps", words + ": decode tok/s p50", record(metrics.decode_tps).p50, 1);
+        some(at + ".ttft_p50", words + ": TTFT p50 (s)", record(metrics.ttft_s).p50);
+        some(at + ".ttft_p95", words + ": TTFT p95 (s)", record(metrics.ttft_s).p95);
+      });
+      var price = record(record(doc.settings).price);
+      if (figureNumber(price.per_hour) !== NOT_AVAILABLE) {
+        some(key + ".cost_per_1k", "footprint " + i + ": cost per 1k calls", record(doc.summary).cost_per_1k_calls, 4);
+      }
+    });
+  }
+
+  /* A reader of signed files for figures(): name -> its JSON object ({} if missing or not an object). */
+  function jsonReader(files, parse) {
+    return function (name) {
+      if (typeof name !== "string" || !Object.prototype.hasOwnProperty.call(files, name)) return {};
+      try { return record(parse(files[name])); } catch (e) { return {}; }
+    };
   }
 
   function node(tag, className, text) {
@@ -580,47 +633,29 @@
     return out;
   }
 
-  function signedBox(predicate) {
-    var signed = figures(predicate);
-    var box = node("section", "rc-signed");
+  /* The signed figures, compact: the label above the box prints them, so here they sit folded under one
+     line that says whether the page's own text is the signed one; a difference opens it with the list. */
+  function signedBox(predicate, files) {
+    var read = jsonReader(files || {}, function (bytes) { return strictJSON(utf8(bytes), "a signed file"); });
+    var signed = figures(predicate, read), changed = differences(signed);
+    var box = node("details", "rc-signed");
     box.setAttribute("aria-label", "Signed figures");
-    box.appendChild(node("p", "rc-signed-title", "Signed figures (from the verified receipt)"));
-    var facts = node("dl", "rc-signed-facts");
-    var verdict = record(predicate.gate).verdict;  // coloured for the two verdicts the CSS knows
-    var gateClass = verdict === "pass" || verdict === "fail" ? "rc-gate-" + verdict : "";
-    [["model", signed.name + " " + signed.version, ""], ["publisher", signed.publisher, ""],
-      ["gate", signed.gate, gateClass]].forEach(function (fact) {
-      facts.appendChild(node("dt", "", fact[0]));
-      facts.appendChild(node("dd", fact[2], fact[1]));
-    });
-    box.appendChild(facts);
-    var runs = node("div", "rc-signed-runs");
-    signed.runs.forEach(function (run) {
-      var table = node("table", "rc-signed-run");
-      table.appendChild(node("caption", "", run.pack + " · " + run.metric));
-      var body = node("tbody");
-      run.scores.concat([["student retention", run.retention]]).forEach(function (pair, i, rows) {
-        var row = node("tr", i === rows.length - 1 ? "rc-signed-retention" : "");
-        row.appendChild(node("th", "", pair[0]));
-        row.appendChild(node("td", "", pair[1]));
-        body.appendChild(row);
-      });
-      table.appendChild(body);
-      runs.appendChild(table);
-    });
-    if (!signed.runs.length) runs.appendChild(node("p", "", "No evaluation runs in this receipt."));
-    box.appendChild(runs);
-    var changed = differences(signed);
+    var title = changed.length ? "This page’s own text differs from its receipt in " + changed.length +
+      " place(s); the signed figures:" : "All " + signed.values.size + " figures on this page are the signed ones";
+    box.appendChild(node("summary", "rc-signed-title", title));
     if (changed.length) {
-      var warn = node("div", "rc-signed-warning");
-      warn.appendChild(node("p", "", "This page’s own text differs from its receipt in " + changed.length +
-        " place(s); the figures above are the signed ones:"));
-      var list = node("ul");
-      changed.slice(0, 6).forEach(function (line) { list.appendChild(node("li", "", line)); });
-      if (changed.length > 6) list.appendChild(node("li", "", "and " + (changed.length - 6) + " more"));
-      warn.appendChild(list);
+      box.open = true;
+      var warn = node("ul", "rc-signed-warning");
+      changed.slice(0, 6).forEach(function (line) { warn.appendChild(node("li", "", line)); });
+      if (changed.length > 6) warn.appendChild(node("li", "", "and " + (changed.length - 6) + " more"));
       box.appendChild(warn);
     }
+    var facts = node("dl", "rc-signed-facts");
+    signed.values.forEach(function (value, key) {
+      facts.appendChild(node("dt", "", signed.labels.get(key)));
+      facts.appendChild(node("dd", "", value));
+    });
+    box.appendChild(facts);
     return box;
   }
 
@@ -642,11 +677,12 @@
     clearSigned(box);
     status.setAttribute("data-state", result.state);
     status.textContent = result.text;
-    if (result.state === "verified") box.appendChild(signedBox(result.predicate));
+    if (result.state === "verified") box.appendChild(signedBox(result.predicate, result.files));
   }
 
-  window.receiptsVerify = { derToRaw: derToRaw, run: run, figureNumber: figureNumber, figures: function (p) {
-    return Object.fromEntries(figures(p).values);
+  /* figures(p, texts): texts (optional) maps a signed file's name to its JSON text, as the bundle holds it. */
+  window.receiptsVerify = { derToRaw: derToRaw, run: run, figureNumber: figureNumber, figures: function (p, texts) {
+    return Object.fromEntries(figures(p, texts ? jsonReader(texts, JSON.parse) : null).values);
   } };
   if (window.document$ && typeof window.document$.subscribe === "function") {
     window.document$.subscribe(function () { run(); });

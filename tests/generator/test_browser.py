@@ -204,7 +204,7 @@ def test_instant_navigation_verifies_again(served: tuple[Path, str], browser: An
         state, text = status_of(page)
         assert state == "verified", text
         assert page.evaluate("() => window.__sameDocument") is True  # Material swapped the page in place
-        page.click("a[href$='models/']") if slug.startswith("smollm2") else None
+        page.click(".rc-label-crumbs a[href$='models/']") if slug.startswith("smollm2") else None
         if slug.startswith("smollm2"):
             page.wait_for_url(re.compile(r".*/models/$"))
 

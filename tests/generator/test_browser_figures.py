@@ -47,24 +47,30 @@ def typed(predicate: dict[str, Any]) -> Predicate:
 
 
 def signed_box(page: Any) -> dict[str, Any]:
-    """What the verification box shows as signed: facts, and per run its caption and rows."""
+    """What the verification box says under the label: its summary line, the signed figures, any warning."""
     page.wait_for_selector(".rc-verify .rc-signed", timeout=20000)
     result: dict[str, Any] = page.evaluate(
         """() => {
              const box = document.querySelector('.rc-verify .rc-signed');
              const text = el => el.textContent;
              return {
-               title: text(box.querySelector('.rc-signed-title')),
-               facts: Array.from(box.querySelectorAll('.rc-signed-facts > dd'), text),
-               runs: Array.from(box.querySelectorAll('table.rc-signed-run'), t => ({
-                 caption: text(t.querySelector('caption')),
-                 rows: Array.from(t.querySelectorAll('tr'), r => [text(r.cells[0]), text(r.cells[1])]),
-               })),
+               title: text(box.querySelector('summary')),
+               open: box.open,
+               facts: Array.from(box.querySelectorAll('.rc-signed-facts > dt'),
+                                 dt => [text(dt), text(dt.nextElementSibling)]),
                warning: (w => w && text(w))(box.querySelector('.rc-signed-warning')),
              };
            }"""
     )
     return result
+
+
+def signed_files(site: Path, page: str) -> dict[str, str]:
+    """The published bundle's signed JSON files as text, by subject name (what verify.js fetched)."""
+    bundle = next((site / page).glob("*@*/receipt.json")).parent
+    statement = json.loads(base64.b64decode(json.loads((bundle / "receipt.json").read_bytes())["payload"]))
+    names = [s["name"] for s in statement["subject"] if s["name"].endswith(".json")]
+    return {name: (bundle / name).read_text("utf-8") for name in names if (bundle / name).is_file()}
 
 
 def test_verified_page_shows_the_signed_figures(
@@ -75,30 +81,28 @@ def test_verified_page_shows_the_signed_figures(
 ) -> None:
     """The box at 1280 and 390 px; screenshots go to $RECEIPTS_SCREENSHOTS (default: the test's tmp_path)."""
     shots = Path(os.environ.get("RECEIPTS_SCREENSHOTS") or tmp_path)
-    signed = figures(typed(signed_predicate(figures_site, MODEL)))
+    texts = signed_files(figures_site, MODEL)
+    files = {name: text.encode("utf-8") for name, text in texts.items()}
+    signed = figures(typed(signed_predicate(figures_site, MODEL)), files)
+    assert "runs.tiny-mc.retention.low" in signed  # the files' figures are among them
     for width in (1280, 390):
         page = browser.new_page(viewport={"width": width, "height": 1000})
         page.goto(serve(figures_site) + "/" + MODEL)
         state, text = status_of(page)
         assert state == "verified", text
         box = signed_box(page)
-        assert box["title"] == "Signed figures (from the verified receipt)"
-        assert box["facts"] == ["smollm2-135m-distilled-20l 0.1.0", "receipts demo", "fail"]
-        assert box["runs"] == [
-            {
-                "caption": "tiny-mc · acc",
-                "rows": [
-                    ["teacher", "0.612"],
-                    ["base model", "0.286"],
-                    ["student", "0.429"],
-                    ["SFT baseline", "0.357"],
-                    ["student (int8-dynamic)", "0.400"],
-                    ["student retention", "0.438"],
-                ],
-            }
-        ]
+        assert box["title"] == f"All {len(signed)} figures on this page are the signed ones"
+        assert box["open"] is False  # folded: the label above prints them
+        facts = dict(box["facts"])
+        assert facts["model name"] == "smollm2-135m-distilled-20l"
+        assert facts["gate verdict"] == "fail"
+        assert facts["tiny-mc: student score"] == "0.429"
+        assert facts["tiny-mc: student retention"] == "0.438"
+        assert sorted(facts.values()) == sorted(signed.values())
         assert box["warning"] is None  # the page's own figures are the signed ones
-        shown = page.evaluate("p => window.receiptsVerify.figures(p)", signed_predicate(figures_site, MODEL))
+        shown = page.evaluate(
+            "([p, t]) => window.receiptsVerify.figures(p, t)", [signed_predicate(figures_site, MODEL), texts]
+        )
         assert shown == signed  # the same keys and strings as generator/figures.py
         page.locator(".rc-verify").screenshot(path=str(shots / f"figures-{width}.png"))
         page.close()
@@ -109,9 +113,14 @@ def test_a_page_without_runs_shows_model_and_gate(figures_site: Path, serve: Any
     page.goto(serve(figures_site) + "/" + PLAIN)
     assert status_of(page)[0] == "verified"
     box = signed_box(page)
-    assert box["facts"] == ["plain-model 0.1.0", "receipts demo", "not evaluated"]
-    assert box["runs"] == []
-    assert page.locator(".rc-signed").get_by_text("No evaluation runs in this receipt.").count() == 1
+    assert box["facts"] == [
+        ["model name", "plain-model"], ["model version", "0.1.0"], ["publisher", "receipts demo"],
+        ["gate verdict", "not evaluated"],
+    ]  # fmt: skip
+    assert (
+        page.locator(".rc-label").get_by_text("No evaluation runs in this receipt: nothing measured.").count()
+        == 1
+    )
 
 
 def test_edited_html_still_shows_the_signed_figure(
@@ -129,8 +138,9 @@ def test_edited_html_still_shows_the_signed_figure(
     state, text = status_of(page)
     assert state == "verified", text  # the receipt itself is intact
     box = signed_box(page)
-    assert ["student", "0.429"] in box["runs"][0]["rows"]  # the signed value, beside the edited page
-    edited = page.locator(f"[{key}]")
+    assert ["tiny-mc: student score", "0.429"] in box["facts"]  # the signed value, beside the edited page
+    assert box["open"] is True  # a difference unfolds the box
+    edited = page.locator(f".rc-label [{key}]")
     assert edited.text_content() == "0.900"
     assert edited.is_visible()
     assert box["warning"] is not None
@@ -176,6 +186,13 @@ def test_js_number_format_agrees_with_python(figures_site: Path, serve: Any, bro
     expected = [number(json.loads(t)) for t in texts]
     assert [(t, s) for t, s, e in zip(texts, shown, expected, strict=True) if s != e] == []
     assert expected[:8] == ["0.000", "0.000", "1.000", "-1.000", "0.001", "0.002", "0.063", "-0.063"]
+    for places in (1, 2, 4):  # the label's memory (2), tok/s (1) and price (4) follow the same rule
+        shown = page.evaluate(
+            "([texts, k]) => texts.map(t => window.receiptsVerify.figureNumber(JSON.parse(t), k))",
+            [texts, places],
+        )
+        expected = [number(json.loads(t), places) for t in texts]
+        assert [(t, s) for t, s, e in zip(texts, shown, expected, strict=True) if s != e] == [], places
     # and whole predicates, including free-form summaries the signer could write
     predicate = signed_predicate(figures_site, MODEL)
     run = predicate["runs"][0]  # the rest of a run as signed: only the pack id and the summary vary
@@ -196,3 +213,29 @@ def test_js_number_format_agrees_with_python(figures_site: Path, serve: Any, bro
         case_text = json.dumps(case)
         js = page.evaluate("t => window.receiptsVerify.figures(JSON.parse(t))", case_text)
         assert js == figures(typed(json.loads(case_text)))
+    # and with the signed files: the real ones, and odd ones a signer could write
+    texts = signed_files(figures_site, MODEL)
+    odd_files = {
+        "runs/a.b/results.json": json.dumps({"primary_metric": "__proto__", "metrics": {"all": {"__proto__": {
+            "retention": {"student": {"ci95": [0.5, 0.25]}}}}}}),
+        "runs/c/results.json": json.dumps({"primary_metric": ["acc"], "metrics": {"all": {"acc": {}}}}),
+        "fp.json": json.dumps({"points": [
+            {"status": "ok", "id": "x/c1", "memory": {"peak_rss_bytes": 10**400}, "metrics": {
+                "decode_tps": {"p50": 0.05}, "ttft_s": {"p50": "1", "p95": 1e21}}},
+            {"status": "failed", "id": "y", "memory": {"peak_rss_bytes": 5}},
+            {"status": "ok", "id": 3, "memory": {"peak_rss_bytes": 5}}, "point"],
+            "settings": {"price": {"per_hour": 0}}, "summary": {"cost_per_1k_calls": 0.00005}}),
+    }  # fmt: skip
+    odd_runs = [{**r, "results": f"runs/{r['pack']['id']}/results.json"} for r in odd["runs"]]
+    footprints = [{"file": "fp.json", "summary": {}}, {"file": "missing.json", "summary": {}}]
+    odd = {**odd, "runs": odd_runs, "footprints": footprints}
+    odd_files["broken.json"] = '{"points": [{"status": "ok", "id": "z", "memory": {"peak_rss_bytes": NaN}}]}'
+    odd["footprints"].append({"file": "broken.json", "summary": {}})  # not JSON: no figures in either
+    for case, files in ((predicate, texts), (odd, odd_files)):
+        case_text = json.dumps(case)
+        js = page.evaluate("([t, f]) => window.receiptsVerify.figures(JSON.parse(t), f)", [case_text, files])
+        raw = {name: text.encode("utf-8") for name, text in files.items()}
+        assert js == figures(typed(json.loads(case_text)), raw)
+    assert js["runs.a.b.retention.low"] == "0.500"  # "__proto__" is an own member in both languages
+    assert js["footprints.0.x/c1.ttft_p95"] == "1000000000000000000000.000"
+    assert "footprints.0.x/c1.peak_rss_gb" not in js  # 10**400 bytes: not a number in either

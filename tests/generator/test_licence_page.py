@@ -79,8 +79,10 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
     assert "use restrictions" in section
     assert "Gemma Terms of Use" in section
     assert "reaches this model only through the base weights" in section  # the through_base note
-    assert "commercial use (computed) <strong>no</strong> (publisher override)" in page  # the badge
-    assert "licence <strong>Apache-2.0 AND LicenseRef-Gemma-Terms-of-Use</strong>" in page
+    label = page[page.index('<section class="rc-label"') : page.index("</section>")]  # the label's line
+    term = '<strong class="rc-term rc-term-no">no</strong> <em>(publisher override)</em>'
+    assert f"commercial use: {term}" in label
+    assert "the card declares <strong>Apache-2.0 AND LicenseRef-Gemma-Terms-of-Use</strong>" in label
 
 
 def test_the_catalog_index_carries_computed_terms_and_overrides(rendered):

@@ -113,8 +113,9 @@ def test_by_default_verify_site_re_derives_the_hand_written_summary(
 
 
 def edit(page: Path, old: str, new: str) -> None:
+    """Replace every occurrence (a figure may be shown twice: on the label and in a table below it)."""
     text = page.read_text("utf-8")
-    assert text.count(old) == 1, old
+    assert text.count(old) >= 1, old
     page.write_text(text.replace(old, new), "utf-8")
 
 
@@ -221,7 +222,7 @@ def test_verify_site_checks_every_page_figure(
     assert len(report) == 2
     checks = {c["name"]: c for c in report["smollm2-135m-distilled-20l@0.1.0"]["checks"]}
     assert checks["figures"]["status"] == "pass"
-    assert "shows its 11 headline figure(s) as signed" in checks["figures"]["detail"]
+    assert "shows its 13 headline figure(s) as signed" in checks["figures"]["detail"]  # and the retention CI
     checks = {c["name"]: c for c in report["plain-model@0.1.0"]["checks"]}
     assert checks["figures"]["status"] == "pass"  # name, version, publisher and gate; no runs
     assert "shows its 4 headline figure(s)" in checks["figures"]["detail"]
@@ -248,13 +249,14 @@ def test_a_deleted_or_unknown_figure_fails(
     site: Path, built: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     page = site / MODEL / "index.html"
-    edit(page, '<span data-rc-figure="runs.tiny-mc.retention">0.438</span>', "0.438")
+    edit(page, '<span data-rc-figure="runs.tiny-mc.retention">0.438</span>', "<!--gone-->0.438")
     code, text = verify(capsys, site, built[1])
     assert code == 4, text
     assert "runs.tiny-mc.retention is not shown (the receipt signs '0.438')" in text
-    edit(page, "0.438", '<span data-rc-figure="runs.tiny-mc.retention">0.438</span>')
+    edit(page, "<!--gone-->0.438", '<span data-rc-figure="runs.tiny-mc.retention">0.438</span>')
     assert verify(capsys, site, built[1])[0] == 0  # put back: passes again
-    edit(page, "· licence", '· <span data-rc-figure="runs.tiny-mc.scores.oracle">0.999</span> · licence')
+    cell = '<p class="rc-label-h">Better than plain fine-tuning?</p>'
+    edit(page, cell, cell + '<span data-rc-figure="runs.tiny-mc.scores.oracle">0.999</span>')
     code, text = verify(capsys, site, built[1])
     assert code == 4, text
     assert "'runs.tiny-mc.scores.oracle' is not a figure of this receipt (the page shows '0.999')" in text
@@ -298,8 +300,8 @@ def test_verify_a_published_catalog_checks_its_figures(
     code, text = verify(capsys, url, built[1])
     assert code == 0, text
     assert text.count("✓ figures: the page of ") == 2
-    edit(site / MODEL / "index.html", '<span data-rc-figure="gate">fail</span></strong> · signed',
-         '<span data-rc-figure="gate">pass</span></strong> · signed')  # fmt: skip
+    gate = '<span data-rc-figure="gate">{}</span>'
+    edit(site / MODEL / "index.html", gate.format("fail"), gate.format("pass"))
     code, text = verify(capsys, url, built[1])
     assert code == 4, text
     assert "the page of smollm2-135m-distilled-20l@0.1.0: gate shows 'pass' but the receipt signs" in text
