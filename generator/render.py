@@ -43,6 +43,7 @@ from generator import charts
 from generator.exports import page_exports, receipt_url
 from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
+from generator.index import quant_rows
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
@@ -376,6 +377,7 @@ def index_row(entry: VerifiedReceipt) -> dict[str, Any]:
             for row in predicate.quantization or []
         ],
         "gate": predicate.gate.verdict,
+        "quants": quant_rows(entry),
         "issued_at": predicate.issuedAt,
         "page": f"{page_dir(entry)}/",
         "receipt": f"{page_dir(entry)}/{entry.bundle_name}/receipt.json",
