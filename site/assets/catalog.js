@@ -199,9 +199,10 @@
     return a;
   }
 
-  function memoryText(fit, quant) {
-    if (fit.bytes === null) return "n/a";
-    return gb(fit.bytes) + " peak RSS " + fit.basis + (quant ? " at " + quant : "") + (fit.hardware ? " on " + fit.hardware : "");
+  function memoryCell(td, fit) {
+    if (fit.bytes === null) { figure(td, "memory-value", "", "n/a"); return; }
+    figure(td, "memory-value", "peak RSS", gb(fit.bytes) + " " + fit.basis);
+    if (fit.hardware) figure(td, "hardware", "on", String(fit.hardware));
   }
 
   function retentionText(p) {
@@ -211,25 +212,55 @@
     return fmt(p.retention, 3) + (ci ? " [" + fmt(ci[0], 3) + ", " + fmt(ci[1], 3) + "]" : " (no CI signed)");
   }
 
-  function resultRow(r, rank, base) {
+  /* One figure of a row, as its own line with a label, so a phone shows it stacked and a test can read it. */
+  function figure(td, col, name, text) {
+    var line = document.createElement("span");
+    line.className = "rc-figure";
+    line.setAttribute("data-col", col);
+    var key = document.createElement("span");
+    key.className = "rc-figure-name";
+    key.textContent = name + " ";
+    var value = document.createElement("span");
+    value.className = "rc-figure-value";
+    value.textContent = text;
+    line.appendChild(key);
+    line.appendChild(value);
+    td.appendChild(line);
+  }
+
+  function resultRow(r, rank, base, task) {
     var tr = document.createElement("tr"), p = r.pack, e = p && p.extraction;
     tr.className = "rc-match" + (r.value === null ? " rc-unranked" : "");
-    cell(tr, r.value === null ? "last" : String(rank), "rank");
+    cell(tr, r.value === null ? "last" : String(rank), "rank").setAttribute("data-label", "rank");
     var td = cell(tr, "", "model");
+    td.setAttribute("data-label", "model");
     td.appendChild(pageLink(base, r.model, r.model.name + " " + r.model.version));
-    cell(tr, r.quant || "not stated", "quant");
-    cell(tr, r.value === null ? "n/a: " + r.missing : fmt(r.value, r.fit.decode_tps === r.value ? 1 : 3) +
-      (r.tie !== null ? " (then " + fmt(r.tie, 3) + ")" : ""), "value").className = "rc-value";
-    cell(tr, p ? fmt(p.score, 3) + (p.metric ? " " + p.metric : "") : "n/a", "score");
-    cell(tr, p ? fmt(p.teacher, 3) : "n/a", "teacher");
-    cell(tr, retentionText(p), "retention");
-    cell(tr, e ? fmt(e.precision, 3) : "n/a", "precision");
-    cell(tr, e ? fmt(e.recall, 3) : "n/a", "recall");
-    cell(tr, memoryText(r.fit, r.quant), "memory");
-    var terms = r.model.licence_terms || {};
-    cell(tr, String(r.model.license) + " · commercial use (computed) " + (terms.commercial_use || "unknown") +
-      ((r.model.licence_overrides || []).length ? " · publisher override: " + r.model.licence_overrides.join(", ") : ""), "licence");
-    cell(tr, "✓ verified at build · receipt sha256 " + String(r.model.receipt_sha256).slice(0, 12) + "…", "receipt").className = "rc-badge";
+    figure(td, "quant", "quantization", r.quant || "not stated");
+    cell(tr, r.value === null ? "n/a: " + r.missing : fmt(r.value, PRIORITIES.speed.value(r) === r.value ? 1 : 3) +
+      (r.tie !== null ? " (then " + fmt(r.tie, 3) + ")" : ""), "value").setAttribute("data-label", "ranked by");
+    var numbers = cell(tr, "", "numbers");
+    numbers.setAttribute("data-label", task ? "on " + task : "numbers");
+    if (!task) figure(numbers, "score", "", "choose a task to see its scores");
+    else if (!p) figure(numbers, "score", "", "not evaluated on " + task + (r.quant ? " at " + r.quant : ""));
+    else {
+      figure(numbers, "score", "student", fmt(p.score, 3) + (p.metric ? " " + p.metric : ""));
+      figure(numbers, "teacher", "teacher", fmt(p.teacher, 3));
+      figure(numbers, "retention", "retention [95% CI]", retentionText(p));
+      if (e) {
+        figure(numbers, "precision", "precision", fmt(e.precision, 3));
+        figure(numbers, "recall", "recall", fmt(e.recall, 3));
+      }
+    }
+    var mem = cell(tr, "", "memory");
+    mem.setAttribute("data-label", "memory");
+    memoryCell(mem, r.fit);
+    var terms = r.model.licence_terms || {}, lic = cell(tr, "", "licence");
+    lic.setAttribute("data-label", "licence");
+    figure(lic, "licence-id", "", String(r.model.license));
+    figure(lic, "commercial", "commercial use (computed)", (terms.commercial_use || "unknown") +
+      ((r.model.licence_overrides || []).length ? " · publisher override: " + r.model.licence_overrides.join(", ") : ""));
+    figure(lic, "receipt", "✓ verified at build · receipt", "sha256 " + String(r.model.receipt_sha256).slice(0, 12) + "…");
+    lic.lastChild.classList.add("rc-badge");
     return tr;
   }
 
@@ -245,12 +276,13 @@
     body.textContent = "";
     notes.textContent = "";
     showErrors(root, parsed.errors);
+    root.querySelector("table.rc-results").hidden = !!parsed.errors.length;
     if (parsed.errors.length) {
       root.querySelector(".rc-summary").textContent = "No results: fix the query above.";
       return;
     }
     var result = query(index, parsed.q), ranked = 0;
-    result.rows.forEach(function (r) { if (r.value !== null) ranked += 1; body.appendChild(resultRow(r, ranked, base)); });
+    result.rows.forEach(function (r) { if (r.value !== null) ranked += 1; body.appendChild(resultRow(r, ranked, base, parsed.q.task)); });
     result.excluded.forEach(function (r) {
       var li = document.createElement("li");
       li.textContent = r.label + ": " + r.why.join("; ");
