@@ -62,7 +62,7 @@
 
   /* The memory one quantization needs: its smallest measured peak RSS (signed footprint points, status ok);
      where none was measured, a card hardware profile for the same quantization, labelled as the card's claim.
-     `anyClaim` (a model with no quantization table) takes the card's smallest profile whatever it names. */
+     `anyClaim` (a model with no measured memory at all) falls back to the card's smallest profile, named. */
   function memoryOf(m, quant, anyClaim) {
     var measured = ((quant && quant.memory) || []).filter(function (p) { return p.status === "ok" && num(p.peak_rss_bytes) !== null; });
     if (measured.length) {
@@ -70,22 +70,30 @@
       return { basis: "measured", bytes: best.peak_rss_bytes, hardware: best.hardware || best.hw_class,
         decode_tps: num(best.decode_tps_p50) };
     }
-    var claimed = (m.hardware_profiles || []).filter(function (h) {
-      return num(h.ram_gib) !== null && (anyClaim || (quant && h.quantization === quant.quant));
-    });
-    if (claimed.length) {
-      var c = claimed.reduce(function (a, b) { return b.ram_gib < a.ram_gib ? b : a; });
-      return { basis: "claimed by the card", bytes: c.ram_gib * Math.pow(2, 30), hardware: c.name, decode_tps: null };
+    var claimed = (m.hardware_profiles || []).filter(function (h) { return num(h.ram_gib) !== null; });
+    var same = claimed.filter(function (h) { return quant && h.quantization === quant.quant; });
+    var pool = same.length ? same : anyClaim ? claimed : [];
+    if (pool.length) {
+      var c = pool.reduce(function (a, b) { return b.ram_gib < a.ram_gib ? b : a; });
+      return { basis: "claimed by the card", bytes: c.ram_gib * Math.pow(2, 30),
+        hardware: String(c.name) + (c.quantization ? " (" + c.quantization + ")" : ""), decode_tps: null };
     }
     return { basis: "unknown", bytes: null, hardware: null, decode_tps: null };
+  }
+
+  function measuredAny(m) {
+    return (m.quants || []).some(function (qr) {
+      return (qr.memory || []).some(function (p) { return p.status === "ok" && num(p.peak_rss_bytes) !== null; });
+    });
   }
 
   /* One candidate row per quantization the index lists; one model-level row where it lists none. */
   function candidates(m) {
     var quants = m.quants || [];
     if (!quants.length) return [{ model: m, quant: null, packs: {}, fit: memoryOf(m, null, true) }];
+    var anyClaim = !measuredAny(m);
     return quants.map(function (qr) {
-      return { model: m, quant: qr.quant, packs: qr.packs || {}, fit: memoryOf(m, qr, false) };
+      return { model: m, quant: qr.quant, packs: qr.packs || {}, fit: memoryOf(m, qr, anyClaim) };
     });
   }
 
