@@ -23,11 +23,14 @@ from receipts.keys import generate
 from receipts.sign import sign_receipt
 from receipts.trust import load_trust_root, new_root
 from receipts.verify import VerifiedReceipt, find_receipts, verify_receipt
-from tests.generator.test_browser import _card, _precise, _recordings, browser, serve  # noqa: F401
+from tests.generator import test_browser
+from tests.generator.test_browser import _card, _precise, _recordings
 from tests.generator.test_catalog import DATA, ROOT, hostile_card
 from tests.models import tiny_llama
 
 pytestmark = pytest.mark.browser
+browser = test_browser.browser  # the module-scoped fixtures, shared
+serve = test_browser.serve
 
 SCALE = {"fp32": 1.0, "int8-dynamic": 0.5, "bf16": 0.75}
 HOSTILE_LABEL = '<img src=x onerror="window.__pwned=1"> · 2 cores'
@@ -35,8 +38,9 @@ HOSTILE_LABEL = '<img src=x onerror="window.__pwned=1"> · 2 cores'
 
 def _run(pack: str, out: Path, teacher: str, student: str, *variants: str) -> None:
     limit = "20" if pack == "capitals-mc" else "10"  # the failure modes below name capitals-mc items 1-20
-    args = ["run", str(ROOT / "packs" / pack), "--limit", limit, "--variant", "original", "--teacher", teacher]
-    args += ["--base", "fake:b?skill=0.2", "--no-cache", "--student", student, "--out", str(out)]
+    args = ["run", str(ROOT / "packs" / pack), "--limit", limit, "--variant", "original"]
+    args += ["--teacher", teacher, "--base", "fake:b?skill=0.2", "--no-cache", "--student", student]
+    args += ["--out", str(out)]
     for variant in variants:
         args += ["--student-variant", variant]
     assert main(args) == 0
@@ -49,7 +53,7 @@ def _bench(spec: str, out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> dict[str, Any]:  # noqa: F811
+def catalog(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> dict[str, Any]:
     """The signed catalog, built and served: its base URL, its receipts folder and trust root."""
     tmp = tmp_path_factory.mktemp("buyer")
     key = generate()
@@ -69,7 +73,8 @@ def catalog(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> dict[str, A
     # summary alike, so the receipt still re-derives), so that a row showing another quantization's is caught
     for point in measured["points"]:
         scaled = int(point["memory"]["peak_rss_bytes"] * SCALE[point["quant"]])
-        point["memory"]["peak_rss_bytes"] = measured["summary"]["by_quant"][point["id"]]["peak_rss_bytes"] = scaled
+        point["memory"]["peak_rss_bytes"] = scaled
+        measured["summary"]["by_quant"][point["id"]]["peak_rss_bytes"] = scaled
     footprint.write_text(json.dumps(measured), "utf-8")
     card = _card(tmp, "quant-model", commercial=True, ram_gib=64)
     written = yaml.safe_load(card.read_text("utf-8"))
@@ -114,7 +119,10 @@ def _signed_figures(results: Any, evaluated: Any, quant: str) -> dict[str, str]:
         return {"score": f"not evaluated on {results.pack.id} at {quant}"}
     role, metric = evaluated["role"], results.primary_metric
     entry = results.metrics["all"][metric]
-    figures = {"score": f"{entry.roles[role].value:.3f} {metric}", "teacher": f"{entry.roles['teacher'].value:.3f}"}
+    figures = {
+        "score": f"{entry.roles[role].value:.3f} {metric}",
+        "teacher": f"{entry.roles['teacher'].value:.3f}",
+    }
     kept = (entry.retention or {}).get(role)
     if kept is not None and kept.value is not None:
         lo, hi = kept.ci95
@@ -158,7 +166,9 @@ def _page_rows(page: Any) -> list[dict[str, str]]:
     )
 
 
-def test_every_row_is_one_quantization_with_its_own_signed_numbers(catalog: dict[str, Any], browser: Any) -> None:  # noqa: F811
+def test_every_row_is_one_quantization_with_its_own_signed_numbers(
+    catalog: dict[str, Any], browser: Any
+) -> None:
     page = browser.new_page()
     for task in ("contract-clauses", "capitals-mc"):
         page.goto(catalog["base"] + f"/buyer/?ram_gb=64&task={task}&priority=quality")
@@ -166,7 +176,8 @@ def test_every_row_is_one_quantization_with_its_own_signed_numbers(catalog: dict
         expected = _signed_rows(catalog["verified"], task)
         shown = {(r["model"].split()[0], r["quant"]): r for r in rows}
         assert set(shown) == set(expected), task
-        assert ("quant-model", "int8-dynamic") in shown and ("quant-model", "bf16") in shown
+        assert ("quant-model", "int8-dynamic") in shown
+        assert ("quant-model", "bf16") in shown
         for key, figures in expected.items():
             for col, text in figures.items():
                 if col == "memory-value" or text != "n/a":
@@ -176,7 +187,7 @@ def test_every_row_is_one_quantization_with_its_own_signed_numbers(catalog: dict
     page.close()
 
 
-def test_a_quantization_only_benched_ranks_last_and_says_why(catalog: dict[str, Any], browser: Any) -> None:  # noqa: F811
+def test_a_quantization_only_benched_ranks_last_and_says_why(catalog: dict[str, Any], browser: Any) -> None:
     page = browser.new_page()
     page.goto(catalog["base"] + "/buyer/?ram_gb=64&task=capitals-mc&priority=quality")
     rows = _page_rows(page)
@@ -186,18 +197,20 @@ def test_a_quantization_only_benched_ranks_last_and_says_why(catalog: dict[str, 
     ranks = [r["rank"] for r in rows]
     assert ranks == sorted(ranks, key=lambda r: (r == "last", int(r) if r != "last" else 0))
     values = [float(r["value"].split()[0]) for r in rows if r["rank"] != "last"]
-    assert values == sorted(values, reverse=True) and len(values) >= 2
+    assert values == sorted(values, reverse=True)
+    assert len(values) >= 2
     page.close()
 
 
 def test_precision_ranks_the_precise_model_and_says_why_others_are_na(
     catalog: dict[str, Any],
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     page = browser.new_page()
     page.goto(catalog["base"] + "/buyer/?ram_gb=16&task=contract-clauses&commercial=1&priority=precision")
     rows = _page_rows(page)
-    assert rows[0]["model"] == "precise-model 0.1.0" and rows[0]["rank"] == "1"
+    assert rows[0]["model"] == "precise-model 0.1.0"
+    assert rows[0]["rank"] == "1"
     assert rows[0]["precision"] == "1.000"
     for row in rows[1:]:
         assert row["rank"] == "last"
@@ -209,7 +222,7 @@ def test_precision_ranks_the_precise_model_and_says_why_others_are_na(
     page.close()
 
 
-def test_floor_pack_and_missing_values_rank_last_with_reasons(catalog: dict[str, Any], browser: Any) -> None:  # noqa: F811
+def test_floor_pack_and_missing_values_rank_last_with_reasons(catalog: dict[str, Any], browser: Any) -> None:
     """The query itself (window.receiptsCatalog.query) over an index where every role scores 0 on a pack."""
     page = browser.new_page()
     page.goto(catalog["base"] + "/buyer/")
@@ -249,7 +262,7 @@ def test_floor_pack_and_missing_values_rank_last_with_reasons(catalog: dict[str,
 )
 def test_invalid_query_shows_a_message_not_results(
     catalog: dict[str, Any],
-    browser: Any,  # noqa: F811
+    browser: Any,
     query: str,
     message: str,
 ) -> None:
@@ -264,7 +277,7 @@ def test_invalid_query_shows_a_message_not_results(
     page.close()
 
 
-def test_the_url_is_the_query_back_and_forward_restore_it(catalog: dict[str, Any], browser: Any) -> None:  # noqa: F811
+def test_the_url_is_the_query_back_and_forward_restore_it(catalog: dict[str, Any], browser: Any) -> None:
     page = browser.new_page()
     first = "?ram_gb=64&task=capitals-mc&priority=retention"
     page.goto(catalog["base"] + "/buyer/" + first)
@@ -278,7 +291,8 @@ def test_the_url_is_the_query_back_and_forward_restore_it(catalog: dict[str, Any
     page.wait_for_function(f"() => location.search === {json.dumps(second)}")
     assert page.locator("a.rc-permalink").text_content() == second
     after = _page_rows(page)
-    assert after != before and after[0]["model"] == "precise-model 0.1.0"
+    assert after != before
+    assert after[0]["model"] == "precise-model 0.1.0"
     page.go_back()
     page.wait_for_function(f"() => location.search === {json.dumps(first)}")
     page.wait_for_function("() => document.querySelector('select[name=task]').value === 'capitals-mc'")
@@ -298,7 +312,7 @@ def test_the_url_is_the_query_back_and_forward_restore_it(catalog: dict[str, Any
 
 def test_compare_shows_teacher_student_and_the_smallest_measured_memory(
     catalog: dict[str, Any],
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     page = browser.new_page()
     page.goto(catalog["base"] + "/compare/?m=quant-model@0.1.0&m=precise-model@0.1.0")
@@ -337,7 +351,7 @@ def test_compare_shows_teacher_student_and_the_smallest_measured_memory(
 )
 def test_compare_refuses_unknown_models_visibly(
     catalog: dict[str, Any],
-    browser: Any,  # noqa: F811
+    browser: Any,
     query: str,
     message: str,
 ) -> None:
@@ -349,14 +363,15 @@ def test_compare_refuses_unknown_models_visibly(
     page.close()
 
 
-def test_hostile_index_text_stays_text(catalog: dict[str, Any], browser: Any) -> None:  # noqa: F811
+def test_hostile_index_text_stays_text(catalog: dict[str, Any], browser: Any) -> None:
     page = browser.new_page()
     query = "?ram_gb=64&priority=speed"
     page.goto(catalog["base"] + "/buyer/" + query)
     rows = _page_rows(page)
     assert {r["model"].split()[0] for r in rows} >= {"hostile-model", "quant-model"}
     measured = [r for r in rows if r["model"].startswith("quant-model")]
-    assert measured and all(r["hardware"] == HOSTILE_LABEL for r in measured)
+    assert measured
+    assert all(r["hardware"] == HOSTILE_LABEL for r in measured)
     page.goto(catalog["base"] + "/compare/?m=hostile-model@0.1.0&m=" + "%3Cimg%20src%3Dx%3E@1")
     page.wait_for_selector("[data-rc-app][data-ready=true]")
     assert "No model <img src=x>@1 in this catalog" in (page.locator("ul.rc-errors").text_content() or "")
@@ -366,5 +381,5 @@ def test_hostile_index_text_stays_text(catalog: dict[str, Any], browser: Any) ->
         assert page.locator("[data-rc-app] img").count() == 0
         assert page.evaluate("() => window.__pwned === undefined")
         hrefs = page.eval_on_selector_all("[data-rc-app] a", "els => els.map(a => a.getAttribute('href'))")
-        assert all(h.startswith("../models/") or h.startswith("?") for h in hrefs), hrefs
+        assert all(h.startswith(("../models/", "?")) for h in hrefs), hrefs
     page.close()
