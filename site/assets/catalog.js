@@ -181,6 +181,17 @@
     return p;
   }
 
+  /* The query as a link: every value it ran with, defaults included, in one order. */
+  function canonical(raw) {
+    var p = new URLSearchParams();
+    p.set("ram_gb", raw.ram_gb.trim());
+    if (raw.task) p.set("task", raw.task);
+    if (raw.commercial === "1") p.set("commercial", "1");
+    if (raw.redistribution === "1") p.set("redistribution", "1");
+    p.set("priority", raw.priority);
+    return p;
+  }
+
   function fillForm(form, raw) {
     form.elements.ram_gb.value = raw.ram_gb;
     form.elements.task.value = raw.task;  /* an unknown task leaves the select as it is: the message says so */
@@ -324,7 +335,7 @@
       var parsed = parseQuery(params, tasks);
       fillForm(form, parsed.raw);
       showResults(root, index, parsed, base);
-      showLink(root, params);
+      showLink(root, parsed.errors.length ? params : canonical(parsed.raw));
       root.setAttribute("data-ready", "true");
     }
     form.addEventListener("submit", function (event) {

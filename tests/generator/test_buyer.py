@@ -383,3 +383,14 @@ def test_hostile_index_text_stays_text(catalog: dict[str, Any], browser: Any) ->
         hrefs = page.eval_on_selector_all("[data-rc-app] a", "els => els.map(a => a.getAttribute('href'))")
         assert all(h.startswith(("../models/", "?")) for h in hrefs), hrefs
     page.close()
+
+
+def test_the_link_names_every_value_the_query_ran_with(catalog: dict[str, Any], browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(catalog["base"] + "/buyer/")
+    page.wait_for_selector("[data-rc-app][data-ready=true]")
+    assert page.locator("a.rc-permalink").text_content() == "?ram_gb=16&priority=quality"
+    assert ", 0 ranked by student score, 5 n/a" in (page.locator(".rc-summary").text_content() or "")
+    unranked = {r["value"] for r in _page_rows(page)}
+    assert unranked == {"n/a: choose a task to rank by student score"}
+    page.close()
