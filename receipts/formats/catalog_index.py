@@ -66,7 +66,7 @@ class CostPoint(Open):
 
 
 class CatalogQuantPack(Open):
-    """What one student quantization scored on one signed run, beside the teacher and base (generator.index)."""
+    """What one student quantization scored on one signed run, beside teacher and base (generator.index)."""
 
     pack: str
     role: str
