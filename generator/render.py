@@ -46,6 +46,7 @@ from generator.exports import page_exports, receipt_url
 from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.home import HOME, HOME_MARK, home_page
+from generator.index import quant_rows
 from generator.label import label_view
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
@@ -385,6 +386,7 @@ def index_row(entry: VerifiedReceipt) -> dict[str, Any]:
             for row in predicate.quantization or []
         ],
         "gate": predicate.gate.verdict,
+        "quants": quant_rows(entry),
         "issued_at": predicate.issuedAt,
         "page": f"{page_dir(entry)}/",
         "receipt": f"{page_dir(entry)}/{entry.bundle_name}/receipt.json",

@@ -21,6 +21,8 @@ __all__ = [
     "CatalogIndex",
     "CatalogLicenceTerms",
     "CatalogModel",
+    "CatalogQuant",
+    "CatalogQuantPack",
     "CatalogTrustRoot",
     "CostPoint",
 ]
@@ -63,6 +65,30 @@ class CostPoint(Open):
     verdict: Any
 
 
+class CatalogQuantPack(Open):
+    """What one student quantization scored on one signed run, beside teacher and base (generator.index)."""
+
+    pack: str
+    role: str
+    metric: str
+    score: float | None
+    teacher: float | None
+    base: float | None
+    retention: float | None
+    retention_ci: Annotated[list[float], Field(min_length=2, max_length=2)] | None
+    retention_reason: str | None
+    floor: bool
+    extraction: Omittable[dict[str, Any]] = None
+
+
+class CatalogQuant(Closed):
+    """One student quantization with its own scores per pack and its own measured memory."""
+
+    quant: str
+    packs: dict[str, CatalogQuantPack]
+    memory: list[dict[str, Any]]
+
+
 LicenceVerdictValue = Literal["yes", "no", "unknown"]
 
 
@@ -96,6 +122,7 @@ class CatalogModel(Closed):
     evals: dict[str, CatalogEval]
     cost: list[CostPoint]
     quantization: list[QuantizationRow]
+    quants: Omittable[list[CatalogQuant]] = None
     gate: GateVerdict
     issued_at: IssuedAt
     page: PagePath

@@ -439,7 +439,7 @@ def test_buyer_query_answers_the_mission_example(market: str, browser: Any) -> N
         "licensed-model 0.1.0: computed commercial use: no (the publisher claims it by override; read its "
         "reason on the card)"
     ) in excluded
-    assert "big-model 0.1.0: needs more than 16 GB" in excluded
+    assert "big-model 0.1.0 @ fp32: needs 34.36 GB (claimed by the card), more than 16 GB" in excluded
     rows = page.locator("tr.rc-match").all_text_contents()
     assert "measured" in rows[2]  # the tiny model's memory comes from its signed footprint
     assert "claimed by the card" in rows[0]
