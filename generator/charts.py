@@ -30,6 +30,9 @@ __all__ = [
 
 COLORS = {"teacher": "#5c6bc0", "base": "#bdbdbd", "student": "#26a69a", "sft": "#ffa726"}
 COLORS |= {"base model": COLORS["base"], "SFT baseline": COLORS["sft"]}  # the same roles, in words
+# A chart is an image: the page's light/dark scheme cannot restyle it, so every chart paints its own opaque
+# light background and dark text (≥ 4.5:1) and reads the same on a light page, a dark page and paper.
+BACKGROUND, INK = "#ffffff", "#212121"
 _FALLBACK = ["#8d6e63", "#ab47bc", "#29b6f6", "#d4e157"]
 _MAX_ROLES = 6  # past six overlapping lines a reliability diagram stops being readable
 _MAX_DOTS = 400  # per latency row: an evenly spaced pick from the sorted samples keeps the shape
@@ -95,8 +98,9 @@ def _svg_open(title: str, width: int, height: int) -> list[str]:
     # quoteattr, not escape: the title carries the pack id, and a quote must not end the attribute
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" fill="{INK}" role="img" '
         f"aria-label={quoteattr(title)}>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="{BACKGROUND}"/>',
         f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
     ]
 
