@@ -149,10 +149,24 @@
 
   var DEFAULTS = { ram_gb: "16", task: "", priority: "quality", commercial: "", redistribution: "" };
 
-  /* Read and check a query from URL parameters: {q, raw, errors}. Nothing invalid becomes a default. */
-  function parseQuery(params, tasks) {
+  /* The task a query without one runs on: the pack most models have a signed retention for (then by name),
+     the catalog table's default too (generator/listings.py), so the first screen ranks something. */
+  function defaultTask(index) {
+    var counts = {};
+    (index.models || []).forEach(function (m) {
+      Object.keys(m.evals || {}).forEach(function (p) {
+        counts[p] = (counts[p] || 0) + (num((m.evals[p] || {}).retention) !== null ? 1 : 0);
+      });
+    });
+    return Object.keys(counts).sort(function (a, b) { return counts[b] - counts[a] || (a < b ? -1 : 1); })[0] || "";
+  }
+
+  /* Read and check a query from URL parameters: {q, raw, errors}. Nothing invalid becomes a default; a
+     query that names no task runs on `fallbackTask` (an empty task= in the address is "any"). */
+  function parseQuery(params, tasks, fallbackTask) {
     var raw = {}, errors = [];
     Object.keys(DEFAULTS).forEach(function (k) { raw[k] = params.has(k) ? params.get(k) : DEFAULTS[k]; });
+    if (!params.has("task") && fallbackTask) raw.task = fallbackTask;
     var text = raw.ram_gb.trim(), ram = Number(text);
     if (text === "") errors.push("RAM budget is empty: give a number of GB, e.g. 16.");
     else if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) || !isFinite(ram)) errors.push("RAM budget \u201c" + raw.ram_gb + "\u201d is not a number of GB: give one such as 16 or 0.5.");
@@ -174,7 +188,7 @@
   function formParams(form) {
     var p = new URLSearchParams();
     p.set("ram_gb", form.elements.ram_gb.value);
-    if (form.elements.task.value) p.set("task", form.elements.task.value);
+    p.set("task", form.elements.task.value);  /* empty: any task, said so (no task= would mean the default) */
     if (form.elements.commercial.checked) p.set("commercial", "1");
     if (form.elements.redistribution.checked) p.set("redistribution", "1");
     p.set("priority", form.elements.priority.value);
@@ -185,7 +199,7 @@
   function canonical(raw) {
     var p = new URLSearchParams();
     p.set("ram_gb", raw.ram_gb.trim());
-    if (raw.task) p.set("task", raw.task);
+    p.set("task", raw.task);
     if (raw.commercial === "1") p.set("commercial", "1");
     if (raw.redistribution === "1") p.set("redistribution", "1");
     p.set("priority", raw.priority);
@@ -328,11 +342,12 @@
   function renderBuyer(root, index, base) {
     if (root.receiptsShow) { root.receiptsShow(); return; }  /* already wired (run() again on the same page) */
     var form = root.querySelector("form"), select = form.elements.task, tasks = taskList(index);
+    var fallback = defaultTask(index);
     tasks.forEach(function (p) {
       var o = document.createElement("option"); o.value = p; o.textContent = p; select.appendChild(o);
     });
     function show(params) {
-      var parsed = parseQuery(params, tasks);
+      var parsed = parseQuery(params, tasks, fallback);
       fillForm(form, parsed.raw);
       showResults(root, index, parsed, base);
       showLink(root, parsed.errors.length ? params : canonical(parsed.raw));
