@@ -40,7 +40,7 @@ import markupsafe
 from pydantic import BaseModel
 
 from generator import charts
-from generator.exports import page_exports, receipt_url
+from generator.exports import cached_exports, receipt_url
 from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.latency import latency_rows
@@ -488,7 +488,7 @@ class _CardPage:
         viewers = self._viewers(base, entry)
         run_charts = {kind: self._run_charts(base, kind, runs) for kind in ("retention", "reliability")}
         latency = self._latency_charts(base, entry.footprints)
-        hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
+        hf_card, bom = cached_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
         files[f"{base}/{hf_card.file}"] = hf_card.data
         files[f"{base}/{bom.file}"] = bom.data
         cost_svg = charts.cost_by_quant(row["cost"])
