@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -100,13 +101,21 @@ def _plain_config(work: Path, docs: Path) -> Path:
     return path
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> float:
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall clock and CPU seconds (user + system, the command and every process it waited for).
+
+    CPU time is reported beside the wall clock because it barely moves when other work shares the
+    machine, where the wall clock can double: on a busy machine compare the CPU ratio.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
-    return took
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu
 
 
 def _size(folder: Path) -> tuple[int, int, str]:
@@ -182,6 +191,7 @@ def main() -> None:
                              "-d", str(work / "site-plain")],
         }  # fmt: skip
         times: dict[str, list[float]] = {name: [] for name in sides}
+        cpus: dict[str, list[float]] = {name: [] for name in sides}
         caches: list[str] = []
         for index in range(args.rounds):
             order = list(sides) if index % 2 == 0 else list(reversed(sides))
@@ -190,9 +200,13 @@ def main() -> None:
                 if name == "receipts build":
                     caches.append("warm" if (work / "cache").exists() else "cold")
                     cache = f" ({caches[-1]} export cache)"
-                took = _timed(sides[name], env)
+                took, cpu = _timed(sides[name], env)
                 times[name].append(took)
-                print(f"  round {index + 1}/{args.rounds}: {name:<15} {took:8.2f} s{cache}", flush=True)
+                cpus[name].append(cpu)
+                print(
+                    f"  round {index + 1}/{args.rounds}: {name:<15} {took:8.2f} s (CPU {cpu:7.2f} s){cache}",
+                    flush=True,
+                )
         total, largest, largest_page = _size(work / "site-receipts")
         artifact = _artifact_size(work / "site-receipts")
         ours = statistics.median(times["receipts build"])
@@ -202,6 +216,9 @@ def main() -> None:
             "receipts_build_export_cache": caches,
             "plain_mkdocs_s": times["plain mkdocs"],
             "ratio": ours / floor,
+            "receipts_build_cpu_s": cpus["receipts build"],
+            "plain_mkdocs_cpu_s": cpus["plain mkdocs"],
+            "cpu_ratio": statistics.median(cpus["receipts build"]) / statistics.median(cpus["plain mkdocs"]),
             "output_bytes": total,
             "output_breakdown_bytes": _breakdown(work / "site-receipts"),
             "artifact_gzip_bytes": artifact,
@@ -211,7 +228,8 @@ def main() -> None:
             "target_output_bytes": 150 * 10**6 if size == 5000 else None,
         }
         print(
-            f"  {size}: receipts build {ours:.1f} s vs plain mkdocs {floor:.1f} s = {ours / floor:.2f}x; "
+            f"  {size}: receipts build {ours:.1f} s vs plain mkdocs {floor:.1f} s = {ours / floor:.2f}x "
+            f"(CPU {results[str(size)]['cpu_ratio']:.2f}x); "
             f"output {total / 1e6:.1f} MB ({artifact / 1e6:.1f} MB as a gzip'd artifact); "
             f"largest page {largest / 1e3:.1f} kB ({largest_page})"
         )
