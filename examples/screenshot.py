@@ -3,9 +3,10 @@
     python examples/screenshot.py SITE_DIR OUT_DIR [--card models/NAME/VERSION/] [--query "ram_gb=16&..."]
 
 Serves SITE_DIR on 127.0.0.1 (a secure context, so WebCrypto runs), waits until the card page's
-verification status settles and the buyer query has answered, and writes ``card.png``, ``scorecard.png``
-and ``cost.png`` (the card page, then scrolled to those sections), ``catalog.png`` and ``buyer.png`` into
-OUT_DIR. Exits non-zero if the card page does not say "verified".
+verification status settles and the buyer query has answered, and writes one screen of each page at a
+laptop's width (1280 x 800: ``NAME.png``) and a phone's (390 x 800: ``NAME-390.png``) into OUT_DIR, for
+NAME in ``SHOTS``: the card page's first screen, its scorecard and local-cost sections, the catalog and
+the buyer query. Exits non-zero if the card page does not say "verified" at either width.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ import shutil
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+WIDTHS = {"": 1280, "-390": 390}
+"""File-name suffix -> viewport width; every shot is one 800 px high screen."""
+
+SHOTS = ("card", "scorecard", "cost", "catalog", "buyer")
+"""The pages taken, in this order (the README lists the same names)."""
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -46,26 +54,37 @@ def main() -> int:
     if chromium is None:
         print("chromium is not installed: apt-get install -y chromium (or run `make setup`)", file=sys.stderr)
         return 2
+    states = []
     with sync_playwright() as pw:
         flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         browser = pw.chromium.launch(executable_path=chromium, args=flags)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/{card}")
-        page.wait_for_selector(".rc-status:not([data-state=pending])")
-        state = page.get_attribute(".rc-status", "data-state")
-        page.screenshot(path=str(args.out / "card.png"))
-        for section, name in (("distillation-scorecard", "scorecard.png"), ("local-cost", "cost.png")):
-            page.goto(f"{base}/{card}#{section}")
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(args.out / name))
-        page.goto(f"{base}/models/")
-        page.screenshot(path=str(args.out / "catalog.png"))
-        page.goto(f"{base}/buyer/?{args.query}")
-        page.wait_for_selector("[data-rc-app][data-ready=true]")
-        page.screenshot(path=str(args.out / "buyer.png"))
+        for suffix, width in WIDTHS.items():
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            states.append(_shoot(page, base, card, args.query, args.out, suffix))
+            page.close()
         browser.close()
     server.shutdown()
-    print(f"{card}: {state}; screenshots in {args.out}/ (card, scorecard, cost, catalog, buyer .png)")
+    names = ", ".join(f"{name}{suffix}" for name in SHOTS for suffix in WIDTHS)
+    print(f"{card}: {'/'.join(states)}; screenshots in {args.out}/ ({names} .png)")
+    return 0 if all(state == "verified" for state in states) else 1
+
+
+def _shoot(page: Any, base: str, card: str, query: str, out: Path, suffix: str) -> str:
+    """Every shot of ``SHOTS`` at this page's width; returns the card's verification state."""
+    page.goto(f"{base}/{card}")
+    page.wait_for_selector(".rc-status:not([data-state=pending])")
+    state = str(page.get_attribute(".rc-status", "data-state"))
+    page.screenshot(path=str(out / f"card{suffix}.png"))
+    for section, name in (("distillation-scorecard", "scorecard"), ("local-cost", "cost")):
+        page.goto(f"{base}/{card}#{section}")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(out / f"{name}{suffix}.png"))
+    page.goto(f"{base}/models/")
+    page.screenshot(path=str(out / f"catalog{suffix}.png"))
+    page.goto(f"{base}/buyer/?{query}")
+    page.wait_for_selector("[data-rc-app][data-ready=true]")
+    page.screenshot(path=str(out / f"buyer{suffix}.png"))
+    return state
     return 0 if state == "verified" else 1
 
 

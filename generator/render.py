@@ -42,7 +42,7 @@ import markupsafe
 from pydantic import BaseModel
 
 from generator import charts
-from generator.exports import page_exports, receipt_url
+from generator.exports import cached_exports, receipt_url
 from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.home import HOME, HOME_MARK, home_page
@@ -506,7 +506,7 @@ class _CardPage:
         run_charts = {kind: self._run_charts(base, kind, runs) for kind in charts.RUN_CHARTS}
         scorecard = pack_cards(entry.results, [run.summary for run in entry.predicate.runs])
         latency = self._latency_charts(base, entry.footprints)
-        hf_card, bom = page_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
+        hf_card, bom = cached_exports(entry, receipt_url=receipt_url(self.site_url, row["receipt"]))
         files[f"{base}/{hf_card.file}"] = hf_card.data
         files[f"{base}/{bom.file}"] = bom.data
         cost_svg = charts.cost_by_quant(row["cost"])

@@ -118,6 +118,10 @@ def test_catalog_build_quick(tmp_path):
     row = result["sizes"]["50"]
     assert len(row["receipts_build_s"]) == len(row["plain_mkdocs_s"]) == 1
     assert row["ratio"] == pytest.approx(row["receipts_build_s"][0] / row["plain_mkdocs_s"][0])
+    assert row["receipts_build_cpu_s"][0] > 0
+    assert row["plain_mkdocs_cpu_s"][0] > 0
+    assert row["cpu_ratio"] == pytest.approx(row["receipts_build_cpu_s"][0] / row["plain_mkdocs_cpu_s"][0])
+    assert row["receipts_build_export_cache"] == ["cold"]  # the bench's own cache, emptied per size
     assert row["output_bytes"] > row["largest_page_bytes"] > 0
     assert row["largest_page"].endswith("index.html")
     assert "receipts build" in stdout

@@ -141,6 +141,7 @@ def _statement(bundle: Path) -> dict[str, Any]:
     return statement
 
 
+@pytest.mark.browser
 def test_catalog_pages_verify_in_chromium_and_show_the_evidence(demo: Path, serve: Any, browser: Any) -> None:  # noqa: F811
     base = serve(demo / "site")
     page = browser.new_page()
