@@ -5,8 +5,9 @@
 Serves SITE_DIR on 127.0.0.1 (a secure context, so WebCrypto runs), waits until the card page's
 verification status settles and the buyer query has answered, and writes one screen of each page at a
 laptop's width (1280 x 800: ``NAME.png``) and a phone's (390 x 800: ``NAME-390.png``) into OUT_DIR, for
-NAME in ``SHOTS``: the card page's first screen, its scorecard and local-cost sections, the catalog and
-the buyer query. Exits non-zero if the card page does not say "verified" at either width.
+NAME in ``SHOTS``: the card page's first screen (the label), its per-slice tables, scorecard and local-cost
+sections, the home page, the catalog and the buyer query. Exits non-zero if the card page does not say
+"verified" at either width.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 WIDTHS = {"": 1280, "-390": 390}
 """File-name suffix -> viewport width; every shot is one 800 px high screen."""
 
-SHOTS = ("card", "scorecard", "cost", "catalog", "buyer")
+SHOTS = ("card", "slices", "scorecard", "cost", "home", "catalog", "buyer")
 """The pages taken, in this order (the README lists the same names)."""
 
 
@@ -38,7 +39,7 @@ def main() -> int:
     parser.add_argument("site", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--card", help="card page path, e.g. models/NAME/VERSION/ (default: the first)")
-    parser.add_argument("--query", default="ram_gb=16&task=contract-clauses&commercial=1&priority=precision")
+    parser.add_argument("--query", default="ram_gb=16&task=capitals-mc&commercial=1&priority=retention")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -75,17 +76,22 @@ def _shoot(page: Any, base: str, card: str, query: str, out: Path, suffix: str) 
     page.wait_for_selector(".rc-status:not([data-state=pending])")
     state = str(page.get_attribute(".rc-status", "data-state"))
     page.screenshot(path=str(out / f"card{suffix}.png"))
-    for section, name in (("distillation-scorecard", "scorecard"), ("local-cost", "cost")):
+    for section, name in (
+        ("quantitative-analyses", "slices"),
+        ("distillation-scorecard", "scorecard"),
+        ("local-cost", "cost"),
+    ):
         page.goto(f"{base}/{card}#{section}")
         page.wait_for_timeout(300)
         page.screenshot(path=str(out / f"{name}{suffix}.png"))
+    page.goto(f"{base}/")
+    page.screenshot(path=str(out / f"home{suffix}.png"))
     page.goto(f"{base}/models/")
     page.screenshot(path=str(out / f"catalog{suffix}.png"))
     page.goto(f"{base}/buyer/?{query}")
     page.wait_for_selector("[data-rc-app][data-ready=true]")
     page.screenshot(path=str(out / f"buyer{suffix}.png"))
     return state
-    return 0 if state == "verified" else 1
 
 
 if __name__ == "__main__":
