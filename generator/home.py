@@ -97,7 +97,8 @@ def _nice(value: float) -> float:
 def scatter(plotted: Sequence[Point], pack: str, base: str) -> markupsafe.Markup:
     """Retention (y) against the smallest measured peak RSS (x), one linked, labelled point per model."""
     esc = markupsafe.escape
-    width, height, left, right, top, bottom = 640, 380, 56, 24, 24, 48
+    # left: room for the tick labels and the rotated axis title at the phone size (20px units, receipts.css)
+    width, height, left, right, top, bottom = 640, 380, 80, 24, 24, 48
     x_end = _nice(max(p.peak_rss_bytes for p in plotted) / 1e9 * 1.1)
     y_low = min(0.0, min(p.retention for p in plotted))
     y_end = max(1.0, _nice(max(p.retention for p in plotted)))

@@ -202,6 +202,31 @@ def test_home_scatter_has_one_point_per_model_with_the_signed_numbers(
     page.close()
 
 
+@pytest.mark.parametrize("width", [390, 1280])
+def test_home_scatter_text_overlaps_no_other_text(
+    catalog: tuple[str, Path],
+    browser: Any,  # noqa: F811
+    width: int,
+) -> None:
+    """Axis titles, tick labels and point labels stay clear of each other (a phone gets larger text)."""
+    base, _ = catalog
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(base + "/")
+    boxes = page.locator(".rc-scatter text").evaluate_all(
+        "ts => ts.map(t => { const r = t.getBoundingClientRect();"
+        " return [t.textContent, r.left, r.top, r.right, r.bottom]; })"
+    )
+    assert len(boxes) > 5
+    clashes = [
+        (a[0], b[0])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if min(a[3], b[3]) - max(a[1], b[1]) > 1 and min(a[4], b[4]) - max(a[2], b[2]) > 1
+    ]
+    assert clashes == []
+    page.close()
+
+
 def test_search_finds_a_model_by_its_teacher_and_leads_to_its_card(
     catalog: tuple[str, Path],
     browser: Any,  # noqa: F811
