@@ -328,3 +328,24 @@ def test_figures_come_from_the_bytes_that_verified(tmp_path: Path) -> None:
     check_published_pages([(receipt, page)], [report])
     assert [(c.name, c.status) for c in report.checks][-2:] == [("page", "pass"), ("figures", "fail")]
     assert "the receipt changed after it verified" in report.checks[-1].detail
+
+
+def test_pages_read_in_worker_processes_give_what_one_process_reads(tmp_path: Path) -> None:
+    """A large site's pages are parsed one process per core: the claims are the same, in the same order."""
+    from generator.sitecheck import catalog_pages
+
+    for k in range(70):
+        page = tmp_path / "models" / f"m{k:02d}" / "0.1.0" / "index.html"
+        page.parent.mkdir(parents=True)
+        figure = f'<span data-rc-figure="model.name">m{k:02d}<b> &lt;x&gt;</b></span>'
+        if k % 7 == 0:  # not a card page: no verification box
+            page.write_text("<p>no box</p>", "utf-8")
+        elif k % 5 == 0:  # hostile markup: unclosed elements, stray end tags, bytes that are not UTF-8
+            hostile = b'<div class="rc-verify" data-name="\xff"><span data-rc-figure="gate">fail</i></div>'
+            page.write_bytes(hostile)
+        else:
+            page.write_text(f'<div class="rc-verify" data-name="m{k:02d}"></div>{figure}', "utf-8")
+    alone, pooled = catalog_pages(tmp_path, workers=1), catalog_pages(tmp_path, workers=2)
+    assert pooled == alone
+    assert len(alone) == 60
+    assert alone[0][1].figures == [("model.name", "m01 <x>")]
