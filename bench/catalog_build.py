@@ -95,7 +95,11 @@ def _plain_config(work: Path, docs: Path) -> Path:
         config = yaml_load(fh)
     config["plugins"] = {"search": {}}
     config["docs_dir"] = str(docs)
-    config["extra_javascript"] = ["assets/receipts/verify.js", "assets/receipts/catalog.js"]
+    from generator.render import CATALOG_JS, CATALOG_TABLE_JS, STYLE_CSS, VERIFY_JS, VIEWER_JS
+
+    # the same scripts and stylesheet the receipts plugin adds to every page (generator/mkdocs_plugin.py)
+    config["extra_javascript"] = [VERIFY_JS, CATALOG_JS, CATALOG_TABLE_JS, VIEWER_JS]
+    config["extra_css"] = [STYLE_CSS]
     path = work / "plain-mkdocs.yml"
     path.write_text(yaml.safe_dump(config), "utf-8")
     return path
