@@ -414,7 +414,8 @@ def test_robustness_draws_each_variant_with_the_roles_in_words_and_escapes_names
     shown = texts(root)
     assert {"as written", "typo", HOSTILE} <= set(shown)  # the hostile name is text, not markup
     assert {"teacher", "base model", "student", "SFT baseline"} <= set(shown)
-    assert len(find(root, "rect")) == 3 * 4 + 4  # a bar per role per variant, and the legend
+    drawn = [r for r in find(root, "rect") if (r.get("x"), r.get("y")) != ("0", "0")]  # less the background
+    assert len(drawn) == 3 * 4 + 4  # a bar per role per variant, and the legend
     assert "0.7" in shown
     assert "0.5" in shown
     assert charts.robustness_by_variant(typed(_scored({"all": scores}))) is None  # no variant: no chart

@@ -389,15 +389,17 @@ def _documents(name: str, text: str) -> Any:
 
 
 def _same_up_to_float_noise(ours: Any, theirs: Any, path: str = "$") -> None:
-    """Equal, except that floats may differ in their last digits (rel 1e-5, or 5e-6 absolute).
+    """Equal, except that floats may differ in their last digits (rel 1e-4, or 2e-5 absolute).
 
     The documents round to 6 decimals, so noise below that can still flip the last digit or two (a
     Brier score of 0.310716 in one run was 0.310718 in the other). SmolLM2's log-likelihoods can move
     in the last float digits with which items share a forward pass (known; the local engine re-poses a
     partly finished batch whole to avoid it, but not every source is gone): tracked in issue #16's note.
+    A reliability bin's mean confidence moved from 0.659060 to 0.659045 in a CI-sized run (2e-5 relative),
+    so the tolerance is 1e-4: a resume that lost or repeated an item moves these numbers by 1e-2 or more.
     """
     if isinstance(ours, float) and isinstance(theirs, float):
-        assert math.isclose(ours, theirs, rel_tol=1e-5, abs_tol=5e-6), f"{path}: {ours} != {theirs}"
+        assert math.isclose(ours, theirs, rel_tol=1e-4, abs_tol=2e-5), f"{path}: {ours} != {theirs}"
     elif isinstance(ours, dict) and isinstance(theirs, dict):
         assert list(ours) == list(theirs), path
         for key in ours:
