@@ -432,6 +432,7 @@ def render(
     *,
     site_url: str | None = None,
     reproductions: Mapping[str, Sequence[Shown]] | None = None,
+    workers: int | None = None,
 ) -> RenderResult:
     """Pages, bundle copies, exports, charts, verify.js and the index for verified receipts (nothing written).
 
@@ -454,10 +455,28 @@ def render(
         by_name.setdefault(entry.name, []).append(entry)
     rows = [index_row(e) for e in entries]
     trust = {"publisher": root.publisher, "version": root.version, "sha256": root.sha256}
-    page = _CardPage(env, files, trust, base64.b64encode(root_bytes).decode("ascii"), site_url)
-    for entry, row in zip(entries, rows, strict=True):
-        shown = (reproductions or {}).get(entry.bundle_name, ())
-        pages.append(page.render(entry, row, by_name[entry.name], shown))
+    trust_b64 = base64.b64encode(root_bytes).decode("ascii")
+    jobs = [
+        (
+            trust,
+            trust_b64,
+            site_url,
+            entry,
+            row,
+            by_name[entry.name],
+            (reproductions or {}).get(entry.bundle_name, ()),
+        )
+        for entry, row in zip(entries, rows, strict=True)
+    ]
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if workers > 1 and len(jobs) >= 64:  # each card page is its own work: one process per core, as collect
+        with ProcessPoolExecutor(workers) as pool:
+            made = list(pool.map(_card_job, jobs, chunksize=16))
+    else:
+        made = [_card_job(job) for job in jobs]
+    for page_path, page_files in made:
+        pages.append(page_path)
+        files.update(page_files)
     files[VERIFY_JS] = (site_dir() / "assets" / "verify.js").read_bytes()
     files[CATALOG_JS] = (site_dir() / "assets" / "catalog.js").read_bytes()
     files[CATALOG_TABLE_JS] = (site_dir() / "assets" / "catalog-table.js").read_bytes()
@@ -474,6 +493,30 @@ def render(
     pages.append(HOME)
     search = {f"{page_dir(e)}/index.md": search_summary(r) for e, r in zip(entries, table, strict=True)}
     return RenderResult(list(entries), pages, files, search)
+
+
+_CardJob = tuple[
+    dict[str, Any],
+    str,
+    "str | None",
+    VerifiedReceipt,
+    dict[str, Any],
+    list[VerifiedReceipt],
+    "Sequence[Shown]",
+]
+
+
+@functools.cache
+def _cached_environment() -> jinja2.Environment:
+    return _environment()  # one per process: its templates compile once
+
+
+def _card_job(job: _CardJob) -> tuple[str, dict[str, bytes]]:
+    """One card page with its bundle copy, charts and exports (maybe in a worker process): (path, files)."""
+    trust, trust_b64, site_url, entry, row, versions, shown = job
+    files: dict[str, bytes] = {}
+    page = _CardPage(_cached_environment(), files, trust, trust_b64, site_url)
+    return page.render(entry, row, versions, shown), files
 
 
 @dataclass(frozen=True)

@@ -518,7 +518,7 @@ def test_files_changed_after_verification_are_not_published(
     assert not [name for name in result.files if name.endswith("late.html")]
 
 
-def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Path) -> None:
+def test_parallel_verification_and_render_match_serial_and_refuse_tampering(tmp_path: Path) -> None:
     from generator.render import collect
     from receipts.errors import VerificationError
     from receipts.trust import trust_root_from_bytes
@@ -540,6 +540,14 @@ def test_parallel_verification_matches_serial_and_refuses_tampering(tmp_path: Pa
     assert [(e.envelope, e.files, e.results) for e in parallel] == [
         (e.envelope, e.files, e.results) for e in serial
     ]
+    # card pages are rendered one process per core too: the same pages and files, byte for byte, in order
+    from generator.render import render
+
+    pooled, alone = render(parallel, root, root_bytes, workers=2), render(serial, root, root_bytes, workers=1)
+    assert pooled.pages == alone.pages
+    assert list(pooled.files) == list(alone.files)
+    assert pooled.files == alone.files
+    assert len([p for p in pooled.pages if p.startswith("models/model-")]) == 70
     victim = tmp_path / "receipts" / "model-042@0.1.0" / "card.yaml"
     victim.write_bytes(victim.read_bytes() + b"#\n")
     with pytest.raises(VerificationError, match="refusing to publish an unverified receipt") as caught:
