@@ -227,6 +227,13 @@ def test_the_label_fits_one_laptop_screen_and_a_phone(
             )
             assert [c for c in ("survived", "sft", "cost", "licence") if tops[f"rc-label-{c}"] >= 800] == []
             assert tops["rc-label-verdict"] > tops["rc-label-fails"]
+        # each role's score reads "teacher 0.648" on one line (a table cell's column layout must not reach it)
+        stacked = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.rc-label .rc-pack-scores .rc-score'), s => {"
+            " const r = s.getBoundingClientRect(), line = parseFloat(getComputedStyle(s).lineHeight);"
+            " return r.height > 1.5 * line ? s.textContent : null; }).filter(Boolean)"
+        )
+        assert stacked == []
         assert _overlaps(boxes["cells"]) == []
         for inside in boxes["children"]:
             assert _lines_overlap(inside) == []
