@@ -43,6 +43,10 @@ import machine
 import yaml
 
 REPO = machine.REPO
+sys.path.insert(
+    0, str(REPO)
+)  # tests.generator.htmldom: the plain config and the page comparison the tests use
+from tests.generator.htmldom import plain_config, site_differences  # noqa: E402
 
 
 def _parse() -> argparse.Namespace:
@@ -89,20 +93,21 @@ def _make_receipts(folder: Path, count: int) -> Path:
 
 
 def _plain_config(work: Path, docs: Path) -> Path:
-    from mkdocs.utils.yaml import yaml_load
+    """site/mkdocs.yml (what ``receipts build`` builds with) less the plugin, plus the plugin's scripts."""
+    return plain_config(REPO / "site" / "mkdocs.yml", docs, work / "plain-mkdocs.yml")
 
-    with (REPO / "mkdocs.yml").open("rb") as fh:
-        config = yaml_load(fh)
-    config["plugins"] = {"search": {}}
-    config["docs_dir"] = str(docs)
-    from generator.render import CATALOG_JS, CATALOG_TABLE_JS, STYLE_CSS, VERIFY_JS, VIEWER_JS
 
-    # the same scripts and stylesheet the receipts plugin adds to every page (generator/mkdocs_plugin.py)
-    config["extra_javascript"] = [VERIFY_JS, CATALOG_JS, CATALOG_TABLE_JS, VIEWER_JS]
-    config["extra_css"] = [STYLE_CSS]
-    path = work / "plain-mkdocs.yml"
-    path.write_text(yaml.safe_dump(config), "utf-8")
-    return path
+def _same_pages(ours: Path, plain: Path, size: int) -> int:
+    """Hold the two sides' pages to the same bytes (about 300, all kinds); return how many were compared.
+
+    ``receipts build`` lifts its generated HTML out of Markdown (generator/lift.py); the comparison is only
+    fair while the pages it makes are the ones plain mkdocs makes of the same Markdown.
+    """
+    every = max(1, (2 * size) // 300)
+    problems = site_differences(ours, plain, every=every)
+    if problems:
+        raise SystemExit(f"the two sides built different pages: {'; '.join(problems[:3])}")
+    return len(list(ours.rglob("*.html"))[::every])
 
 
 def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -211,6 +216,7 @@ def main() -> None:
                     f"  round {index + 1}/{args.rounds}: {name:<15} {took:8.2f} s (CPU {cpu:7.2f} s){cache}",
                     flush=True,
                 )
+        compared = _same_pages(work / "site-receipts", work / "site-plain", size)
         total, largest, largest_page = _size(work / "site-receipts")
         artifact = _artifact_size(work / "site-receipts")
         ours = statistics.median(times["receipts build"])
@@ -223,6 +229,7 @@ def main() -> None:
             "receipts_build_cpu_s": cpus["receipts build"],
             "plain_mkdocs_cpu_s": cpus["plain mkdocs"],
             "cpu_ratio": statistics.median(cpus["receipts build"]) / statistics.median(cpus["plain mkdocs"]),
+            "pages_compared_byte_identical": compared,
             "output_bytes": total,
             "output_breakdown_bytes": _breakdown(work / "site-receipts"),
             "artifact_gzip_bytes": artifact,

@@ -17,6 +17,11 @@ by any of those and leads to its card while the index stays small. The summary s
 content only while Material's search plugin reads it (``on_page_context``, before it); the page itself is
 rendered from its own content. The generated home (``index.md``) is added only where the docs folder has
 no ``index.md`` of its own.
+
+Markdown: the generated pages are headings around raw HTML blocks. Their HTML blocks are lifted out before
+any Markdown runs and put back into the HTML Markdown makes of the rest (`generator.lift`: the same page,
+without parsing 40 kB of HTML per card twice); other plugins see the lifted page as HTML, never its card
+text as Markdown, and one that rewrites a placeholder stops the build.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File, Files
 
+from generator.lift import LiftError, lift, new_token, restore
 from receipts.errors import ReceiptsError
 from receipts.trust import TrustRoot, load_trust_root
 
@@ -75,6 +81,9 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
         super().__init__()
         self._summaries: dict[str, str] = {}
         self._held: dict[str, tuple[str | None, Any]] = {}
+        self._generated: set[str] = set()
+        self._lifted: dict[str, list[str]] = {}
+        self._token = new_token()
 
     def on_config(self, config: Any) -> Any:
         """Load the scripts (verify, catalog, viewer) and the stylesheet on every page."""
@@ -121,11 +130,38 @@ class ReceiptsPlugin(BasePlugin[_Config]):  # type: ignore[no-untyped-call]
         own_home = files.get_file_from_path(HOME) is not None
         if own_home:
             log.info("receipts: keeping the docs folder's own %s (the generated home is not added)", HOME)
+        self._generated = set()
         for name, data in result.files.items():
             if not (name == HOME and own_home):
                 files.append(File.generated(config, name, content=data))
+                if name.endswith(".md"):
+                    self._generated.add(name)
         self._summaries = dict(result.search)
+        self._token = new_token()
         return files
+
+    @event_priority(100)  # first: other plugins see the generated pages' HTML only as HTML, never as Markdown
+    def on_page_markdown(self, markdown: str, /, *, page: Any, config: Any, files: Any) -> str:
+        """Lift a generated page's raw HTML blocks out of Markdown's way (`generator.lift`)."""
+        if page.file.src_uri not in self._generated:
+            return markdown
+        skeleton, chunks = lift(markdown, self._token)
+        if chunks:
+            self._lifted[page.file.src_uri] = chunks
+        return skeleton
+
+    @event_priority(100)  # first: every other plugin sees the page's whole HTML
+    def on_page_content(self, html: str, /, *, page: Any, config: Any, files: Any) -> str:
+        """Put the lifted blocks back into the HTML Markdown made of the rest of the page."""
+        chunks = self._lifted.pop(page.file.src_uri, None)
+        if chunks is None:
+            return html
+        try:
+            return restore(html, self._token, chunks)
+        except LiftError as exc:
+            raise PluginError(
+                f"receipts: {page.file.src_uri}: {exc}; a Markdown extension or plugin changed it"
+            ) from None
 
     @event_priority(50)  # before Material's search plugin (priority 0) reads the page
     def _summary_for_search(self, context: Any, /, *, page: Any, config: Any, nav: Any) -> Any:

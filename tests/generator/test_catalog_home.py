@@ -20,6 +20,8 @@ from generator.home import HOME_MARK, Point, points, scatter
 from generator.listings import default_pack, smallest_memory
 from tests.generator.catalog_site import HOSTILE_TEACHER, build_catalog_site
 
+SITE = Path(__file__).resolve().parents[2] / "site"
+
 
 def test_smallest_memory_keeps_its_own_quantization_and_speed() -> None:
     cost = [
@@ -146,3 +148,30 @@ def test_build_keeps_a_docs_folder_home(built: tuple[Path, Path], tmp_path: Path
     assert "Written by hand." in home
     assert "rc-scatter" not in home
     assert (out / "models" / "index.html").is_file()
+
+
+def test_built_pages_are_what_plain_mkdocs_makes_of_the_rendered_markdown(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Pages built with their HTML lifted out of Markdown (generator/lift.py) are plain mkdocs' pages.
+
+    Every page ``receipts build`` makes is, byte for byte, the page plain mkdocs makes of the Markdown
+    ``receipts render`` writes.
+    """
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    from receipts.cli import main
+    from tests.generator.htmldom import plain_config, site_differences
+
+    tmp, site = built
+    docs = tmp_path / "docs"
+    shutil.copytree(SITE / "pages", docs)
+    argv = ["render", str(tmp / "receipts"), "--trust-root", str(tmp / "trust.json"), "--out", str(docs)]
+    assert main([*argv, "--no-rederive"]) == 0
+    config = plain_config(SITE / "mkdocs.yml", docs, tmp_path / "plain.yml")
+    build(load_config(str(config), site_dir=str(tmp_path / "plain"), strict=True))
+    cards = list((tmp_path / "plain" / "models").glob("*/*/index.html"))
+    assert len(cards) == 4
+    assert all("rc-label" in page.read_text("utf-8") for page in cards)
+    assert site_differences(site, tmp_path / "plain") == []
