@@ -48,6 +48,8 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
+from receipts.metrics import diagnostics
+
 if TYPE_CHECKING:
     from receipts.formats import Results
     from receipts.formats.statement import Predicate
@@ -97,8 +99,7 @@ def at_floor(results: Results) -> bool:
     receipts signed before still carry some).
     """
     metric = (results.metrics or {}).get("all", {}).get(results.primary_metric or "")
-    values = [estimate.value for estimate in metric.roles.values()] if metric is not None else []
-    return bool(values) and all(value == 0 for value in values)
+    return metric is not None and diagnostics.at_floor(estimate.value for estimate in metric.roles.values())
 
 
 def role_order(role: str) -> tuple[int, str]:

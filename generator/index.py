@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from receipts.metrics import diagnostics
 from receipts.metrics.retention import REASONS
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def pack_row(results: Results, role: str) -> dict[str, Any]:
         "retention_ci": list(kept.ci95) if kept and kept.ci95 and None not in kept.ci95 else None,
         "retention_reason": _retention_reason(kept, "base" in estimates),
         # every role at the floor: the pack cannot tell these models apart (or from nothing)
-        "floor": bool(values) and all(v is None or v == 0 for v in values),
+        "floor": diagnostics.at_floor(values),
     }
     counts = (results.extraction or {}).get(role)
     if counts is not None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from generator.figures import role_label, role_order
 from generator.latency import null_words
 from receipts.formats.footprint import MeasuredPoint
+from receipts.metrics import diagnostics
 from receipts.metrics.retention import REASONS
 
 if TYPE_CHECKING:
@@ -144,8 +145,10 @@ def _pack_line(entry: VerifiedReceipt, index: int, shown: Mapping[str, str]) -> 
     run = entry.predicate.runs[index]
     key, summary = f"runs.{run.pack.id}", run.summary
     scores = _mapping(summary.get("scores"))
-    floor = bool(scores) and all(_number(v) == 0 for v in scores.values())
     metric = _metric(entry, run.results)
+    floor = diagnostics.at_floor(
+        _number(_mapping(v).get("value")) for v in _mapping(metric.get("roles")).values()
+    )
     kept = _mapping(_mapping(metric.get("retention")).get("student"))
     point, ci = _number(summary.get("retention")), kept.get("ci95")
     bar = None

@@ -472,7 +472,7 @@ def _diagnostics(results: Mapping[str, Any], *, floor_rule: bool = True) -> list
         critical_slices=critical,
         sft_accuracy=roles.get("sft", {}).get("value"),
         student_minus_sft_ci=tuple(sft_ci) if sft_ci else None,
-        at_floor=floor_rule and all(role.get("value") == 0 for role in roles.values()),
+        at_floor=floor_rule and diagnostics.at_floor(role.get("value") for role in roles.values()),
     )
     return [
         {"id": f.id, "message": f.message, "evidence": dict(f.evidence)} for f in diagnostics.diagnose(inputs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "SFT_MARGIN",
     "DiagnosticInputs",
     "Finding",
+    "at_floor",
     "diagnose",
 ]
 
@@ -33,6 +34,17 @@ BAD_ECE = 0.10
 """... and the 15-bin ECE is at least this."""
 SFT_MARGIN = 0.01
 """No distillation gain: the student beats the SFT baseline by less than this (or not significantly)."""
+
+
+def at_floor(values: Iterable[float | None]) -> bool:
+    """Every role's score on a pack's headline metric is exactly zero: the pack measured nothing about them.
+
+    The one floor rule (issue #19): diagnostics skip such a pack, pages say so in one sentence instead of
+    charting zeros, and the buyer query ranks it n/a. An undefined score (``None``, e.g. precision where
+    nothing was extracted) is not zero: a pack whose scores are all undefined is not a floor pack.
+    """
+    found = list(values)
+    return bool(found) and all(value == 0 and not isinstance(value, bool) for value in found)
 
 
 @dataclass(frozen=True)

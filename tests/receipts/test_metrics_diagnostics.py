@@ -53,3 +53,20 @@ def test_no_rule_fires_when_every_role_is_at_the_floor():
     floor = {"agreement_rate": 1.0, "student_accuracy": 0.0, "teacher_accuracy": 0.0, "sft_accuracy": 0.0}
     assert ids(**floor) == ["teacher_is_ceiling", "no_distillation_gain"]
     assert ids(**floor, at_floor=True) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "floor"),
+    [
+        ([0.0, 0, 0.0], True),
+        ([0.0, 0.001], False),
+        ([None, None], False),  # undefined (precision with nothing extracted) is not zero
+        ([0.0, None], False),
+        ([], False),  # no roles: nothing to say
+        ([False, 0.0], False),  # a boolean is no score
+        (iter([0.0, 0.0]), True),  # any iterable, read once
+    ],
+)
+def test_one_floor_rule(values, floor):
+    """The rule the diagnostics, the card's label and scorecard and the catalog index all use (issue #19)."""
+    assert m.at_floor(values) is floor
