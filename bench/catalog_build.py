@@ -10,8 +10,14 @@ Two sides, each a fresh process, wall clock, the order alternating per round:
 - ``receipts build``: verify every receipt, render, ``mkdocs build --strict`` through the receipts plugin
   (the repository's mkdocs.yml): what a publisher runs.
 - ``plain mkdocs``: ``mkdocs build --strict`` of the *same* pages already written to a docs folder
-  (``receipts render`` output, made untimed beforehand) with the receipts plugin removed: the floor any
-  mkdocs site of that many pages pays.
+  (``receipts render`` output, made untimed beforehand) with the receipts plugin removed (site/mkdocs.yml,
+  what ``receipts build`` builds with, less the plugin, plus the scripts and stylesheet it adds): what any
+  mkdocs site of those pages pays.
+
+``receipts build`` hands mkdocs its generated HTML without running it through Markdown (generator/lift.py);
+the plain side pays Python-Markdown's parse of that HTML. The comparison stays fair only while both sides
+make the same pages, so after the rounds about 300 pages of every kind are compared byte for byte (a
+difference stops the benchmark; ``pages_compared_byte_identical`` in the JSON).
 
 The card pages' downloads (Hugging Face card, CycloneDX ML-BOM) are cached per verified envelope under
 ``$RECEIPTS_CACHE/exports`` (generator/exports.py); the bench points ``RECEIPTS_CACHE`` at a folder it
