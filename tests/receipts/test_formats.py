@@ -188,8 +188,14 @@ def _flips_and_seqkl_results(base: dict[str, Any]) -> dict[str, Any]:
         "definition": "lost: teacher right, role wrong",
         "slices": {
             "critical": {
-                "student": {"n": 16, "lost": 6, "gained": 0, "lost_rate": _ESTIMATE, "gained_rate": _ESTIMATE,
-                            "mcnemar": test},  # fmt: skip
+                "student": {
+                    "n": 16,
+                    "lost": 6,
+                    "gained": 0,
+                    "lost_rate": _ESTIMATE,
+                    "gained_rate": _ESTIMATE,
+                    "mcnemar": test,
+                },
             }
         },
     }

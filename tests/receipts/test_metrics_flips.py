@@ -86,7 +86,7 @@ def test_the_diagnostic_fires_on_a_critical_cohort_and_never_at_the_floor() -> N
 
 @pytest.mark.parametrize("value", [[0, 1, 2], [0.5, 1], []])
 def test_inputs_that_are_not_binary_or_empty_are_refused(value: list[float]) -> None:
-    with pytest.raises(ValueError, match="0 or 1|empty|at least"):
+    with pytest.raises(ValueError, match=r"0 or 1|empty|at least"):
         flips(value, [1] * len(value))
 
 
