@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from receipts import gate
+from receipts import derive_seqkl, gate
 from receipts.errors import InputError
-from receipts.metrics import calibration, diagnostics, fidelity, flips, retention, uncertainty
+from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
 
 __all__ = [
     "DERIVED",
@@ -445,118 +445,6 @@ def _fidelity(instances: Sequence[_Instance], scored: Scored, roles: Sequence[st
     return out
 
 
-# --- issue #20 parts 4 and 5 (seqkl): flips and sequence-level divergence --------------------------------
-# Both read only signed per-row fields: each role's ``score`` (flips), and the teacher's output ``text``
-# with each role's ``seq_logprob`` (log p(teacher's text | prompt), the role's own tokenizer, written by
-# `runner.eval.seqkl`), so `rederive` recomputes them like every other section.
-
-SEQ_DEFINITION = (
-    "mean over items of (log p_teacher(y|x) - log p_role(y|x)) / UTF-8 bytes of y, y = the teacher's greedy "
-    "output, each model scoring y with its own tokenizer: a per-byte estimate of KL(teacher||role) at the "
-    "teacher's mode (biased: y is not a sample); nats per byte"
-)
-FLIPS_DEFINITION = (
-    "lost: teacher right, role wrong; gained: teacher wrong, role right (right: score >= 0.5); rates over "
-    "all items of the slice, 95% paired-bootstrap CIs; McNemar's test of lost vs gained"
-)
-
-
-def _flips(
-    slices: Mapping[str, Sequence[str]], scored: Scored, roles: Sequence[str], facts: RunFacts
-) -> dict[str, Any]:
-    """Per slice and non-teacher role: the answers lost and gained against the teacher (`metrics.flips`)."""
-    out: dict[str, Any] = {}
-    for slice_name, keys in slices.items():
-        teacher = [float(scored["teacher"][k]["score"]) >= flips.CORRECT_AT for k in keys]
-        section = {}
-        for r in roles:
-            if r == "teacher":
-                continue
-            found = flips.flips(
-                teacher,
-                [float(scored[r][k]["score"]) >= flips.CORRECT_AT for k in keys],
-                n_resamples=facts.bootstrap_resamples,
-                seed=facts.seed,
-            )
-            section[r] = {
-                "n": found.n,
-                "lost": found.lost,
-                "gained": found.gained,
-                "lost_rate": _est(found.lost_rate),
-                "gained_rate": _est(found.gained_rate),
-                "mcnemar": {"p_value": _r(found.mcnemar.p_value), "method": found.mcnemar.method},
-            }
-        if section:
-            out[slice_name] = section
-    return {"definition": FLIPS_DEFINITION, "slices": out} if out else {}
-
-
-def _logprob(cell: Mapping[str, Any], where: str) -> float | None:
-    """A cell's ``seq_logprob``: None when absent; a finite number <= 0 otherwise.
-
-    Raises:
-        ValueError: it is not a finite number at most 0 (a log-probability).
-    """
-    value = cell.get("seq_logprob")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not -1e12 < value <= 0:
-        raise ValueError(f"{where}: seq_logprob is {value!r}, not a log-probability (a finite number <= 0)")
-    return float(value)
-
-
-def _seq_values(keys: Sequence[str], scored: Scored, role: str) -> list[float]:
-    """Per item with both log-probs: (log p_T(y|x) - log p_role(y|x)) / bytes(y), y the teacher's text."""
-    values = []
-    for k in keys:
-        teacher, cell = scored["teacher"][k], scored[role][k]
-        text = teacher.get("text")
-        if not isinstance(text, str) or not text:
-            continue
-        where = "item " + k.replace("\x1f", ", variant ")
-        t, s = _logprob(teacher, f"{where}, teacher"), _logprob(cell, f"{where}, {role}")
-        if t is not None and s is not None:
-            values.append((t - s) / len(text.encode("utf-8")))
-    return values
-
-
-def _sequence_divergence(
-    slices: Mapping[str, Sequence[str]], scored: Scored, roles: Sequence[str], facts: RunFacts
-) -> dict[str, Any]:
-    """Per slice and non-teacher role: the mean per-byte sequence log-ratio with its bootstrap CI."""
-    out: dict[str, Any] = {}
-    for slice_name, keys in slices.items():
-        section = {}
-        for r in roles:
-            values = _seq_values(keys, scored, r) if r != "teacher" else []
-            if values:
-                est = uncertainty.paired_bootstrap(
-                    {r: values}, n_resamples=facts.bootstrap_resamples, seed=facts.seed
-                )[r]
-                section[r] = {**_est(est), "missing": len(keys) - len(values)}
-        if section:
-            out[slice_name] = section
-    if not out:
-        return {}
-    sources = sorted(
-        {str(c["seq_source"]) for c in scored["teacher"].values() if c.get("seq_source") is not None}
-    )
-    return {"definition": SEQ_DEFINITION, "teacher_logprob": sources, "slices": out}
-
-
-def _critical_flips(results: Mapping[str, Any]) -> dict[str, tuple[int, int, float]]:
-    """The student's (lost, gained, McNemar p) on each critical slice, for the diagnostics."""
-    out = {}
-    for name, section in (results.get("flips") or {}).get("slices", {}).items():
-        entry = section.get("student")
-        if (name == "critical" or name.startswith("critical=")) and entry is not None:
-            out[name] = (int(entry["lost"]), int(entry["gained"]), float(entry["mcnemar"]["p_value"]))
-    return out
-
-
-# --- end of issue #20 parts 4 and 5 -------------------------------------------------------------------
-
-
 def _gate(results: Mapping[str, Any], facts: RunFacts) -> dict[str, Any]:
     # cost_ratio needs footprints: `receipts sign` evaluates it with the card's overrides.
     from receipts.formats import Results
@@ -590,7 +478,9 @@ def _diagnostics(results: Mapping[str, Any], *, floor_rule: bool = True) -> list
         sft_accuracy=roles.get("sft", {}).get("value"),
         student_minus_sft_ci=tuple(sft_ci) if sft_ci else None,
         at_floor=floor_rule and diagnostics.at_floor(role.get("value") for role in roles.values()),
-        critical_flips=_critical_flips(results),  # issue #20: absent (no rule) in results signed before it
+        critical_flips=derive_seqkl.critical_flips(
+            results
+        ),  # issue #20: absent (no rule) in results signed before it
     )
     return [
         {"id": f.id, "message": f.message, "evidence": dict(f.evidence)} for f in diagnostics.diagnose(inputs)
@@ -648,8 +538,11 @@ def derive_results(
             "instances": len(failed),
             "by_role": {r: sum(1 for k in scored[r].values() if "error" in k) for r in roles},
         },
-        "flips": _flips(slices, scored, roles, facts),  # issue #20 part 5
-        "sequence_divergence": _sequence_divergence(slices, scored, roles, facts),  # issue #20 part 4
+        # issue #20 parts 4 and 5 (receipts.derive_seqkl)
+        "flips": derive_seqkl.flips_section(slices, scored, roles, facts.bootstrap_resamples, facts.seed),
+        "sequence_divergence": derive_seqkl.sequence_section(
+            slices, scored, roles, facts.bootstrap_resamples, facts.seed
+        ),
     }
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)

@@ -225,6 +225,7 @@ class SequenceDivergence(Closed):
 
 # --- end of issue #20 parts 4 and 5 --------------------------------------------------------------------
 
+
 class Results(Document):
     """A run's results (``receipts.results/v1``): identities, the examples log, every metric with its CI."""
 

@@ -73,9 +73,7 @@ def flips(
     same_length(teacher, role)
     lost = ((teacher == 1) & (role == 0)).astype(np.float64)
     gained = ((teacher == 0) & (role == 1)).astype(np.float64)
-    est = uncertainty.paired_bootstrap(
-        {"lost": lost, "gained": gained}, n_resamples=n_resamples, seed=seed
-    )
+    est = uncertainty.paired_bootstrap({"lost": lost, "gained": gained}, n_resamples=n_resamples, seed=seed)
     return Flips(
         n=int(teacher.size),
         lost=int(lost.sum()),
