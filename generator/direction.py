@@ -89,6 +89,7 @@ class Direction:
 
     flips: list[FlipRow]
     flips_more: int
+    lede: str  # the student's flips on all items in a sentence (else the first model's), "" without flips
     seq: list[SeqRow]
     seq_more: int
     seq_served: bool  # the teacher's side came from the log-probabilities its server returned
@@ -145,9 +146,13 @@ def _seq_row(name: str, role: str, e: SeqEstimate) -> SeqRow:
     )
 
 
-def direction(results: Results) -> Direction | None:
-    """The pack's flips and sequence divergence, or None when its results have neither (signed before)."""
-    flips = _flip_rows(results)
+def direction(results: Results, *, floor: bool = False) -> Direction | None:
+    """The pack's flips and sequence divergence, or None when its results have neither (signed before).
+
+    On a floor pack (every model scores zero) nothing is right, so nothing is lost or gained: no flips.
+    The divergence does not read correctness and is shown there too.
+    """
+    flips = [] if floor else _flip_rows(results)
     section = results.sequence_divergence
     by_slice: Mapping[str, Mapping[str, SeqEstimate]] = (section.slices or {}) if section is not None else {}
     seq = [
@@ -158,9 +163,12 @@ def direction(results: Results) -> Direction | None:
     if not flips and not seq:
         return None
     served = section is not None and "served" in (section.teacher_logprob or [])
+    overall = [r for r in flips if r.slice == "all"]
+    lede = next((r for r in overall if r.role == role_words("student")), overall[0] if overall else None)
     return Direction(
         flips=flips[:_MAX_ROWS],
         flips_more=max(0, len(flips) - _MAX_ROWS),
+        lede=lede.sentence if lede is not None else "",
         seq=seq[:_MAX_ROWS],
         seq_more=max(0, len(seq) - _MAX_ROWS),
         seq_served=served,

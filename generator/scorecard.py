@@ -347,7 +347,7 @@ def pack_card(results: Results, headline: Sequence[str] = ()) -> PackCard:
             "robustness": robustness,
             "task": code_words(results.task or "not stated"),
         },
-        direction=None if floor else direction(results),  # issue #20 parts 4 and 5
+        direction=direction(results, floor=floor),  # issue #20 parts 4 and 5
     )
 
 
