@@ -66,7 +66,8 @@ def test_the_card_says_volume_and_direction_with_the_signed_counts(page: dict[st
     )
     assert sentence in text
     low, high = flips["lost_rate"]["ci95"]
-    assert f"{100 * flips['lost_rate']['value']:.1f}% (95% CI {100 * low:.1f}% to {100 * high:.1f}%)" in text
+    rate = f"{100 * flips['lost_rate']['value']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+    assert f'<strong>{lost}</strong><br><span class="rc-ci">{rate}</span>' in text
     assert "The student lost answers the teacher had right" in text  # the lost_capability diagnostic
 
 
@@ -77,6 +78,7 @@ def test_the_card_shows_the_per_byte_divergence_labelled_with_what_it_estimates(
     minus = {ord("-"): "\u2212"}  # the page writes a true minus sign
     value, low, high = (f"{v:.3f}".translate(minus) for v in (entry["value"], low, high))
     assert f'<strong>{value}</strong> <span class="rc-ci">[{low}, {high}]</span>' in text
+    assert '<th scope="col">base model</th><th scope="col">student</th>' in text  # columns: models
     assert "Sequence divergence per byte" in text
     assert "KL(teacher ‖ model) at the teacher&#39;s most likely outputs, not over samples" in text
     assert "rc-seqkl" not in _section_of(text, "capitals-mc")  # multiple choice: nothing to measure
@@ -116,3 +118,4 @@ def test_a_floor_pack_shows_no_flips_but_keeps_the_divergence(page: dict[str, st
     assert found is not None
     assert found.flips == []
     assert found.seq
+    assert found.lede == ""
