@@ -9,6 +9,7 @@ serve``, which returns none), and one real pair (SmolLM2-135M teacher, Gemma 3 2
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -348,3 +349,42 @@ def test_smollm2_teacher_and_gemma_student_give_a_finite_reproducible_divergence
     assert all(math.isfinite(v) for v in values)
     assert first["sequence_divergence"] == second["sequence_divergence"]
     assert rederive(first, rows) == []
+
+
+# --- receipts verify: a forged number in a signed receipt is exit 4, named --------------------------------
+
+
+def test_verify_names_a_forged_divergence_and_flip_count_with_exit_4(
+    fake_run: tuple[dict[str, Any], list[dict[str, Any]]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime
+
+    from receipts.keys import generate
+    from receipts.sign import sign_receipt
+    from receipts.trust import new_root
+
+    results, rows = fake_run
+    run = tmp_path / "run"
+    run.mkdir()
+    data = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows).encode()
+    (run / "examples.jsonl").write_bytes(data)
+    forged = json.loads(json.dumps(results))
+    forged["sequence_divergence"]["slices"]["all"]["student"]["value"] = 0.001
+    forged["flips"]["slices"]["all"]["student"]["lost"] = 0
+    forged["examples"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (run / "results.json").write_text(json.dumps(forged, indent=2, sort_keys=True), "utf-8")
+    key = generate()
+    (tmp_path / "trust.json").write_bytes(
+        new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    )
+    card = ROOT / "tests" / "data" / "card_fake_teacher.yaml"
+    bundle = sign_receipt(card, [key], tmp_path / "signed", runs=[run])  # the library signs what it is given
+    code = main(["verify", str(bundle), "--trust-root", str(tmp_path / "trust.json")])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code == 4, text
+    assert "$.sequence_divergence.slices.all.student.value: signed 0.001, re-derived " in text
+    assert "$.flips.slices.all.student.lost: signed 0, re-derived " in text
+    assert "Traceback" not in text
