@@ -13,7 +13,8 @@ carries a 95% paired-bootstrap CI (the same resampled items for all roles) and a
 
 The rows' fields each section reads (per role, under ``roles``): ``score``, ``scores``, ``confidence``,
 ``probs`` (multiple choice: Brier), ``abstained``, ``answer``, ``fields`` (extraction ``[tp, fp, fn]``),
-``kl_token``/``kl_choice`` and ``error``.
+``kl_token``/``kl_choice`` and ``error``; flips and the sequence divergence (`receipts.derive_seqkl`) read
+``score``, the teacher's ``text`` and ``seq_logprob``/``seq_source``.
 """
 
 from __future__ import annotations
