@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from generator.direction import Direction, direction
 from generator.figures import at_floor, role_order
 from generator.words import (
     CELLS,
@@ -137,6 +138,7 @@ class PackCard:
     findings: list[Finding]
     suppressed: int  # diagnostics the receipt signed that this page does not show (floor pack)
     raw: dict[str, Any] = field(default_factory=dict)  # sections shown collapsed, as signed
+    direction: Direction | None = None  # issue #20 parts 4 and 5: flips, sequence divergence (None: absent)
 
 
 def _primary(results: Results) -> tuple[str, Mapping[str, Metric]]:
@@ -345,6 +347,7 @@ def pack_card(results: Results, headline: Sequence[str] = ()) -> PackCard:
             "robustness": robustness,
             "task": code_words(results.task or "not stated"),
         },
+        direction=direction(results, floor=floor),  # issue #20 parts 4 and 5
     )
 
 

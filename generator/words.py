@@ -49,6 +49,7 @@ DIAGNOSTIC_TITLES: Mapping[str, str] = {
     "coverage_gap": "A critical slice trails the rest",
     "recalibrate": "Confidence needs recalibrating",
     "no_distillation_gain": "No gain over plain fine-tuning",
+    "lost_capability": "The student lost answers the teacher had right",  # issue #20 part 5
 }
 """A title per diagnostic (receipts.metrics.diagnostics); the finding's own sentence follows it."""
 
@@ -62,6 +63,9 @@ EVIDENCE_WORDS: Mapping[str, str] = {
     "slice_score": "student score on the slice",
     "gap": "gap",
     "ece": "student ECE",
+    "lost": "answers lost (teacher right, student wrong)",  # issue #20 part 5
+    "gained": "answers gained (teacher wrong, student right)",
+    "p_value": "McNemar p-value, lost against gained",
 }
 """The numbers a diagnostic names, in words (``gain_ci_low``/``gain_ci_high`` are shown as one CI)."""
 

@@ -13,7 +13,8 @@ carries a 95% paired-bootstrap CI (the same resampled items for all roles) and a
 
 The rows' fields each section reads (per role, under ``roles``): ``score``, ``scores``, ``confidence``,
 ``probs`` (multiple choice: Brier), ``abstained``, ``answer``, ``fields`` (extraction ``[tp, fp, fn]``),
-``kl_token``/``kl_choice`` and ``error``.
+``kl_token``/``kl_choice`` and ``error``; flips and the sequence divergence (`receipts.derive_seqkl`) read
+``score``, the teacher's ``text`` and ``seq_logprob``/``seq_source``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from receipts import gate
+from receipts import derive_seqkl, gate
 from receipts.errors import InputError
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
 
@@ -62,8 +63,13 @@ DERIVED = (
     "gate",
     "diagnostics",
     "summary",
+    "flips",  # issue #20 part 5 (absent in results signed before it)
+    "sequence_divergence",  # issue #20 part 4 (absent in results signed before it)
 )
 """The sections of results.json computed from the rows (the rest says what ran: pack, models, settings)."""
+
+OPTIONAL = frozenset({"flips", "sequence_divergence"})
+"""Sections results signed before issue #20 do not have: `rederive` checks them only where signed."""
 
 MAX_RESAMPLES = 100_000
 MAX_SLICES = 10_000
@@ -473,6 +479,9 @@ def _diagnostics(results: Mapping[str, Any], *, floor_rule: bool = True) -> list
         sft_accuracy=roles.get("sft", {}).get("value"),
         student_minus_sft_ci=tuple(sft_ci) if sft_ci else None,
         at_floor=floor_rule and diagnostics.at_floor(role.get("value") for role in roles.values()),
+        critical_flips=derive_seqkl.critical_flips(
+            results
+        ),  # issue #20: absent (no rule) in results signed before it
     )
     return [
         {"id": f.id, "message": f.message, "evidence": dict(f.evidence)} for f in diagnostics.diagnose(inputs)
@@ -530,6 +539,11 @@ def derive_results(
             "instances": len(failed),
             "by_role": {r: sum(1 for k in scored[r].values() if "error" in k) for r in roles},
         },
+        # issue #20 parts 4 and 5 (receipts.derive_seqkl)
+        "flips": derive_seqkl.flips_section(slices, scored, roles, facts.bootstrap_resamples, facts.seed),
+        "sequence_divergence": derive_seqkl.sequence_section(
+            slices, scored, roles, facts.bootstrap_resamples, facts.seed
+        ),
     }
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)
@@ -607,9 +621,15 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
     """
     header = {k: v for k, v in results.items() if k not in DERIVED}
     derived = derive_results(header, rows, facts_of(results), bounded=True)
+    for section in OPTIONAL - set(results):  # signed before the section existed: it stays unclaimed
+        derived.pop(section)
+        derived["diagnostics"] = _diagnostics(derived)
     signed_findings = results.get("diagnostics")
     if differences(signed_findings, _diagnostics(derived, floor_rule=False)) == []:
         derived["diagnostics"] = signed_findings  # signed under the rule that still read all-zero packs
     return [
-        d for section in DERIVED for d in differences(results.get(section), derived[section], f"$.{section}")
+        d
+        for section in DERIVED
+        if section in derived
+        for d in differences(results.get(section), derived[section], f"$.{section}")
     ]

@@ -20,6 +20,7 @@ from receipts.formats._base import (
     NoLineBreak,
     Omittable,
     Open,
+    Unique,
 )
 from receipts.formats._shared import Gate, PackRef
 
@@ -33,11 +34,15 @@ __all__ = [
     "ExamplesLog",
     "Extraction",
     "Fidelity",
+    "FlipCounts",
+    "Flips",
     "McNemar",
     "Metric",
     "ModelIdentity",
     "Results",
     "Retention",
+    "SeqEstimate",
+    "SequenceDivergence",
 ]
 
 Role = Annotated[str, Field(pattern=r"^(teacher|base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
@@ -174,6 +179,53 @@ class Diagnostic(Open):
     evidence: Any
 
 
+# --- issue #20 parts 4 and 5 (seqkl): flips and sequence-level divergence ----------------------------
+
+NonTeacher = Annotated[str, Field(pattern=r"^(base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
+
+
+class FlipTest(Closed):
+    """McNemar's test of lost vs gained."""
+
+    p_value: Annotated[float, Field(ge=0, le=1)]
+    method: Literal["exact", "chi2"]
+
+
+class FlipCounts(Closed):
+    """One role's flips on one slice: answers lost (teacher right, role wrong) and gained, with rates."""
+
+    n: Count
+    lost: Count
+    gained: Count
+    lost_rate: Estimate
+    gained_rate: Estimate
+    mcnemar: FlipTest
+
+
+class Flips(Closed):
+    """``flips``: slice -> role -> `FlipCounts` (absent in results written before issue #20)."""
+
+    definition: Omittable[str] = None
+    slices: Omittable[dict[str, dict[NonTeacher, FlipCounts]]] = None
+
+
+class SeqEstimate(Estimate):
+    """A mean per-byte sequence log-ratio with its CI, and the slice's items it could not be measured on."""
+
+    missing: Count
+
+
+class SequenceDivergence(Closed):
+    """``sequence_divergence``: slice -> role -> per-byte KL(teacher||role) estimate at the teacher's mode."""
+
+    definition: Omittable[str] = None
+    teacher_logprob: Omittable[Annotated[list[Literal["teacher_forced", "served"]], Unique]] = None
+    slices: Omittable[dict[str, dict[NonTeacher, SeqEstimate]]] = None
+
+
+# --- end of issue #20 parts 4 and 5 --------------------------------------------------------------------
+
+
 class Results(Document):
     """A run's results (``receipts.results/v1``): identities, the examples log, every metric with its CI."""
 
@@ -198,3 +250,5 @@ class Results(Document):
     fidelity: Omittable[dict[str, Fidelity]] = None
     errors: Omittable[Errors] = None
     diagnostics: Omittable[list[Diagnostic]] = None
+    flips: Omittable[Flips] = None  # issue #20 part 5
+    sequence_divergence: Omittable[SequenceDivergence] = None  # issue #20 part 4

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from receipts.metrics.flips import LOST_RATIO, LOST_SIGNIFICANCE, lost_dominates
+
 __all__ = [
     "BAD_ECE",
     "COVERAGE_GAP",
     "GOOD_ACCURACY",
     "HIGH_AGGREGATE",
     "HIGH_AGREEMENT",
+    "LOST_RATIO",
+    "LOST_SIGNIFICANCE",
     "LOW_ACCURACY",
     "SFT_MARGIN",
     "DiagnosticInputs",
@@ -63,6 +67,8 @@ class DiagnosticInputs:
     critical_slices: Mapping[str, float] = field(default_factory=dict)
     sft_accuracy: float | None = None
     student_minus_sft_ci: tuple[float, float] | None = None
+    critical_flips: Mapping[str, tuple[int, int, float]] = field(default_factory=dict)
+    """Flips (issue #20): critical slice -> (lost, gained, McNemar p of lost vs gained) of the student."""
     at_floor: bool = False
     """Every role scores zero on the headline metric: the pack measured nothing, so no rule reads it (a
     "teacher is the ceiling" drawn from zeros is noise dressed as advice)."""
@@ -137,6 +143,22 @@ def _sft_baseline(x: DiagnosticInputs) -> list[Finding]:
     return [Finding("no_distillation_gain", message, evidence)]
 
 
+def _lost_capability(x: DiagnosticInputs) -> list[Finding]:
+    # flips (issue #20): direction, not volume -- the student's disagreements on a critical cohort are
+    # mostly answers the teacher had right
+    return [
+        Finding(
+            "lost_capability",
+            f"On the critical slice {name!r} the student loses {lost} answers the teacher got right and "
+            f"gains {gained} (McNemar p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}): distillation lost "
+            "capability the teacher had there.",
+            {"lost": float(lost), "gained": float(gained), "p_value": p},
+        )
+        for name, (lost, gained, p) in sorted(x.critical_flips.items())
+        if lost_dominates(lost, gained, p)
+    ]
+
+
 def diagnose(inputs: DiagnosticInputs) -> list[Finding]:
     """Read the signal (DESIGN §4, seed 004); each rule's thresholds are the module constants above.
 
@@ -145,10 +167,12 @@ def diagnose(inputs: DiagnosticInputs) -> list[Finding]:
       score >= COVERAGE_GAP.
     * ``recalibrate``: accuracy >= GOOD_ACCURACY and ECE >= BAD_ECE.
     * ``no_distillation_gain``: student - SFT < SFT_MARGIN, or the CI of student - SFT contains 0.
+    * ``lost_capability`` (one per critical slice): the student lost >= LOST_RATIO x as many answers the
+      teacher had right as it gained where the teacher was wrong, and McNemar's p < LOST_SIGNIFICANCE.
 
     None fires when ``inputs.at_floor``: every role at zero says nothing about any of them.
     """
     if inputs.at_floor:
         return []
-    checks = (_teacher_ceiling, _coverage_gaps, _recalibrate, _sft_baseline)
+    checks = (_teacher_ceiling, _coverage_gaps, _recalibrate, _sft_baseline, _lost_capability)
     return [finding for check in checks for finding in check(inputs)]

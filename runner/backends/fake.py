@@ -71,11 +71,21 @@ class FakeBackend:
             raise RuntimeError(f"fake model {self.name} fails on this prompt (fail={self.params['fail']})")
 
     def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
-        """Choice log-likelihoods: the preferred choice gets the highest, the rest hash-spread below it."""
+        """Choice log-likelihoods: the preferred choice gets the highest, the rest hash-spread below it.
+
+        A request of one continuation (a text scored after its prompt) gets -0.2 to -0.8 nats per UTF-8 byte.
+        """
         out = []
         for req in requests:
             self._serve(req.context)
             n = len(req.continuations)
+            if n == 1:  # one text scored after a prompt (sequence divergence): a log-probability, per byte
+                cont = req.continuations[0]
+                per_byte = 0.2 + 0.6 * self._u("seq", req.context, cont)
+                out.append(
+                    ChoiceResult((-per_byte * max(1, len(cont.encode("utf-8"))),), (True,), (len(cont),))
+                )
+                continue
             right = req.gold is not None and self._u("mc", req.context) < self.params["skill"]
             if right and req.gold is not None:
                 preferred = req.gold

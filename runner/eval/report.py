@@ -17,6 +17,7 @@ from typing import Any
 from receipts import schemas
 from receipts.derive import RunFacts, derive_results, role_order
 from receipts.metrics import fidelity
+from runner.eval import seqkl
 from runner.eval.config import RunConfig
 from runner.eval.packs import Pack
 from runner.eval.roles import instance_key
@@ -46,7 +47,7 @@ def _examples(pack: Pack, outcome: RunOutcome) -> list[dict[str, Any]]:
             ):
                 teacher_ll = outcome.rows["teacher"][key]["output"]["logliks"]
                 cell["kl_choice"] = round(fidelity.choice_kl(teacher_ll, raw["output"]["logliks"]), 8)
-            for extra in ("kl_token", "kl_positions"):
+            for extra in ("kl_token", "kl_positions", *seqkl.FIELDS):
                 if extra in raw:
                     cell[extra] = raw[extra]
             scored[role][key] = cell

@@ -8,6 +8,7 @@ same rows and either can resume the other's run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +20,7 @@ import numpy as np
 from receipts.errors import InputError
 from runner.backends.base import ModelIdentity
 from runner.backends.paths import cache_root
+from runner.eval import seqkl
 from runner.eval.cache import OutputCache, request_key
 from runner.eval.config import RunConfig
 from runner.eval.packs import Pack, PromptInstance
@@ -80,6 +82,38 @@ class RoleRun:
 
     def prepare(self, inst: PromptInstance) -> WorkItem:
         """What the model must still do for ``inst`` (nothing, when everything is cached)."""
+        item = self._prepare(inst)
+        # issue #20 part 4: the role's log-probability of the teacher's text, unless cached
+        if self.role == "teacher":
+            if inst.continuations is None and seqkl.teacher_forced_here(self.identity.kind):
+                text = seqkl.target(inst, item.output) if item.output is not None else None
+                if item.output is None or (text and seqkl.cache_key(inst, text) not in self.cache.values):
+                    return dataclasses.replace(item, seq_self=True)
+            return item
+        text = self._teacher_text(inst)
+        if text and seqkl.cache_key(inst, text) not in self.cache.values:
+            return dataclasses.replace(item, seq_target=text)
+        return item
+
+    def _teacher_text(self, inst: PromptInstance) -> str | None:
+        row = self.teacher.rows.get(instance_key(inst)) if self.teacher is not None else None
+        return seqkl.target(inst, row["output"] if row is not None else None)
+
+    def _sequence(self, item: WorkItem, result: WorkResult) -> dict[str, Any]:
+        """The row's `seqkl.FIELDS`: this role's log-probability of the teacher's text, or nothing."""
+        inst, output = item.inst, result.output
+        if self.role == "teacher" and not seqkl.teacher_forced_here(self.identity.kind):
+            return seqkl.served_logprob(output) if inst.continuations is None else {}
+        text = seqkl.target(inst, output) if self.role == "teacher" else self._teacher_text(inst)
+        if not text or "error" in output:
+            return {}
+        key = seqkl.cache_key(inst, text)
+        if result.seq:
+            self.cache.put(key, result.seq)
+        return dict(self.cache.values.get(key, {}))
+
+    def _prepare(self, inst: PromptInstance) -> WorkItem:
+        """What the model must still do for ``inst`` for its output and token-level KL."""
         key, request = request_for(self.sees_gold, inst, self.pack)
         cached = self.cache.get(key)
         if self.role == "teacher":
@@ -120,6 +154,8 @@ class RoleRun:
                 if result.kl:
                     self.cache.put(kl_key, result.kl)
                 extra = dict(self.cache.values.get(kl_key, {}))
+        if "error" not in output:
+            extra.update(self._sequence(item, result))
         row = {"key": instance_key(inst), "prompt_sha256": inst.prompt_sha256, "output": output, **extra}
         self.handle.write(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n")
         self.handle.flush()

@@ -17,6 +17,7 @@ import numpy as np
 from receipts.errors import ReceiptsError
 from receipts.metrics.fidelity import token_kl
 from runner.backends.base import Backend, ChoiceRequest, GenRequest
+from runner.eval import seqkl
 from runner.eval.cache import request_key
 from runner.eval.packs import Pack, PromptInstance
 
@@ -60,6 +61,8 @@ class WorkItem:
         dist: teacher only: also return its distributions over the KL target.
         kl_target: student roles: the continuation to measure token-level KL on ...
         teacher_dist: ... against these teacher distributions (None: no KL to measure).
+        seq_target: the teacher's output text this role scores teacher-forced (`runner.eval.seqkl`) ...
+        seq_self: ... or, for a local teacher, its own output once generated.
     """
 
     inst: PromptInstance
@@ -68,11 +71,19 @@ class WorkItem:
     dist: bool = False
     kl_target: str | None = None
     teacher_dist: np.ndarray[Any, np.dtype[np.float32]] | None = None
+    seq_target: str | None = None
+    seq_self: bool = False
 
     @property
     def needs_model(self) -> bool:
         """False when the driver can finish the item without a model call."""
-        return self.request is not None or self.dist or self.teacher_dist is not None
+        return (
+            self.request is not None
+            or self.dist
+            or self.teacher_dist is not None
+            or self.seq_target is not None
+            or self.seq_self
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class WorkResult:
     output: dict[str, Any]
     dist: tuple[str, np.ndarray[Any, np.dtype[np.float32]]] | None = None
     kl: dict[str, Any] = field(default_factory=dict)
+    seq: dict[str, Any] = field(default_factory=dict)
 
 
 def _compute(backend: Backend, requests: Sequence[ChoiceRequest | GenRequest]) -> list[dict[str, Any]]:
@@ -137,9 +149,13 @@ def work(backend: Backend | None, items: Sequence[WorkItem]) -> list[WorkResult]
     for output in outputs:
         assert output is not None  # noqa: S101 - every item has a cached or a fresh output
         done.append(output)
-    results = [WorkResult(output) for output in done]
     if backend is None:
-        return results
+        return [WorkResult(output) for output in done]
+    # issue #20 part 4 first: on hf the distributions below then read this forward (`HFBackend._memo`)
+    results = [
+        WorkResult(output, seq=seq)
+        for output, seq in zip(done, _sequences(backend, items, done), strict=True)
+    ]
     asks = _distributions_asked(items, done)
     dists = backend.teacher_forced([(items[i].inst.prompt, target) for i, target in asks]) if asks else []
     for (i, target), dist in zip(asks, dists, strict=True):
@@ -147,11 +163,27 @@ def work(backend: Backend | None, items: Sequence[WorkItem]) -> list[WorkResult]
         if dist is None:
             continue
         if item.dist:
-            results[i] = WorkResult(done[i], (target, dist))
+            results[i] = WorkResult(done[i], (target, dist), seq=results[i].seq)
         elif item.teacher_dist is not None and item.teacher_dist.shape == dist.shape:
             kl = {"kl_token": round(token_kl(item.teacher_dist, dist), 8), "kl_positions": int(dist.shape[0])}
-            results[i] = WorkResult(done[i], kl=kl)
+            results[i] = WorkResult(done[i], kl=kl, seq=results[i].seq)
     return results
+
+
+def _sequences(
+    backend: Backend, items: Sequence[WorkItem], outputs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per item: its model's log-probability of the teacher's text (`runner.eval.seqkl`), or nothing."""
+    asks = []
+    for i, (item, output) in enumerate(zip(items, outputs, strict=True)):
+        text = seqkl.target(item.inst, output) if item.seq_self else item.seq_target
+        if text and "error" not in output:
+            asks.append((i, text))
+    found: list[dict[str, Any]] = [{} for _ in items]
+    scored = seqkl.sequence_logprobs(backend, [(items[i].inst.prompt, text) for i, text in asks])
+    for (i, _), value in zip(asks, scored, strict=True):
+        found[i] = value
+    return found
 
 
 def _distributions_asked(

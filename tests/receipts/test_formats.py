@@ -180,6 +180,45 @@ def _rich_results(base: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+# issue #20 parts 4 and 5 (seqkl): the flips and sequence-divergence sections
+def _flips_and_seqkl_results(base: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(base)
+    test = {"p_value": 0.03, "method": "exact"}
+    doc["flips"] = {
+        "definition": "lost: teacher right, role wrong",
+        "slices": {
+            "critical": {
+                "student": {
+                    "n": 16,
+                    "lost": 6,
+                    "gained": 0,
+                    "lost_rate": _ESTIMATE,
+                    "gained_rate": _ESTIMATE,
+                    "mcnemar": test,
+                },
+            }
+        },
+    }
+    doc["sequence_divergence"] = {
+        "definition": "per byte",
+        "teacher_logprob": ["served"],
+        "slices": {"all": {"student": _ESTIMATE | {"value": -0.02, "missing": 3}}},
+    }
+    return doc
+
+
+def _seqkl_for_the_teacher(base: dict[str, Any]) -> dict[str, Any]:
+    doc = _flips_and_seqkl_results(base)
+    doc["sequence_divergence"]["slices"]["all"]["teacher"] = _ESTIMATE | {"missing": 0}
+    return doc
+
+
+def _flips_without_a_test(base: dict[str, Any]) -> dict[str, Any]:
+    doc = _flips_and_seqkl_results(base)
+    del doc["flips"]["slices"]["critical"]["student"]["mcnemar"]
+    return doc
+
+
 _STATS = {
     "n": 30,
     "mean": 0.1,
@@ -331,6 +370,9 @@ ROOT_MAIN = "tests/vectors/roots/main.json"
 # reach optional parts and invalid ones that break exactly one conditional rule (if/then, oneOf, not).
 EDITS: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]], bool]] = [
     ("results", RUN, _rich_results, True),
+    ("results", RUN, _flips_and_seqkl_results, True),  # issue #20 parts 4 and 5
+    ("results", RUN, _seqkl_for_the_teacher, False),
+    ("results", RUN, _flips_without_a_test, False),
     ("footprint", FOOTPRINT, _measured_footprint, True),
     ("footprint", FOOTPRINT, _unmeasured_point_with_measurements, True),
     ("footprint", FOOTPRINT, _with(("points", 0, "status"), "ok", "unmeasured_ok"), False),
