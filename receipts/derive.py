@@ -27,6 +27,7 @@ import numpy as np
 
 from receipts import gate
 from receipts.errors import InputError
+from receipts.judged import derive_judged
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
 
 __all__ = [
@@ -62,6 +63,7 @@ DERIVED = (
     "gate",
     "diagnostics",
     "summary",
+    "judged",  # issue #20 part 2: only in runs with a judge (receipts.judged)
 )
 """The sections of results.json computed from the rows (the rest says what ran: pack, models, settings)."""
 
@@ -531,6 +533,13 @@ def derive_results(
             "by_role": {r: sum(1 for k in scored[r].values() if "error" in k) for r in roles},
         },
     }
+    # --- judge (issue #20 part 2): judged equivalence and the judge's certificate, from the verdicts ---
+    judged = derive_judged(
+        header.get("judge"), slices, scored, seed=facts.seed, resamples=facts.bootstrap_resamples
+    )
+    if judged is not None:
+        results["judged"] = judged
+    # --- end judge ---
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)
     results["summary"] = _summary(results)
@@ -611,5 +620,7 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
     if differences(signed_findings, _diagnostics(derived, floor_rule=False)) == []:
         derived["diagnostics"] = signed_findings  # signed under the rule that still read all-zero packs
     return [
-        d for section in DERIVED for d in differences(results.get(section), derived[section], f"$.{section}")
+        d
+        for section in DERIVED
+        for d in differences(results.get(section), derived.get(section), f"$.{section}")
     ]

@@ -31,6 +31,7 @@ from receipts.gate import release_decision
 from receipts.output import check_folder
 from runner.backends.registry import split_spec
 from runner.eval.config import RunConfig
+from runner.eval.judge import judge_run, judge_spec
 from runner.eval.loader import load_pack
 from runner.eval.packs import Pack
 from runner.eval.report import write_reports
@@ -61,6 +62,7 @@ class RunRequest:
     gate: bool = False
     ray: str | None = None
     ray_workers: int = 1
+    judge: str | None = None  # issue #20 part 2: the judge model spec (else the pack's judge.model)
 
     def roles(self) -> dict[str, str]:
         """Role name -> model spec; each ``--student-variant`` SPEC@VARIANT is role ``student@VARIANT``.
@@ -180,7 +182,13 @@ def _run_all(
                 progress=_Bar(bar, pack.id).update,
                 engine=engine,
             )
-        results = write_reports(pack, config, outcome)
+        spec = judge_spec(pack, request.judge)
+        judged = (
+            judge_run(pack, spec, outcome.instances, outcome.rows, use_cache=config.use_cache)
+            if spec is not None
+            else None
+        )
+        results = write_reports(pack, config, outcome, judged)
         results["_run"] = {
             "dir": str(run_dir),
             "seconds": round(outcome.seconds, 3),
