@@ -151,6 +151,7 @@ class PackGate(Closed):
     min_retention: Omittable[Fraction] = None
     max_cost_ratio: Omittable[Annotated[float, Field(ge=0)]] = None
     max_ece_increase: Omittable[Fraction] = None
+    min_judged_agreement: Omittable[Fraction] = None  # issue #20 part 2
 
 
 class MarkerObject(Closed):
