@@ -263,3 +263,51 @@ def test_a_bad_validation_line_is_named(tmp_path: Path, line: str, message: str)
     text = str(caught.value) + str(caught.value.diagnostics())
     assert message in text
     assert "judge/validation.jsonl:1" in text
+
+
+@pytest.mark.model
+def test_a_real_small_judge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SmolLM2-135M-Instruct judges for real: every reply is logged, parsed strictly and bound.
+
+    It is a poor judge, and its 4-pair validation sample could not validate any judge (an eighth of the
+    resamples draw one label only, so kappa's CI is undefined): the honest outcome is "not validated",
+    and the assertions are on the mechanism, not on the model's quality.
+    """
+    from tests.models import smollm2_gguf
+
+    monkeypatch.delenv("RECEIPTS_CACHE")  # the converted model lives in the shared cache (~2 s to load)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    pack = tmp_path / "pack"
+    shutil.copytree(judging.PACK, pack)
+    yaml_text = (pack / "pack.yaml").read_text("utf-8").replace("max_new_tokens: 64", "max_new_tokens: 12")
+    (pack / "pack.yaml").write_text(yaml_text, "utf-8")
+    items = (pack / "data" / "items.jsonl").read_text("utf-8").splitlines()
+    (pack / "data" / "items.jsonl").write_text("\n".join(items[:2]) + "\n", "utf-8")
+    samples = (pack / "judge" / "validation.jsonl").read_text("utf-8").splitlines()
+    (pack / "judge" / "validation.jsonl").write_text("\n".join(samples[:4]) + "\n", "utf-8")
+    spec = f"gguf:{smollm2_gguf()}"
+    argv = ["run", str(pack), "--teacher", "fake:t?skill=0.9", "--student", "fake:s?skill=0.6",
+            "--out", str(tmp_path / "r"), "--no-cache", "--judge", spec]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "r" / "results.json").read_text("utf-8"))
+    rows = [json.loads(line) for line in (tmp_path / "r" / "examples.jsonl").read_text("utf-8").splitlines()]
+    schemas.validate(results, "results")
+    model = results["judge"]["model"]
+    assert (model["kind"], model["storage_quant"]) == ("gguf", "Q4_1")
+    assert model["digest"].startswith("sha256:")
+    cells = [c for r in rows for cell in r["roles"].values() for c in cell.get("judge", {}).values()]
+    assert len(cells) == 2 + 2 * 2  # student vs teacher, and teacher and student vs gold, on 2 items
+    from receipts.metrics.agreement import parse_verdict
+
+    for cell in [*cells, *results["judge"]["validation"]["samples"]]:
+        assert cell["raw"].strip()  # the model said something, and it is logged
+        assert cell["verdict"] == parse_verdict(cell["raw"], truncated=bool(cell.get("truncated")))
+    certificate = results["judged"]["certificate"]
+    assert certificate["n"] == 4
+    assert certificate["validated"] is False
+    assert certificate["reason"]
+    rule = next(r for r in results["gate"]["rules"] if r["rule"] == "min_judged_agreement")
+    assert rule["status"] == "fail"
+    assert rule["invalid"].startswith("judge not validated")
