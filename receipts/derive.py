@@ -35,6 +35,7 @@ __all__ = [
     "MAX_METRICS",
     "MAX_RESAMPLES",
     "MAX_SLICES",
+    "OPTIONAL_DERIVED",
     "ORIGINAL",
     "ROLE_ORDER",
     "TOLERANCE",
@@ -63,9 +64,11 @@ DERIVED = (
     "gate",
     "diagnostics",
     "summary",
-    "judged",  # issue #20 part 2: only in runs with a judge (receipts.judged)
 )
 """The sections of results.json computed from the rows (the rest says what ran: pack, models, settings)."""
+
+OPTIONAL_DERIVED = ("judged",)
+"""Sections computed from the rows only for some runs: ``judged`` where a judge ran (issue #20 part 2)."""
 
 MAX_RESAMPLES = 100_000
 MAX_SLICES = 10_000
@@ -614,13 +617,13 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
     Raises:
         KeyError, TypeError, ValueError: the results or a row lack what derivation reads.
     """
-    header = {k: v for k, v in results.items() if k not in DERIVED}
+    header = {k: v for k, v in results.items() if k not in DERIVED and k not in OPTIONAL_DERIVED}
     derived = derive_results(header, rows, facts_of(results), bounded=True)
     signed_findings = results.get("diagnostics")
     if differences(signed_findings, _diagnostics(derived, floor_rule=False)) == []:
         derived["diagnostics"] = signed_findings  # signed under the rule that still read all-zero packs
     return [
         d
-        for section in DERIVED
+        for section in (*DERIVED, *OPTIONAL_DERIVED)
         for d in differences(results.get(section), derived.get(section), f"$.{section}")
     ]

@@ -311,3 +311,19 @@ def test_a_real_small_judge(
     rule = next(r for r in results["gate"]["rules"] if r["rule"] == "min_judged_agreement")
     assert rule["status"] == "fail"
     assert rule["invalid"].startswith("judge not validated")
+
+
+def test_a_judged_section_without_its_judge_does_not_rederive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A results document may not carry judged numbers its rows and header do not back."""
+    from receipts.derive import rederive
+
+    results, rows = _judged_run(tmp_path, capsys)
+    assert rederive(results, rows) == []
+    del results["judge"]
+    for row in rows:
+        for cell in row["roles"].values():
+            cell.pop("judge")
+    found = rederive(results, rows)
+    assert any(d.startswith("$.judged: signed {") and d.endswith("re-derived None") for d in found), found
