@@ -29,12 +29,16 @@ import numpy as np
 from receipts.metrics import uncertainty
 from receipts.metrics.agreement import VERDICTS, kappa_estimate, parse_verdict
 
-__all__ = ["AGAINST", "JUDGED_METRICS", "derive_judged", "identity_key"]
+__all__ = ["AGAINST", "JUDGED_METRICS", "MAX_RESAMPLED_PAIRS", "derive_judged", "identity_key"]
 
 AGAINST = {"teacher": "agreement", "gold": "correct"}
 """What each comparison is reported as: judged equivalent to the teacher's output, and to the gold answer."""
 
 JUDGED_METRICS = ("agreement", "correct")
+
+MAX_RESAMPLED_PAIRS = 100_000_000
+"""The most rated pairs x bootstrap resamples a signed certificate may ask to re-derive (as `receipts.derive`
+bounds the rows' bootstrap): 1,000 resamples of 100,000 rated pairs, far above any pack's sample."""
 
 
 def identity_key(identity: Mapping[str, Any]) -> str:
@@ -101,6 +105,8 @@ def _certificate(judge: Mapping[str, Any], seed: int, resamples: int) -> dict[st
     if not validation or not validation["samples"]:
         return out | {"validated": False, "reason": "the pack ships no human-rated validation sample"}
     samples = validation["samples"]
+    if len(samples) * resamples > MAX_RESAMPLED_PAIRS:
+        raise ValueError(f"the validation sample holds {len(samples):,} pairs; too many to re-derive kappa")
     human = [str(s["human"]) for s in samples]
     verdicts = [_read(s, f"validation sample {s['id']!r}") for s in samples]
     found = kappa_estimate(human, verdicts, n_resamples=resamples, seed=seed)

@@ -327,3 +327,24 @@ def test_a_judged_section_without_its_judge_does_not_rederive(
             cell.pop("judge")
     found = rederive(results, rows)
     assert any(d.startswith("$.judged: signed {") and d.endswith("re-derived None") for d in found), found
+
+
+def test_hostile_signed_judge_fields_are_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from receipts import judged as judged_module
+    from receipts.derive import rederive
+
+    results, rows = _judged_run(tmp_path, capsys)
+    samples = results["judge"]["validation"]["samples"]
+    with monkeypatch.context() as patch:
+        patch.setattr(judged_module, "MAX_RESAMPLED_PAIRS", 1000 * (len(samples) - 1))
+        with pytest.raises(ValueError, match="the validation sample holds 12 pairs; too many to re-derive"):
+            rederive(results, rows)
+    samples[0]["human"] = "maybe"
+    with pytest.raises(ValueError, match="unknown label 'maybe'"):
+        rederive(results, rows)
+    samples[0]["human"] = "equivalent"
+    rows[0]["roles"]["student"]["judge"]["bogus"] = rows[0]["roles"]["student"]["judge"]["teacher"]
+    with pytest.raises(ValueError, match="unknown judge comparison 'bogus'"):
+        rederive(results, rows)
