@@ -112,6 +112,8 @@ def run_command(request: RunRequest, *, console: Console, show_progress: bool) -
     ids = [p.id for p in loaded]
     if len(set(ids)) != len(ids):
         raise UsageError(f"the same pack is given twice: {ids}")
+    for pack in loaded:  # a --judge the pack cannot use is refused before any model runs
+        judge_spec(pack, request.judge)
     if request.ray is None:
         results = _run_all(loaded, config, request, console, show_progress, None)
     else:

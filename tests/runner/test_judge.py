@@ -348,3 +348,27 @@ def test_hostile_signed_judge_fields_are_refused_by_name(
     rows[0]["roles"]["student"]["judge"]["bogus"] = rows[0]["roles"]["student"]["judge"]["teacher"]
     with pytest.raises(ValueError, match="unknown judge comparison 'bogus'"):
         rederive(results, rows)
+
+
+def test_judge_problems_are_one_message_before_any_model_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(judging.PACK, pack)
+    (pack / "judge" / "validation.jsonl").write_text('{"id": "v1"}\n', "utf-8")
+    code = main(["run", str(pack), *ROLES, "--out", str(tmp_path / "r"), "--judge", "fake:j"])
+    text = capsys.readouterr().err
+    assert code == 3
+    assert "judge/validation.jsonl:1 $.input" in text
+    assert "Traceback" not in text
+    code = main(["run", str(ROOT / "packs" / "capitals-mc"), *ROLES, "--out", str(tmp_path / "mc"),
+                 "--judge", "fake:j"])  # fmt: skip
+    text = capsys.readouterr().err
+    assert code == 2
+    assert "has no judge rubric" in text
+    assert not (tmp_path / "mc" / "partial").exists()  # refused before any model ran
+    code = main(["run", str(judging.PACK), *ROLES, "--out", str(tmp_path / "j"),
+                 "--judge", f"replay:{tmp_path / 'missing.jsonl'}"])  # fmt: skip
+    text = capsys.readouterr().err
+    assert code == 1
+    assert "missing.jsonl does not exist" in text
