@@ -47,6 +47,7 @@ from generator.failure_modes import failure_mode_views
 from generator.figures import figures, role_label, roles
 from generator.home import HOME, HOME_MARK, home_page
 from generator.index import quant_rows
+from generator.judged import NOT_VALIDATED, judged_card
 from generator.label import label_view
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
@@ -575,6 +576,8 @@ class _CardPage:
             robustness_charts=run_charts["robustness"],
             scorecard=scorecard,
             scorecard_raw=raw_sections(scorecard),
+            judged=[(r.pack.id, c) for r in entry.results if (c := judged_card(r)) is not None],  # issue #20
+            not_validated=NOT_VALIDATED,
             floor_sentence=FLOOR_SENTENCE,
             quantization=quantization_rows(entry.predicate.quantization or []),
             latency_charts=latency,

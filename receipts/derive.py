@@ -28,6 +28,7 @@ import numpy as np
 
 from receipts import derive_seqkl, gate
 from receipts.errors import InputError
+from receipts.judged import derive_judged
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_METRICS",
     "MAX_RESAMPLES",
     "MAX_SLICES",
+    "OPTIONAL_DERIVED",
     "ORIGINAL",
     "ROLE_ORDER",
     "TOLERANCE",
@@ -70,6 +72,8 @@ DERIVED = (
 
 OPTIONAL = frozenset({"flips", "sequence_divergence"})
 """Sections results signed before issue #20 do not have: `rederive` checks them only where signed."""
+OPTIONAL_DERIVED = ("judged",)
+"""Sections computed from the rows only for some runs: ``judged`` where a judge ran (issue #20 part 2)."""
 
 MAX_RESAMPLES = 100_000
 MAX_SLICES = 10_000
@@ -545,6 +549,13 @@ def derive_results(
             slices, scored, roles, facts.bootstrap_resamples, facts.seed
         ),
     }
+    # --- judge (issue #20 part 2): judged equivalence and the judge's certificate, from the verdicts ---
+    judged = derive_judged(
+        header.get("judge"), slices, scored, seed=facts.seed, resamples=facts.bootstrap_resamples
+    )
+    if judged is not None:
+        results["judged"] = judged
+    # --- end judge ---
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)
     results["summary"] = _summary(results)
@@ -619,7 +630,7 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
     Raises:
         KeyError, TypeError, ValueError: the results or a row lack what derivation reads.
     """
-    header = {k: v for k, v in results.items() if k not in DERIVED}
+    header = {k: v for k, v in results.items() if k not in DERIVED and k not in OPTIONAL_DERIVED}
     derived = derive_results(header, rows, facts_of(results), bounded=True)
     for section in OPTIONAL - set(results):  # signed before the section existed: it stays unclaimed
         derived.pop(section)
@@ -629,7 +640,7 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
         derived["diagnostics"] = signed_findings  # signed under the rule that still read all-zero packs
     return [
         d
-        for section in DERIVED
-        if section in derived
-        for d in differences(results.get(section), derived[section], f"$.{section}")
+        for section in (*DERIVED, *OPTIONAL_DERIVED)
+        if section in derived or section not in OPTIONAL  # an OPTIONAL section signed before it existed
+        for d in differences(results.get(section), derived.get(section), f"$.{section}")
     ]

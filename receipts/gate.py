@@ -66,13 +66,15 @@ GATE_RULES: Mapping[str, tuple[str, Literal["max", "min"]]] = {
     "min_retention": ("retention", "min"),
     "max_cost_ratio": ("cost_ratio", "max"),
     "max_ece_increase": ("ece_increase", "max"),
+    "min_judged_agreement": ("judged_agreement", "min"),  # issue #20 part 2
 }
 """Rule -> (the observed number it reads, whether the rule is an upper or a lower bound).
 
 Observed numbers: ``global_regression`` = teacher - student on the headline metric;
 ``critical_regression`` = the same on each critical cohort; ``cohort_excess_regression`` = a cohort's drop
 minus the global drop, for each cohort; ``retention`` = (S - B)/(T - B); ``cost_ratio`` = student cost /
-teacher cost; ``ece_increase`` = student ECE - teacher ECE.
+teacher cost; ``ece_increase`` = student ECE - teacher ECE; ``judged_agreement`` = the share of items the
+judge finds the student's output equivalent to the teacher's (a judge that is not validated fails the rule).
 """
 
 GATE_TOLERANCE = 1e-9
@@ -96,6 +98,7 @@ class RuleResult:
     mde: float | None = None
     cohort: str | None = None
     ci_null: str | None = None
+    invalid: str | None = None  # why the input cannot be trusted (a judge not validated): the rule fails
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form: ``basis`` once judged, ``ci95``/``n``/``mde`` on a CI, ``cohort`` per cohort.
@@ -117,6 +120,8 @@ class RuleResult:
             out.update(ci95=list(self.ci95), n=self.n, mde=self.mde)
         if self.cohort is not None:
             out["cohort"] = self.cohort
+        if self.invalid is not None:
+            out["invalid"] = self.invalid
         return out
 
 
@@ -163,6 +168,9 @@ def _status_on_ci(bound: Literal["max", "min"], threshold: float, seen: Observat
 
 def _judge_one(rule: str, threshold: float, seen: Observation) -> RuleResult:
     key, bound = GATE_RULES[rule]
+    if seen.invalid is not None:  # e.g. a judge below its kappa threshold: its numbers cannot pass
+        value = float(seen.value) if _finite(seen.value) else None  # type: ignore[arg-type]
+        return RuleResult(rule, "fail", threshold, value, key, seen.ci95, seen.n, None, invalid=seen.invalid)
     if not _finite(seen.value):
         return RuleResult(rule, "not_evaluated", threshold, None, key, cohort=seen.cohort)
     value = float(seen.value)  # type: ignore[arg-type]
@@ -228,6 +236,7 @@ _NOUNS: Mapping[str, str] = {
     "retention": "retention",
     "cost_ratio": "the cost ratio",
     "ece_increase": "the ECE increase",
+    "judged_agreement": "judged agreement with the teacher",
 }
 
 
@@ -239,6 +248,7 @@ _MISSING: Mapping[str, str] = {
     "cost_ratio": "no footprints of student and teacher on one hardware class, and no teacher price per 1k "
     "calls in the card",
     "ece_increase": "the run has no calibration of teacher and student",
+    "judged_agreement": "the run has no judge (receipts run --judge SPEC, with a pack that has a rubric)",
 }
 """Why an input is missing, in words, for a ``not_evaluated`` record."""
 
@@ -262,7 +272,9 @@ def describe(rule: Mapping[str, Any]) -> str:
     cohort = f" on cohort {rule['cohort']}" if rule.get("cohort") else ""
     noun, threshold = _NOUNS.get(key, key) + cohort, _n(rule.get("threshold"))
     ci = rule.get("ci95") if isinstance(rule.get("ci95"), list) else None
-    if status == "not_evaluated":
+    if isinstance(rule.get("invalid"), str):
+        text = f"{status}: {rule['invalid']}"
+    elif status == "not_evaluated":
         text = f"not evaluated: {_MISSING.get(key, 'the run has no ' + key.replace('_', ' '))}"
     elif status == "underpowered":
         text = (

@@ -41,6 +41,7 @@ class Observation:
     mde: float | None = None
     cohort: str | None = None
     ci_null: str | None = None
+    invalid: str | None = None  # why the number cannot be trusted (issue #20: a judge not validated)
 
 
 COST_KEY = "cost_per_1k_calls"
@@ -178,7 +179,21 @@ def observed_inputs(results: Results) -> dict[str, float | Observation | Sequenc
         "retention": _retention(results),
         "ece_increase": _ece_increase(results),
         "cost_ratio": None,
+        "judged_agreement": _judged_agreement(results),  # issue #20 part 2
     }
+
+
+def _judged_agreement(results: Results) -> Observation | None:
+    """The student's judged agreement with the teacher (all items); invalid unless the judge is validated."""
+    judged = results.judged
+    found = judged.agreement.get("all", {}).get("student") if judged is not None else None
+    if judged is None or found is None:
+        return None
+    low, high = found.ci95
+    ci = (float(low), float(high)) if low is not None and high is not None else None
+    certificate = judged.certificate
+    invalid = None if certificate.validated else f"judge not validated: {certificate.reason}"
+    return Observation(found.value, ci, found.n, invalid=invalid)
 
 
 def cost_ratio(

@@ -54,6 +54,14 @@ Ray = Annotated[
 ]
 RayWorkers = Annotated[int, typer.Option(min=1, help="With --ray: model replicas (actors) per role.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print results.json summaries as JSON.")]
+Judge = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SPEC",
+        help="Judge model for judged equivalence (hf:, gguf:, openai:, replay:, fake:); the pack's "
+        "judge.model if omitted. Needs a pack with a judge rubric.",
+    ),
+]
 
 
 @app.command()
@@ -76,6 +84,7 @@ def run(
     gate: Gate = False,
     ray: Ray = None,
     ray_workers: RayWorkers = 1,
+    judge: Judge = None,
     as_json: AsJson = False,
 ) -> None:
     """Evaluate packs on teacher, base and student: what survived distillation, with CIs.
@@ -108,6 +117,7 @@ def run(
         gate=gate,
         ray=ray,
         ray_workers=ray_workers,
+        judge=judge,
     )
     results = run_command(request, console=err, show_progress=not as_json and err.is_terminal)
     if as_json:

@@ -81,6 +81,7 @@ GateRule = Literal[
     "min_retention",
     "max_cost_ratio",
     "max_ece_increase",
+    "min_judged_agreement",  # issue #20 part 2
 ]
 
 
@@ -330,6 +331,7 @@ class GateOverrides(Closed):
     min_retention: Omittable[Fraction] = None
     max_cost_ratio: Omittable[Annotated[float, Field(ge=0)]] = None
     max_ece_increase: Omittable[Fraction] = None
+    min_judged_agreement: Omittable[Fraction] = None  # issue #20 part 2
     optional: Omittable[Annotated[list[GateRule], Unique]] = None
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "Clarify",
     "FewShot",
     "Generation",
+    "JudgeSection",
     "MarkerList",
     "MarkerObject",
     "NamedTemplate",
@@ -150,6 +151,7 @@ class PackGate(Closed):
     min_retention: Omittable[Fraction] = None
     max_cost_ratio: Omittable[Annotated[float, Field(ge=0)]] = None
     max_ece_increase: Omittable[Fraction] = None
+    min_judged_agreement: Omittable[Fraction] = None  # issue #20 part 2
 
 
 class MarkerObject(Closed):
@@ -179,6 +181,27 @@ class FewShot(Closed):
     data: DataPath
     n: Annotated[Integer, Field(ge=1, le=64)]
     delimiter: Annotated[str, Field(max_length=16)] = "\n\n"
+
+
+# --- judge (issue #20 part 2): judged equivalence, its rubric and its human-rated validation sample ---
+PackFile = Annotated[
+    str,
+    Field(max_length=300, pattern=r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]*/)*[A-Za-z0-9_][A-Za-z0-9._-]*$(?!\n)"),
+]
+"""A file inside the pack folder (a POSIX relative path; covered by the pack digest)."""
+
+
+class JudgeSection(Closed):
+    """``judge``: the rubric a judge model fills in, the default judge, and the human-rated sample."""
+
+    rubric: PackFile
+    model: Omittable[Annotated[str, Field(min_length=1, max_length=1000), NoLineBreak]] = None
+    validation: Omittable[PackFile] = None
+    kappa_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.6
+    max_new_tokens: Annotated[Integer, Field(ge=1, le=4096)] = 256
+
+
+# --- end judge ---
 
 
 class PackDocument(Document):
@@ -236,6 +259,7 @@ class PackDocument(Document):
     refuse: Omittable[MarkerList | MarkerObject] = None
     generation: Omittable[Generation] = None
     few_shot: Omittable[FewShot] = None
+    judge: Omittable[JudgeSection] = None  # issue #20 part 2
 
     @model_validator(mode="after")
     def _task_needs(self) -> Self:

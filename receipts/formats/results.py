@@ -36,6 +36,9 @@ __all__ = [
     "Fidelity",
     "FlipCounts",
     "Flips",
+    "JudgeCertificate",
+    "JudgeSetup",
+    "Judged",
     "McNemar",
     "Metric",
     "ModelIdentity",
@@ -224,6 +227,73 @@ class SequenceDivergence(Closed):
 
 
 # --- end of issue #20 parts 4 and 5 --------------------------------------------------------------------
+# --- judge (issue #20 part 2): the judge that scored equivalence, and what its verdicts give ---
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$(?!\n)")]
+JudgeVerdict = Literal["equivalent", "different", "unparseable"]
+
+
+class JudgeReply(Open):
+    """``$defs/judge_verdict``: one logged judge reply and the verdict read from its last line."""
+
+    verdict: JudgeVerdict
+    raw: Annotated[str, Field(max_length=2000)]
+    truncated: Omittable[Literal[True]] = None
+    prompt_sha256: Omittable[str] = None
+    error: Omittable[str] = None
+    id: Omittable[str] = None
+    human: Omittable[Literal["equivalent", "different"]] = None
+
+
+class JudgeRubric(Closed):
+    """The rubric file: its path in the pack and its sha256 (the rubric digest)."""
+
+    path: str
+    sha256: Sha256Hex
+
+
+class JudgeValidation(Open):
+    """The human-rated sample as judged, with the judge key and rubric digest it was judged under."""
+
+    path: str
+    sha256: Sha256Hex
+    judge: str
+    rubric_sha256: Sha256Hex
+    samples: list[JudgeReply]
+
+
+class JudgeSetup(Open):
+    """``judge``: who judged, with which rubric and kappa threshold, and the validation sample."""
+
+    model: JsonObject
+    rubric: JudgeRubric
+    kappa_threshold: Annotated[float, Field(ge=-1, le=1)]
+    max_new_tokens: Omittable[Annotated[Integer, Field(ge=1)]] = None
+    validation: Omittable[JudgeValidation] = None
+
+
+class JudgeCertificate(Open):
+    """The judge's certificate: kappa against the human labels and whether the judge is validated."""
+
+    validated: bool
+    reason: str | None
+    threshold: float
+    rubric_sha256: str
+    kappa: Omittable[JsonObject] = None
+    agreement: Omittable[JsonObject] = None
+    n: Omittable[Count] = None
+    unparseable: Omittable[Count] = None
+
+
+class Judged(Open):
+    """``judged``: judged equivalence per slice and role (to teacher, to gold), counts, certificate."""
+
+    certificate: JudgeCertificate
+    verdicts: dict[str, dict[str, dict[str, Count]]]
+    agreement: dict[str, dict[str, Estimate]]
+    correct: dict[str, dict[str, Estimate]]
+
+
+# --- end judge ---
 
 
 class Results(Document):
@@ -252,3 +322,5 @@ class Results(Document):
     diagnostics: Omittable[list[Diagnostic]] = None
     flips: Omittable[Flips] = None  # issue #20 part 5
     sequence_divergence: Omittable[SequenceDivergence] = None  # issue #20 part 4
+    judge: Omittable[JudgeSetup] = None  # issue #20 part 2
+    judged: Omittable[Judged] = None  # issue #20 part 2

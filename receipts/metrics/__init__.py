@@ -8,6 +8,7 @@
 - `receipts.metrics.uncertainty`: paired bootstrap CIs, small-n flags, McNemar.
 - `receipts.metrics.diagnostics`: what the numbers suggest doing next.
 - `receipts.metrics.latency`: bench latency statistics: nearest-rank percentiles, the median's bootstrap CI.
+- `receipts.metrics.agreement`: a judge's verdict grammar, Cohen's kappa with its bootstrap CI (issue #20).
 
 The release gate is `receipts.gate` (``receipts sign`` recomputes it). Nothing here imports torch,
 reads files or keeps state; the runner hands these functions per-item arrays and records what they

@@ -31,6 +31,7 @@ from receipts.gate import release_decision
 from receipts.output import check_folder
 from runner.backends.registry import split_spec
 from runner.eval.config import RunConfig
+from runner.eval.judge import judge_run, judge_spec
 from runner.eval.loader import load_pack
 from runner.eval.packs import Pack
 from runner.eval.report import write_reports
@@ -61,6 +62,7 @@ class RunRequest:
     gate: bool = False
     ray: str | None = None
     ray_workers: int = 1
+    judge: str | None = None  # issue #20 part 2: the judge model spec (else the pack's judge.model)
 
     def roles(self) -> dict[str, str]:
         """Role name -> model spec; each ``--student-variant`` SPEC@VARIANT is role ``student@VARIANT``.
@@ -110,6 +112,8 @@ def run_command(request: RunRequest, *, console: Console, show_progress: bool) -
     ids = [p.id for p in loaded]
     if len(set(ids)) != len(ids):
         raise UsageError(f"the same pack is given twice: {ids}")
+    for pack in loaded:  # a --judge the pack cannot use is refused before any model runs
+        judge_spec(pack, request.judge)
     if request.ray is None:
         results = _run_all(loaded, config, request, console, show_progress, None)
     else:
@@ -180,7 +184,13 @@ def _run_all(
                 progress=_Bar(bar, pack.id).update,
                 engine=engine,
             )
-        results = write_reports(pack, config, outcome)
+        spec = judge_spec(pack, request.judge)
+        judged = (
+            judge_run(pack, spec, outcome.instances, outcome.rows, use_cache=config.use_cache)
+            if spec is not None
+            else None
+        )
+        results = write_reports(pack, config, outcome, judged)
         results["_run"] = {
             "dir": str(run_dir),
             "seconds": round(outcome.seconds, 3),

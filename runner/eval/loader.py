@@ -29,6 +29,7 @@ from receipts.formats.pack import Answer, Clarify, MarkerObject, PackDocument
 from receipts.formats.pack import Generation as GenerationSpec
 from runner.eval.answers import BehaviourRules
 from runner.eval.items import ItemReader, Problems
+from runner.eval.judge_pack import load_judge
 from runner.eval.packs import (
     DEFAULT_SCORERS,
     ORIGINAL,
@@ -364,6 +365,7 @@ def load_pack(path: Path) -> Pack:
     if syntax_ok:
         everything = [*items, *(few_shot.items if few_shot else ())]
         _render_all(everything, variants, named, _template_paths(doc), problems)
+    judge = load_judge(doc.judge, folder, digest, problems)  # issue #20 part 2
     problems.raise_if_any()
     return Pack(
         path=folder,
@@ -386,4 +388,5 @@ def load_pack(path: Path) -> Pack:
         few_shot=few_shot,
         description=doc.description or "",
         spec=spec,
+        judge=judge,
     )

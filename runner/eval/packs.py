@@ -27,6 +27,8 @@ __all__ = [
     "Generation",
     "Gold",
     "Item",
+    "JudgeSample",
+    "JudgeSetup",
     "Label",
     "Pack",
     "PromptInstance",
@@ -119,6 +121,33 @@ class FewShot:
 
 
 @dataclass(frozen=True)
+class JudgeSample:
+    """One human-rated pair of a pack's judge validation sample (``judge.validation``)."""
+
+    id: str
+    input: str
+    output_a: str
+    output_b: str
+    label: str  # equivalent | different
+    where: str
+
+
+@dataclass(frozen=True)
+class JudgeSetup:
+    """A pack's ``judge`` section: the rubric, the default judge, the human-rated validation sample."""
+
+    rubric: str  # a Jinja2 template over input, output_a, output_b
+    rubric_path: str
+    rubric_sha256: str
+    model: str | None = None
+    kappa_threshold: float = 0.6
+    max_new_tokens: int = 256
+    validation: tuple[JudgeSample, ...] = ()
+    validation_path: str | None = None
+    validation_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class Pack:
     """A loaded, checked eval pack. ``digest`` is the folder's model_signing root (hex)."""
 
@@ -142,6 +171,7 @@ class Pack:
     few_shot: FewShot | None = None
     description: str = ""
     spec: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    judge: JudgeSetup | None = None
 
     @property
     def variant_names(self) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from receipts.derive import RunFacts, derive_results, role_order
 from receipts.metrics import fidelity
 from runner.eval import seqkl
 from runner.eval.config import RunConfig
+from runner.eval.judge import JudgeRun
 from runner.eval.packs import Pack
 from runner.eval.roles import instance_key
 from runner.eval.run import RunOutcome, library_versions
@@ -29,7 +30,7 @@ __all__ = ["RESULTS_FORMAT", "write_reports"]
 RESULTS_FORMAT = "receipts.results/v1"
 
 
-def _examples(pack: Pack, outcome: RunOutcome) -> list[dict[str, Any]]:
+def _examples(pack: Pack, outcome: RunOutcome, judged: JudgeRun | None = None) -> list[dict[str, Any]]:
     """One row per prompt instance: its item, slices and gold, and each role's output and scored fields."""
     scored: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     rows = []
@@ -50,6 +51,8 @@ def _examples(pack: Pack, outcome: RunOutcome) -> list[dict[str, Any]]:
             for extra in ("kl_token", "kl_positions", *seqkl.FIELDS):
                 if extra in raw:
                     cell[extra] = raw[extra]
+            if judged is not None and key in judged.cells.get(role, {}):  # issue #20 part 2
+                cell["judge"] = judged.cells[role][key]
             scored[role][key] = cell
             cells[role] = cell
         teacher_answer = scored["teacher"][key].get("answer")
@@ -73,10 +76,15 @@ def _examples(pack: Pack, outcome: RunOutcome) -> list[dict[str, Any]]:
     return rows
 
 
-def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[str, Any]:
-    """Write examples.jsonl and results.json into the run folder (atomically); return the results."""
+def write_reports(
+    pack: Pack, config: RunConfig, outcome: RunOutcome, judged: JudgeRun | None = None
+) -> dict[str, Any]:
+    """Write examples.jsonl and results.json into the run folder (atomically); return the results.
+
+    ``judged``: the judge's verdicts (`runner.eval.judge`), logged per cell and bound in the header.
+    """
     run_dir = outcome.run_dir
-    rows = _examples(pack, outcome)
+    rows = _examples(pack, outcome, judged)
     tmp = run_dir / "examples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -100,6 +108,8 @@ def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[st
             "library_versions": library_versions(),
         },
     }
+    if judged is not None:
+        header["judge"] = judged.header()
     scorer = scorer_for(pack.task)
     facts = RunFacts(
         primary_metric=primary_metric(pack),
