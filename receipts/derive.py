@@ -28,6 +28,7 @@ import numpy as np
 from receipts import gate
 from receipts.errors import InputError
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
+from receipts.metrics import similarity as similarity_metrics
 
 __all__ = [
     "DERIVED",
@@ -58,6 +59,7 @@ DERIVED = (
     "abstention",
     "fidelity",
     "extraction",
+    "similarity",  # issue #20 part 3: absent from runs without similarity scores
     "errors",
     "gate",
     "diagnostics",
@@ -531,6 +533,13 @@ def derive_results(
             "by_role": {r: sum(1 for k in scored[r].values() if "error" in k) for r in roles},
         },
     }
+    # --- similarity (issue #20 part 3): per-slice chrF / ROUGE-L / cosine from the rows' signed scores ---
+    found = similarity_metrics.section(
+        slices, scored, roles, header.get("settings"), n_resamples=facts.bootstrap_resamples, seed=facts.seed
+    )
+    if found is not None:
+        results["similarity"] = found
+    # --- end similarity ---
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)
     results["summary"] = _summary(results)
@@ -611,5 +620,7 @@ def rederive(results: Mapping[str, Any], rows: Sequence[Row]) -> list[str]:
     if differences(signed_findings, _diagnostics(derived, floor_rule=False)) == []:
         derived["diagnostics"] = signed_findings  # signed under the rule that still read all-zero packs
     return [
-        d for section in DERIVED for d in differences(results.get(section), derived[section], f"$.{section}")
+        d
+        for section in DERIVED
+        for d in differences(results.get(section), derived.get(section), f"$.{section}")
     ]

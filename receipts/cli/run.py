@@ -54,6 +54,16 @@ Ray = Annotated[
 ]
 RayWorkers = Annotated[int, typer.Option(min=1, help="With --ray: model replicas (actors) per role.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print results.json summaries as JSON.")]
+# issue #20 part 3
+Similarity = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--similarity",
+        metavar="MEASURE",
+        help="Also score each generated output's similarity to the teacher's and to the reference: "
+        "chrf, rouge_l or cosine (repeatable; adds to the pack's own `similarity` list).",
+    ),
+]
 
 
 @app.command()
@@ -77,6 +87,7 @@ def run(
     ray: Ray = None,
     ray_workers: RayWorkers = 1,
     as_json: AsJson = False,
+    similarity: Similarity = None,
 ) -> None:
     """Evaluate packs on teacher, base and student: what survived distillation, with CIs.
 
@@ -108,6 +119,7 @@ def run(
         gate=gate,
         ray=ray,
         ray_workers=ray_workers,
+        similarity=tuple(similarity or ()),
     )
     results = run_command(request, console=err, show_progress=not as_json and err.is_terminal)
     if as_json:

@@ -38,6 +38,7 @@ __all__ = [
     "ModelIdentity",
     "Results",
     "Retention",
+    "Similarity",
 ]
 
 Role = Annotated[str, Field(pattern=r"^(teacher|base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
@@ -174,6 +175,36 @@ class Diagnostic(Open):
     evidence: Any
 
 
+# --- similarity (issue #20 part 3) ---
+class SimilarityEncoder(Closed):
+    """The encoder behind the cosine scores, and whether its digest is a known one."""
+
+    name: str
+    digest: str
+    recognised: bool
+
+
+class SimilarityComparison(Closed):
+    """One measure against one reference on one slice: each role's mean, each role minus base."""
+
+    roles: dict[str, Estimate]
+    differences: dict[str, Estimate]
+
+
+SimilarityMeasure = Literal["chrf", "rouge_l", "cosine"]
+SimilarityReference = Literal["teacher", "gold"]
+
+
+class Similarity(Closed):
+    """``similarity``: per slice, measure and reference, the paired-bootstrap estimates."""
+
+    encoder: Omittable[SimilarityEncoder] = None
+    slices: dict[str, dict[SimilarityMeasure, dict[SimilarityReference, SimilarityComparison]]]
+
+
+# --- end similarity ---
+
+
 class Results(Document):
     """A run's results (``receipts.results/v1``): identities, the examples log, every metric with its CI."""
 
@@ -195,6 +226,7 @@ class Results(Document):
     calibration: Omittable[dict[str, Calibration]] = None
     abstention: Omittable[JsonObject] = None
     extraction: Omittable[dict[str, Extraction]] = None
+    similarity: Omittable[Similarity] = None  # issue #20 part 3
     fidelity: Omittable[dict[str, Fidelity]] = None
     errors: Omittable[Errors] = None
     diagnostics: Omittable[list[Diagnostic]] = None

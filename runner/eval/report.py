@@ -17,6 +17,7 @@ from typing import Any
 from receipts import schemas
 from receipts.derive import RunFacts, derive_results, role_order
 from receipts.metrics import fidelity
+from runner.eval import similarity
 from runner.eval.config import RunConfig
 from runner.eval.packs import Pack
 from runner.eval.roles import instance_key
@@ -76,6 +77,11 @@ def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[st
     """Write examples.jsonl and results.json into the run folder (atomically); return the results."""
     run_dir = outcome.run_dir
     rows = _examples(pack, outcome)
+    # --- similarity (issue #20 part 3): scores added to the rows' role cells before they are written ---
+    measures = similarity.measures_of(
+        [*similarity.pack_measures(pack.spec), *config.similarity], "--similarity"
+    )
+    similarity_settings = similarity.scored_settings(rows, measures) if measures else None
     tmp = run_dir / "examples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -99,6 +105,8 @@ def write_reports(pack: Pack, config: RunConfig, outcome: RunOutcome) -> dict[st
             "library_versions": library_versions(),
         },
     }
+    if similarity_settings is not None:
+        header["settings"]["similarity"] = similarity_settings
     scorer = scorer_for(pack.task)
     facts = RunFacts(
         primary_metric=primary_metric(pack),
