@@ -129,7 +129,8 @@ def estimates(
             usable = [
                 k
                 for k in keys
-                if comparing and all(measure in scores[r].get(k, {}).get(reference, {}) for r in comparing)
+                if comparing
+                and all(measure in scores.get(r, {}).get(k, {}).get(reference, {}) for r in comparing)
             ]
             if not usable:
                 continue
