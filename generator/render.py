@@ -52,6 +52,7 @@ from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
 from generator.listings import is_tag_slug, listings, search_summary, table_row
 from generator.scorecard import FLOOR_SENTENCE, pack_cards, quantization_rows, raw_sections
+from generator.similarity import similarity_section
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
 from generator.viewer import PAGE_ROWS as VIEWER_ROWS
 from receipts.binding import same_weights
@@ -575,6 +576,7 @@ class _CardPage:
             robustness_charts=run_charts["robustness"],
             scorecard=scorecard,
             scorecard_raw=raw_sections(scorecard),
+            similarity=similarity_section(entry.results),  # issue #20 part 3
             floor_sentence=FLOOR_SENTENCE,
             quantization=quantization_rows(entry.predicate.quantization or []),
             latency_charts=latency,
