@@ -146,10 +146,10 @@ class Encoder:
 
     def _model(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            from transformers import AutoModel, AutoTokenizer
+            import transformers
 
-            tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
-            model = AutoModel.from_pretrained(self.folder, local_files_only=True).eval()
+            tokenizer = transformers.AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+            model = transformers.AutoModel.from_pretrained(self.folder, local_files_only=True).eval()
             self._loaded = tokenizer, model
         return self._loaded
 

@@ -53,7 +53,8 @@ def test_estimates_are_a_paired_bootstrap_on_the_same_resampled_items() -> None:
         low, high = np.percentile(replicates, [2.5, 97.5])
         assert found[name].value == pytest.approx(value)
         assert (found[name].low, found[name].high) == (pytest.approx(low), pytest.approx(high))
-        assert found[name].n == 40 and not found[name].small_n
+        assert found[name].n == 40
+        assert not found[name].small_n
     assert "teacher" not in found  # the teacher is the reference, not a comparing role
 
 
@@ -125,7 +126,8 @@ def test_a_forged_aggregate_or_score_is_named_by_rederive(world: dict[str, Any])
     real = entry["ci95"][1]
     entry["ci95"][1] = 0.99
     assert rederive(results, rows) == [
-        f"$.similarity.slices.region=south.rouge_l.gold.roles.student.ci95[1]: signed 0.99, re-derived {real!r}"
+        "$.similarity.slices.region=south.rouge_l.gold.roles.student.ci95[1]: "
+        f"signed 0.99, re-derived {real!r}"
     ]
     results, rows = _load(world["tmp"] / "run")
     rows[0]["roles"]["student"]["similarity"]["teacher"]["chrf"] = 1.0  # a per-item score raised alone
@@ -179,7 +181,8 @@ def test_verify_fails_a_hostile_per_item_score_with_one_message(
 
     code, text = _verify(capsys, world, _signed(world, "hostile", poison))
     assert code == 4, text
-    assert "similarity.gold.chrf is 7.5" in text and "Traceback" not in text
+    assert "similarity.gold.chrf is 7.5" in text
+    assert "Traceback" not in text
 
 
 def test_verify_fails_cosine_scores_without_their_encoder(

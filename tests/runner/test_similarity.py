@@ -146,7 +146,8 @@ def test_score_rows_scores_what_has_text_and_nothing_else() -> None:
     assert set(first["student"]["similarity"]) == {"teacher", "gold"}
     assert "similarity" not in second["teacher"]
     assert second["student"]["similarity"] == {"gold": {"chrf": 1.0, "rouge_l": 1.0}}
-    assert "similarity" not in third["teacher"] and "similarity" not in third["student"]
+    assert "similarity" not in third["teacher"]
+    assert "similarity" not in third["student"]
     with pytest.raises(UsageError, match="needs an encoder"):
         similarity.score_rows(_rows(), ("cosine",))
 
