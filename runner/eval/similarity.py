@@ -148,6 +148,8 @@ class Encoder:
         if self._loaded is None:
             import transformers
 
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
             tokenizer = transformers.AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
             model = transformers.AutoModel.from_pretrained(self.folder, local_files_only=True).eval()
             self._loaded = tokenizer, model
