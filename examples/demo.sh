@@ -43,6 +43,9 @@ case "$SIZE" in
     GEMMA=0 ;;
   *) echo "DEMO_SIZE must be full or small, not '$SIZE'" >&2; exit 2 ;;
 esac
+# Similarity of each generated output to the teacher's and to the reference (issue #20 part 3): chrF,
+# ROUGE-L and all-MiniLM-L6-v2 cosine, per slice with CIs, on the card's Similarity section.
+GEN+=(--similarity chrf --similarity rouge_l --similarity cosine)
 mkdir -p "$OUT"
 
 step "1/8 teacher -> base -> distilled student + SFT baseline (examples/distill.py; cached after the first run)"

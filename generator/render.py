@@ -53,6 +53,7 @@ from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
 from generator.listings import is_tag_slug, listings, search_summary, table_row
 from generator.scorecard import FLOOR_SENTENCE, pack_cards, quantization_rows, raw_sections
+from generator.similarity import similarity_section
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
 from generator.viewer import PAGE_ROWS as VIEWER_ROWS
 from receipts.binding import same_weights
@@ -578,6 +579,7 @@ class _CardPage:
             scorecard_raw=raw_sections(scorecard),
             judged=[(r.pack.id, c) for r in entry.results if (c := judged_card(r)) is not None],  # issue #20
             not_validated=NOT_VALIDATED,
+            similarity=similarity_section(entry.results),  # issue #20 part 3
             floor_sentence=FLOOR_SENTENCE,
             quantization=quantization_rows(entry.predicate.quantization or []),
             latency_charts=latency,

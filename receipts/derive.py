@@ -30,6 +30,7 @@ from receipts import derive_seqkl, gate
 from receipts.errors import InputError
 from receipts.judged import derive_judged
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
+from receipts.metrics import similarity as similarity_metrics
 
 __all__ = [
     "DERIVED",
@@ -61,6 +62,7 @@ DERIVED = (
     "abstention",
     "fidelity",
     "extraction",
+    "similarity",  # issue #20 part 3: absent from runs without similarity scores
     "errors",
     "gate",
     "diagnostics",
@@ -556,6 +558,13 @@ def derive_results(
     if judged is not None:
         results["judged"] = judged
     # --- end judge ---
+    # --- similarity (issue #20 part 3): per-slice chrF / ROUGE-L / cosine from the rows' signed scores ---
+    found = similarity_metrics.section(
+        slices, scored, roles, header.get("settings"), n_resamples=facts.bootstrap_resamples, seed=facts.seed
+    )
+    if found is not None:
+        results["similarity"] = found
+    # --- end similarity ---
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)
     results["summary"] = _summary(results)

@@ -62,6 +62,16 @@ Judge = Annotated[
         "judge.model if omitted. Needs a pack with a judge rubric.",
     ),
 ]
+# issue #20 part 3
+Similarity = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--similarity",
+        metavar="MEASURE",
+        help="Also score each generated output's similarity to the teacher's and to the reference: "
+        "chrf, rouge_l or cosine (repeatable; adds to the pack's own `similarity` list).",
+    ),
+]
 
 
 @app.command()
@@ -86,6 +96,7 @@ def run(
     ray_workers: RayWorkers = 1,
     judge: Judge = None,
     as_json: AsJson = False,
+    similarity: Similarity = None,
 ) -> None:
     """Evaluate packs on teacher, base and student: what survived distillation, with CIs.
 
@@ -118,6 +129,7 @@ def run(
         ray=ray,
         ray_workers=ray_workers,
         judge=judge,
+        similarity=tuple(similarity or ()),
     )
     results = run_command(request, console=err, show_progress=not as_json and err.is_terminal)
     if as_json:

@@ -250,6 +250,10 @@ class PackDocument(Document):
             Unique,
         ]
     ] = None
+    # issue #20 part 3: similarity measures the pack opts into
+    similarity: Omittable[
+        Annotated[list[Literal["chrf", "rouge_l", "cosine"]], Field(min_length=1), Unique]
+    ] = None
     slices: Omittable[Annotated[list[Annotated[FieldName, AfterValidator(_not_taken)]], Unique]] = None
     variants: Omittable[list[Variant]] = None
     gate: Omittable[PackGate] = None

@@ -46,6 +46,7 @@ __all__ = [
     "Retention",
     "SeqEstimate",
     "SequenceDivergence",
+    "Similarity",
 ]
 
 Role = Annotated[str, Field(pattern=r"^(teacher|base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
@@ -294,6 +295,34 @@ class Judged(Open):
 
 
 # --- end judge ---
+# --- similarity (issue #20 part 3) ---
+class SimilarityEncoder(Closed):
+    """The encoder behind the cosine scores, and whether its digest is a known one."""
+
+    name: str
+    digest: str
+    recognised: bool
+
+
+class SimilarityComparison(Closed):
+    """One measure against one reference on one slice: each role's mean, each role minus base."""
+
+    roles: dict[str, Estimate]
+    differences: dict[str, Estimate]
+
+
+SimilarityMeasure = Literal["chrf", "rouge_l", "cosine"]
+SimilarityReference = Literal["teacher", "gold"]
+
+
+class Similarity(Closed):
+    """``similarity``: per slice, measure and reference, the paired-bootstrap estimates."""
+
+    encoder: Omittable[SimilarityEncoder] = None
+    slices: dict[str, dict[SimilarityMeasure, dict[SimilarityReference, SimilarityComparison]]]
+
+
+# --- end similarity ---
 
 
 class Results(Document):
@@ -317,6 +346,7 @@ class Results(Document):
     calibration: Omittable[dict[str, Calibration]] = None
     abstention: Omittable[JsonObject] = None
     extraction: Omittable[dict[str, Extraction]] = None
+    similarity: Omittable[Similarity] = None  # issue #20 part 3
     fidelity: Omittable[dict[str, Fidelity]] = None
     errors: Omittable[Errors] = None
     diagnostics: Omittable[list[Diagnostic]] = None

@@ -63,6 +63,7 @@ class RunRequest:
     ray: str | None = None
     ray_workers: int = 1
     judge: str | None = None  # issue #20 part 2: the judge model spec (else the pack's judge.model)
+    similarity: tuple[str, ...] = ()  # issue #20 part 3: --similarity MEASURE
 
     def roles(self) -> dict[str, str]:
         """Role name -> model spec; each ``--student-variant`` SPEC@VARIANT is role ``student@VARIANT``.
@@ -106,6 +107,7 @@ def run_command(request: RunRequest, *, console: Console, show_progress: bool) -
         batch_size=request.batch_size,
         variants=request.variants,
         use_cache=request.use_cache,
+        similarity=request.similarity,
     )
     pin_threads(config.threads)
     loaded = [load_pack(p) for p in request.packs]

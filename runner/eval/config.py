@@ -25,6 +25,8 @@ class RunConfig:
     max_error_rate: float = 0.1
     bootstrap_resamples: int = DEFAULT_RESAMPLES
     use_cache: bool = True
+    similarity: tuple[str, ...] = ()
+    """Similarity measures ``--similarity`` adds to the pack's (scored after the run: not in `settings`)."""
 
     def settings(self) -> dict[str, Any]:
         """The part of the config a resumed run must match."""

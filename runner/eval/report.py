@@ -17,7 +17,7 @@ from typing import Any
 from receipts import schemas
 from receipts.derive import RunFacts, derive_results, role_order
 from receipts.metrics import fidelity
-from runner.eval import seqkl
+from runner.eval import seqkl, similarity
 from runner.eval.config import RunConfig
 from runner.eval.judge import JudgeRun
 from runner.eval.packs import Pack
@@ -85,6 +85,11 @@ def write_reports(
     """
     run_dir = outcome.run_dir
     rows = _examples(pack, outcome, judged)
+    # --- similarity (issue #20 part 3): scores added to the rows' role cells before they are written ---
+    measures = similarity.measures_of(
+        [*similarity.pack_measures(pack.spec), *config.similarity], "--similarity"
+    )
+    similarity_settings = similarity.scored_settings(rows, measures) if measures else None
     tmp = run_dir / "examples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -110,6 +115,8 @@ def write_reports(
     }
     if judged is not None:
         header["judge"] = judged.header()
+    if similarity_settings is not None:
+        header["settings"]["similarity"] = similarity_settings
     scorer = scorer_for(pack.task)
     facts = RunFacts(
         primary_metric=primary_metric(pack),

@@ -360,6 +360,40 @@ def _revoked_key_without_revoked_at(base: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+_COMPARISON = {"roles": {"student": _ESTIMATE}, "differences": {"student-base": _ESTIMATE}}
+_SIMILARITY = {
+    "encoder": {"name": "all-MiniLM-L6-v2", "digest": "sha256:" + "0" * 64, "recognised": False},
+    "slices": {
+        "all": {"chrf": {"teacher": _COMPARISON, "gold": _COMPARISON}, "cosine": {"gold": _COMPARISON}}
+    },
+}
+
+
+def _similar(path: tuple[Any, ...], value: Any, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Results with `_SIMILARITY`, then the node at ``path`` inside it replaced."""
+
+    def edit(base: dict[str, Any]) -> dict[str, Any]:
+        section = copy.deepcopy(_SIMILARITY)
+        node = section
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value  # a key the section may not have yet
+        return base | {"similarity": section}
+
+    edit.__name__ = name
+    return edit
+
+
+def _adding(key: str, value: Any, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The document with a top-level ``key`` it does not have yet."""
+
+    def edit(base: dict[str, Any]) -> dict[str, Any]:
+        return base | {key: value}
+
+    edit.__name__ = name
+    return edit
+
+
 RUN = "tests/data/run_minimal/results.json"
 FOOTPRINT = "tests/data/footprint_minimal.json"
 PACK = "tests/data/pack_minimal/pack.yaml"
@@ -404,6 +438,24 @@ EDITS: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]], bool]] =
         _with(("signed", "keys", 0, "notBefore"), "2026-01-01T00:00:00.000Z", "ms_not_before"),
         False,
     ),
+    # --- similarity (issue #20 part 3) ---
+    ("results", RUN, _adding("similarity", _SIMILARITY, "with_similarity"), True),
+    ("results", RUN, _similar(("slices", "all", "bleu"), {}, "similarity_unknown_measure"), False),
+    (
+        "results",
+        RUN,
+        _similar(("slices", "all", "chrf", "oracle"), _COMPARISON, "similarity_bad_ref"),
+        False,
+    ),
+    (
+        "results",
+        RUN,
+        _similar(("encoder", "recognised"), "yes", "similarity_recognised_text"),
+        False,
+    ),
+    ("pack", PACK, _adding("similarity", ["chrf", "rouge_l", "cosine"], "pack_similarity"), True),
+    ("pack", PACK, _adding("similarity", ["bleu"], "pack_similarity_unknown"), False),
+    ("pack", PACK, _adding("similarity", [], "pack_similarity_empty"), False),
 ]
 
 
