@@ -236,6 +236,8 @@ class PackDocument(Document):
     refuse: Omittable[MarkerList | MarkerObject] = None
     generation: Omittable[Generation] = None
     few_shot: Omittable[FewShot] = None
+    # --- chat templates (issue #20) ---
+    system_prompt: Omittable[Annotated[str, Field(min_length=1, max_length=4000)]] = None
 
     @model_validator(mode="after")
     def _task_needs(self) -> Self:

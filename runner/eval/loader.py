@@ -386,4 +386,5 @@ def load_pack(path: Path) -> Pack:
         few_shot=few_shot,
         description=doc.description or "",
         spec=spec,
+        system_prompt=doc.system_prompt,  # chat templates (issue #20)
     )

@@ -142,6 +142,7 @@ class Pack:
     few_shot: FewShot | None = None
     description: str = ""
     spec: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    system_prompt: str | None = None  # chat templates (issue #20): see runner.eval.chat
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -180,6 +181,9 @@ class PromptInstance:
     slices: Mapping[str, Label] = field(default_factory=dict)
     expected: Behaviour = "answer"
     clarify_pattern: str | None = None
+    # chat templates (issue #20): the prompt as a conversation, for models posed through a chat template
+    # (`runner.eval.chat`): the pack's system prompt, if any, then one user turn
+    messages: tuple[tuple[str, str], ...] = ()
 
 
 def pack_digest(path: Path) -> str:
