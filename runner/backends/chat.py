@@ -13,7 +13,9 @@ server applies its template to the same messages.
 The template is part of the model's identity (``extra.chat_template`` = sha256 of its text), so it is
 part of the output cache key and is recorded in the run manifest and results. One deliberate difference
 from lm-eval: a template that refuses a system message is an error here, where lm-eval drops the system
-message with a warning and scores something else than what was asked.
+message with a warning and scores something else than what was asked. And pack text that spells one of
+the model's special tokens is refused (lm-eval would tokenise it as a control token: a turn injected
+by data).
 """
 
 from __future__ import annotations
@@ -119,14 +121,38 @@ def messages_sha256(messages: Sequence[Message]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _no_control_tokens(tokenizer: Any, messages: Sequence[Message], spec: str) -> None:
+    """Refuse message text that spells one of the model's special tokens.
+
+    The rendered prompt is tokenised as text in which special tokens are recognised (lm-eval's way), so
+    pack text holding ``<|im_end|>`` would close its turn and open another: a role injected by data.
+
+    Raises:
+        InputError: naming the token and the message's role.
+    """
+    special = {str(t) for t in getattr(tokenizer, "all_special_tokens", []) if t}
+    decoder = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    special |= {str(t.content) for t in decoder.values() if getattr(t, "special", False) and t.content}
+    for role, content in messages:
+        found = sorted(token for token in special if token in content)
+        if found:
+            raise InputError(
+                f"model spec {spec!r}: the {role} message holds the model's control token {found[0]!r}, "
+                "which its chat template would read as a turn boundary, not as text",
+                hint="remove it from the pack's system_prompt or items (it is never needed as text)",
+            )
+
+
 def render(tokenizer: Any, messages: Sequence[Message], *, spec: str) -> str:
     """The conversation as the model's chat template renders it: lm-eval's exact call.
 
     Raises:
-        InputError: the template fails on the conversation (e.g. it refuses a system message).
+        InputError: the template fails on the conversation (e.g. it refuses a system message), or a
+            message spells one of the model's special tokens.
     """
     import jinja2
 
+    _no_control_tokens(tokenizer, messages, spec)
     chat = [{"role": role, "content": content} for role, content in messages]
     try:
         text = tokenizer.apply_chat_template(

@@ -206,7 +206,10 @@ def _spec(request: RerunRequest, signed: ModelIdentity) -> str:
         return request.model
     kind = signed.kind if signed.kind in ("hf", "gguf") else "hf"
     variant = split_spec(signed.spec)[2] if signed.kind in ("hf", "gguf") else None
-    return f"{kind}:{request.weights}" + (f"@{variant}" if variant else "")
+    variant = variant.partition("?")[0] if variant else None
+    # chat templates (issue #20): a model the signed run posed through its template is posed so again
+    chat = "?chat_template=1" if is_chat({"extra": signed.extra or {}}) else ""
+    return f"{kind}:{request.weights}" + (f"@{variant}" if variant else "") + chat
 
 
 def _signed_batches(
