@@ -165,6 +165,14 @@ def _choice(item: Mapping[str, Any] | None, choices: str | None, index: Any) -> 
     return None
 
 
+def _chat_prompt(cell: Mapping[str, Any]) -> dict[str, str]:
+    """Chat templates (issue #20): the sha256 of the prompt a role's chat template rendered, if any."""
+    sha = cell.get("prompt_sha256")
+    if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        return {"chat_prompt_sha256": sha}
+    return {}
+
+
 def _row(raw: Mapping[str, Any], pack: _Pack | None, roles: Sequence[str]) -> dict[str, Any]:
     item_id = str(raw.get("item"))
     item = pack.items.get(item_id) if pack is not None else None
@@ -202,6 +210,7 @@ def _row(raw: Mapping[str, Any], pack: _Pack | None, roles: Sequence[str]) -> di
                 "kl": kl,
                 "kl_kind": kl_kind if kl is not None else None,
                 "abstained": cell.get("abstained") is True,
+                **_chat_prompt(cell),
             }
         )
         teacher_right = teacher_right or (role == "teacher" and right is True)

@@ -264,6 +264,8 @@ class PackDocument(Document):
     generation: Omittable[Generation] = None
     few_shot: Omittable[FewShot] = None
     judge: Omittable[JudgeSection] = None  # issue #20 part 2
+    # --- chat templates (issue #20) ---
+    system_prompt: Omittable[Annotated[str, Field(min_length=1, max_length=4000)]] = None
 
     @model_validator(mode="after")
     def _task_needs(self) -> Self:

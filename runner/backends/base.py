@@ -21,6 +21,7 @@ __all__ = [
     "ChoiceResult",
     "GenRequest",
     "GenResult",
+    "Message",
     "ModelIdentity",
 ]
 
@@ -57,16 +58,23 @@ class ModelIdentity:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+Message = tuple[str, str]
+"""One chat turn: ``(role, content)``, role ``system`` or ``user`` (see `runner.backends.chat`)."""
+
+
 @dataclass(frozen=True)
 class ChoiceRequest:
     """Score each continuation after ``context`` (multiple choice).
 
-    ``gold`` is given only to backends that declare ``sees_gold`` (the test-only fake).
+    ``gold`` is given only to backends that declare ``sees_gold`` (the test-only fake). ``messages``
+    (chat models only, `runner.backends.chat`): the conversation the context is; a backend that
+    applies a chat template renders them and ignores ``context``.
     """
 
     context: str
     continuations: tuple[str, ...]
     gold: int | None = None
+    messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class ChoiceResult:
     logliks: tuple[float, ...]
     greedy: tuple[bool, ...]
     tokens: tuple[int, ...]
+    prompt_sha256: str | None = None  # a chat model's rendered prompt (`runner.backends.chat`)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class GenRequest:
     max_new_tokens: int = 64
     stop: tuple[str, ...] = ()
     gold: str | None = None
+    messages: tuple[Message, ...] = ()  # as in ChoiceRequest
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class GenResult:
 
     text: str
     token_logprobs: tuple[float, ...]
+    prompt_sha256: str | None = None  # a chat model's rendered prompt (`runner.backends.chat`)
 
     @property
     def confidence(self) -> float | None:

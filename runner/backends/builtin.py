@@ -14,18 +14,28 @@ __all__ = ["fake", "gguf", "hf", "openai", "replay"]
 
 @backend("hf", example="hf:DIR", variants=True)
 def hf(spec: ModelSpec) -> Backend:
-    """``hf:DIR[@fp32|@bf16|@int8-dynamic]``: a folder written by transformers' ``save_pretrained``."""
+    """``hf:DIR[@fp32|@bf16|@int8-dynamic][?chat_template=1]``: a folder written by ``save_pretrained``.
+
+    ``?chat_template=1`` poses every prompt through the model's chat template (`runner.backends.chat`).
+    """
+    from runner.backends.chat import split_option
     from runner.backends.local import LocalModel
 
-    return LocalModel(spec.text, spec.kind, spec.location, spec.variant)
+    plain, chat = split_option(spec)
+    return LocalModel(spec.text, plain.kind, plain.location, plain.variant, chat=chat)
 
 
 @backend("gguf", example="gguf:FILE", variants=True)
 def gguf(spec: ModelSpec) -> Backend:
-    """``gguf:FILE[@variant]``: a GGUF file, dequantised once into the cache and loaded like ``hf:``."""
+    """``gguf:FILE[@variant][?chat_template=1]``: a GGUF file, dequantised once into the cache, as ``hf:``.
+
+    The GGUF's own chat template (``tokenizer.chat_template``) comes along into the converted folder.
+    """
+    from runner.backends.chat import split_option
     from runner.backends.local import LocalModel
 
-    return LocalModel(spec.text, spec.kind, spec.location, spec.variant)
+    plain, chat = split_option(spec)
+    return LocalModel(spec.text, plain.kind, plain.location, plain.variant, chat=chat)
 
 
 @backend("openai", example="openai:URL#MODEL")

@@ -14,9 +14,10 @@ identity records the storage quantization (e.g. Q4_1) and the compute dtype sepa
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,7 +27,8 @@ import torch
 import transformers
 
 from receipts.errors import InputError
-from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
+from runner.backends import chat
+from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, Message, ModelIdentity
 from runner.backends.hf_load import VARIANTS, load_model
 
 __all__ = ["DecodeBatch", "HFBackend"]
@@ -132,6 +134,18 @@ class HFBackend:
             and getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager")
         )
         self._memo: dict[tuple[str, str], torch.Tensor] = {}
+        self.chat = chat.OPTION in identity.extra
+
+    def posed(self, text: str, messages: Sequence[Message]) -> tuple[str, str | None]:
+        """The prompt the model reads, and its sha256 when a chat template rendered it.
+
+        A chat model renders ``messages`` with its template (`runner.backends.chat.render`), lm-eval's
+        ``--apply_chat_template``; any other model reads ``text``.
+        """
+        if not self.chat:
+            return text, None
+        rendered = chat.render(self.tokenizer, messages or (("user", text),), spec=self.identity.spec)
+        return rendered, hashlib.sha256(rendered.encode("utf-8")).hexdigest()
 
     # -- tokenisation, lm-eval's rules -------------------------------------------------------------
 
@@ -185,11 +199,12 @@ class HFBackend:
             InputError: a continuation tokenises to nothing.
         """
         encoded: list[Encoded] = []
-        for req in requests:
-            pairs = [self.encode_pair(req.context, cont) for cont in req.continuations]
+        posed = [self.posed(req.context, req.messages) for req in requests]
+        for req, (context, _) in zip(requests, posed, strict=True):
+            pairs = [self.encode_pair(context, cont) for cont in req.continuations]
             for _, cont_enc in pairs:
                 if not cont_enc:
-                    raise InputError(f"a continuation tokenised to nothing after {req.context[-40:]!r}")
+                    raise InputError(f"a continuation tokenised to nothing after {context[-40:]!r}")
             encoded.append((pairs[0][0] if pairs else [], [cont_enc for _, cont_enc in pairs]))
         scored = self._score_encoded(encoded)
         # teacher_forced() of a just-scored (context, choice) reads its log-probs from here
@@ -198,7 +213,9 @@ class HFBackend:
             for req, (_, spans) in zip(requests, scored, strict=True)
             for cont, lp in zip(req.continuations, spans, strict=True)
         }
-        return [result for result, _ in scored]
+        return [
+            replace(result, prompt_sha256=sha) for (result, _), (_, sha) in zip(scored, posed, strict=True)
+        ]
 
     def _score_encoded(self, encoded: Sequence[Encoded]) -> list[tuple[ChoiceResult, list[torch.Tensor]]]:
         """Each item's result and per-choice log-prob spans: packed rows of equal width share a forward."""
@@ -335,7 +352,8 @@ class HFBackend:
         """Greedy decoding, one prompt at a time; the text is cut at the first stop sequence."""
         out = []
         for req in requests:
-            prompt = self._enc(req.prompt) or [self._prefix]
+            text, sha = self.posed(req.prompt, req.messages)
+            prompt = self._enc(text) or [self._prefix]
             ids = torch.tensor([prompt[-self.max_length :]], dtype=torch.long, device=self.device)
             with torch.inference_mode():
                 result = self.model.generate(
@@ -361,7 +379,7 @@ class HFBackend:
                 text = text[:cut]
                 kept = len(self._enc(text))
                 logprobs = logprobs[:kept]
-            out.append(GenResult(text, tuple(logprobs)))
+            out.append(GenResult(text, tuple(logprobs), sha))
         return out
 
     def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:

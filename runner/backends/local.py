@@ -267,8 +267,18 @@ class LocalModel:
 
     sees_gold = False
 
-    def __init__(self, spec: str, kind: str, location: str, variant: str | None):
+    def __init__(self, spec: str, kind: str, location: str, variant: str | None, *, chat: bool = False):
+        """Read the model's identity (``chat``: posed through its chat template, `runner.backends.chat`).
+
+        Raises:
+            InputError: the path is not a model, or ``chat`` and the model has no chat template.
+            UsageError: an unknown variant.
+        """
         self.identity, self.folder = local_identity(spec, kind, location, variant)
+        if chat:
+            from runner.backends.chat import chat_identity
+
+            self.identity = chat_identity(self.identity, self.folder)
         self._spec, self._kind, self._location, self._variant = spec, kind, location, variant
         self._loaded: Any = None
 

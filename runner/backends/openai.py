@@ -7,9 +7,10 @@ Works with vLLM, llama.cpp, Ollama, ``transformers serve``, ... (standard librar
   echoed log-probabilities of the tokens whose ``text_offset`` lies in the continuation. A server that
   does not echo prompt log-probabilities (``transformers serve``, llama.cpp's server) gets a clear
   error: score such a model on generate packs.
-- ``api=chat``: ``POST {BASE_URL}/chat/completions`` with the prompt as one user message. The server
-  applies the model's chat template, which changes the outputs, so the api is part of the model's
-  identity. Generate packs only.
+- ``api=chat``: ``POST {BASE_URL}/chat/completions`` with the pack's ``system_prompt`` (if any) as a
+  system message and the prompt as one user message. The server applies the model's chat template,
+  which changes the outputs, so the api is part of the model's identity; each example records the
+  sha256 of the messages sent (`runner.backends.chat.messages_sha256`). Generate packs only.
 - ``num_concurrent=1``: requests in flight at once (results keep request order).
 - ``max_retries=3``: retries after a connection error or HTTP 429/5xx, with exponential backoff and
   jitter (a ``Retry-After`` header wins); other 4xx answers and timeouts are not retried.
@@ -44,6 +45,7 @@ import numpy.typing as npt
 
 from receipts.errors import InputError, UsageError
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, ModelIdentity
+from runner.backends.chat import messages_sha256
 
 __all__ = ["OpenAIBackend", "Options", "parse_spec"]
 
@@ -344,10 +346,13 @@ class OpenAIBackend:
         payload: dict[str, Any] = {"max_tokens": req.max_new_tokens, "temperature": 0}
         if req.stop:
             payload["stop"] = list(req.stop)
+        # api=chat: the pack's system prompt (if any) and the prompt as messages (`runner.backends.chat`)
+        messages = req.messages or (("user", req.prompt),)
+        chat = [{"role": role, "content": content} for role, content in messages]
         choice = self._post(
             {"prompt": req.prompt, "logprobs": 1, **payload}
             if self.options.api == "completions"
-            else {"messages": [{"role": "user", "content": req.prompt}], "logprobs": True, **payload}
+            else {"messages": chat, "logprobs": True, **payload}
         )["choices"][0]
         logprobs = choice.get("logprobs") or {}
         if self.options.api == "completions":
@@ -363,7 +368,8 @@ class OpenAIBackend:
         if cut < len(text):
             text = text[:cut]
             values = values[: _kept(pieces, cut)] if len(pieces) == len(values) else values
-        return GenResult(text, tuple(float(v) for v in values if v is not None))
+        sha = messages_sha256(messages) if self.options.api == "chat" else None
+        return GenResult(text, tuple(float(v) for v in values if v is not None), sha)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         """Greedy completions, ``num_concurrent`` requests at a time."""

@@ -78,6 +78,7 @@ class RunRequest:
             roles["sft"] = self.sft
         for spec in self.student_variants:
             _, _, variant_name = split_spec(spec)
+            variant_name = variant_name.partition("?")[0] if variant_name else None  # ?chat_template=1
             if not variant_name:
                 raise UsageError(
                     f"--student-variant {spec}: no @VARIANT", hint="e.g. hf:models/student@int8-dynamic"

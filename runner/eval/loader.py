@@ -389,4 +389,5 @@ def load_pack(path: Path) -> Pack:
         description=doc.description or "",
         spec=spec,
         judge=judge,
+        system_prompt=doc.system_prompt,  # chat templates (issue #20)
     )

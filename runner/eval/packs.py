@@ -172,6 +172,7 @@ class Pack:
     description: str = ""
     spec: Mapping[str, Any] = field(default_factory=dict, repr=False)
     judge: JudgeSetup | None = None
+    system_prompt: str | None = None  # chat templates (issue #20): see runner.eval.chat
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -210,6 +211,9 @@ class PromptInstance:
     slices: Mapping[str, Label] = field(default_factory=dict)
     expected: Behaviour = "answer"
     clarify_pattern: str | None = None
+    # chat templates (issue #20): the prompt as a conversation, for models posed through a chat template
+    # (`runner.eval.chat`): the pack's system prompt, if any, then one user turn
+    messages: tuple[tuple[str, str], ...] = ()
 
 
 def pack_digest(path: Path) -> str:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from receipts.errors import UsageError
+from runner.eval.chat import conversation
 from runner.eval.packs import PACK_FILE, Item, Pack, PromptInstance, Variant
 from runner.eval.perturbations import perturb
 from runner.eval.templates import TemplateLimit, limit_error, render_template
@@ -66,7 +67,7 @@ def render_prompt(pack: Pack, item: Item, variant: Variant) -> str:
         InputError: the template goes over the limits on what it may build.
     """
     with _limits(pack, variant):
-        return _prefix(pack, variant) + _body(item, variant)
+        return conversation(pack.system_prompt, _prefix(pack, variant) + _body(item, variant))[0]
 
 
 @contextmanager
@@ -111,7 +112,8 @@ def materialise(
             continuations = tuple(pack.target_delimiter + choice for choice in item.choices)
         for variant in chosen:
             with _limits(pack, variant):
-                prompt = prefixes[variant.name] + _body(item, variant)
+                user = prefixes[variant.name] + _body(item, variant)
+            prompt, messages = conversation(pack.system_prompt, user)
             yield PromptInstance(
                 item_id=item.id,
                 variant=variant.name,
@@ -124,4 +126,5 @@ def materialise(
                 slices=item.slices,
                 expected=item.expected,
                 clarify_pattern=item.clarify_pattern,
+                messages=messages,
             )

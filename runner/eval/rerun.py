@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from receipts.errors import UsageError
 from runner.backends.base import Backend
+from runner.backends.chat import is_chat
 from runner.backends.registry import load_backend, split_spec
 from runner.eval.command import pin_threads
 from runner.eval.compare import EXACT, TOLERANCES, ItemCheck, Tolerance, compare, tolerance_for
@@ -205,7 +206,10 @@ def _spec(request: RerunRequest, signed: ModelIdentity) -> str:
         return request.model
     kind = signed.kind if signed.kind in ("hf", "gguf") else "hf"
     variant = split_spec(signed.spec)[2] if signed.kind in ("hf", "gguf") else None
-    return f"{kind}:{request.weights}" + (f"@{variant}" if variant else "")
+    variant = variant.partition("?")[0] if variant else None
+    # chat templates (issue #20): a model the signed run posed through its template is posed so again
+    chat = "?chat_template=1" if is_chat({"extra": signed.extra or {}}) else ""
+    return f"{kind}:{request.weights}" + (f"@{variant}" if variant else "") + chat
 
 
 def _signed_batches(
@@ -234,7 +238,8 @@ def _recompute(
     wanted = {(s.item, s.variant) for s in chosen}
     found = {}
     for batch in _signed_batches(pack, run, wanted):
-        items = [WorkItem(inst, request_for(backend.sees_gold, inst, pack)[1]) for inst in batch]
+        chat = is_chat(backend.identity)
+        items = [WorkItem(inst, request_for(backend.sees_gold, inst, pack, chat=chat)[1]) for inst in batch]
         for inst, result in zip(batch, work(backend, items), strict=True):
             if (inst.item_id, inst.variant) in wanted:
                 found[(inst.item_id, inst.variant)] = (inst, example_cell(pack, inst, result.output))

@@ -19,6 +19,7 @@ import numpy as np
 
 from receipts.errors import InputError
 from runner.backends.base import ModelIdentity
+from runner.backends.chat import is_chat
 from runner.backends.paths import cache_root
 from runner.eval import seqkl
 from runner.eval.cache import OutputCache, request_key
@@ -71,6 +72,7 @@ class RoleRun:
         self.errors = sum(1 for row in done.values() if "error" in row["output"])
         self.limit_errors = max(5, int(config.max_error_rate * total))
         self.sees_gold = False
+        self.chat = is_chat(identity)  # chat templates (issue #20)
 
     def todo(self, instances: Sequence[PromptInstance]) -> list[PromptInstance]:
         """The instances this role has no row for yet."""
@@ -83,6 +85,8 @@ class RoleRun:
     def prepare(self, inst: PromptInstance) -> WorkItem:
         """What the model must still do for ``inst`` (nothing, when everything is cached)."""
         item = self._prepare(inst)
+        if self.chat or (self.teacher is not None and self.teacher.chat):
+            return item  # the teacher's text scored under a chat template: not measured yet (see seqkl)
         # issue #20 part 4: the role's log-probability of the teacher's text, unless cached
         if self.role == "teacher":
             if inst.continuations is None and seqkl.teacher_forced_here(self.identity.kind):
@@ -114,8 +118,12 @@ class RoleRun:
 
     def _prepare(self, inst: PromptInstance) -> WorkItem:
         """What the model must still do for ``inst`` for its output and token-level KL."""
-        key, request = request_for(self.sees_gold, inst, self.pack)
+        key, request = request_for(self.sees_gold, inst, self.pack, chat=self.chat)
         cached = self.cache.get(key)
+        if self.chat or (self.teacher is not None and self.teacher.chat):
+            # chat templates (issue #20): token-level KL is not measured where either model reads a chat
+            # template (its teacher-forced context would not be the prompt it was scored on)
+            return WorkItem(inst, request if cached is None else None, cached)
         if self.role == "teacher":
             # the KL target of an MC item is its gold continuation, known before the output is
             target = kl_target(inst, {"output": cached or {}})
@@ -140,7 +148,7 @@ class RoleRun:
         if item.request is not None:
             self.computed += 1
             if "error" not in output:
-                self.cache.put(request_for(self.sees_gold, inst, self.pack)[0], output)
+                self.cache.put(request_for(self.sees_gold, inst, self.pack, chat=self.chat)[0], output)
         extra: dict[str, Any] = {}
         if "error" in output:
             self.errors += 1
@@ -195,6 +203,7 @@ class TeacherDists:
         self.folder, self.rows = folder, rows
         self.tokenizer = identity.tokenizer
         self.key = identity.key
+        self.chat = is_chat(identity)
         folder.mkdir(parents=True, exist_ok=True)
 
     def _path(self, inst: PromptInstance, target: str) -> Path:

@@ -19,13 +19,21 @@ from receipts.metrics.fidelity import token_kl
 from runner.backends.base import Backend, ChoiceRequest, GenRequest
 from runner.eval import seqkl
 from runner.eval.cache import request_key
+from runner.eval.chat import chat_request
 from runner.eval.packs import Pack, PromptInstance
 
 __all__ = ["WorkItem", "WorkResult", "kl_target", "request_for", "work"]
 
 
-def request_for(sees_gold: bool, inst: PromptInstance, pack: Pack) -> tuple[str, ChoiceRequest | GenRequest]:
-    """The cache key and the request for ``inst`` (gold only for backends that replay gold answers)."""
+def request_for(
+    sees_gold: bool, inst: PromptInstance, pack: Pack, *, chat: bool = False
+) -> tuple[str, ChoiceRequest | GenRequest]:
+    """The cache key and the request for ``inst`` (gold only for backends that replay gold answers).
+
+    ``chat``: the model is posed through its chat template (`runner.eval.chat.chat_request`).
+    """
+    if chat:
+        return chat_request(sees_gold, inst, pack)
     if inst.continuations is not None:
         gold = inst.gold if sees_gold and isinstance(inst.gold, int) else None
         key = request_key("choices", context=inst.prompt, continuations=list(inst.continuations))
@@ -103,9 +111,13 @@ def _compute(backend: Backend, requests: Sequence[ChoiceRequest | GenRequest]) -
     if choice:
         for res in backend.score_choices(choice):
             out.append({"logliks": list(res.logliks), "greedy": list(res.greedy), "tokens": list(res.tokens)})
+            if res.prompt_sha256 is not None:  # a chat model: the prompt its template rendered
+                out[-1]["prompt_sha256"] = res.prompt_sha256
     if gen:
         for g in backend.generate(gen):
             out.append({"text": g.text, "token_logprobs": [round(v, 6) for v in g.token_logprobs]})
+            if g.prompt_sha256 is not None:  # a chat model: the prompt its template rendered
+                out[-1]["prompt_sha256"] = g.prompt_sha256
     return out
 
 

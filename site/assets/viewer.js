@@ -41,7 +41,12 @@
     var extra = " · confidence " + num(c.confidence);
     if (typeof c.kl === "number") extra += " · KL " + num(c.kl) + " " + String(c.kl_kind || "");
     if (c.abstained) extra += " · abstained";
-    td.appendChild(el("span", "rc-desc", extra));
+    var desc = el("span", "rc-desc", extra);
+    if (typeof c.chat_prompt_sha256 === "string") {  // chat templates (issue #20)
+      desc.appendChild(document.createTextNode(" · chat template, prompt sha256 "));
+      desc.appendChild(el("code", null, c.chat_prompt_sha256));
+    }
+    td.appendChild(desc);
     return td;
   }
 
