@@ -346,7 +346,7 @@ def import_lm_eval_task(
         raise UsageError("the output folder's parent does not exist", file=out.parent, hint="create it first")
     spec = read_task(task_yaml, filter_name=filter_name, docs_processed=docs_processed)
     data_path = _data_path(spec, data)
-    raw, rows = read_docs(data_path, spec.data_format)
+    raw, rows = read_docs(data_path, spec.data_format if data is None else None)  # --data: its own suffix
     ids = stable_ids(rows, id_field, data_path)
     features = {key for _, doc in rows for key in doc}
     renderer = _Renderer(spec, features, data_path)

@@ -84,7 +84,7 @@ def _csv(data: bytes, path: Path) -> list[tuple[int, Doc]]:
 
 def _parquet(path: Path) -> list[tuple[int, Doc]]:
     try:
-        import pyarrow.parquet as pq  # optional: only parquet data needs it
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]  # optional: only parquet needs it
     except ModuleNotFoundError:
         raise InputError("reading parquet needs pyarrow", file=path, hint="pip install pyarrow") from None
     try:
