@@ -314,3 +314,80 @@ def test_cli_imports_and_refuses_with_one_message(tmp_path: Path, capsys: pytest
     assert "Traceback" not in err
     assert not (tmp_path / "q").exists()
     assert os.environ.get("PWNED") is None
+
+
+def test_the_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pack", "import", "lm-eval", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "Example:" in text
+    assert "--docs-processed" in text
+
+
+def test_process_docs_is_recorded_not_run_when_the_docs_are_already_processed(tmp_path: Path) -> None:
+    task = _task(tmp_path, MC_YAML + "process_docs: !function utils.process_docs\n", MC_DOCS)
+    (task.parent / "utils.py").write_text("raise SystemExit('executed')\n", "utf-8")
+    done = import_lm_eval_task(task, tmp_path / "p", docs_processed=True)
+    record = json.loads((done.path / "lm-eval-import.json").read_text("utf-8"))
+    assert record["process_docs"]["function"] == "utils.process_docs"
+    assert len(load_pack(done.path).items) == 3
+    with pytest.raises(InputError, match="--docs-processed is for"):
+        import_lm_eval_task(_task(tmp_path, MC_YAML, MC_DOCS), tmp_path / "q", docs_processed=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        (0, "0"),
+        (42, "42"),
+        ("Mercury_7175875", "Mercury_7175875"),
+        (-1, None),
+        (True, None),
+        ("a b", None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_id_rule(value: object, kept: str | None) -> None:
+    from runner.eval.importers.lm_eval_data import stable_ids
+
+    doc = {"q": "x"} if value is None else {"id": value, "q": "x"}
+    (got,) = stable_ids([(1, doc)], "id", Path("d.jsonl"))
+    if kept is not None:
+        assert got == kept
+    else:
+        assert got.startswith("row-0-")
+        assert len(got) == 14
+        assert got == stable_ids([(1, dict(doc))], "id", Path("d.jsonl"))[0]
+
+
+def test_parquet_docs_import(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    task = _task(
+        tmp_path,
+        MC_YAML.replace("dataset_path: json", "dataset_path: parquet").replace("docs.jsonl", "docs.parquet"),
+        [],
+    )
+    docs = [{**MC_DOCS[0], "id": 5}, {**MC_DOCS[1], "id": 6}]
+    pq.write_table(pa.Table.from_pylist(docs), task.parent / "docs.parquet")
+    pack = load_pack(import_lm_eval_task(task, tmp_path / "pq").path)
+    assert [(i.id, i.gold) for i in pack.items] == [("5", 0), ("6", 1)]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("a: &a [1, 2]\nb: [*a, *a]\n" + MC_YAML, "anchors and aliases"),
+        ("task: [unclosed\n", "malformed YAML"),
+        ("- just\n- a list\n", "mapping"),
+        ("task: x\nbad: !python/object:os.system ls\n", "malformed YAML"),
+        ("task: x\ndoc_to_text: 'a'\ndoc_to_text: 'b'\n", "duplicate key"),
+        ("x: '" + "a" * 300_000 + "'\n", "over the"),
+    ],
+)
+def test_hostile_yaml_is_refused_with_one_message(tmp_path: Path, text: str, words: str) -> None:
+    task = _task(tmp_path, text, MC_DOCS)
+    with pytest.raises(InputError, match=words):
+        import_lm_eval_task(task, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
