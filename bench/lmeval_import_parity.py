@@ -288,7 +288,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--gen-items", type=int, default=len(GEN_PROBLEMS))
     parser.add_argument("--max-gen-toks", type=int, default=64)
     parser.add_argument("--gsm8k", type=Path, default=None, help="GSM8K test JSON Lines (question, answer)")
-    parser.add_argument("--work-dir", type=Path, default=machine.REPO / ".cache" / "bench" / "lmeval_import_parity")
+    parser.add_argument(
+        "--work-dir", type=Path, default=machine.REPO / ".cache" / "bench" / "lmeval_import_parity"
+    )
     parser.add_argument(
         "--out", type=Path, default=machine.REPO / "bench" / "results" / "lmeval_import_parity.json"
     )
