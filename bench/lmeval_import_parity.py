@@ -186,7 +186,7 @@ def _write_tasks(work: Path, gen_docs: list[dict[str, Any]], max_gen_toks: int) 
     tasks = work / "tasks"
     tasks.mkdir(parents=True)
     (tasks / "arc_style.yaml").write_text(MC_YAML, "utf-8")
-    (tasks / "gsm8k_style.yaml").write_text(GEN_YAML.replace("MAX_GEN_TOKENS", str(max_gen_toks)), "utf-8")
+    (tasks / "gsm8k_style.yaml").write_text(GEN_YAML.replace("MAX_GEN_TOKS", str(max_gen_toks)), "utf-8")
     for name, docs in (("arc_style.jsonl", _mc_docs()), ("gsm8k_style.jsonl", gen_docs)):
         (tasks / name).write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
     (work / "lm_eval_launcher.py").write_text(LM_EVAL_LAUNCHER, "utf-8")

@@ -167,6 +167,7 @@ REFUSALS = [
     ("process_docs: !function utils.process_docs\n", "process_docs", "--docs-processed"),
     ("custom_dataset: !function utils.load\n", "custom_dataset", "never runs code"),
     ("include: _base.yaml\n", "include", "merge the included"),
+    ("process_docs: utils.process_docs\n", "process_docs", "--docs-processed"),
     ("num_fewshot: 5\n", "num_fewshot", "zero-shot"),
     ("process_results: foo\n", "process_results", "own scorers"),
     ("unsafe_code: true\n", "unsafe_code", "unsafe_code"),

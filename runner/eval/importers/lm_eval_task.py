@@ -416,6 +416,10 @@ def read_task(path: Path, *, filter_name: str | None = None, docs_processed: boo
     if not isinstance(config, dict):
         raise InputError("an lm-eval task YAML is a mapping of keys", file=path)
     _check_keys(config, refuse)
+    if config.get("process_docs") is not None and process_docs is None:  # lm-eval would call it
+        raise refuse(
+            "process_docs", "process_docs must be `!function` code to mean anything", _PROCESS_DOCS_HINT
+        )
     kind = _output_type(config, refuse)
     name = config.get("task")
     if not isinstance(name, str) or not name:
