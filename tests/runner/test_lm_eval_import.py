@@ -392,3 +392,71 @@ def test_hostile_yaml_is_refused_with_one_message(tmp_path: Path, text: str, wor
     with pytest.raises(InputError, match=words):
         import_lm_eval_task(task, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("use_prompt: promptsource:x\n", "use_prompt"),
+        ("gen_prefix: 'So'\n", "gen_prefix"),
+        ("doc_to_audio: audio\n", "doc_to_audio"),
+        ("generation_kwargs:\n  until: ['x']\n", "generation_kwargs"),
+        ("filter_list:\n  - name: a\n    filter: [{function: take_first}]\n", "filter_list"),
+    ],
+)
+def test_more_keys_a_multiple_choice_pack_cannot_hold_are_refused(
+    tmp_path: Path, extra: str, key: str
+) -> None:
+    task = _task(tmp_path, MC_YAML + extra, MC_DOCS)
+    with pytest.raises(InputError) as caught:
+        import_lm_eval_task(task, tmp_path / "out")
+    assert caught.value.where == f"line {len(MC_YAML.splitlines()) + 1} ({key})"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        (
+            '  until: ["Question:", "\\n\\n"]',
+            "  until: [a, b, c, d, e, f, g, h, i]",
+            "generation_kwargs.until",
+        ),
+        ("  max_gen_toks: 64", "  max_gen_toks: 0", "generation_kwargs.max_gen_toks"),
+        ("  max_gen_toks: 64", "  top_p: 0.9", "generation_kwargs.top_p"),
+        ("        group_select: -1", "        group_select: 1", "filter_list[1].filter[0]"),
+        ("    aggregation: mean", "    aggregation: median", "metric_list[0]"),
+        ("task: tiny_gsm\n", "", "task"),
+        ('doc_to_text: "Question: {{question}}\\nAnswer:"\n', "", "doc_to_text"),
+    ],
+)
+def test_more_generation_settings_are_refused(tmp_path: Path, old: str, new: str, where: str) -> None:
+    assert old in GEN_YAML
+    task = _task(tmp_path, GEN_YAML.replace(old, new), GEN_DOCS)
+    with pytest.raises(InputError) as caught:
+        import_lm_eval_task(task, tmp_path / "out", data=task.parent / "docs.jsonl", filter_name="flexible")
+    assert where in caught.value.where
+
+
+def test_an_unknown_filter_name_is_refused(tmp_path: Path) -> None:
+    task = _task(tmp_path, GEN_YAML, GEN_DOCS)
+    with pytest.raises(InputError, match="no filter named 'nope'"):
+        import_lm_eval_task(task, tmp_path / "out", data=task.parent / "docs.jsonl", filter_name="nope")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ('"Question: {{question}}\\nAnswer:"', '"{{ 1 }}"', "gives int 1, not text"),
+        ('"{{choices.text}}"', '"{{ question }}"', "not a list literal"),
+        ('"{{choices.text}}"', "\"{{ '[' ~ ('1,' * 60000) ~ ']' }}\"", "too long for a list"),
+        ('"{{choices.text}}"', '"{{ [1, 2] }}"', "at least 2 strings"),
+    ],
+)
+def test_docs_lm_eval_reads_differently_are_refused_with_the_line(
+    tmp_path: Path, old: str, new: str, words: str
+) -> None:
+    assert old in MC_YAML
+    task = _task(tmp_path, MC_YAML.replace(old, new), MC_DOCS)
+    with pytest.raises(InputError, match=words) as caught:
+        import_lm_eval_task(task, tmp_path / "out")
+    assert "data line 1" in caught.value.message
