@@ -166,7 +166,9 @@ def test_csv_columns_are_typed_as_datasets_reads_them(tmp_path: Path) -> None:
 REFUSALS = [
     ("process_docs: !function utils.process_docs\n", "process_docs", "--docs-processed"),
     ("custom_dataset: !function utils.load\n", "custom_dataset", "never runs code"),
-    ("include: _base.yaml\n", "include", "merge the included"),
+    ("include: _base.yaml\n", "include", "beside this one"),
+    ("include: ../src/task.yaml\n", "include", "beside this one"),
+    ("include: task.yaml\n", "include", "loops"),
     ("process_docs: utils.process_docs\n", "process_docs", "--docs-processed"),
     ("num_fewshot: 5\n", "num_fewshot", "zero-shot"),
     ("process_results: foo\n", "process_results", "own scorers"),
@@ -460,3 +462,18 @@ def test_docs_lm_eval_reads_differently_are_refused_with_the_line(
     with pytest.raises(InputError, match=words) as caught:
         import_lm_eval_task(task, tmp_path / "out")
     assert "data line 1" in caught.value.message
+
+
+def test_include_merges_yaml_beside_the_task_as_lm_eval_does(tmp_path: Path) -> None:
+    base = MC_YAML.replace("task: tiny_arc\n", "")
+    task = _task(tmp_path, "include: _base.yaml\ntask: tiny_arc_child\ndescription: ''\n", MC_DOCS)
+    (task.parent / "_base.yaml").write_text(base, "utf-8")
+    done = import_lm_eval_task(task, tmp_path / "child")
+    first = next(iter(materialise(load_pack(done.path), ["original"])))
+    assert first.prompt == "Question: Closest planet to the sun?\nAnswer:"  # this file's description won
+    record = json.loads((done.path / "lm-eval-import.json").read_text("utf-8"))
+    assert [i["file"] for i in record["includes"]] == ["_base.yaml"]
+    (task.parent / "_base.yaml").write_text(base + "process_results: !function utils.score\n", "utf-8")
+    with pytest.raises(InputError) as caught:
+        import_lm_eval_task(task, tmp_path / "out")
+    assert caught.value.where == f"_base.yaml line {len(base.splitlines()) + 1} (process_results)"

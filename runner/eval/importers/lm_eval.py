@@ -267,6 +267,7 @@ def _provenance(
         "task": spec.name,
         "output_type": spec.output_type,
         "source": {"file": spec.file.name, "sha256": spec.sha256},
+        "includes": [{"file": name, "sha256": digest} for name, digest in spec.sources[1:]],
         "data": {"file": data_path.name, "sha256": data_sha, "split": spec.split, "docs": n},
         "ids": {
             "field": id_field,

@@ -9,12 +9,15 @@ Translated (``output_type`` multiple_choice or generate_until): ``doc_to_text``,
 ``generation_kwargs`` (``until``, ``max_gen_toks``, greedy only), one ``filter_list`` entry that is a plain
 ``regex`` (group_select 0 or -1) then ``take_first``, ``metric_list`` (acc, acc_norm; exact_match with
 ``ignore_case`` / ``ignore_punctuation``), and local data (``dataset_path: json|csv|parquet`` with
-``dataset_kwargs.data_files``). Everything else that changes what is posed or scored is refused.
+``dataset_kwargs.data_files``), and ``include`` of YAML files beside the task (a plain file name, at
+most 4 deep, merged as ``lm_eval.utils.load_yaml_config`` merges: the including file's keys win).
+Everything else that changes what is posed or scored is refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,7 +77,6 @@ _TRANSLATED = {
     "unsafe_code",
 }
 _REFUSED_HINTS = {
-    "include": "merge the included YAML's keys into this file (receipts reads one file, never a second one)",
     "process_results": "receipts scores with its own scorers; remove it and use metric_list acc/exact_match",
     "custom_dataset": "write the docs to a local file and pass it with --data",
     "use_prompt": "write the promptsource prompt out as doc_to_text / doc_to_target Jinja",
@@ -82,6 +84,8 @@ _REFUSED_HINTS = {
     "doc_to_image": "receipts packs are text-only",
     "doc_to_audio": "receipts packs are text-only",
 }
+_MAX_INCLUDE_DEPTH = 4
+_INCLUDE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.ya?ml")
 _LOCAL_FORMATS = {"json": "json", "csv": "csv", "parquet": "parquet"}
 _MC_METRICS = {"acc": "accuracy", "acc_norm": "acc_norm"}
 OutputType = Literal["multiple_choice", "generate_until"]
@@ -113,24 +117,25 @@ class TaskSpec:
     split: str = "test"
     version: str = "1.0"
     process_docs: str | None = None
-    lines: dict[str, int] | None = None
+    lines: dict[str, str] | None = None
+    sources: tuple[tuple[str, str], ...] = ()  # (file name, sha256): the YAML, then each file it includes
 
     def where(self, key: str) -> str:
-        """``line 7 (doc_to_text)``: where a key is written in the YAML."""
+        """``line 7 (doc_to_text)``: where a key is written in the YAML (or in a file it includes)."""
         return _where(self.lines or {}, key)
 
 
-def _where(lines: dict[str, int], key: str) -> str:
-    line = lines.get(key)
-    if line is None:
-        line = lines.get(key.split(".", 1)[0].split("[", 1)[0])
-    return f"line {line} ({key})" if line is not None else key
+def _where(lines: dict[str, str], key: str) -> str:
+    place = lines.get(key)
+    if place is None:
+        place = lines.get(key.split(".", 1)[0].split("[", 1)[0])
+    return f"{place} ({key})" if place is not None else key
 
 
 class _Refusal:
     """Raises one `InputError` naming the YAML file, the key and its line."""
 
-    def __init__(self, file: Path, lines: dict[str, int]):
+    def __init__(self, file: Path, lines: dict[str, str]):
         self.file, self.lines = file, lines
 
     def __call__(self, key: str, message: str, hint: str = "") -> InputError:
@@ -387,19 +392,23 @@ def _version(config: dict[str, Any]) -> str:
     return "1.0" if version is None or isinstance(version, bool) else str(version)
 
 
-def read_task(path: Path, *, filter_name: str | None = None, docs_processed: bool = False) -> TaskSpec:
-    """Read and check an lm-eval task YAML.
+@dataclass
+class _Loaded:
+    """One task YAML merged with what it includes, as lm_eval.utils.load_yaml_config merges them."""
 
-    Raises:
-        InputError: the YAML is malformed, over `MAX_TASK_YAML`, uses ``!function`` (code), or asks for
-            something the importer cannot translate; the message names the key and its line.
-    """
-    data = read_bytes(path, what="task YAML", limit=MAX_TASK_YAML)
-    lines, functions = _scan(data, path)
-    refuse = _Refusal(path, lines)
-    process_docs, text = None, data
+    config: dict[str, Any]
+    lines: dict[str, str]
+    process_docs: str | None = None
+    sources: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _function_refs(
+    data: bytes, functions: list[_Function], refuse: _Refusal, ok: bool
+) -> tuple[bytes, str | None]:
+    """The YAML with a `process_docs` ``!function`` read as text when ``ok``; any other is refused."""
+    text, process_docs = data, None
     for key, _line, reference, offset in functions:
-        if key == "process_docs" and docs_processed:
+        if key == "process_docs" and ok:
             process_docs = reference
             # the one tag read as text, in place (same lines and columns); nothing else is rewritten
             chars = data.decode("utf-8")
@@ -408,13 +417,68 @@ def read_task(path: Path, *, filter_name: str | None = None, docs_processed: boo
             continue
         hint = _PROCESS_DOCS_HINT if key == "process_docs" else _FUNCTION_HINT
         raise refuse(key, f"`{key}` is `!function {reference}`: Python code from the task's folder", hint)
+    return text, process_docs
+
+
+def _include_paths(value: Any, path: Path, chain: list[Path], refuse: _Refusal) -> list[Path]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise refuse("include", "include must name a YAML file, or a list of them")
+    out = []
+    for name in names:
+        target = path.parent / name
+        if not _INCLUDE_NAME.fullmatch(name) or not target.is_file() or target.is_symlink():
+            raise refuse(
+                "include",
+                f"include {name!r} is not a YAML file beside this one",
+                "receipts reads included YAML only from the task's own folder (a plain file name)",
+            )
+        if len(chain) > _MAX_INCLUDE_DEPTH or target.resolve() in chain:
+            raise refuse("include", f"include {name!r} loops or nests more than {_MAX_INCLUDE_DEPTH} deep")
+        out.append(target)
+    return out
+
+
+def _load(path: Path, chain: list[Path], main: Path, docs_processed: bool) -> _Loaded:
+    data = read_bytes(path, what="task YAML", limit=MAX_TASK_YAML)
+    label = "" if path == main else f"{path.name} "
+    scanned, functions = _scan(data, path)
+    lines = {key: f"{label}line {n}" for key, n in scanned.items()}
+    refuse = _Refusal(main, lines)
+    text, process_docs = _function_refs(data, functions, refuse, docs_processed)
+    config = parse_yaml(text, file=path, limit=MAX_TASK_YAML)
+    if not isinstance(config, dict):
+        raise InputError("an lm-eval task YAML is a mapping of keys", file=path)
+    loaded = _Loaded({}, {}, None, [(path.name, sha256_bytes(data))])
+    if "include" in config:  # lm-eval: included keys first, then this file's own keys win
+        for target in _include_paths(config.pop("include"), path, chain, refuse):
+            inner = _load(target, [*chain, target.resolve()], main, docs_processed)
+            loaded.config.update(inner.config)
+            loaded.lines.update(inner.lines)
+            loaded.process_docs = inner.process_docs or loaded.process_docs
+            loaded.sources += inner.sources
+        for key in config:  # nested key paths of an overridden key come from this file only
+            loaded.lines = {k: v for k, v in loaded.lines.items() if k.split(".")[0].split("[")[0] != key}
+    loaded.config.update(config)
+    loaded.lines.update(lines)
+    loaded.process_docs = process_docs or loaded.process_docs
+    return loaded
+
+
+def read_task(path: Path, *, filter_name: str | None = None, docs_processed: bool = False) -> TaskSpec:
+    """Read and check an lm-eval task YAML (and the YAML files beside it that it ``include``s).
+
+    Raises:
+        InputError: the YAML is malformed, over `MAX_TASK_YAML`, uses ``!function`` (code), or asks for
+            something the importer cannot translate; the message names the key and its line.
+    """
+    loaded = _load(path, [path.resolve()], path, docs_processed)
+    config, lines, process_docs = loaded.config, loaded.lines, loaded.process_docs
+    refuse = _Refusal(path, lines)
     if docs_processed and process_docs is None:
         raise InputError(
             "--docs-processed is for a task whose process_docs is a !function", file=path, hint="drop it"
         )
-    config = parse_yaml(text, file=path, limit=MAX_TASK_YAML)
-    if not isinstance(config, dict):
-        raise InputError("an lm-eval task YAML is a mapping of keys", file=path)
     _check_keys(config, refuse)
     if config.get("process_docs") is not None and process_docs is None:  # lm-eval would call it
         raise refuse(
@@ -426,7 +490,7 @@ def read_task(path: Path, *, filter_name: str | None = None, docs_processed: boo
         raise refuse("task", "the task needs a `task` name")
     return TaskSpec(
         file=path,
-        sha256=sha256_bytes(data),
+        sha256=loaded.sources[0][1],
         name=name,
         output_type=kind,
         description=_text(config, "description", refuse, ""),
@@ -435,6 +499,7 @@ def read_task(path: Path, *, filter_name: str | None = None, docs_processed: boo
         version=_version(config),
         process_docs=process_docs,
         lines=lines,
+        sources=tuple(loaded.sources),
         **_doc_fields(config, kind, refuse),
         **_generation(config, kind, refuse),
         **_filter(config, kind, refuse, filter_name),
