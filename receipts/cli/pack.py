@@ -39,6 +39,10 @@ def import_lm_eval(
     filter_name: Annotated[
         str | None, typer.Option("--filter", help="Which filter_list entry to score (default: the first).")
     ] = None,
+    fewshot_data: Annotated[
+        Path | None,
+        typer.Option(help="The docs of the task's fewshot_split, when it is not the evaluated split's file."),
+    ] = None,
     docs_processed: Annotated[
         bool,
         typer.Option(
@@ -64,6 +68,7 @@ def import_lm_eval(
         id_field=id_field,
         filter_name=filter_name,
         docs_processed=docs_processed,
+        fewshot_data=fewshot_data,
     )
     out.print(
         f"[green]ok[/green] pack {shown(done.id)} from lm-eval task {shown(done.task)}: {done.items} items "

@@ -170,7 +170,7 @@ REFUSALS = [
     ("include: ../src/task.yaml\n", "include", "beside this one"),
     ("include: task.yaml\n", "include", "loops"),
     ("process_docs: utils.process_docs\n", "process_docs", "--docs-processed"),
-    ("num_fewshot: 5\n", "num_fewshot", "zero-shot"),
+    ("num_fewshot: 5\n", "num_fewshot", "sampler: first_n"),
     ("process_results: foo\n", "process_results", "own scorers"),
     ("unsafe_code: true\n", "unsafe_code", "unsafe_code"),
     ("repeats: 4\n", "repeats", "repeats"),
@@ -477,3 +477,32 @@ def test_include_merges_yaml_beside_the_task_as_lm_eval_does(tmp_path: Path) -> 
     with pytest.raises(InputError) as caught:
         import_lm_eval_task(task, tmp_path / "out")
     assert caught.value.where == f"_base.yaml line {len(base.splitlines()) + 1} (process_results)"
+
+
+def test_first_n_few_shot_is_posed_as_lm_eval_writes_it(tmp_path: Path) -> None:
+    extra = "num_fewshot: 1\nfewshot_split: train\nfewshot_config:\n  sampler: first_n\n"
+    task = _task(tmp_path, MC_YAML + extra, MC_DOCS)
+    pack = load_pack(import_lm_eval_task(task, tmp_path / "fs").path)
+    prompts = [i.prompt for i in materialise(pack, ["original"])]
+    shot0 = "Question: Closest planet to the sun?\nAnswer: Mercury\n\n"
+    shot1 = "Question: What do bees make?\nAnswer: Honey\n\n"
+    # the fewshot split is the test split: first n+1 drawn, the doc itself left out (lm-eval's get_context)
+    assert prompts[0] == "Science questions.\n\n" + shot1 + "Question: Closest planet to the sun?\nAnswer:"
+    assert prompts[1].startswith("Science questions.\n\n" + shot0 + "Question: What do bees make?")
+    assert prompts[2].startswith("Science questions.\n\n" + shot0 + "Question: Frozen water?")
+    other = MC_YAML.replace("dataset_kwargs:\n  data_files: docs.jsonl\n", "").replace(
+        "dataset_path: json\n", ""
+    )
+    task = _task(tmp_path, other + extra.replace("train", "dev"), MC_DOCS)
+    with pytest.raises(UsageError, match="num_fewshot needs the docs of split 'dev'"):
+        import_lm_eval_task(task, tmp_path / "fs2", data=task.parent / "docs.jsonl")
+    done = import_lm_eval_task(
+        task, tmp_path / "fs3", data=task.parent / "docs.jsonl", fewshot_data=task.parent / "docs.jsonl"
+    )
+    record = json.loads((done.path / "lm-eval-import.json").read_text("utf-8"))
+    assert record["few_shot"]["n"] == 1
+    assert record["few_shot"]["file"] == "docs.jsonl"
+    prompts = [i.prompt for i in materialise(load_pack(done.path), ["original"])]
+    # another split name: n drawn, and lm-eval still drops a shot equal to the doc (here: the only one)
+    assert "Mercury" not in prompts[0]
+    assert prompts[1].startswith("Science questions.\n\n" + shot0)

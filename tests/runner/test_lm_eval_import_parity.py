@@ -35,6 +35,10 @@ description: "Answer : "
 doc_to_text: "Question : What is the capital of {{country}} ?\\nAnswer :"
 doc_to_target: "{{options.index(answer)}}"
 doc_to_choice: "{{options}}"
+num_fewshot: 2
+fewshot_split: train
+fewshot_config:
+  sampler: first_n
 metric_list:
   - metric: acc
   - metric: acc_norm

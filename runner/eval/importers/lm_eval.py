@@ -1,7 +1,8 @@
 """``receipts pack import lm-eval``: an lm-eval 0.4.9 task YAML + local docs -> a receipts eval pack.
 
-Each doc is posed once, at import, exactly as lm-eval 0.4.9 poses it zero-shot (``api/task.py``:
-``fewshot_context`` = rendered ``description`` + ``doc_to_text``; multiple-choice continuations
+Each doc is posed once, at import, exactly as lm-eval 0.4.9 poses it (``api/task.py``: ``fewshot_context``
+= rendered ``description`` + the ``first_n`` sampler's labeled examples (``api/samplers.py``
+``get_context``) + ``doc_to_text``; multiple-choice continuations
 ``target_delimiter + choice``; ``doc_to_target`` and ``doc_to_choice`` read as lm-eval reads them: a field
 name, or Jinja whose digit-only result is an index and whose ``[...]`` result is a Python literal). The pack
 stores that text as the item's ``text`` field under the template ``{{ text }}``, its choices and gold,
@@ -24,7 +25,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,8 +124,7 @@ class _Renderer:
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise self._fail(key, line, f"`{key}` renders {text[:80]!r}, not a list literal") from None
 
-    def text(self, doc: Doc, line: int) -> str:
-        """The prompt lm-eval poses zero-shot: rendered description + doc_to_text."""
+    def _doc_text(self, doc: Doc, line: int) -> str:
         source = self.spec.doc_to_text
         value = doc[source] if source in self.features else self.apply("doc_to_text", source, doc, line)
         if isinstance(value, str) and value.isdigit() and self.spec.doc_to_choice is not None:
@@ -136,8 +136,43 @@ class _Renderer:
                 f"doc_to_text gives {type(value).__name__} {value!r}, not text",
                 "lm-eval's multiple-input form (text chosen by index, e.g. winogrande) is not imported",
             )
+        return value
+
+    def _shot(self, doc: Doc, line: int) -> str:
+        """One labeled example as lm-eval's ``ContextSampler.get_context`` writes it."""
+        out = self._doc_text(doc, line)
+        target = self.target(doc, line)
+        if target == "":
+            return out
+        if isinstance(target, list):
+            text = str(target[0])
+        elif self.spec.doc_to_choice is None or isinstance(target, str):
+            text = str(target)
+        else:
+            choices = self.choices(doc, line) or []
+            if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < len(choices):
+                raise self._fail("doc_to_target", line, f"few-shot gold {target!r} is not a choice index")
+            text = str(choices[target])
+        return out + self.spec.target_delimiter + text + self.spec.fewshot_delimiter
+
+    def text(self, doc: Doc, line: int, shots: Sequence[tuple[int, Doc]] = ()) -> str:
+        """The prompt lm-eval poses: rendered description, the first_n few-shot examples, doc_to_text.
+
+        ``shots`` is the few-shot split in order; when it is the test split (by name, as lm-eval
+        compares), one more is drawn and the doc itself left out.
+        """
+        n = self.spec.num_fewshot
+        labeled = ""
+        if n:
+            take = n + 1 if self.spec.fewshot_split == self.spec.test_split else n
+            if take > len(shots):
+                raise self._fail(
+                    "num_fewshot", line, f"{take} few-shot docs needed; the split has {len(shots)}"
+                )
+            chosen = [(at, shot) for at, shot in shots[:take] if shot != doc][:n]
+            labeled = "".join(self._shot(shot, at) for at, shot in chosen)
         description = self.apply("description", self.spec.description, doc, line)
-        return description + value
+        return description + labeled + self._doc_text(doc, line)
 
     def choices(self, doc: Doc, line: int) -> list[Any] | None:
         """``doc_to_choice``, as lm-eval reads it."""
@@ -187,7 +222,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _mc_item(r: _Renderer, doc: Doc, line: int) -> dict[str, Any]:
+def _mc_item(r: _Renderer, doc: Doc, line: int, shots: Sequence[tuple[int, Doc]]) -> dict[str, Any]:
     choices = r.choices(doc, line) or []
     if len(choices) < 2 or not all(isinstance(c, str) for c in choices):
         raise r._fail("doc_to_choice", line, f"choices must be at least 2 strings, not {choices!r}")
@@ -203,10 +238,10 @@ def _mc_item(r: _Renderer, doc: Doc, line: int) -> dict[str, Any]:
             f"gold {gold!r} is not one of the {len(choices)} choices (lm-eval would score this doc wrong)",
             "fix the doc, or drop it from the data",
         )
-    return {"text": r.text(doc, line), "choices": choices, "target": gold}
+    return {"text": r.text(doc, line, shots), "choices": choices, "target": gold}
 
 
-def _generate_item(r: _Renderer, doc: Doc, line: int) -> dict[str, Any]:
+def _generate_item(r: _Renderer, doc: Doc, line: int, shots: Sequence[tuple[int, Doc]]) -> dict[str, Any]:
     gold = r.target(doc, line)
     choices = r.choices(doc, line)
     if choices is not None:  # lm-eval: with doc_to_choice, the target is an index into the choices
@@ -217,7 +252,7 @@ def _generate_item(r: _Renderer, doc: Doc, line: int) -> dict[str, Any]:
     golds = [g if isinstance(g, str) else str(g) for g in golds]  # lm-eval casts gold to the output's type
     if not golds or any(isinstance(g, dict) for g in golds):
         raise r._fail("doc_to_target", line, f"gold {gold!r} is not text")
-    return {"text": r.text(doc, line), "target": golds[0] if len(golds) == 1 else golds}
+    return {"text": r.text(doc, line, shots), "target": golds[0] if len(golds) == 1 else golds}
 
 
 def _pack_yaml(spec: TaskSpec, pack_id: str, license_id: str, data_sha: str) -> dict[str, Any]:
@@ -228,7 +263,7 @@ def _pack_yaml(spec: TaskSpec, pack_id: str, license_id: str, data_sha: str) -> 
         "description": (
             f"Imported from the lm-eval {LM_EVAL_DIALECT} task {name!r} ({spec.output_type}) by "
             f"`receipts pack import lm-eval`: task YAML sha256 {spec.sha256}, data sha256 {data_sha}. "
-            f"Each item's text is the prompt lm-eval poses zero-shot; see {IMPORT_FILE}."
+            f"Each item's text is the prompt lm-eval poses; see {IMPORT_FILE}."
         ),
         "license": license_id,
         "task": "multiple_choice" if spec.output_type == "multiple_choice" else "generate",
@@ -283,8 +318,21 @@ def _provenance(
     }
 
 
+def _local(spec: TaskSpec, name: str) -> Path:
+    """A data_files entry of the YAML: a file in the YAML's folder or below, never outside."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise InputError(
+            f"data_files {name!r} leaves the task's folder",
+            file=spec.file,
+            where=spec.where("dataset_kwargs.data_files"),
+            hint="pass the file with --data (or --fewshot-data) instead",
+        )
+    return spec.file.parent / relative
+
+
 def _data_path(spec: TaskSpec, data: Path | None) -> Path:
-    """``--data``, or the YAML's local data_files: a file in the YAML's folder or below, never outside."""
+    """``--data``, or the YAML's local data_files for the evaluated split."""
     if data is not None:
         return data
     if spec.data_files is None:
@@ -293,15 +341,27 @@ def _data_path(spec: TaskSpec, data: Path | None) -> Path:
             file=spec.file,
             hint="pass the docs with --data FILE (jsonl, json, csv or parquet)",
         )
-    relative = Path(spec.data_files)
-    if relative.is_absolute() or ".." in relative.parts:
-        raise InputError(
-            f"data_files {spec.data_files!r} leaves the task's folder",
+    return _local(spec, spec.data_files)
+
+
+def _shots(
+    spec: TaskSpec, rows: list[tuple[int, Doc]], fewshot_data: Path | None
+) -> tuple[list[tuple[int, Doc]], dict[str, Any] | int]:
+    """The few-shot split's docs in order (first_n draws from its head), and their provenance."""
+    if not spec.num_fewshot:
+        return [], 0
+    record: dict[str, Any] = {"n": spec.num_fewshot, "sampler": "first_n", "split": spec.fewshot_split}
+    if fewshot_data is None and spec.fewshot_files is None and spec.fewshot_split == spec.split:
+        return rows, record | {"file": "the evaluated docs"}
+    if fewshot_data is None and spec.fewshot_files is None:
+        raise UsageError(
+            f"num_fewshot needs the docs of split {spec.fewshot_split!r}",
             file=spec.file,
-            where=spec.where("dataset_kwargs.data_files"),
-            hint="pass the file with --data instead",
+            hint="pass them with --fewshot-data FILE",
         )
-    return spec.file.parent / relative
+    path = fewshot_data if fewshot_data is not None else _local(spec, str(spec.fewshot_files))
+    raw, pool = read_docs(path, spec.data_format if fewshot_data is None else None)
+    return pool, record | {"file": path.name, "sha256": sha256_bytes(raw)}
 
 
 def _write(
@@ -327,6 +387,7 @@ def import_lm_eval_task(
     id_field: str = "id",
     filter_name: str | None = None,
     docs_processed: bool = False,
+    fewshot_data: Path | None = None,
 ) -> ImportedPack:
     """Translate an lm-eval task YAML and its local docs into a pack folder at ``out`` (see module doc).
 
@@ -349,13 +410,14 @@ def import_lm_eval_task(
     data_path = _data_path(spec, data)
     raw, rows = read_docs(data_path, spec.data_format if data is None else None)  # --data: its own suffix
     ids = stable_ids(rows, id_field, data_path)
+    shots, few_shot = _shots(spec, rows, fewshot_data)
     features = {key for _, doc in rows for key in doc}
     renderer = _Renderer(spec, features, data_path)
-    build: Callable[[_Renderer, Doc, int], dict[str, Any]] = (
+    build: Callable[[_Renderer, Doc, int, Sequence[tuple[int, Doc]]], dict[str, Any]] = (
         _mc_item if spec.output_type == "multiple_choice" else _generate_item
     )
     items = [
-        {"id": item_id, **build(renderer, doc, line), "doc": _plain(doc)}
+        {"id": item_id, **build(renderer, doc, line, shots), "doc": _plain(doc)}
         for item_id, (line, doc) in zip(ids, rows, strict=True)
     ]
     data_sha = sha256_bytes(raw)
@@ -365,7 +427,7 @@ def import_lm_eval_task(
         if item_id.startswith("row-") and doc.get(id_field) != item_id
     )
     pack = _pack_yaml(spec, pack_id, license_id, data_sha)
-    provenance = _provenance(spec, data_path, data_sha, id_field, derived, len(rows))
+    provenance = _provenance(spec, data_path, data_sha, id_field, derived, len(rows)) | {"few_shot": few_shot}
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         _write(staging, pack, items, provenance)

@@ -9,7 +9,8 @@ Translated (``output_type`` multiple_choice or generate_until): ``doc_to_text``,
 ``generation_kwargs`` (``until``, ``max_gen_toks``, greedy only), one ``filter_list`` entry that is a plain
 ``regex`` (group_select 0 or -1) then ``take_first``, ``metric_list`` (acc, acc_norm; exact_match with
 ``ignore_case`` / ``ignore_punctuation``), and local data (``dataset_path: json|csv|parquet`` with
-``dataset_kwargs.data_files``), and ``include`` of YAML files beside the task (a plain file name, at
+``dataset_kwargs.data_files``), ``num_fewshot`` with ``fewshot_config: {sampler: first_n}`` and
+``fewshot_split``, and ``include`` of YAML files beside the task (a plain file name, at
 most 4 deep, merged as ``lm_eval.utils.load_yaml_config`` merges: the including file's keys win).
 Everything else that changes what is posed or scored is refused.
 """
@@ -117,6 +118,10 @@ class TaskSpec:
     split: str = "test"
     version: str = "1.0"
     process_docs: str | None = None
+    num_fewshot: int = 0
+    fewshot_split: str | None = None
+    fewshot_files: str | None = None
+    test_split: str | None = None  # as written: lm-eval compares fewshot_split with it, not with `split`
     lines: dict[str, str] | None = None
     sources: tuple[tuple[str, str], ...] = ()  # (file name, sha256): the YAML, then each file it includes
 
@@ -226,12 +231,6 @@ def _check_keys(config: dict[str, Any], refuse: _Refusal) -> None:
         raise refuse("unsafe_code", "the task declares unsafe_code: it runs model output as code", "")
     if config.get("repeats", 1) != 1:
         raise refuse("repeats", "repeats other than 1 (sampling several answers) cannot be translated")
-    if config.get("num_fewshot") not in (None, 0):
-        raise refuse(
-            "num_fewshot",
-            "few-shot contexts are drawn by lm-eval's seeded sampler; the importer writes zero-shot packs",
-            "remove num_fewshot (or set 0), or write the examples into `description`",
-        )
 
 
 def _output_type(config: dict[str, Any], refuse: _Refusal) -> OutputType:
@@ -373,17 +372,60 @@ def _data(config: dict[str, Any], refuse: _Refusal) -> dict[str, Any]:
     if not isinstance(split, str):
         raise refuse("test_split", "the split must be a name")
     if path is None or path not in _LOCAL_FORMATS:
-        return {"data_format": None, "data_files": None, "split": split}
+        return {
+            "data_format": None,
+            "data_files": None,
+            "split": split,
+            "test_split": config.get("test_split"),
+        }
     if not isinstance(kwargs, dict) or set(kwargs) - {"data_files"}:
         raise refuse("dataset_kwargs", "dataset_kwargs may hold only data_files for a local dataset")
     files = kwargs.get("data_files")
+    shots = config.get("fewshot_split")
+    fewshot_files = None
     if isinstance(files, dict):
+        fewshot_files = files.get(shots) if isinstance(shots, str) else None
         files = files.get(split)
+    if isinstance(fewshot_files, list) and len(fewshot_files) == 1:
+        fewshot_files = fewshot_files[0]
+    if fewshot_files is not None and not isinstance(fewshot_files, str):
+        raise refuse("dataset_kwargs.data_files", f"name one local file for split {shots!r}")
     if isinstance(files, list) and len(files) == 1:
         files = files[0]
     if files is not None and not isinstance(files, str):
         raise refuse("dataset_kwargs.data_files", f"name one local file for split {split!r}")
-    return {"data_format": _LOCAL_FORMATS[path], "data_files": files, "split": split}
+    return {
+        "data_format": _LOCAL_FORMATS[path],
+        "data_files": files,
+        "split": split,
+        "fewshot_files": fewshot_files,
+        "test_split": config.get("test_split"),
+    }
+
+
+def _fewshot(config: dict[str, Any], refuse: _Refusal) -> dict[str, Any]:
+    """``num_fewshot`` with lm-eval's ``first_n`` sampler: the first n docs of the few-shot split, in order.
+
+    lm-eval's default sampler draws shots with a seeded ``random.Random`` per task, in the order docs are
+    requested; only ``first_n`` is deterministic per doc, so only it is translated.
+    """
+    n = config.get("num_fewshot") or 0
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 64:
+        raise refuse("num_fewshot", "num_fewshot must be an integer from 0 to 64")
+    if n == 0:
+        return {}
+    options = config.get("fewshot_config") or {}
+    if not isinstance(options, dict) or options.get("sampler") != "first_n" or set(options) != {"sampler"}:
+        raise refuse(
+            "num_fewshot",
+            "few-shot examples are translated only with fewshot_config: {sampler: first_n}; lm-eval's "
+            "default sampler draws them with a seeded random generator in the order docs are requested",
+            "set fewshot_config: {sampler: first_n} (the first n docs of fewshot_split), or num_fewshot: 0",
+        )
+    split = config.get("fewshot_split")
+    if not isinstance(split, str):
+        raise refuse("fewshot_split", "few-shot examples need a fewshot_split")
+    return {"num_fewshot": n, "fewshot_split": split}
 
 
 def _version(config: dict[str, Any]) -> str:
@@ -505,4 +547,5 @@ def read_task(path: Path, *, filter_name: str | None = None, docs_processed: boo
         **_filter(config, kind, refuse, filter_name),
         **_metrics(config, kind, refuse),
         **_data(config, refuse),
+        **_fewshot(config, refuse),
     )
