@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from receipts.cli import main
-from receipts.errors import InputError, UsageError
+from receipts.errors import InputError, SchemaError, UsageError
 from runner.eval.importers import import_lm_eval_task
 from runner.eval.loader import load_pack
 from runner.eval.prompts import materialise
@@ -506,3 +506,12 @@ def test_first_n_few_shot_is_posed_as_lm_eval_writes_it(tmp_path: Path) -> None:
     # another split name: n drawn, and lm-eval still drops a shot equal to the doc (here: the only one)
     assert "Mercury" not in prompts[0]
     assert prompts[1].startswith("Science questions.\n\n" + shot0)
+
+
+def test_a_pack_the_loader_refuses_is_named_as_out_and_leaves_nothing(tmp_path: Path) -> None:
+    task = _task(tmp_path, MC_YAML, MC_DOCS)
+    with pytest.raises(SchemaError) as caught:
+        import_lm_eval_task(task, tmp_path / "p", license_id="not a licence!")
+    assert caught.value.file == str(tmp_path / "p" / "pack.yaml")
+    assert any(v.path == "$.license" for v in caught.value.violations)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]

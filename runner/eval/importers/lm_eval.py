@@ -35,7 +35,7 @@ from jinja2 import StrictUndefined, TemplateError, UndefinedError
 
 from receipts._version import __version__
 from receipts.digests import sha256_bytes
-from receipts.errors import InputError, UsageError
+from receipts.errors import InputError, SchemaError, UsageError
 from runner.eval.importers.lm_eval_data import Doc, read_docs, stable_ids
 from runner.eval.importers.lm_eval_task import TaskSpec, read_task
 from runner.eval.loader import load_pack
@@ -433,6 +433,9 @@ def import_lm_eval_task(
         _write(staging, pack, items, provenance)
         loaded = load_pack(staging)
         os.rename(staging, out)  # atomic; refused if `out` appeared meanwhile and is not empty
+    except SchemaError as exc:  # named as the pack it would have been (the staging folder is gone)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SchemaError(out / "pack.yaml", "pack", exc.violations) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
