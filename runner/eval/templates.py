@@ -44,6 +44,7 @@ __all__ = [
     "MAX_TEMPLATE_STEPS",
     "TEMPLATE_HINT",
     "TemplateLimit",
+    "bounded_environment",
     "compile_template",
     "limit_error",
     "render_template",
@@ -456,6 +457,19 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
 # Prompts are plain text for a model, not HTML: autoescaping would turn "'" into "&#39;".
 # StrictUndefined turns a missing field into an error instead of an empty string.
 _ENV = _BoundedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def bounded_environment(
+    filters: Mapping[str, Callable[..., Any]] | None = None, **options: Any
+) -> ImmutableSandboxedEnvironment:
+    """A fresh sandbox with the same bounds as pack templates, extra ``filters`` and Jinja ``options``.
+
+    For input rendered under another tool's rules (the lm-eval importer: trailing newlines kept, lm-eval's
+    ``regex_replace`` filter); each extra filter is bounded like the built-in ones.
+    """
+    env = _BoundedEnvironment(**options)
+    env.filters.update({name: _bounded_filter(name, func) for name, func in (filters or {}).items()})
+    return env
 
 
 def undeclared_fields(source: str) -> set[str]:
