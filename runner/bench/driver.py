@@ -33,6 +33,7 @@ from receipts import schemas
 from receipts.errors import UsageError
 from receipts.output import check_file, check_folder, make_folder, write_file
 from runner.backends.base import ModelIdentity
+from runner.backends.chat import OPTION as CHAT_OPTION
 from runner.backends.local import local_identity, with_variant
 from runner.backends.registry import split_spec
 from runner.bench.context import search_context
@@ -97,6 +98,12 @@ def _local_target(config: BenchConfig, out: Path) -> tuple[str, str]:
         UsageError: not a local model, a spec with a variant, or an ``--out`` that cannot be written.
     """
     kind, location, spec_variant = split_spec(config.spec)
+    if f"?{CHAT_OPTION}" in config.spec:  # before the variant check, which would read it as a variant
+        raise UsageError(
+            f"model spec {config.spec!r} asks for a chat template",
+            hint=f"drop ?{CHAT_OPTION}=1: receipts bench measures fixed prompt and output token counts, "
+            "which a chat template does not change",
+        )
     if kind not in ("hf", "gguf"):
         raise UsageError(
             f"receipts bench measures local models; {config.spec!r} is a {kind}: spec",

@@ -237,6 +237,8 @@ def test_a_model_that_does_not_fit_is_caught_and_reported(
         (["hf:{tiny}", "--quant", "fp16"], 2, "fp16"),
         (["hf:{tiny}", "--ram-budget", "16"], 2, "16GB"),
         (["hf:{tiny}@bf16"], 2, "--quant"),
+        (["hf:{tiny}?chat_template=1"], 2, "drop ?chat_template=1"),
+        (["hf:{tiny}@bf16?chat_template=1"], 2, "asks for a chat template"),
         (["hf:{tiny}", "--new-tokens", "1"], 2, "TPOT"),
         (["hf:{tiny}", "--concurrency", "one"], 2, "comma-separated"),
         (["hf:{tiny}", "--device", "cuda", "--quant", "int8"], 2, "CPU only"),
