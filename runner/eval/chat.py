@@ -32,13 +32,18 @@ def conversation(system_prompt: str | None, user: str) -> tuple[str, tuple[Messa
     return system_prompt + user, (("system", system_prompt), ("user", user))
 
 
+def posed(inst: PromptInstance) -> tuple[Message, ...]:
+    """The conversation a chat model is given for ``inst``: its system prompt (if any), then the prompt."""
+    return inst.messages or (("user", inst.prompt),)
+
+
 def chat_request(sees_gold: bool, inst: PromptInstance, pack: Pack) -> tuple[str, ChoiceRequest | GenRequest]:
     """The cache key and the request of ``inst`` for a model posed through its chat template.
 
     The key covers the conversation (the model's identity covers the template), so a chat model's
     outputs never mix with the same model's plain ones.
     """
-    messages = inst.messages or (("user", inst.prompt),)
+    messages = posed(inst)
     sent = [list(message) for message in messages]
     if inst.continuations is not None:
         choices = tuple(inst.choices or ())

@@ -23,6 +23,7 @@ from runner.backends.chat import is_chat
 from runner.backends.paths import cache_root
 from runner.eval import seqkl
 from runner.eval.cache import OutputCache, request_key
+from runner.eval.chat import posed as chat_posed
 from runner.eval.config import RunConfig
 from runner.eval.packs import Pack, PromptInstance
 from runner.eval.work import WorkItem, WorkResult, kl_target, request_for
@@ -85,18 +86,18 @@ class RoleRun:
     def prepare(self, inst: PromptInstance) -> WorkItem:
         """What the model must still do for ``inst`` (nothing, when everything is cached)."""
         item = self._prepare(inst)
-        if self.chat or (self.teacher is not None and self.teacher.chat):
-            return item  # the teacher's text scored under a chat template: not measured yet (see seqkl)
-        # issue #20 part 4: the role's log-probability of the teacher's text, unless cached
+        # issue #20 part 4: the role's log-probability of the teacher's text, unless cached; a chat model
+        # scores it after the rendered chat prompt, as it generates
+        posed = chat_posed(inst) if self.chat else ()
         if self.role == "teacher":
             if inst.continuations is None and seqkl.teacher_forced_here(self.identity.kind):
                 text = seqkl.target(inst, item.output) if item.output is not None else None
                 if item.output is None or (text and seqkl.cache_key(inst, text) not in self.cache.values):
-                    return dataclasses.replace(item, seq_self=True)
+                    return dataclasses.replace(item, seq_self=True, seq_messages=posed)
             return item
         text = self._teacher_text(inst)
         if text and seqkl.cache_key(inst, text) not in self.cache.values:
-            return dataclasses.replace(item, seq_target=text)
+            return dataclasses.replace(item, seq_target=text, seq_messages=posed)
         return item
 
     def _teacher_text(self, inst: PromptInstance) -> str | None:

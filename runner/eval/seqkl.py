@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from receipts.errors import ReceiptsError
-from runner.backends.base import Backend, ChoiceRequest
+from runner.backends.base import Backend, ChoiceRequest, Message
 from runner.eval.cache import request_key
 
 if TYPE_CHECKING:
@@ -92,8 +92,13 @@ def served_logprob(output: Mapping[str, Any]) -> dict[str, Any]:
     return {"seq_logprob": total, "seq_source": "served", "seq_tokens": len(values)}
 
 
-def sequence_logprobs(backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+def sequence_logprobs(
+    backend: Backend, pairs: Sequence[tuple[str, str]], messages: Sequence[tuple[Message, ...]] = ()
+) -> list[dict[str, Any]]:
     """Per ``(prompt, y)``: the fields `FIELDS` of the model's ``log p(y|prompt)``, in one batched call.
+
+    ``messages`` (one per pair, for a model posed through its chat template): the conversation the model
+    was given, so y is scored right after the rendered chat prompt it was (or would be) generated after.
 
     Empty for a pair whose value is no log-probability. A backend that cannot score a text after a prompt
     (an endpoint without prompt log-probabilities, a recording, ``api=chat``) refuses with a
@@ -103,7 +108,12 @@ def sequence_logprobs(backend: Backend, pairs: Sequence[tuple[str, str]]) -> lis
     if not pairs:
         return []
     try:
-        scored = backend.score_choices([ChoiceRequest(prompt, (text,)) for prompt, text in pairs])
+        posed = list(messages) or [()] * len(pairs)
+        requests = [
+            ChoiceRequest(prompt, (text,), None, conversation)
+            for (prompt, text), conversation in zip(pairs, posed, strict=True)
+        ]
+        scored = backend.score_choices(requests)
     except ReceiptsError:
         return [{} for _ in pairs]
     found: list[dict[str, Any]] = []

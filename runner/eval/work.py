@@ -16,7 +16,7 @@ import numpy as np
 
 from receipts.errors import ReceiptsError
 from receipts.metrics.fidelity import token_kl
-from runner.backends.base import Backend, ChoiceRequest, GenRequest
+from runner.backends.base import Backend, ChoiceRequest, GenRequest, Message
 from runner.eval import seqkl
 from runner.eval.cache import request_key
 from runner.eval.chat import chat_request
@@ -71,6 +71,7 @@ class WorkItem:
         teacher_dist: ... against these teacher distributions (None: no KL to measure).
         seq_target: the teacher's output text this role scores teacher-forced (`runner.eval.seqkl`) ...
         seq_self: ... or, for a local teacher, its own output once generated.
+        seq_messages: for a model posed through its chat template, the conversation y is scored after.
     """
 
     inst: PromptInstance
@@ -81,6 +82,7 @@ class WorkItem:
     teacher_dist: np.ndarray[Any, np.dtype[np.float32]] | None = None
     seq_target: str | None = None
     seq_self: bool = False
+    seq_messages: tuple[Message, ...] = ()
 
     @property
     def needs_model(self) -> bool:
@@ -192,7 +194,9 @@ def _sequences(
         if text and "error" not in output:
             asks.append((i, text))
     found: list[dict[str, Any]] = [{} for _ in items]
-    scored = seqkl.sequence_logprobs(backend, [(items[i].inst.prompt, text) for i, text in asks])
+    scored = seqkl.sequence_logprobs(
+        backend, [(items[i].inst.prompt, text) for i, text in asks], [items[i].seq_messages for i, _ in asks]
+    )
     for (i, _), value in zip(asks, scored, strict=True):
         found[i] = value
     return found

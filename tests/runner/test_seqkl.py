@@ -388,3 +388,63 @@ def test_verify_names_a_forged_divergence_and_flip_count_with_exit_4(
     assert "$.sequence_divergence.slices.all.student.value: signed 0.001, re-derived " in text
     assert "$.flips.slices.all.student.lost: signed 0, re-derived " in text
     assert "Traceback" not in text
+
+
+# --- models posed through their chat template ----------------------------------------------------------
+
+TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+def test_a_chat_model_scores_the_teachers_text_after_its_rendered_chat_prompt(
+    tmp_path: Path, pair: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chat teacher and a chat student: each log p(y|x) is taken after its own rendered conversation.
+
+    Held to the plain backend scoring y after the conversation rendered here with the tokenizer's
+    ``apply_chat_template`` (what lm-eval's ``--apply_chat_template`` gives a model), and to the same
+    models posed without the template, which score y after the bare prompt and differ.
+    """
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from runner.backends.registry import load_backend
+    from runner.eval.loader import load_pack
+    from runner.eval.prompts import materialise
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+    chat = {}
+    for role, source in pair.items():
+        chat[role] = tmp_path / f"{role}-chat"
+        shutil.copytree(source, chat[role])
+        (chat[role] / "chat_template.jinja").write_text(TEMPLATE, "utf-8")
+    args = ["--teacher", f"hf:{chat['teacher']}?chat_template=1", "--no-cache"]
+    results, rows = _run(tmp_path, TINY_PACK, *args, "--student", f"hf:{chat['student']}?chat_template=1")
+    entry = results["sequence_divergence"]["slices"]["all"]["student"]
+    assert entry["missing"] == 0
+    assert entry["n"] == len([row for row in rows if row["roles"]["teacher"]["text"]]) > 0
+    assert rederive(results, rows) == []
+    plain, _ = _run(
+        tmp_path, TINY_PACK, "--teacher", f"hf:{chat['teacher']}", "--student", f"hf:{chat['student']}",
+        "--no-cache", out="plain",
+    )  # fmt: skip
+    prompts = {inst.item_id: inst.prompt for inst in materialise(load_pack(TINY_PACK), ("original",))}
+    for role in ("teacher", "student"):
+        tokenizer = AutoTokenizer.from_pretrained(chat[role])
+        backend = load_backend(f"hf:{pair[role]}")
+        for row in rows:
+            y = row["roles"]["teacher"]["text"]
+            if not y:
+                continue
+            rendered = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompts[row["item"]]}],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+            expected = backend.score_choices([ChoiceRequest(rendered, (y,))])[0].logliks[0]
+            assert row["roles"][role]["seq_logprob"] == pytest.approx(expected, abs=1e-4)
+    assert plain["sequence_divergence"] != results["sequence_divergence"]
