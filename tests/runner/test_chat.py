@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -233,12 +233,22 @@ def _lm_eval_context(render: Callable[..., str], tokenizer: Any, system: str | N
     return render(model, chat, add_generation_prompt=True)
 
 
+@pytest.fixture(scope="module")
+def smollm2_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """SmolLM2-135M-Instruct posed through its chat template, dequantised once for the module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp_path_factory.mktemp("smollm2-cache")))
+        backend = load_backend(f"gguf:{smollm2_gguf()}?chat_template=1")
+    yield backend
+    backend.close()
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("system", [None, "Answer with the city only.", HOSTILE])
 def test_rendered_prompt_is_lm_evals_on_the_real_smollm2_tokenizer(
-    lm_eval_chat: Callable[..., str], system: str | None
+    lm_eval_chat: Callable[..., str], smollm2_chat: Any, system: str | None
 ) -> None:
-    backend = load_backend(f"gguf:{smollm2_gguf()}?chat_template=1")
+    backend = smollm2_chat
     user = "Question: What is the capital of France?\nAnswer:"
     expected = _lm_eval_context(lm_eval_chat, backend.tokenizer, system, user)
     rendered, sha = backend.posed(user, conversation(system, user)[1])
@@ -246,7 +256,6 @@ def test_rendered_prompt_is_lm_evals_on_the_real_smollm2_tokenizer(
     assert sha == hashlib.sha256(expected.encode()).hexdigest()
     if system == HOSTILE:
         assert "{{ 7 * 7 }}" in rendered  # the template inserts the text; nothing evaluates it
-    backend.close()
 
 
 @pytest.mark.model
