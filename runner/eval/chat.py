@@ -15,9 +15,6 @@ The system prompt is pack text: it is sent as message content, never rendered as
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-
 from runner.backends.base import ChoiceRequest, GenRequest, Message
 from runner.eval.cache import request_key
 from runner.eval.packs import Pack, PromptInstance
@@ -51,11 +48,6 @@ def chat_request(sees_gold: bool, inst: PromptInstance, pack: Pack) -> tuple[str
         key = request_key("chat-choices", messages=sent, continuations=list(choices))
         return key, ChoiceRequest(inst.prompt, choices, gold, messages)
     gen = pack.generation
-    gold_text = None
-    if sees_gold:
-        if isinstance(inst.gold, tuple) and inst.gold:
-            gold_text = inst.gold[0]
-        elif isinstance(inst.gold, Mapping):
-            gold_text = json.dumps(dict(inst.gold))
+    gold_text = inst.gold_text() if sees_gold else None
     key = request_key("chat-generate", messages=sent, max_new_tokens=gen.max_new_tokens, stop=list(gen.stop))
     return key, GenRequest(inst.prompt, gen.max_new_tokens, gen.stop, gold_text, messages)

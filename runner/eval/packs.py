@@ -7,6 +7,7 @@ digest is the model_signing v1.0 folder digest (DESIGN §5). No torch here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,17 @@ class PromptInstance:
     # chat templates (issue #20): the prompt as a conversation, for models posed through a chat template
     # (`runner.eval.chat`): the pack's system prompt, if any, then one user turn
     messages: tuple[tuple[str, str], ...] = ()
+
+    def gold_text(self) -> str | None:
+        """The gold answer as text, for the test backends that replay it (``sees_gold``).
+
+        The first accepted answer, or an extraction's fields as JSON; ``None`` for a choice index or no gold.
+        """
+        if isinstance(self.gold, tuple) and self.gold:
+            return self.gold[0]
+        if isinstance(self.gold, Mapping):
+            return json.dumps(dict(self.gold))
+        return None
 
 
 def pack_digest(path: Path) -> str:

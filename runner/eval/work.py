@@ -7,7 +7,6 @@ produces comes back as `WorkResult`s; the driver (`runner.eval.roles`) keeps the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,12 +38,7 @@ def request_for(
         key = request_key("choices", context=inst.prompt, continuations=list(inst.continuations))
         return key, ChoiceRequest(inst.prompt, inst.continuations, gold)
     gen = pack.generation
-    gold_text = None
-    if sees_gold:
-        if isinstance(inst.gold, tuple) and inst.gold:
-            gold_text = inst.gold[0]
-        elif isinstance(inst.gold, Mapping):
-            gold_text = json.dumps(dict(inst.gold))
+    gold_text = inst.gold_text() if sees_gold else None
     key = request_key("generate", prompt=inst.prompt, max_new_tokens=gen.max_new_tokens, stop=list(gen.stop))
     return key, GenRequest(inst.prompt, gen.max_new_tokens, gen.stop, gold_text)
 
