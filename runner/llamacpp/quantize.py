@@ -40,6 +40,7 @@ __all__ = [
     "parse_quants",
     "quantize",
     "read_manifest",
+    "variant_of",
 ]
 
 MANIFEST = "manifest.json"
@@ -376,3 +377,29 @@ def lineage_of(gguf: Path) -> dict[str, Any] | None:
         toolchain=manifest.toolchain,
     )
     return lineage.model_dump(mode="json")
+
+
+def variant_of(gguf: Path, *, spec: str | None = None) -> str:
+    """The role variant of a ``llamacpp:`` GGUF: its quantization (``Q4_K_M``).
+
+    As the manifest beside it records it, else the file's own type (``general.file_type``, or its
+    dominant tensor type).
+
+    Raises:
+        InputError: the file is missing or not a GGUF, or its manifest is malformed or contradicts it.
+    """
+    from runner.backends.local import gguf_storage_quant
+    from runner.llamacpp.model import check_gguf
+
+    check_gguf(gguf, spec=spec)
+    lineage = lineage_of(gguf)
+    if lineage is not None:
+        return str(lineage["quant"])
+    try:
+        return gguf_storage_quant(gguf)
+    except (ValueError, KeyError, IndexError, OSError) as exc:  # gguf's reader on a corrupt file
+        raise InputError(
+            f"{gguf} is not a readable GGUF file ({type(exc).__name__}: {exc})",
+            file=gguf,
+            hint="re-download or re-quantize the file (receipts quantize)",
+        ) from exc
