@@ -23,6 +23,7 @@ from receipts.cli import main
 from receipts.digests import digest_weights
 from receipts.errors import InputError
 from runner.backends import ChoiceRequest, GenRequest, load_backend
+from runner.llamacpp import backend as backend_module
 from runner.llamacpp import identity as identity_module
 from runner.llamacpp.backend import NativeBackend
 from runner.llamacpp.model import NativeModel
@@ -361,7 +362,10 @@ def test_bad_files_are_one_clear_error_on_the_command_line(
 
 
 def test_run_end_to_end_records_the_native_identity(
-    tiny: tuple[Path, Quantized], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny: tuple[Path, Quantized],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder, quantized = tiny
     gguf = quantized.file("Q8_0")
@@ -384,6 +388,13 @@ def test_run_end_to_end_records_the_native_identity(
         ]
         assert rows
         assert all("error" not in row["roles"]["student"] for row in rows)
+    # an unchanged re-run is served from the output cache: llama.cpp never opens the file
+    monkeypatch.setattr(backend_module, "NativeModel", _refuse)
+    argv = ["run", MINIMAL, "--teacher", f"hf:{folder}", "--student", f"llamacpp:{gguf}", "--threads", "1"]
+    code = main([str(a) for a in [*argv, "--out", tmp_path / "again"]])
+    assert code == 0, "".join(capsys.readouterr())
+    again = json.loads((tmp_path / "again" / "results.json").read_text("utf-8"))
+    assert again["models"] == json.loads((tmp_path / "mc" / "results.json").read_text("utf-8"))["models"]
 
 
 # --- parity on the real SmolLM2 ----------------------------------------------------------------------
@@ -392,7 +403,7 @@ def test_run_end_to_end_records_the_native_identity(
 @pytest.mark.slow
 @pytest.mark.model
 def test_smollm2_q8_0_parity_with_the_dequantised_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """capitals-mc on SmolLM2-135M-Instruct Q8_0: llamacpp: against gguf: of the same file.
 
