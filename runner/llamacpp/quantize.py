@@ -3,8 +3,13 @@
 ``convert_hf_to_gguf.py`` writes the full-precision GGUF; ``llama-quantize`` makes each quantization
 from it. Both are cached under ``$RECEIPTS_CACHE/llamacpp/<source weights digest>/<toolchain>/``, so a
 second call with the same input and toolchain converts nothing. `quantize` copies the requested files
-into ``out`` with a manifest naming the source digest, the toolchain and each output's sha256: the
-lineage a ``llamacpp:`` run of one of them records (`lineage_of`).
+into ``out`` with a manifest (`receipts.formats.quantize_manifest.QuantizeManifest`, the one place its
+shape lives) naming the source digest, the toolchain and each output's sha256: the lineage a
+``llamacpp:`` run of one of them records (`lineage_of`) and names its role by (`variant_of`).
+
+``out`` is written only inside itself: each file is staged in a private folder within it and moved into
+place, the manifest last; a symbolic link or a file as ``out``, or an ``out`` inside the model folder
+(whose digest it would change), is refused before any work.
 """
 
 from __future__ import annotations
