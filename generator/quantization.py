@@ -71,7 +71,10 @@ def _flips_words(ev: QuantizationEvaluated) -> str:
     if "flips" not in ev.model_fields_set:
         return NOT_RECORDED
     flips = ev.flips
-    return NOT_MEASURED if flips is None else f"{flips.lost} lost, {flips.gained} gained of {flips.n}"
+    if flips is None:
+        return NOT_MEASURED
+    against = "the full-precision student" if flips.against == "student" else "the teacher"
+    return f"{flips.lost} lost, {flips.gained} gained of {flips.n} (vs {against})"
 
 
 def _evaluated(pack: str, ev: QuantizationEvaluated) -> dict[str, str]:

@@ -4,8 +4,9 @@ One row per quantization of the student: the fp32/bf16/int8-dynamic variants tor
 quantizations llama.cpp runs (``student@Q4_K_M``). Per pack, a row carries the role's score and retention
 with their 95% CIs (from the run's metrics), the quantization fidelity another step measured against the
 full-precision student (``results["quant_fidelity"][role]``: mean KLD, same-top-token rate, each with its
-uncertainty; ``null`` when not measured) and the answers it flipped against the teacher (``flips`` on the
-slice ``all``). Memory and speed come from footprints of the student's weights, or of a file quantized
+uncertainty; ``null`` when not measured) and the answers it flipped: against the full-precision student
+where the run measured that (``quant_fidelity[role].flips``), else against the teacher (``flips``, slice
+``all``). Memory and speed come from footprints of the student's weights, or of a file quantized
 from them (its ``extra.lineage.quantized_from`` is the student's digest). The signer writes the table and
 ``verify`` recomputes it with this same code.
 """
@@ -89,21 +90,38 @@ def _plain(value: Any) -> Any:
     return dump(mode="json") if callable(dump) else value
 
 
-def _fidelity(results: Results, role: str) -> dict[str, float | None] | None:
-    """``results["quant_fidelity"][role]``'s four numbers, or ``None`` when the run did not measure them."""
+def _quant_section(results: Results) -> Any:
+    """``results["quant_fidelity"]``, typed by the results model or kept as written."""
     section: Any = getattr(results, "quant_fidelity", None)
     if section is None and results.model_extra:
         section = results.model_extra.get("quant_fidelity")
-    section = _plain(section)
+    return section
+
+
+def _fidelity(results: Results, role: str) -> dict[str, float | None] | None:
+    """``results["quant_fidelity"][role]``'s four numbers, or ``None`` when the run did not measure them."""
+    section = _plain(_quant_section(results))
     entry = _plain(section.get(role)) if isinstance(section, Mapping) else None
     if not isinstance(entry, Mapping) or _number(entry.get("mean_kld")) is None:
         return None
     return {key: _number(entry.get(key)) for key in FIDELITY_KEYS}
 
 
-def _flips(results: Results, role: str) -> dict[str, int] | None:
+def _flips(results: Results, role: str) -> dict[str, Any] | None:
+    """Answers flipped on all items, against the full-precision student or else the teacher.
+
+    Against the student where the run measured that (``quant_fidelity[role].flips``), else against the
+    teacher (``flips`` on the slice ``all``).
+    """
+    section = _plain(_quant_section(results))
+    entry = _plain(section.get(role)) if isinstance(section, Mapping) else None
+    native = _plain(entry.get("flips")) if isinstance(entry, Mapping) else None
+    if isinstance(native, Mapping) and all(isinstance(native.get(k), int) for k in ("n", "lost", "gained")):
+        return {"against": "student", "n": native["n"], "lost": native["lost"], "gained": native["gained"]}
     counts = ((results.flips.slices if results.flips else None) or {}).get("all", {}).get(role)
-    return None if counts is None else {"n": counts.n, "lost": counts.lost, "gained": counts.gained}
+    if counts is None:
+        return None
+    return {"against": "teacher", "n": counts.n, "lost": counts.lost, "gained": counts.gained}
 
 
 def _evaluated(results: Results, role: str, entry: Metric | None) -> dict[str, Any]:

@@ -146,8 +146,9 @@ class QuantFidelity(Closed):
 
 
 class QuantFlips(Closed):
-    """Answers flipped against the teacher on all items."""
+    """Answers flipped on all items, against the full-precision student or the teacher."""
 
+    against: Literal["student", "teacher"]
     n: Count
     lost: Count
     gained: Count

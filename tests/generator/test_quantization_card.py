@@ -40,7 +40,7 @@ def test_sentences_compute_the_share_of_retention_and_of_memory(world: dict[str,
     assert q4["ttft"] == ["0.050 s"]
     (ev,) = q4["evaluated"]
     assert (ev["kld"], ev["same_top"]) == ("0.0123 ± 0.0011", "0.951 ± 0.004")
-    assert ev["flips"].endswith(" gained of 40")
+    assert ev["flips"].endswith(" gained of 40 (vs the teacher)")
     assert shown["fp32"]["evaluated"][0]["kld"] == "reference"
 
 

@@ -132,7 +132,20 @@ def test_a_true_lineage_is_signed_verified_and_tabled(
     assert q4["evaluated"][pack]["fidelity"] == FIDELITY
     assert fp32["evaluated"][pack]["fidelity"] is None  # the reference itself: nothing to compare
     flips = results["flips"]["slices"]["all"]["student@Q4_K_M"]
-    assert q4["evaluated"][pack]["flips"] == {k: flips[k] for k in ("n", "lost", "gained")}
+    assert q4["evaluated"][pack]["flips"] == {"against": "teacher"} | {
+        k: flips[k] for k in ("n", "lost", "gained")
+    }
+
+
+def test_flips_against_the_student_are_taken_where_the_run_measured_them(world: dict[str, Any]) -> None:
+    measured = FIDELITY | {"flips": {"against": "student", "n": 40, "lost": 3, "gained": 1}}
+    run = quantized_run(world, "flips", quant_fidelity={"student@Q4_K_M": measured})
+    results = Results.parse(json.loads((run / "results.json").read_bytes()))
+    table = {row["quant"]: row for row in quantization_table([results], [])}
+    (q4,) = table["Q4_K_M"]["evaluated"].values()
+    (fp32,) = table["fp32"]["evaluated"].values()
+    assert q4["flips"] == {"against": "student", "n": 40, "lost": 3, "gained": 1}
+    assert fp32["flips"]["against"] == "teacher"  # the student itself: flips against the teacher
 
 
 def test_sign_refuses_a_lineage_to_another_model_naming_both_digests(world: dict[str, Any]) -> None:
