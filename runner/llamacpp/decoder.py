@@ -67,8 +67,8 @@ class Decoder:
         return int(self._lib.llama_n_threads(ctx)), int(self._lib.llama_n_threads_batch(ctx))
 
     def clear(self) -> None:
-        """Empty the KV cache."""
-        self._ctx.kv_cache_clear()
+        """Empty the KV cache (its cells are freed, not zeroed: a freed cell is masked out exactly)."""
+        self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx.ctx), False)
 
     def rewind(self, position: int) -> None:
         """Drop the cache from ``position`` on (the next tokens then sit where the dropped ones did)."""
