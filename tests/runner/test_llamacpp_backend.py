@@ -167,6 +167,25 @@ def test_tokenisation_matches_the_transformers_tokenizer(
         assert q8._enc(text) == tokenizer.encode(text, add_special_tokens=False), text
 
 
+def test_long_inputs_are_cut_from_the_left_as_lm_eval_cuts_them(q8: NativeBackend) -> None:
+    """Past the 512-token context: lm-eval's ``(context + continuation)[-(n_ctx + 1):][:-1]`` per choice."""
+    context = "Question: " + "the capital of France is Paris and " * 80 + "so the capital is"
+    request = ChoiceRequest(context, (" Paris", " the city of Rome"))
+    [result] = q8.score_choices([request])
+    reference = NativeModel(q8.path, n_ctx=1024, threads=1)
+    try:
+        for cont, loglik in zip(request.continuations, result.logliks, strict=True):
+            context_enc, cont_enc = q8.encode_pair(context, cont)
+            assert len(context_enc) > q8.n_ctx
+            inputs = (context_enc + cont_enc)[-(q8.n_ctx + 1) :][:-1]
+            rows = reference.logprobs(inputs)[len(inputs) - len(cont_enc) :]
+            assert loglik == pytest.approx(float(sum(rows[i, t] for i, t in enumerate(cont_enc))), abs=0.05)
+    finally:
+        reference.close()
+    [text] = q8.generate([GenRequest(context, max_new_tokens=4)])  # the prompt keeps room for 4 tokens
+    assert len(text.token_logprobs) == 4
+
+
 def test_an_items_numbers_do_not_depend_on_its_batch(q8: NativeBackend) -> None:
     """Resume, cache hits and verify --rerun pose items in other company: the numbers must not move."""
     together = q8.score_choices(REQUESTS)
