@@ -416,6 +416,52 @@ def test_run_end_to_end_records_the_native_identity(
     assert again["models"] == json.loads((tmp_path / "mc" / "results.json").read_text("utf-8"))["models"]
 
 
+def test_a_signed_llamacpp_run_reruns_bit_exact_in_llama_cpp(
+    tiny: tuple[Path, Quantized], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``verify --rerun`` re-executes a llamacpp: role in llama.cpp, not transformers: bit-exact."""
+    from datetime import UTC, datetime
+
+    from receipts.keys import generate
+    from receipts.sign import sign_receipt
+    from receipts.trust import new_root
+
+    gguf = tiny[1].file("Q4_K_M")
+    run = tmp_path / "run"
+    argv = ["run", MINIMAL, "--teacher", "fake:teacher", "--student", f"llamacpp:{gguf}", "--out", run]
+    assert main([str(a) for a in [*argv, "--threads", "1", "--no-cache"]]) == 0, "".join(capsys.readouterr())
+    publisher = generate()
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(new_root("receipts demo", [publisher.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    card = ROOT / "tests" / "data" / "card_fake_teacher.yaml"
+    sign_receipt(card, [publisher], tmp_path / "receipts", runs=[run], weights=gguf)
+    [receipt] = (tmp_path / "receipts").iterdir()
+    verify = ["verify", receipt, "--trust-root", trust, "--rerun", 2, "--weights", gguf, "--pack", MINIMAL]
+    code = main([str(a) for a in verify])
+    text = "".join(capsys.readouterr())
+    assert code == 0, text
+    assert "reproduced 2/2, bit-exact" in text  # the pack has 2 items
+
+
+def test_a_rerun_on_another_llama_cpp_build_says_so() -> None:
+    """Another llama.cpp build is a setup difference: the rerun is then held to a tolerance, labelled."""
+    from receipts.formats.results import ModelIdentity as SignedIdentity
+    from runner.eval.rerun import _setup_differences
+
+    build = find().identity
+    signed = SignedIdentity(
+        spec="llamacpp:m.gguf", kind="llamacpp", digest="sha256:" + "0" * 64, extra={"runtime": build}
+    )
+    same = {"kind": "llamacpp", "extra": {"runtime": build}}
+    assert _setup_differences(same, signed, 1, [1], [], {}) == []
+    other = {"kind": "llamacpp", "extra": {"runtime": {**build, "llama_cpp_commit": "1234567"}}}
+    [difference] = _setup_differences(other, signed, 1, [1], [], {})
+    assert difference == (
+        f"llama.cpp llama-cpp-python 0.3.36 (0c1e570, flags {build['build_flags_sha256'][:8]}) "
+        f"vs llama-cpp-python 0.3.36 (1234567, flags {build['build_flags_sha256'][:8]})"
+    )
+
+
 # --- parity on the real SmolLM2 ----------------------------------------------------------------------
 
 
