@@ -316,6 +316,12 @@ def test_chat_template_renders_as_transformers_does(tiny: tuple[Path, Quantized]
         hf.close()
 
 
+def test_asking_for_a_chat_template_the_gguf_lacks_is_one_clear_error(cache: Path, tmp_path: Path) -> None:
+    path = _unknown_architecture(tmp_path / "plain.gguf")  # no tokenizer.chat_template
+    with pytest.raises(InputError, match="asks for the chat template, but the GGUF has none"):
+        load_backend(f"llamacpp:{path}?chat_template=1")
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 
 
