@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -296,3 +297,111 @@ def test_compare_text_checks_its_options(ggufs: dict[str, Path]):
     two = compare_text(ggufs["flat.F16"], ggufs["flat.Q8_0"], PROSE, ctx=CTX, chunks=2)
     assert two.chunks == 2
     assert two.stats.kld.size == 2 * (CTX - 1 - CTX // 2)
+
+
+# --- pack mode: a quantized role against its base, signed per item, re-derived by verify ---
+
+CARD = Path(__file__).resolve().parents[1] / "data" / "card_fake_teacher.yaml"
+MINIMAL = Path(__file__).resolve().parents[1] / "data" / "pack_minimal"
+ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
+ROLE = "student@fp32"
+
+
+@pytest.fixture(scope="module")
+def pack_run(ggufs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``receipts run`` with the Q4_0 file (made by `quantize`, so with lineage) as a student variant."""
+    from datetime import UTC, datetime
+
+    from receipts.cli import main
+    from receipts.keys import generate
+    from receipts.trust import new_root
+
+    tmp = tmp_path_factory.mktemp("pack-mode")
+    key = generate()
+    (tmp / "trust.json").write_bytes(
+        new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC))
+    )
+    variant = f"gguf:{ggufs['flat.Q4_0']}@fp32"  # the dequantised path until the llamacpp: backend lands
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
+        code = main(["run", str(MINIMAL), *ROLES, "--student-variant", variant, "--out", str(tmp / "run")])
+    assert code == 0
+    return {"tmp": tmp, "key": key}
+
+
+def _run_files(pack_run: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    run = pack_run["tmp"] / "run"
+    results = json.loads((run / "results.json").read_bytes())
+    return results, [json.loads(line) for line in (run / "examples.jsonl").read_bytes().splitlines()]
+
+
+def test_pack_mode_records_per_item_evidence_and_its_statistics(
+    pack_run: dict[str, Any], ggufs: dict[str, Path]
+):
+    from receipts.digests import sha256_file
+
+    results, rows = _run_files(pack_run)
+    found = results["quant_fidelity"][ROLE]
+    assert set(results["quant_fidelity"]) == {ROLE}  # the fake roles are no quantizations
+    assert found["base"]["sha256"] == "sha256:" + sha256_file(ggufs["flat.F16"])
+    assert found["base"]["quant"] == "F16"
+    assert results["settings"]["quant_fidelity"][ROLE]["base"] == found["base"]
+    records = [row["roles"][ROLE]["quant_kld"] for row in rows]
+    kld = np.concatenate([r["kld"] for r in records])
+    assert found["tokens"] == kld.size == sum(len(r["delta_p"]) for r in records)
+    assert found["items"] == len(rows) == 2
+    assert found["missing"] == 0
+    assert found["mean_kld"] == pytest.approx(kld.mean(), abs=1e-8)
+    assert found["kld_max"] == pytest.approx(kld.max(), abs=1e-8)
+    assert found["same_top_rate"] == pytest.approx(sum(r["same_top"] for r in records) / kld.size, abs=1e-8)
+    assert 1e-4 < found["mean_kld"] < 1e-2  # a Q4_0 of a near-uniform model: small, not zero
+
+
+def test_pack_mode_rederives_and_a_tampered_record_fails_verify(
+    pack_run: dict[str, Any], capsys: pytest.CaptureFixture[str]
+):
+    import hashlib
+    import shutil
+
+    from receipts.cli import main
+    from receipts.derive import rederive
+    from receipts.sign import sign_receipt
+
+    results, rows = _run_files(pack_run)
+    assert rederive(results, rows) == []
+
+    def signed(name: str, edit: Any = None) -> Path:
+        run = pack_run["tmp"] / f"run-{name}"
+        shutil.copytree(pack_run["tmp"] / "run", run)
+        results, rows = _run_files({"tmp": pack_run["tmp"]})
+        if edit is not None:
+            edit(rows)
+            data = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows).encode()
+            (run / "examples.jsonl").write_bytes(data)
+            results["examples"]["sha256"] = hashlib.sha256(data).hexdigest()
+            (run / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True), "utf-8")
+        return sign_receipt(CARD, [pack_run["key"]], pack_run["tmp"] / name, runs=[run])
+
+    def verify(bundle: Path) -> tuple[int, str]:
+        code = main(["verify", str(bundle), "--trust-root", str(pack_run["tmp"] / "trust.json")])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    code, text = verify(signed("clean"))
+    assert code == 0, text
+
+    def smaller_kld(rows: list[dict[str, Any]]) -> None:  # the quantization made to look closer
+        record = rows[0]["roles"][ROLE]["quant_kld"]
+        record["kld"] = [v / 10 for v in record["kld"]]
+
+    code, text = verify(signed("kld", smaller_kld))
+    assert code == 4, text
+    assert f"$.quant_fidelity.{ROLE}.mean_kld: signed" in text
+
+    def not_numbers(rows: list[dict[str, Any]]) -> None:
+        rows[1]["roles"][ROLE]["quant_kld"]["delta_p"][0] = "0.1"
+
+    code, text = verify(signed("malformed", not_numbers))
+    assert code == 4, text
+    assert "quant_kld.delta_p is not a list of finite numbers" in text
+    assert "Traceback" not in text
