@@ -567,7 +567,9 @@ def derive_results(
         results["similarity"] = found
     # --- end similarity ---
     originals = [i.key for i in usable if i.variant == ORIGINAL]  # issue #21: quantization vs its base
-    quant = derive_quant.quant_fidelity_section(originals, scored, header.get("settings"))
+    quant = derive_quant.quant_fidelity_section(
+        originals, scored, header, resamples=facts.bootstrap_resamples, seed=facts.seed
+    )
     if quant:
         results["quant_fidelity"] = quant
     results["gate"] = _gate(results, facts)

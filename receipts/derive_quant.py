@@ -14,7 +14,9 @@ per item, in the role's examples cell, ``quant_kld``:
 This module pools them over the run's items (the ``original`` prompts without a failed role) and
 computes llama-perplexity's statistics (`receipts.metrics.quant_kld.summarize`); ``receipts verify``
 recomputes the section from the signed rows with this code. The base's identity comes from the signed
-header (``settings.quant_fidelity``), where the runner recorded what it compared against.
+header (``settings.quant_fidelity``), where the runner recorded what it compared against. Where that base
+was converted from the run's own student (the student's weights digest is the base's ``quantized_from``),
+``flips`` counts the answers the quantization lost (student right, quantization wrong) and gained.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from typing import Any
 
 import numpy as np
 
+from receipts.metrics import flips, uncertainty
 from receipts.metrics.quant_kld import NllSums, summarize, sums_of
+
+Scored = Mapping[str, Mapping[str, Mapping[str, Any]]]  # role -> instance key -> scored fields
 
 __all__ = ["DEFINITION", "FIELD", "MAX_TOKENS", "REPORTED", "quant_fidelity_section"]
 
 FIELD = "quant_kld"
 """The examples-cell field holding an item's per-token evidence."""
-MAX_TOKENS = 20_000_000
+MAX_TOKENS = 5_000_000
 """The most scored tokens pooled per role (a hostile receipt cannot make verify sort more)."""
 DIGITS = 8
 """Decimal places of every statistic (a Q8_0's mean KLD is ~1e-5: six places would keep one digit)."""
@@ -122,18 +127,54 @@ def _role(keys: Sequence[str], cells: Mapping[str, Mapping[str, Any]], role: str
     }
 
 
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def _est(e: uncertainty.Estimate) -> dict[str, Any]:
+    # the shape and rounding of every estimate in results.json (`receipts.derive`)
+    return {"value": _r(e.value), "ci95": [_r(e.low), _r(e.high)], "n": e.n, "small_n": e.small_n}
+
+
+def _flips(keys: Sequence[str], scored: Scored, role: str, resamples: int, seed: int) -> dict[str, Any]:
+    """The answers the quantization lost and gained against the full-precision student, on ``keys``."""
+    student = [float(scored["student"][k]["score"]) >= flips.CORRECT_AT for k in keys]
+    quant = [float(scored[role][k]["score"]) >= flips.CORRECT_AT for k in keys]
+    found = flips.flips(student, quant, n_resamples=resamples, seed=seed)
+    return {
+        "against": "student",
+        "n": found.n,
+        "lost": found.lost,
+        "gained": found.gained,
+        "lost_rate": _est(found.lost_rate),
+        "gained_rate": _est(found.gained_rate),
+        "mcnemar": {"p_value": _r(found.mcnemar.p_value), "method": found.mcnemar.method},
+    }
+
+
+def _of_student(header: Mapping[str, Any], base: Mapping[str, Any], role: str) -> bool:
+    """Whether ``role`` quantizes the run's own student: its base was converted from the student's weights."""
+    student = (header.get("models") or {}).get("student") or {}
+    digest = student.get("digest")
+    return role != "student" and digest is not None and digest == base.get("quantized_from")
+
+
 def quant_fidelity_section(
-    keys: Sequence[str], scored: Mapping[str, Mapping[str, Mapping[str, Any]]], settings: Any
+    keys: Sequence[str], scored: Scored, header: Mapping[str, Any], *, resamples: int, seed: int
 ) -> dict[str, Any]:
     """Role -> llama-perplexity's statistics against its base, for each role with ``quant_kld`` evidence.
 
-    ``keys`` are the instances pooled (the original prompts no role failed on); ``settings`` is the
-    results header's, whose ``quant_fidelity`` names each role's base. Empty when no role has evidence.
+    ``keys`` are the instances pooled (the original prompts no role failed on); ``header`` is the results
+    header: its ``settings.quant_fidelity`` names each role's base, and where that base was converted from
+    the student's own weights (``models.student.digest``), the section adds the answers the quantization
+    lost and gained against the student (``flips``: `receipts.metrics.flips` with the student in the
+    teacher's place, on the same items, bootstrap ``resamples`` and ``seed``). Empty when no role has
+    evidence.
 
     Raises:
         ValueError: a record is malformed, or a role with evidence has no base in the settings.
     """
-    bases = (settings or {}).get("quant_fidelity") or {}
+    bases = (header.get("settings") or {}).get("quant_fidelity") or {}
     roles: dict[str, Any] = {}
     for role in sorted(scored):
         found = _role(keys, scored[role], role)
@@ -143,4 +184,6 @@ def quant_fidelity_section(
         if not isinstance(base, Mapping) or "base" not in base:
             raise ValueError(f"{role}: quant_kld evidence, but settings.quant_fidelity names no base for it")
         roles[role] = {"base": base["base"], **found}
+        if keys and isinstance(base["base"], Mapping) and _of_student(header, base["base"], role):
+            roles[role]["flips"] = _flips(keys, scored, role, resamples, seed)
     return roles

@@ -329,6 +329,12 @@ class Similarity(Closed):
 # --- quant fidelity (issue #21): each llama.cpp quantization against its full-precision base ---
 
 
+class QuantFlips(FlipCounts):
+    """The answers a quantization lost and gained against the full-precision student it was made from."""
+
+    against: Literal["student"]
+
+
 class QuantFidelity(Closed):
     """``quant_fidelity.<role>``: llama-perplexity's KL-divergence statistics against the role's base GGUF."""
 
@@ -351,6 +357,7 @@ class QuantFidelity(Closed):
     same_top_rate_unc: float | None
     ln_ppl_ratio: float
     ln_ppl_ratio_unc: float | None
+    flips: Omittable[QuantFlips] = None
 
 
 # --- end quant fidelity ---

@@ -49,9 +49,18 @@ def base_file(quant: Path, lineage: Mapping[str, Any]) -> Path:
     Raises:
         InputError: neither holds a file with the manifest's base sha256.
     """
-    manifest = json.loads((quant.parent / MANIFEST).read_text("utf-8"))
-    want = str(manifest["base"]["sha256"])
-    beside = [quant.parent / str(e["file"]) for e in manifest["outputs"] if e.get("quant") == lineage["base"]]
+    try:
+        manifest = json.loads((quant.parent / MANIFEST).read_text("utf-8"))
+        want = str(manifest["base"]["sha256"])
+        beside = [quant.parent / str(e["file"]) for e in manifest["outputs"] if e["quant"] == lineage["base"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"the quantize manifest does not name {quant.name}'s base: {exc!r}",
+            file=quant.parent / MANIFEST,
+            hint="re-run receipts quantize, or remove the manifest",
+        ) from None
+    # a manifest is untrusted input: only a plain file name in the same folder is looked at
+    beside = [p for p in beside if p.parent == quant.parent and p.name not in ("", ".", "..")]
     chain = lineage["toolchain"]
     key = f"{chain['llama_cpp_commit']}-{chain['build_flags_sha256'][:12]}"
     source = str(lineage["quantized_from"]).removeprefix("sha256:")

@@ -145,6 +145,7 @@ def ggufs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             with torch.no_grad():
                 model.model.embed_tokens.weight.mul_(factor)
             model.save_pretrained(folder)
+        found[f"{name}.folder"] = folder
         made = quantize(folder, ["F16", "Q8_0", "Q4_K_M", "Q4_0"], root / f"{name}-gguf")
         for quant in ("F16", "Q8_0", "Q4_K_M", "Q4_0"):
             found[f"{name}.{quant}"] = made.file(quant)
@@ -303,13 +304,13 @@ def test_compare_text_checks_its_options(ggufs: dict[str, Path]):
 
 CARD = Path(__file__).resolve().parents[1] / "data" / "card_fake_teacher.yaml"
 MINIMAL = Path(__file__).resolve().parents[1] / "data" / "pack_minimal"
-ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3", "--student", "fake:s?skill=0.7"]
+ROLES = ["--teacher", "fake:t?skill=0.9", "--base", "fake:b?skill=0.3"]
 ROLE = "student@fp32"
 
 
 @pytest.fixture(scope="module")
 def pack_run(ggufs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``receipts run`` with the Q4_0 file (made by `quantize`, so with lineage) as a student variant."""
+    """``receipts run``: the tiny model as the student (fp32), its Q4_0 file (with lineage) as a variant."""
     from datetime import UTC, datetime
 
     from receipts.cli import main
@@ -324,7 +325,8 @@ def pack_run(ggufs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
     variant = f"gguf:{ggufs['flat.Q4_0']}@fp32"  # the dequantised path until the llamacpp: backend lands
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RECEIPTS_CACHE", str(tmp / "cache"))
-        code = main(["run", str(MINIMAL), *ROLES, "--student-variant", variant, "--out", str(tmp / "run")])
+        student = ["--student", f"hf:{ggufs['flat.folder']}", "--student-variant", variant]
+        code = main(["run", str(MINIMAL), *ROLES, *student, "--out", str(tmp / "run")])
     assert code == 0
     return {"tmp": tmp, "key": key}
 
@@ -335,6 +337,7 @@ def _run_files(pack_run: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     return results, [json.loads(line) for line in (run / "examples.jsonl").read_bytes().splitlines()]
 
 
+@pytest.mark.slow  # the fixture's run: ~45 s, mostly transformers dequantising the gguf: variant
 def test_pack_mode_records_per_item_evidence_and_its_statistics(
     pack_run: dict[str, Any], ggufs: dict[str, Path]
 ):
@@ -355,8 +358,18 @@ def test_pack_mode_records_per_item_evidence_and_its_statistics(
     assert found["kld_max"] == pytest.approx(kld.max(), abs=1e-8)
     assert found["same_top_rate"] == pytest.approx(sum(r["same_top"] for r in records) / kld.size, abs=1e-8)
     assert 1e-4 < found["mean_kld"] < 1e-2  # a Q4_0 of a near-uniform model: small, not zero
+    # the base was converted from the run's student: the answers the quantization lost and gained
+    assert found["base"]["quantized_from"] == results["models"]["student"]["digest"]
+    student = [row["roles"]["student"]["score"] >= 0.5 for row in rows]
+    quant = [row["roles"][ROLE]["score"] >= 0.5 for row in rows]
+    flips = found["flips"]
+    assert flips["against"] == "student"
+    assert flips["n"] == 2
+    assert flips["lost"] == sum(s and not q for s, q in zip(student, quant, strict=True))
+    assert flips["gained"] == sum(q and not s for s, q in zip(student, quant, strict=True))
 
 
+@pytest.mark.slow  # shares the run above
 def test_pack_mode_rederives_and_a_tampered_record_fails_verify(
     pack_run: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ):
@@ -400,6 +413,16 @@ def test_pack_mode_rederives_and_a_tampered_record_fails_verify(
 
     def not_numbers(rows: list[dict[str, Any]]) -> None:
         rows[1]["roles"][ROLE]["quant_kld"]["delta_p"][0] = "0.1"
+
+    def flipped(rows: list[dict[str, Any]]) -> None:  # an answer the quantization lost, shown as kept
+        cell, student = rows[0]["roles"][ROLE], rows[0]["roles"]["student"]
+        cell["score"] = cell["scores"]["acc"] = 1.0 - student["score"]
+
+    code, text = verify(signed("flip", flipped))
+    assert code == 4, text  # the metrics move too: the flips are among the differences verify counts
+    edited = json.loads(json.dumps(rows))
+    flipped(edited)
+    assert any(d.startswith(f"$.quant_fidelity.{ROLE}.flips.") for d in rederive(results, edited))
 
     code, text = verify(signed("malformed", not_numbers))
     assert code == 4, text
