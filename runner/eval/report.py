@@ -86,7 +86,9 @@ def _quant_fidelity(rows: list[dict[str, Any]], outcome: RunOutcome, config: Run
     from runner.llamacpp.fidelity import measure
 
     keys = [instance_key(inst) for inst in outcome.instances]
-    records, bases = measure(outcome.identities, outcome.instances, keys, threads=config.threads)
+    records, bases = measure(
+        outcome.identities, outcome.instances, keys, threads=config.threads, use_cache=config.use_cache
+    )
     for row in rows:
         key = f"{row['item']}\x1f{row['variant']}"
         for role, found in records.items():

@@ -11,7 +11,9 @@ results' ``settings.quant_fidelity``; `receipts.derive_quant` pools them into ``
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,26 +160,65 @@ def _text(inst: Any) -> str:
     return str(inst.prompt + (inst.gold_text() or ""))
 
 
+class _Cache:
+    """Records already computed, one JSON file per (base, quantization, llama.cpp build, text)."""
+
+    def __init__(self, base: Mapping[str, Any], quant: Path, use: bool):
+        self.folder = cache_root() / "quant_kld" if use else None
+        self.pair = {"base": base["sha256"], "quant": sha256_file(quant), "toolchain": base["toolchain"]}
+
+    def _path(self, text: str) -> Path | None:
+        if self.folder is None:
+            return None
+        key = json.dumps({**self.pair, "text": text}, sort_keys=True, ensure_ascii=False)
+        return self.folder / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()}.json"
+
+    def get(self, text: str) -> dict[str, Any] | None:
+        path = self._path(text)
+        try:
+            found = json.loads(path.read_text("utf-8")) if path is not None and path.is_file() else None
+        except (OSError, ValueError):
+            return None  # a torn or unreadable entry is computed again
+        return found if isinstance(found, dict) else None
+
+    def put(self, text: str, record: dict[str, Any] | None) -> None:
+        path = self._path(text)
+        if path is None or record is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record), "utf-8")
+        os.replace(tmp, path)
+
+
 def measure(
     identities: Mapping[str, Mapping[str, Any]],
     instances: Sequence[Any],
     keys: Sequence[str],
     *,
     threads: int = 1,
+    use_cache: bool = True,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """``(role -> instance key -> quant_kld record, role -> {"base": identity})`` for a run's quantizations.
 
     ``instances`` are the run's prompt instances and ``keys`` their row keys; only the ``original``
-    prompts are scored.
+    prompts are scored. Records are cached (`runner.backends.paths.cache_root`) unless ``use_cache`` is
+    off, so a rerun loads no model for them.
 
     Raises:
         InputError: a quantization's base cannot be found or loaded.
     """
     records: dict[str, dict[str, dict[str, Any]]] = {}
     bases: dict[str, dict[str, Any]] = {}
-    originals = [(k, i) for k, i in zip(keys, instances, strict=True) if i.variant == "original"]
+    originals = [(k, _text(i)) for k, i in zip(keys, instances, strict=True) if i.variant == "original"]
     for role, (quant, base, identity) in quantized_roles(identities).items():
-        scored = score_texts(base, quant, [_text(i) for _, i in originals], threads=threads)
-        records[role] = {k: r for (k, _), r in zip(originals, scored, strict=True) if r is not None}
+        cache = _Cache(identity, quant, use_cache)
+        found = {k: cache.get(text) for k, text in originals}
+        todo = [(k, text) for k, text in originals if found[k] is None]
+        scored = score_texts(base, quant, [t for _, t in todo], threads=threads) if todo else []
+        for (k, text), record in zip(todo, scored, strict=True):
+            cache.put(text, record)
+            found[k] = record
+        records[role] = {k: r for k, r in found.items() if r is not None}
         bases[role] = {"base": identity}
     return records, bases

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
 
-from receipts.errors import UsageError
+from receipts.errors import InputError, UsageError
 from receipts.metrics.quant_kld import NllSums, mean_and_uncertainty, summarize
 from runner.llamacpp.kld import compare_text, pack_base, read_llama_base, token_stats
 from tests.llama_perplexity import kl_divergence
@@ -428,3 +428,46 @@ def test_pack_mode_rederives_and_a_tampered_record_fails_verify(
     assert code == 4, text
     assert "quant_kld.delta_p is not a list of finite numbers" in text
     assert "Traceback" not in text
+
+
+def test_pack_records_are_cached_and_a_missing_base_is_one_clear_error(
+    ggufs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import shutil
+    from dataclasses import dataclass
+
+    from runner.llamacpp import fidelity
+
+    @dataclass
+    class Item:  # the fields of a PromptInstance the measurement reads
+        prompt: str
+        gold: int
+        variant: str = "original"
+        continuations: tuple[str, ...] = (" Oslo", " Bergen")
+
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+    items = [
+        Item("Question: What is the capital of Norway?\nAnswer:", 0),
+        Item("Question: Is it cold?\nAnswer:", 1),
+    ]
+    identities = {"student@Q8_0": {"spec": f"llamacpp:{ggufs['flat.Q8_0']}"}, "student": {"spec": "fake:s"}}
+    records, bases = fidelity.measure(identities, items, ["a", "b"])
+    assert set(records) == {"student@Q8_0"}
+    assert set(records["student@Q8_0"]) == {"a", "b"}
+    assert bases["student@Q8_0"]["base"]["file"] == ggufs["flat.F16"].name
+
+    def no_model(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a cached record was computed again")
+
+    monkeypatch.setattr(fidelity, "score_texts", no_model)
+    assert fidelity.measure(identities, items, ["a", "b"])[0] == records
+
+    lonely = tmp_path / "lonely"  # the quantization and its manifest, without the F16 file
+    lonely.mkdir()
+    for name in (ggufs["flat.Q8_0"].name, "manifest.json"):
+        shutil.copy(ggufs["flat.Q8_0"].parent / name, lonely / name)
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(InputError, match=r"its base F16 .* is neither beside it nor cached"):
+        fidelity.measure(
+            {"student@Q8_0": {"spec": f"llamacpp:{lonely / ggufs['flat.Q8_0'].name}"}}, items, ["a", "b"]
+        )
