@@ -16,8 +16,8 @@ module computes the same numbers through llama-cpp-python (`ScoringModel`):
 - **the statistics**: `receipts.metrics.quant_kld.summarize` (mean ± uncertainty, percentiles, RMS Δp,
   same-top rate, ln(PPL(Q)/PPL(base))).
 
-`compare_text` is the text-file mode behind ``receipts quant-kld``; `score_texts` scores a list of texts
-(a pack's prompts) whole, every next-token position after the first, for a run's receipts.
+`compare_text` is the text-file mode behind ``receipts quant-kld``; `runner.llamacpp.fidelity` scores a
+run's items with the same per-token code, each text whole, for the receipt.
 """
 
 from __future__ import annotations

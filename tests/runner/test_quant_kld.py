@@ -281,6 +281,7 @@ def test_cli_refuses_bad_input_with_one_clear_error(
         ((base, quant, "--text", str(latin)), 1, "not UTF-8"),
         ((base, quant, "--text", str(PROSE), "--ctx", "1024"), 1, "needs at least 2048"),
         ((base, quant, "--text", str(PROSE), "--ctx", "2"), 2, "--ctx 2"),
+        ((base, quant, "--text", str(PROSE), "--threads", "0"), 2, "--threads 0"),
         ((base, str(PROSE), "--text", str(PROSE)), 1, "is not a GGUF file"),
         ((base, str(truncated), "--text", str(PROSE), "--ctx", "128"), 1, "llama.cpp could not load"),
     ]
