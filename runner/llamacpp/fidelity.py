@@ -134,8 +134,9 @@ def score_texts(
     finally:
         probe.close()
     ctx = max([8, *(len(t) for t in tokens)])
-    models = [ScoringModel(base, ctx=ctx, threads=threads), ScoringModel(quant, ctx=ctx, threads=threads)]
+    models = [ScoringModel(base, ctx=ctx, threads=threads)]
     try:
+        models.append(ScoringModel(quant, ctx=ctx, threads=threads))
         found: list[dict[str, Any] | None] = []
         for text, ids in zip(texts, tokens, strict=True):
             if models[1].tokenize(text) != ids:
