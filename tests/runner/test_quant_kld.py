@@ -472,3 +472,22 @@ def test_pack_records_are_cached_and_a_missing_base_is_one_clear_error(
         fidelity.measure(
             {"student@Q8_0": {"spec": f"llamacpp:{lonely / ggufs['flat.Q8_0'].name}"}}, items, ["a", "b"]
         )
+
+
+def test_a_llamacpp_student_gets_its_fidelity_in_a_run(ggufs: dict[str, Path], tmp_path: Path):
+    """The llamacpp: backend end to end (fast): the student is the Q4_0 file itself, so no flips."""
+    from receipts.cli import main
+    from receipts.derive import rederive
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECEIPTS_CACHE", str(tmp_path / "cache"))
+        student = ["--student", f"llamacpp:{ggufs['flat.Q4_0']}"]
+        assert main(["run", str(MINIMAL), *ROLES, *student, "--out", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_bytes())
+    rows = [json.loads(line) for line in (tmp_path / "run" / "examples.jsonl").read_bytes().splitlines()]
+    found = results["quant_fidelity"]["student"]
+    assert found["base"]["file"] == ggufs["flat.F16"].name
+    assert found["items"] == 2
+    assert "flips" not in found
+    assert 1e-4 < found["mean_kld"] < 1e-2
+    assert rederive(results, rows) == []
