@@ -41,12 +41,41 @@ def _report(found: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pair(files: list[Path]) -> tuple[Path, Path]:
+    """``(base, quant)``: both given, or the base a quantize manifest names for the one file given.
+
+    Raises:
+        UsageError: not one or two files, or one file without lineage.
+    """
+    from receipts.errors import UsageError
+
+    if len(files) == 2:
+        return files[0], files[1]
+    if len(files) != 1:
+        raise UsageError(f"quant-kld takes BASE.gguf QUANT.gguf or QUANT.gguf, not {len(files)} files")
+    from runner.llamacpp.fidelity import base_file
+    from runner.llamacpp.model import check_gguf
+    from runner.llamacpp.quantize import lineage_of
+
+    quant = check_gguf(files[0])
+    lineage = lineage_of(quant)
+    if lineage is None or lineage["quant"] == lineage["base"]:
+        raise UsageError(
+            f"{quant.name}: no quantize manifest beside it names it a quantization, so its base is unknown",
+            hint="give the base too: receipts quant-kld BASE.gguf QUANT.gguf --text FILE",
+        )
+    return base_file(quant, lineage), quant
+
+
 @app.command("quant-kld")
 def quant_kld(
-    base: Annotated[
-        Path, typer.Argument(help="The full-precision GGUF (e.g. the F16 file `quantize` wrote).")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="BASE.gguf QUANT.gguf: the full-precision GGUF and a quantization of it; or QUANT.gguf "
+            "alone, when `receipts quantize` made it (its base is the F16 file its manifest names)."
+        ),
     ],
-    quant: Annotated[Path, typer.Argument(help="The quantized GGUF made from it.")],
     text: Annotated[
         Path, typer.Option("--text", help="A UTF-8 text file to score (at least 2 x --ctx tokens).")
     ],
@@ -72,6 +101,7 @@ def quant_kld(
 
     if threads < 1:
         raise UsageError(f"--threads {threads}: must be at least 1")
+    base, quant = _pair(files)
     found = compare_text(base, quant, text, ctx=ctx, chunks=chunks, threads=threads).as_json()
     if as_json:
         out.print_json(json.dumps(found))

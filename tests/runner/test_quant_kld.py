@@ -267,6 +267,15 @@ def test_cli_prints_the_statistics_as_json(ggufs: dict[str, Path]):
     assert set(found["quant"]["toolchain"]) == {"llama_cpp_python", "llama_cpp_commit", "build_flags_sha256"}
 
 
+def test_cli_finds_the_base_of_a_quantization_it_made(ggufs: dict[str, Path], tmp_path: Path):
+    args = ["--text", str(PROSE), "--ctx", "128", "--chunks", "2", "--json"]
+    code, alone = _cli("quant-kld", str(ggufs["flat.Q4_0"]), *args)
+    assert code == 0
+    code, both = _cli("quant-kld", str(ggufs["flat.F16"]), str(ggufs["flat.Q4_0"]), *args)
+    assert code == 0
+    assert json.loads(alone) == json.loads(both)
+
+
 def test_cli_refuses_bad_input_with_one_clear_error(
     ggufs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -284,6 +293,8 @@ def test_cli_refuses_bad_input_with_one_clear_error(
         ((base, quant, "--text", str(PROSE), "--threads", "0"), 2, "--threads 0"),
         ((base, str(PROSE), "--text", str(PROSE)), 1, "is not a GGUF file"),
         ((base, str(truncated), "--text", str(PROSE), "--ctx", "128"), 1, "llama.cpp could not load"),
+        ((str(truncated), "--text", str(PROSE)), 2, "its base is unknown"),
+        ((base, base, quant, "--text", str(PROSE)), 2, "not 3 files"),
     ]
     for args, code, message in cases:
         got, _ = _cli("quant-kld", *args)
