@@ -18,6 +18,7 @@ import pytest
 from receipts.cli import main
 from receipts.digests import digest_weights
 from receipts.keys import generate
+from receipts.quantization import FIDELITY_KEYS
 from receipts.sign import sign_receipt
 from receipts.trust import new_root
 from tests.models import tiny_smol
@@ -66,6 +67,13 @@ def test_a_native_quantization_is_run_signed_and_verified(
     assert table["Q4_K_M"]["file_bytes"] == os.path.getsize(q4)
     (entry,) = table["Q4_K_M"]["evaluated"].values()
     assert (entry["role"], entry["kind"]) == ("student@Q4_K_M", "llamacpp")
+    measured = results["quant_fidelity"]["student@Q4_K_M"]  # receipts run measured it against the F16 file
+    assert entry["fidelity"] == {key: measured[key] for key in FIDELITY_KEYS}
+    assert entry["fidelity"]["mean_kld"] > 0
+    if "flips" in measured:  # the run's student is the folder the Q4_K_M file was quantized from
+        assert entry["flips"] == {"against": "student"} | {
+            k: measured["flips"][k] for k in ("n", "lost", "gained")
+        }
 
     # the lineage edited in the signed bundle: the results no longer match their signed digest
     signed = next(bundle.glob("runs/*/results.json"))
