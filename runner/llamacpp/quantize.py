@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -318,14 +319,44 @@ def _publish(manifest: QuantizeManifest, cache: Path, out: Path, steps: tuple[St
     return Quantized(out / MANIFEST, manifest.model_dump(mode="json"), steps)
 
 
+MAX_MANIFEST = 1024 * 1024
+"""The largest quantize manifest read (32 outputs take about 4 KB)."""
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a small regular file reached without a symbolic link."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    hint = "re-run receipts quantize, or remove the manifest"
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        why = "is a symbolic link" if path.is_symlink() else f"cannot be read: {exc.strerror}"
+        raise InputError(f"the quantize manifest {why}", file=path, hint=hint) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a pipe, a device
+            raise InputError("the quantize manifest is not a regular file", file=path, hint=hint)
+        data = b""
+        while len(data) <= MAX_MANIFEST and (chunk := os.read(fd, MAX_MANIFEST + 1 - len(data))):
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_MANIFEST:
+        raise InputError(f"the quantize manifest is larger than {MAX_MANIFEST:,} bytes", file=path, hint=hint)
+    return data
+
+
 def read_manifest(path: Path) -> QuantizeManifest:
     """A quantize manifest, validated against its schema, each file and quantization listed once.
 
+    The file is read only if it is a regular file of at most `MAX_MANIFEST` bytes, not through a
+    symbolic link: a manifest sits beside files downloaded from anywhere, and a link to ``/dev/zero`` or
+    a pipe there would otherwise hang the run that reads it.
+
     Raises:
-        InputError: the file is missing, unreadable or not JSON.
+        InputError: the file is missing, not a regular file, too large, unreadable or not JSON.
         SchemaError: it does not conform to ``schema/quantize-manifest.schema.json``.
     """
-    manifest = QuantizeManifest.load(path)
+    manifest = QuantizeManifest.from_json_bytes(_read_regular(path), file=path)
     for what, values in (
         ("file", [e.file for e in manifest.outputs]),
         ("quant", [e.quant for e in manifest.outputs]),

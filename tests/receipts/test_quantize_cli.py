@@ -266,3 +266,37 @@ def test_the_library_checks_out_before_converting(world, tmp_path):
 
     with pytest.raises(UsageError, match="is a file"):
         quantize(model, ["Q8_0"], tmp_path / "file")
+
+
+@pytest.mark.parametrize("kind", ["link to /dev/zero", "pipe", "folder", "too large"])
+def test_a_manifest_that_is_not_a_small_regular_file_is_refused_without_reading_it(
+    first, tmp_path: Path, kind: str
+) -> None:
+    """A manifest sits beside downloaded files: a link to /dev/zero or a pipe must not hang the run."""
+    gguf = tmp_path / "x.gguf"
+    gguf.write_bytes((first[2] / "tiny.Q8_0.gguf").read_bytes())
+    manifest = tmp_path / "manifest.json"
+    if kind == "link to /dev/zero":
+        manifest.symlink_to("/dev/zero")
+    elif kind == "pipe":
+        os.mkfifo(manifest)
+    elif kind == "folder":
+        manifest.mkdir()
+    else:
+        manifest.write_bytes(b" " * (1024 * 1024 + 1))
+    message = {
+        "link to /dev/zero": "is a symbolic link",
+        "pipe": "is not a regular file",
+        "folder": "is not a regular file",
+        "too large": "larger than 1,048,576 bytes",
+    }[kind]
+    with pytest.raises(InputError, match=message):
+        lineage_of(gguf)
+
+
+def test_a_name_with_a_path_is_refused_before_any_work(world, capsys):
+    root, model = world
+    code, text = run(capsys, "quantize", model, "--to", "Q8_0", "--out", root / "never", "--name", "../x")
+    assert code == 2
+    assert "--name '../x' is not a plain file name" in text
+    assert not (root / "never").exists()
