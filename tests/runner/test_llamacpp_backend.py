@@ -29,7 +29,7 @@ from runner.llamacpp.backend import NativeBackend
 from runner.llamacpp.model import NativeModel
 from runner.llamacpp.quantize import Quantized, quantize
 from runner.llamacpp.toolchain import find
-from tests.models import smollm2_folder, tiny_smol
+from tests.models import smollm2_quantized, tiny_smol
 
 ROOT = Path(__file__).parents[2]
 MINIMAL = ROOT / "tests" / "data" / "pack_minimal"
@@ -485,7 +485,7 @@ def test_smollm2_q8_0_parity_with_the_dequantised_path(
     one whose reference top two choices are within that noise (0.112, 0.041 and 0.001 nats apart):
     one lost, one gained, one wrong either way.
     """
-    q = quantize(smollm2_folder(), ["Q8_0"], tmp_path / "q", base="F16")
+    q = smollm2_quantized(["Q8_0"], tmp_path / "q")
     gguf = q.file("Q8_0")
     argv = ["run", CAPITALS, "--teacher", f"gguf:{gguf}", "--student", f"llamacpp:{gguf}"]
     code = main([str(a) for a in [*argv, "--variant", "original", "--threads", "1", "--out", tmp_path / "r"]])

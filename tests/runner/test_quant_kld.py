@@ -213,10 +213,9 @@ def test_text_mode_within_llama_perplexitys_uncertainty_at_its_default_batch(
 @pytest.mark.slow
 def test_smollm2_f16_vs_q4_k_m_equals_llama_perplexity(tmp_path: Path):
     """SmolLM2-135M-Instruct F16 vs Q4_K_M: real distributions, where Δp and the top token move."""
-    from runner.llamacpp.quantize import quantize
-    from tests.models import smollm2_folder
+    from tests.models import smollm2_quantized
 
-    made = quantize(smollm2_folder(), ["F16", "Q4_K_M"], tmp_path / "smol")
+    made = smollm2_quantized(["F16", "Q4_K_M"], tmp_path / "smol")
     base, quant = made.file("F16"), made.file("Q4_K_M")
     ours = compare_text(base, quant, PROSE, ctx=CTX).stats.summary().as_dict()
     theirs = kl_divergence(base, quant, PROSE, ctx=CTX, work=tmp_path, batch=CTX)
