@@ -11,7 +11,6 @@ evaluated has no memory. Nothing here is prose from the card.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from receipts.metrics import diagnostics
@@ -35,10 +34,9 @@ def quant_rows(entry: VerifiedReceipt) -> list[dict[str, Any]]:
         packs = {}
         for pack_ref, evaluated in row.evaluated.items():
             results = runs.get(pack_ref)
-            role = evaluated.get("role") if isinstance(evaluated, Mapping) else None
-            if results is None or not isinstance(role, str):
+            if results is None:
                 continue
-            packs[results.pack.id] = pack_row(results, role)
+            packs[results.pack.id] = pack_row(results, evaluated.role)
         memory = [{k: point.get(k) for k in _MEMORY} for point in row.benched]
         rows.append({"quant": row.quant, "packs": packs, "memory": memory})
     return rows

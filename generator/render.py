@@ -52,7 +52,8 @@ from generator.label import label_view
 from generator.latency import latency_rows
 from generator.licence import index_fields, licence_view
 from generator.listings import is_tag_slug, listings, search_summary, table_row
-from generator.scorecard import FLOOR_SENTENCE, pack_cards, quantization_rows, raw_sections
+from generator.quantization import quantization_rows, quantization_sentences
+from generator.scorecard import FLOOR_SENTENCE, pack_cards, raw_sections
 from generator.similarity import similarity_section
 from generator.viewer import MAX_TEXT, ViewerPage, failure_mode_links, viewer_pages
 from generator.viewer import PAGE_ROWS as VIEWER_ROWS
@@ -384,8 +385,7 @@ def index_row(entry: VerifiedReceipt) -> dict[str, Any]:
         "evals": evals,
         "cost": _cost_points(entry.footprints),
         "quantization": [
-            {"quant": row.quant, "evaluated": row.evaluated, "benched": row.benched}
-            for row in predicate.quantization or []
+            row.model_dump(mode="json", exclude_unset=True) for row in predicate.quantization or []
         ],
         "gate": predicate.gate.verdict,
         "quants": quant_rows(entry),
@@ -582,6 +582,7 @@ class _CardPage:
             similarity=similarity_section(entry.results),  # issue #20 part 3
             floor_sentence=FLOOR_SENTENCE,
             quantization=quantization_rows(entry.predicate.quantization or []),
+            quantization_sentences=quantization_sentences(entry.predicate.quantization or []),
             latency_charts=latency,
             latency=latency_rows(entry.footprints),
             cost_chart=bool(cost_svg),

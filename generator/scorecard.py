@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from receipts.formats import Results
     from receipts.formats.results import Estimate, Metric
 
-__all__ = ["FLOOR_SENTENCE", "PackCard", "pack_cards", "quantization_rows", "raw_sections", "signed_number"]
+__all__ = ["FLOOR_SENTENCE", "PackCard", "pack_cards", "raw_sections", "signed_number"]
 
 FLOOR_SENTENCE = "no model scores above zero here; this pack says nothing about these models"
 """What a floor pack says in place of its tables (issue #19)."""
@@ -379,40 +379,3 @@ def _worded(value: Any) -> Any:
     if isinstance(value, str) and value in RETENTION_REASONS:
         return RETENTION_REASONS[value]
     return value
-
-
-def quantization_rows(quantization: Sequence[Any]) -> list[dict[str, Any]]:
-    """The predicate's quantization table as rows: quant, per-pack retention and score, memory, speed."""
-    rows = []
-    for q in quantization:
-        evaluated = [
-            {
-                "pack": pack,
-                "role": role_words(str(ev.get("role") or "student")),
-                "score": signed_number(_as_float(ev.get("score"))),
-                "retention": signed_number(_as_float(ev.get("retention"))),
-            }
-            for pack, ev in sorted(q.evaluated.items())
-            if isinstance(ev, Mapping)
-        ]
-        benched = [b for b in q.benched if isinstance(b, Mapping)]
-        rows.append(
-            {
-                "quant": q.quant,
-                "evaluated": evaluated,
-                "memory": [_gigabytes(b.get("peak_rss_bytes")) for b in benched],
-                "speed": [signed_number(b.get("decode_tps_p50"), 1) for b in benched],
-            }
-        )
-    return rows
-
-
-def _gigabytes(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "n/a"
-    return f"{value / 1e9:.2f} GB"
-
-
-def _as_float(value: Any) -> Any:
-    """A whole-number score (RFC 8785 writes 0.0 as 0) as a float, so it reads 0.000 like its neighbours."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value

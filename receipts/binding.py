@@ -12,7 +12,11 @@ against a *reference* model), but what it states must match:
 - **base**: when ``lineage.base.weights_digest`` is stated, every run's base is those weights.
 - **student**: when the receipt signs weights, every run's ``student`` and ``student@VARIANT`` is those
   weights (a ``fake:`` or served student is not them).
-- **footprints** measure the signed weights or a model the signed runs evaluated.
+- **footprints** measure the signed weights or a model the signed runs evaluated, or a quantization
+  of one of those (``extra.lineage.quantized_from``, recorded from a ``receipts quantize`` manifest).
+- **quantized students** (`lineage_problems`): a ``student@QUANT`` whose identity records a lineage was
+  quantized from its run's ``student`` (by digest), to the quantization its role names; with signed
+  weights, its lineage (not its own file digest) must lead to them.
 
 Digests compare by content: a card may give a single file's plain ``sha256sum`` where a run records the
 model_signing root of that one-file folder (``root = sha256(raw file digest)``); both name one file.
@@ -29,9 +33,20 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from receipts.formats import Card, Footprint, Results
     from receipts.formats.card import Teacher
+    from receipts.formats.footprint import BenchModel
+    from receipts.formats.quantize_manifest import QuantLineage
     from receipts.formats.results import ModelIdentity
 
-__all__ = ["describe", "evidence_problems", "matches_teacher", "publisher_problem", "same_weights"]
+__all__ = [
+    "describe",
+    "evidence_problems",
+    "lineage",
+    "lineage_problems",
+    "matches_teacher",
+    "publisher_problem",
+    "quantized_from",
+    "same_weights",
+]
 
 
 def same_weights(card_digest: str, run_digest: str | None) -> bool:
@@ -117,8 +132,78 @@ def _run_problems(name: str, card: Card, results: Results, weights_root: str | N
         (r, m) for r, m in sorted(results.models.items()) if r == "student" or r.startswith("student@")
     ]
     for role, model in students if weights_root else []:
-        if model.digest != weights_root:
+        source = quantized_from(model)
+        if source is not None and role != "student":
+            if source != weights_root:
+                yield (
+                    f"{name}: the run's {role} was quantized from {source}, not from the signed weights "
+                    f"{weights_root}"
+                )
+        elif model.digest != weights_root:
             yield f"{name}: the run's {role} is {describe(model)}, not the signed weights {weights_root}"
+
+
+def lineage(model: ModelIdentity | BenchModel) -> QuantLineage | None:
+    """The quantize lineage a model identity records (``extra.lineage``), typed; ``None`` when it has none.
+
+    Raises:
+        ValueError: ``extra.lineage`` is there but is not a `QuantLineage`.
+    """
+    from pydantic import ValidationError
+
+    from receipts.formats.quantize_manifest import QuantLineage
+
+    extra = getattr(model, "extra", None)
+    if extra is None and model.model_extra:
+        extra = model.model_extra.get("extra")
+    raw = extra.get("lineage") if isinstance(extra, Mapping) else None
+    if raw is None:
+        return None
+    try:
+        return QuantLineage.model_validate(raw, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        shown = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        raise ValueError(f"extra.lineage is not a quantize lineage ({shown})") from None
+
+
+def quantized_from(model: ModelIdentity | BenchModel) -> str | None:
+    """The digest a model's lineage says it was quantized from (``None``: no lineage, or a bad one)."""
+    try:
+        found = lineage(model)
+    except ValueError:
+        return None
+    return found.quantized_from if found else None
+
+
+def lineage_problems(runs: Sequence[tuple[str, Results]]) -> list[str]:
+    """Every ``student@QUANT`` whose recorded lineage does not lead to its run's ``student``, naming both.
+
+    A quantized student (``receipts quantize`` → ``llamacpp:``) records where it came from; the receipt
+    signs it as a quantization of *the* student only when that source is the run's ``student`` digest and
+    the quantization is the one its role names.
+    """
+    problems = []
+    for name, results in runs:
+        student = results.models.get("student")
+        for role, model in sorted(results.models.items()):
+            if not role.startswith("student@"):
+                continue
+            try:
+                found = lineage(model)
+            except ValueError as exc:
+                problems.append(f"{name}: models.{role}.{exc}")
+                continue
+            if found is None:
+                continue
+            if student is None or found.quantized_from != student.digest:
+                signed = student.digest if student is not None else "no student at all"
+                source = found.quantized_from
+                problems.append(
+                    f"{name}: {role} was quantized from {source}, but the run's student is {signed}"
+                )
+            if found.quant != role.partition("@")[2]:
+                problems.append(f"{name}: {role} records the lineage of a {found.quant} file")
+    return problems
 
 
 def evidence_problems(
@@ -137,7 +222,7 @@ def evidence_problems(
     allowed = known | ({weights_root} if weights_root else set())
     for name, footprint in footprints:
         digest = footprint.model.digest
-        if digest not in allowed:
+        if digest not in allowed and quantized_from(footprint.model) not in allowed:
             problems.append(
                 f"{name}: the footprint measured {digest}, which is neither the signed weights nor a model "
                 "the signed runs evaluated"

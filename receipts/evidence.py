@@ -9,7 +9,7 @@ from the signed files alone, every number a receipt claims:
   facts (`receipts.footprint.rederive_footprint`, the code ``receipts bench`` wrote them with);
 - each run summary and footprint summary the statement carries, from the file it summarises;
 - the statement's gate verdict (the card's overrides, cost from the footprints) and its quantization
-  table (`receipts.sign.signed_gate`, `receipts.sign.quantization_table`: the code that signed them).
+  table (`receipts.sign.signed_gate`, `receipts.quantization.quantization_table`: the code that signed them).
 
 Numbers compare within `receipts.derive.TOLERANCE`; anything else must be equal.
 """
@@ -125,7 +125,8 @@ def number_problems(
     predicate's order) with its examples log's bytes; ``footprints`` follow the predicate's order.
     """
     from receipts.derive import differences
-    from receipts.sign import quantization_table, signed_gate
+    from receipts.quantization import as_signed_before_21, quantization_table
+    from receipts.sign import signed_gate
 
     problems = []
     for entry, (results, examples) in zip(predicate["runs"], runs, strict=True):
@@ -137,8 +138,10 @@ def number_problems(
     gate = differences(predicate.get("gate"), signed_gate(card, typed_runs, typed_footprints), "gate")
     if gate:
         problems.append(_listed("the statement's gate", gate))
-    table = quantization_table(typed_runs, typed_footprints) or None
-    quantization = differences(predicate.get("quantization"), table, "quantization")
+    table = as_signed_before_21(
+        predicate.get("quantization"), quantization_table(typed_runs, typed_footprints)
+    )
+    quantization = differences(predicate.get("quantization"), table or None, "quantization")
     if quantization:
         problems.append(_listed("the statement's quantization table", quantization))
     return problems

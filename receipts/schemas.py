@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "licence-table": "receipts.licence-table/v1",
     "weights-manifest": "receipts.weights-manifest/v1",
     "overlap": "receipts.overlap/v1",
+    "quantize-manifest": "receipts.quantize-manifest/v1",
 }
 
 

@@ -32,7 +32,7 @@ import rfc8785
 
 from receipts import gate, licence_claims
 from receipts._version import __version__
-from receipts.binding import evidence_problems, matches_teacher
+from receipts.binding import evidence_problems, lineage_problems, matches_teacher
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
 from receipts.dsse import sign_envelope
@@ -41,6 +41,7 @@ from receipts.failure_modes import SignedPack, binding_problems, signed_packs
 from receipts.keys import PrivateKey
 from receipts.output import make_folder
 from receipts.paths import name_problem, tree_files
+from receipts.quantization import quantization_table
 from receipts.trust import format_time
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "Subject",
     "issued_at_default",
     "manifest_bytes",
+    "quantization_table",
     "sign_receipt",
     "signed_gate",
 ]
@@ -273,6 +275,13 @@ def _check_evidence(
     footprint_docs: Sequence[Footprint],
     weights_root: str | None,
 ) -> None:
+    wrong_lineage = lineage_problems([(run["results"], doc) for run, doc in zip(runs, run_docs, strict=True)])
+    if wrong_lineage:
+        raise InputError(
+            "a quantized student is not a quantization of the signed student: " + "; ".join(wrong_lineage),
+            hint="evaluate the GGUF files receipts quantize made from the student these runs evaluated, "
+            "with that student in the same run",
+        )
     problems = evidence_problems(
         card,
         [(run["results"], doc) for run, doc in zip(runs, run_docs, strict=True)],
@@ -327,74 +336,6 @@ def _declared_price(card: Card, teacher: ModelIdentity | None) -> float | None:
         if claim.price_per_1k_calls is not None and matches_teacher(claim, teacher):
             return claim.price_per_1k_calls.usd
     return None
-
-
-_DTYPE_QUANT = {"float32": "fp32", "bfloat16": "bf16"}
-
-
-def _quant_of(role: str, model: ModelIdentity) -> str:
-    variant = role.partition("@")[2]
-    if variant:
-        return variant
-    return model.runtime_quant or _DTYPE_QUANT.get(str(model.compute_dtype), "fp32")
-
-
-_BENCHED = (
-    "concurrency",
-    "status",
-    "verdict",
-    "peak_rss_bytes",
-    "peak_vram_bytes",
-    "weights_bytes_resident",
-    "ttft_p50_s",
-    "tpot_p50_s",
-    "decode_tps_p50",
-    "throughput_rps",
-)
-"""What the quantization table shows of each benched point (a footprint summary's ``by_quant`` entry)."""
-
-
-def quantization_table(runs: Sequence[Results], footprints: Sequence[Footprint]) -> list[dict[str, Any]]:
-    """Quantization survival: per student quantization, what it keeps next to what it costs.
-
-    Score and retention per pack come from the runs' ``student`` and ``student@VARIANT`` roles; memory
-    and speed from the footprints of the student's weights (matched by digest).
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    student_digest = None
-    for results in runs:
-        primary = results.primary_metric or ""
-        entry = (results.metrics or {}).get("all", {}).get(primary)
-        pack = f"{results.pack.id}@{results.pack.version}"
-        for role, model in results.models.items():
-            if role != "student" and not role.startswith("student@"):
-                continue
-            if role == "student":
-                student_digest = student_digest or model.digest
-            quant = _quant_of(role, model)
-            row = rows.setdefault(quant, {"quant": quant, "evaluated": {}, "benched": []})
-            score = entry.roles.get(role) if entry else None
-            kept = (entry.retention or {}).get(role) if entry else None
-            row["evaluated"][pack] = {
-                "role": role,
-                "metric": primary,
-                "score": score.value if score else None,
-                "retention": kept.value if kept else None,
-            }
-    for fp in footprints:
-        if student_digest is None or fp.model.digest != student_digest:
-            continue
-        for point in fp.summary.by_quant.values():
-            row = rows.setdefault(point.quant, {"quant": point.quant, "evaluated": {}, "benched": []})
-            row["benched"].append(
-                {
-                    "hw_class": fp.hardware.hw_class,
-                    "hardware": fp.hardware.label,
-                    **{k: getattr(point, k, None) for k in _BENCHED},
-                }
-            )
-    order = {"fp32": 0, "bf16": 1, "int8-dynamic": 2}
-    return sorted(rows.values(), key=lambda r: (order.get(r["quant"], 9), r["quant"]))
 
 
 @dataclass(frozen=True)

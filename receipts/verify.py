@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from receipts.binding import evidence_problems, publisher_problem
+from receipts.binding import evidence_problems, lineage_problems, publisher_problem
 from receipts.digests import digest_weights, sha256_bytes
 from receipts.documents import parse_json, parse_yaml, read_bytes
 from receipts.dsse import MAX_ENVELOPE_BYTES, Envelope, check_signatures, parse_envelope
@@ -295,6 +295,13 @@ def _check_bindings(
             "bindings",
             "the card contradicts the signed evidence: " + "; ".join(contradictions),
             hint="the card must name the models that were evaluated (or leave a role unstated)",
+        )
+    wrong_lineage = lineage_problems([(d.name, d.typed) for d in evaluated])
+    if wrong_lineage:
+        raise run.fail(
+            "bindings",
+            "quantization lineage: " + "; ".join(wrong_lineage),
+            hint="a student@QUANT must be quantized from its run's student; this receipt signs a false one",
         )
     packs = _check_failure_modes(run, statement, evaluated, files)
     manifest = None

@@ -20,6 +20,7 @@ fixture, every committed vector and their mutations. Read a document with ``Mode
     LicenceTable           licence-table     receipts/data/licences/v<N>.json
     ReproductionStatement  reproduction      the payload of a reproduction statement
     Overlap                overlap           overlap.json (receipts overlap)
+    QuantizeManifest       quantize-manifest manifest.json (receipts quantize)
     =====================  ================  =======================================
 
 Models load on first use (PEP 562): ``import receipts.formats`` does not import pydantic.
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from receipts.formats.manifest import WeightsManifest
     from receipts.formats.overlap import Overlap
     from receipts.formats.pack import PackDocument
+    from receipts.formats.quantize_manifest import QuantizeManifest
     from receipts.formats.reproduction import ReproductionStatement
     from receipts.formats.results import Results
     from receipts.formats.statement import Statement
@@ -53,6 +55,7 @@ __all__ = [
     "LicenceTable",
     "Overlap",
     "PackDocument",
+    "QuantizeManifest",
     "ReproductionStatement",
     "Results",
     "Statement",
@@ -69,6 +72,7 @@ _HOMES = {
     "receipts.formats.manifest": ("WeightsManifest",),
     "receipts.formats.overlap": ("Overlap",),
     "receipts.formats.pack": ("PackDocument",),
+    "receipts.formats.quantize_manifest": ("QuantizeManifest",),
     "receipts.formats.reproduction": ("ReproductionStatement",),
     "receipts.formats.results": ("Results",),
     "receipts.formats.statement": ("Statement",),

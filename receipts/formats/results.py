@@ -50,7 +50,7 @@ __all__ = [
     "Similarity",
 ]
 
-Role = Annotated[str, Field(pattern=r"^(teacher|base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
+Role = Annotated[str, Field(pattern=r"^(teacher|base|student|sft)(@[A-Za-z0-9._-]+)?$(?!\n)")]
 """A role name: teacher, base, student or sft, optionally ``@<variant>`` (``student@int8-dynamic``)."""
 
 
@@ -186,7 +186,7 @@ class Diagnostic(Open):
 
 # --- issue #20 parts 4 and 5 (seqkl): flips and sequence-level divergence ----------------------------
 
-NonTeacher = Annotated[str, Field(pattern=r"^(base|student|sft)(@[a-z0-9._-]+)?$(?!\n)")]
+NonTeacher = Annotated[str, Field(pattern=r"^(base|student|sft)(@[A-Za-z0-9._-]+)?$(?!\n)")]
 
 
 class FlipTest(Closed):

@@ -29,6 +29,9 @@ __all__ = [
     "LicenceRecord",
     "Predicate",
     "PredicateModel",
+    "QuantFidelity",
+    "QuantFlips",
+    "QuantizationEvaluated",
     "QuantizationRow",
     "RunEntry",
     "Signer",
@@ -128,12 +131,56 @@ class FootprintEntry(Closed):
     summary: JsonObject
 
 
+QuantizationCi = Annotated[list[float | None], Field(min_length=2, max_length=2)] | None
+"""``$defs/quantization_ci``: a 95% interval, or null."""
+Count = Annotated[Integer, Field(ge=0)]
+
+
+class QuantFidelity(Closed):
+    """Fidelity to the full-precision student in llama-perplexity's terms (mean KLD, same-top-token rate)."""
+
+    mean_kld: float | None
+    mean_kld_unc: float | None
+    same_top_rate: float | None
+    same_top_rate_unc: float | None
+
+
+class QuantFlips(Closed):
+    """Answers flipped on all items, against the full-precision student or the teacher."""
+
+    against: Literal["student", "teacher"]
+    n: Count
+    lost: Count
+    gained: Count
+
+
+class QuantizationEvaluated(Closed):
+    """``$defs/quantization_evaluated``: what one quantization scored and kept on one pack.
+
+    Receipts signed before issue #21 carry role, metric, score and retention only: the other keys may be
+    left out (``model_fields_set`` tells a key left out from one written as null).
+    """
+
+    role: str
+    metric: str
+    score: float | None
+    retention: float | None
+    kind: str | None = None
+    score_ci95: QuantizationCi = None
+    retention_ci95: QuantizationCi = None
+    retention_reason: str | None = None
+    fidelity: QuantFidelity | None = None
+    flips: QuantFlips | None = None
+
+
 class QuantizationRow(Closed):
     """Quantization survival for one student quantization: what it kept, what it costs."""
 
     quant: str
-    evaluated: JsonObject
+    evaluated: dict[str, QuantizationEvaluated]
     benched: list[JsonObject]
+    file_bytes: Count | None = None
+    quantized_from: Digest | None = None
 
 
 Reasons = list[str]

@@ -29,7 +29,7 @@ from receipts.errors import GateError, UsageError
 from receipts.formats._shared import Gate
 from receipts.gate import release_decision
 from receipts.output import check_folder
-from runner.backends.registry import split_spec
+from runner.backends.registry import ModelSpec, split_spec
 from runner.eval.config import RunConfig
 from runner.eval.judge import judge_run, judge_spec
 from runner.eval.loader import load_pack
@@ -68,8 +68,13 @@ class RunRequest:
     def roles(self) -> dict[str, str]:
         """Role name -> model spec; each ``--student-variant`` SPEC@VARIANT is role ``student@VARIANT``.
 
+        A ``llamacpp:FILE.gguf`` variant is named by its quantization (`runner.llamacpp.quantize.variant_of`):
+        ``student@Q4_K_M``.
+
         Raises:
-            UsageError: a student variant spec without ``@VARIANT``, or a malformed spec.
+            UsageError: a student variant spec without ``@VARIANT``, a malformed spec, two variants of
+                one name.
+            InputError: a ``llamacpp:`` file that is missing, not a GGUF, or contradicts its manifest.
         """
         roles = {"teacher": self.teacher, "student": self.student}
         if self.base:
@@ -77,14 +82,35 @@ class RunRequest:
         if self.sft:
             roles["sft"] = self.sft
         for spec in self.student_variants:
-            _, _, variant_name = split_spec(spec)
-            variant_name = variant_name.partition("?")[0] if variant_name else None  # ?chat_template=1
-            if not variant_name:
+            role = f"student@{_variant(spec)}"
+            if role in roles:
                 raise UsageError(
-                    f"--student-variant {spec}: no @VARIANT", hint="e.g. hf:models/student@int8-dynamic"
+                    f"--student-variant {spec} and --student-variant {roles[role]} are both role {role}",
+                    hint="pass each variant once; two files of one quantization need runs of their own",
                 )
-            roles[f"student@{variant_name}"] = spec
+            roles[role] = spec
         return roles
+
+
+def _variant(spec: str) -> str:
+    """The variant a ``--student-variant`` spec names: its ``@VARIANT``, or a ``llamacpp:`` file's quant.
+
+    Raises:
+        UsageError: no ``@VARIANT`` where one is needed, or a malformed spec.
+        InputError: a ``llamacpp:`` file that is missing, not a GGUF, or contradicts its manifest.
+    """
+    kind, _, location = spec.partition(":")
+    if kind == "llamacpp" and location:
+        from runner.backends.chat import split_option
+        from runner.llamacpp.quantize import variant_of
+
+        plain, _ = split_option(ModelSpec(spec, kind, location))
+        return variant_of(Path(plain.location), spec=spec)
+    _, _, variant_name = split_spec(spec)
+    variant_name = variant_name.partition("?")[0] if variant_name else None  # ?chat_template=1
+    if not variant_name:
+        raise UsageError(f"--student-variant {spec}: no @VARIANT", hint="e.g. hf:models/student@int8-dynamic")
+    return variant_name
 
 
 def run_command(request: RunRequest, *, console: Console, show_progress: bool) -> list[dict[str, Any]]:

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from receipts.digests import sha256_file
-from receipts.errors import InputError
+from receipts.errors import InputError, SchemaError
 from receipts.metrics.quant_kld import NllSums
 from runner.backends.paths import cache_root
 from runner.llamacpp.kld import ScoringModel, TokenStats, pack_base, token_stats
-from runner.llamacpp.quantize import MANIFEST, lineage_of
+from runner.llamacpp.quantize import MANIFEST, lineage_of, read_manifest
 
 __all__ = ["DECIMALS", "KINDS", "base_file", "measure", "quantized_roles", "score_texts"]
 
@@ -52,17 +52,16 @@ def base_file(quant: Path, lineage: Mapping[str, Any]) -> Path:
         InputError: neither holds a file with the manifest's base sha256.
     """
     try:
-        manifest = json.loads((quant.parent / MANIFEST).read_text("utf-8"))
-        want = str(manifest["base"]["sha256"])
-        beside = [quant.parent / str(e["file"]) for e in manifest["outputs"] if e["quant"] == lineage["base"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        manifest = read_manifest(quant.parent / MANIFEST)
+    except SchemaError as exc:
         raise InputError(
-            f"the quantize manifest does not name {quant.name}'s base: {exc!r}",
+            f"the quantize manifest does not name {quant.name}'s base: {exc.summary()}",
             file=quant.parent / MANIFEST,
             hint="re-run receipts quantize, or remove the manifest",
         ) from None
-    # a manifest is untrusted input: only a plain file name in the same folder is looked at
-    beside = [p for p in beside if p.parent == quant.parent and p.name not in ("", ".", "..")]
+    want = manifest.base.sha256.removeprefix("sha256:")
+    # a manifest is untrusted input: its schema admits only plain file names, looked at in its own folder
+    beside = [quant.parent / e.file for e in manifest.outputs if e.quant == lineage["base"]]
     chain = lineage["toolchain"]
     key = f"{chain['llama_cpp_commit']}-{chain['build_flags_sha256'][:12]}"
     source = str(lineage["quantized_from"]).removeprefix("sha256:")

@@ -117,7 +117,7 @@ def _signed_rows(verified: list[VerifiedReceipt], task: str) -> dict[tuple[str, 
 def _signed_figures(results: Any, evaluated: Any, quant: str) -> dict[str, str]:
     if evaluated is None:
         return {"score": f"not evaluated on {results.pack.id} at {quant}"}
-    role, metric = evaluated["role"], results.primary_metric
+    role, metric = evaluated.role, results.primary_metric
     entry = results.metrics["all"][metric]
     figures = {
         "score": f"{entry.roles[role].value:.3f} {metric}",

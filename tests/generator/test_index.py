@@ -36,7 +36,7 @@ def test_each_row_holds_its_own_roles_signed_numbers(entries: list[VerifiedRecei
             for pack, shown in row["packs"].items():
                 results = runs[pack]
                 metric = results.metrics["all"][results.primary_metric]
-                role = table[row["quant"]].evaluated[shown["pack"]]["role"]
+                role = table[row["quant"]].evaluated[shown["pack"]].role
                 assert shown["role"] == role
                 assert shown["score"] == metric.roles[role].value
                 assert shown["teacher"] == metric.roles["teacher"].value

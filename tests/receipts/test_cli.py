@@ -314,6 +314,7 @@ def test_usage_error_exit_2(capsys):
         ["sign"],
         ["verify"],
         ["overlap"],
+        ["quantize"],
     ],
 )
 def test_every_command_has_help_with_an_example(capsys, command):

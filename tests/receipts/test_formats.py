@@ -56,6 +56,7 @@ MODELS: dict[str, type[Document]] = {
         formats.ReproductionStatement,
         formats.LicenceTable,
         formats.Overlap,
+        formats.QuantizeManifest,
     )
 }
 
@@ -72,6 +73,7 @@ SOURCES = {
     "reproduction": ["tests/data/reproduction*.json"],
     "licence-table": ["receipts/data/licences/v*.json"],
     "overlap": ["tests/data/overlap*.json"],
+    "quantize-manifest": ["tests/data/quantize_manifest*.json"],
     # and the payload of every committed receipt
     "statement": ["tests/data/golden_statement.json", "tests/data/hostile/statement*.json"],
 }
