@@ -346,7 +346,7 @@ def _load_native(job: dict[str, Any], result: dict[str, Any]) -> NativeDecoder |
         rss_after_load_bytes=rss_bytes(),
         weights_bytes_resident=facts["weights_bytes"],
         params=facts["params"],
-        compute_dtype=job["variant"],  # llama.cpp's CPU kernels compute with the weights as stored
+        compute_dtype="native",  # llama.cpp computes with the stored types (as the llamacpp: identity says)
         runtime_quant=None,
         threads={"requested": threads, **facts["threads"]},
         llama_context=facts["context"],

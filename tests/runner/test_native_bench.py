@@ -29,6 +29,7 @@ from runner.llamacpp.timing import NativeDecoder
 from runner.llamacpp.toolchain import find
 from tests.models import tiny_smol
 
+ROOT = Path(__file__).parents[2]
 N, G = 48, 12
 SHORT = ["--min-duration", "0.3", "--min-calls", "15", "--warmups", "1"]
 SIZES = ["--prompt-tokens", str(N), "--new-tokens", str(G)]
@@ -55,9 +56,23 @@ def q8(quants: Quantized) -> Path:
 
 @pytest.fixture(scope="module")
 def native_footprint(q8: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("bench") / "footprint.json"
-    code = main(["bench", f"llamacpp:{q8}", *SHORT, *SIZES, "--max-context", "200", "--out", str(out)])
-    assert code == 0
+    """A short native bench, run as a command whose every process fails on importing torch."""
+    work = tmp_path_factory.mktemp("bench")
+    for name in ("torch", "transformers"):
+        (work / "blocked" / name).mkdir(parents=True)
+        (work / "blocked" / name / "__init__.py").write_text(f"raise ImportError('{name} is blocked')\n")
+    out = work / "footprint.json"
+    args = ["bench", f"llamacpp:{q8}", *SHORT, *SIZES, "--max-context", "200", "--out", str(out)]
+    path = os.pathsep.join([str(work / "blocked"), str(ROOT)])
+    done = subprocess.run(
+        [sys.executable, "-m", "receipts.cli", *args],
+        env=dict(os.environ, PYTHONPATH=path),  # the bench's worker processes inherit the blocker
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
     document: dict[str, Any] = json.loads(out.read_text())
     return document
 
@@ -87,6 +102,7 @@ def test_native_footprint_is_valid_and_carries_the_llamacpp_identity(
         "threadpool_poll": 50,
     }
     assert point["llama_cpp"] == find().identity
+    assert point["compute_dtype"] == "native"  # llama.cpp computes with the stored types
     assert point["llama_context"]["n_ctx"] >= N + G
     samples = point["samples"]
     assert point["calls"] == len(samples["e2e_s"]) >= 15
@@ -155,7 +171,7 @@ def test_a_worker_does_not_inherit_its_parents_peak_rss(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
-        env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2])),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     del ballast
     assert int(done.stdout) < 128 * 2**20  # the child's own high-water mark, not ours
@@ -168,7 +184,7 @@ def test_prefill_and_decode_agree_with_llama_bench_loosely(q8: Path, tmp_path: P
     hits one round's ratio, not the median of three.
     """
     chain = find()
-    sizes = ["-p", str(N), "-n", str(G), "-d", f"0,{N}", "-t", "1", "-r", "10"]
+    sizes = ["-p", str(N), "-n", str(G), "-d", f"0,{N}", "-t", "1", "-r", "5"]
     ratios: dict[str, list[float]] = {"prefill": [], "decode": []}
     for round_ in range(3):
         done = subprocess.run(
