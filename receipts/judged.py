@@ -29,7 +29,14 @@ import numpy as np
 from receipts.metrics import uncertainty
 from receipts.metrics.agreement import VERDICTS, kappa_estimate, parse_verdict
 
-__all__ = ["AGAINST", "JUDGED_METRICS", "MAX_RESAMPLED_PAIRS", "derive_judged", "identity_key"]
+__all__ = [
+    "AGAINST",
+    "JUDGED_METRICS",
+    "MAX_RESAMPLED_PAIRS",
+    "derive_judged",
+    "identity_key",
+    "judge_pack_problems",
+]
 
 AGAINST = {"teacher": "agreement", "gold": "correct"}
 """What each comparison is reported as: judged equivalent to the teacher's output, and to the gold answer."""
@@ -157,3 +164,43 @@ def derive_judged(
         by_role = {role: per[against] for role, per in verdicts.items() if against in per}
         out[metric] = _estimates(slices, by_role, seed, resamples)
     return out
+
+
+def judge_pack_problems(judge: Any, files: Mapping[str, str], judge_section: Any, *, where: str) -> list[str]:
+    """Why a run's signed judge set-up is not its pack's (the pack published in the bundle, or ``--pack``).
+
+    ``judge`` is the results' `receipts.formats.results.JudgeSetup` (None for a run without a judge),
+    ``files`` the pack's files (path -> sha256 hex, bound by the pack digest the run records), and
+    ``judge_section`` the pack's own ``judge`` section (`receipts.formats.pack.JudgeSection`; None when
+    pack.yaml has none or is not at hand). A publisher who edits a run's kappa threshold, rubric or
+    validation sample after the run — and signs — is caught here, since the pack digest binds the files.
+    """
+    if judge is None:
+        return []
+    problems = []
+    signed = [("rubric", judge.rubric.path, judge.rubric.sha256)]
+    if judge.validation is not None:
+        signed.append(("validation sample", judge.validation.path, judge.validation.sha256))
+    for what, path, sha in signed:
+        actual = files.get(path)
+        if actual is None:
+            problems.append(f"{where}: the judge {what} {path!r} is not a file of the pack")
+        elif actual != sha:
+            problems.append(f"{where}: the judge {what} {path!r} digests to {actual}, the run signed {sha}")
+    if judge_section is not None:
+        if judge_section.rubric != judge.rubric.path:
+            problems.append(
+                f"{where}: the pack's rubric is {judge_section.rubric!r}, the run's {judge.rubric.path!r}"
+            )
+        validation = judge.validation.path if judge.validation is not None else None
+        if (judge_section.validation or None) != validation:
+            problems.append(
+                f"{where}: the pack's validation sample is {judge_section.validation!r}, "
+                f"the run's {validation!r}"
+            )
+        if abs(float(judge_section.kappa_threshold) - float(judge.kappa_threshold)) > 1e-12:
+            problems.append(
+                f"{where}: the run's kappa threshold {judge.kappa_threshold:g} is not the pack's "
+                f"{judge_section.kappa_threshold:g}"
+            )
+    return problems

@@ -17,10 +17,10 @@ licences permit redistribution is one decision, `pack_redistributable`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from receipts.digests import digest_weights, root_of
 from receipts.documents import load_document, parse_json, parse_yaml
@@ -33,10 +33,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DATA_SUFFIXES",
     "PackFiles",
+    "judge_problems",
     "manifest_name",
     "manifest_problems",
     "pack_file_name",
     "pack_redistributable",
+    "published_judge_problems",
     "published_pack_problem",
     "read_pack",
     "split_pack_file",
@@ -99,6 +101,7 @@ class PackFiles:
     digests: Mapping[str, str]
     published: Mapping[str, bytes]
     withheld: tuple[str, ...]
+    judge: Any = None  # pack.yaml's judge section (receipts.formats.pack.JudgeSection), if any
 
 
 def read_pack(folder: Path) -> PackFiles:
@@ -132,8 +135,50 @@ def read_pack(folder: Path) -> PackFiles:
             )
         published[path] = read_regular(folder, path, limit=MAX_PACK_FILE_BYTES)
     return PackFiles(
-        pack.id, pack.version, pack.license, digest.root, digest.files, published, tuple(withheld)
+        pack.id, pack.version, pack.license, digest.root, digest.files, published, tuple(withheld), pack.judge
     )
+
+
+def judge_problems(pack: PackFiles, runs: Sequence[tuple[str, Any]]) -> list[str]:
+    """Each judged run of ``pack`` (by digest) against the pack's judge files and section.
+
+    ``runs``: (name, `receipts.formats.Results`). See `receipts.judged.judge_pack_problems`.
+    """
+    from receipts.judged import judge_pack_problems
+
+    problems = []
+    for name, results in runs:
+        if results.pack.digest == f"sha256:{pack.root}":
+            problems += judge_pack_problems(results.judge, pack.digests, pack.judge, where=name)
+    return problems
+
+
+def published_judge_problems(files: Mapping[str, bytes], runs: Sequence[tuple[str, Any]]) -> list[str]:
+    """`judge_problems` for each pack a bundle publishes (its manifest, and pack.yaml when published).
+
+    ``files`` are the verified subject bytes, whose pack manifests `published_pack_problem` has checked.
+    """
+    from receipts.formats import PackDocument, WeightsManifest
+
+    problems = []
+    for name, results in runs:
+        manifest_file = manifest_name(results.pack.id)
+        if results.judge is None or manifest_file not in files:
+            continue
+        manifest = WeightsManifest.parse(
+            parse_json(files[manifest_file], file=manifest_file), file=manifest_file
+        )
+        if manifest.root != results.pack.digest:
+            continue
+        yaml_name = pack_file_name(results.pack.id, "pack.yaml")
+        section = None
+        if yaml_name in files:
+            section = PackDocument.parse(parse_yaml(files[yaml_name], file=yaml_name), file=yaml_name).judge
+        digests = {k: v.removeprefix("sha256:") for k, v in manifest.files.items()}
+        root = manifest.root.removeprefix("sha256:")
+        pack = PackFiles(results.pack.id, results.pack.version, "", root, digests, {}, (), section)
+        problems += judge_problems(pack, [(name, results)])
+    return problems
 
 
 def published_pack_problem(statement: Statement, files: Mapping[str, bytes]) -> str | None:

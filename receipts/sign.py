@@ -135,7 +135,13 @@ class _Bundle:
 
 def _add_packs(bundle: _Bundle, folders: Sequence[Path], run_docs: Sequence[Results], publish: bool) -> None:
     """Each given pack folder: held to a run's pack digest, and published when its licence permits it."""
-    from receipts.packfiles import manifest_name, pack_file_name, pack_redistributable, read_pack
+    from receipts.packfiles import (
+        judge_problems,
+        manifest_name,
+        pack_file_name,
+        pack_redistributable,
+        read_pack,
+    )
 
     used = {r.pack.digest.removeprefix("sha256:"): r.pack for r in run_docs}
     for folder in folders:
@@ -146,6 +152,13 @@ def _add_packs(bundle: _Bundle, folders: Sequence[Path], run_docs: Sequence[Resu
                 f"pack folder digests to sha256:{pack.root} ({pack.id}@{pack.version}), which no --run used",
                 file=folder,
                 hint="pass the pack folder each run was made with (receipts run records its digest)",
+            )
+        judged = judge_problems(pack, [(f"the {r.pack.id} run", r) for r in run_docs])
+        if judged:
+            raise InputError(
+                "; ".join(judged),
+                file=folder,
+                hint="a run's judge set-up (rubric, validation, kappa threshold) must be its pack's; re-run",
             )
         subject = f"pack:{pack.id}@{pack.version}"
         allowed, why = pack_redistributable(pack.license)

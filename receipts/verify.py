@@ -306,11 +306,14 @@ def _check_bindings(
         total = root_of({k: v.removeprefix("sha256:") for k, v in manifest.files.items()})
         if manifest.root != f"sha256:{total}" or total != weights.digest.sha256:
             raise run.fail("bindings", "weights manifest does not add up to the signed weights digest")
-    from receipts.packfiles import published_pack_problem
+    from receipts.packfiles import published_judge_problems, published_pack_problem
 
     problem = published_pack_problem(statement, files)
     if problem:
         raise run.fail("bindings", problem, hint="the published pack is not the one the runs used; re-sign")
+    judged = published_judge_problems(files, [(d.name, d.typed) for d in evaluated])
+    if judged:
+        raise run.fail("bindings", "; ".join(judged), hint="a run's judge set-up must be its pack's; re-run")
     overlap = _check_overlap(run, statement, files, packs)
     bound = "pack, weights manifest and overlap check" if overlap else "pack and weights manifest"
     run.ok("bindings", f"card, runs, footprints, {bound} agree with the statement")
@@ -427,18 +430,24 @@ def _check_model_sig(
         raise run.fail("model.sig", exc.summary(), hint=exc.hint) from None
 
 
-def _check_pack(run: _Run, subjects: Sequence[Subject], pack: Path | None) -> None:
+def _check_pack(run: _Run, subjects: Sequence[Subject], pack: Path | None, evidence: _Evidence) -> None:
+    from receipts.packfiles import judge_problems, read_pack
+
     packs = list(_by_kind(subjects, "pack"))
     if pack is None:
         detail = "not checked (pass --pack DIR)" if packs else "not checked (no run attached)"
         run.skip("pack", detail)
         return
     try:
-        actual = digest_weights(pack).root
+        files = read_pack(pack)
     except InputError as exc:  # a missing folder, or a symbolic link in it (refused, as for weights)
         raise run.fail("pack", exc.summary(), hint=exc.hint) from None
+    actual = files.root
     if not any(s.digest.sha256 == actual for s in packs):
         raise run.fail("pack", f"pack folder digests to sha256:{actual}, which no run used")
+    judged = judge_problems(files, [(d.name, d.typed) for d in evidence.results])
+    if judged:
+        raise run.fail("pack", "; ".join(judged), hint="a run's judge set-up must be its pack's; re-run")
     run.ok("pack", f"sha256:{actual}")
 
 
@@ -604,7 +613,7 @@ def verify_receipt(
         if t.unusable_reason(issued, allow_retired=allow_retired) is None
     }
     _check_model_sig(run, usable, evidence.manifest, model_sig)
-    _check_pack(run, statement.subject, pack)
+    _check_pack(run, statement.subject, pack, evidence)
     verified = VerifiedReceipt(
         path=receipt,
         envelope=data,

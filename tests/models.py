@@ -72,7 +72,7 @@ def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2, pad: bool = True
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
     )
-    tokenizer = transformers.PreTrainedTokenizerFast(
+    tokenizer = transformers.PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         unk_token="<unk>",
         bos_token="<s>",

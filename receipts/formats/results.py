@@ -59,7 +59,7 @@ class ModelIdentity(Open):
     spec: str
     digest: Omittable[Digest] = None
     endpoint: Omittable[str] = None
-    kind: Omittable[Literal["hf", "gguf", "openai", "replay", "fake"]] = None
+    kind: Omittable[Literal["hf", "gguf", "llamacpp", "openai", "replay", "fake"]] = None
     storage_quant: Omittable[str] = None
     compute_dtype: Omittable[str] = None
     runtime_quant: Omittable[str] = None

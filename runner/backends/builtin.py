@@ -1,7 +1,8 @@
 """The backends receipts ships, registered by spec prefix (DESIGN §3).
 
 Each factory imports its backend module when a spec of its kind is loaded: ``hf:``/``gguf:`` models
-read their identity from their files and import torch only on their first model call.
+read their identity from their files and import torch only on their first model call; ``llamacpp:``
+models read theirs from the GGUF and open llama.cpp only on their first model call.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from runner.backends.base import Backend
 from runner.backends.registry import ModelSpec, backend
 
-__all__ = ["fake", "gguf", "hf", "openai", "replay"]
+__all__ = ["fake", "gguf", "hf", "llamacpp", "openai", "replay"]
 
 
 @backend("hf", example="hf:DIR", variants=True)
@@ -36,6 +37,19 @@ def gguf(spec: ModelSpec) -> Backend:
 
     plain, chat = split_option(spec)
     return LocalModel(spec.text, plain.kind, plain.location, plain.variant, chat=chat)
+
+
+@backend("llamacpp", example="llamacpp:FILE.gguf")
+def llamacpp(spec: ModelSpec) -> Backend:
+    """``llamacpp:FILE.gguf[?chat_template=1]``: a GGUF run by llama.cpp itself (not dequantised).
+
+    ``?chat_template=1`` poses every prompt through the GGUF's ``tokenizer.chat_template``.
+    """
+    from runner.backends.chat import split_option
+    from runner.llamacpp.backend import NativeBackend
+
+    plain, chat = split_option(spec)
+    return NativeBackend(spec.text, plain.location, chat=chat)
 
 
 @backend("openai", example="openai:URL#MODEL")

@@ -41,8 +41,10 @@ _TOKENIZER_FILES = (
 )
 
 
-def gguf_storage_quant(path: Path) -> str:
+def gguf_storage_quant(path: Path, reader: Any = None) -> str:
     """The dominant tensor type of a GGUF file (the file's ``general.file_type`` when present).
+
+    ``reader``: the file's ``gguf.GGUFReader`` when the caller has one open already.
 
     Raises:
         MissingDependency: the ``gguf`` package is not installed.
@@ -50,11 +52,12 @@ def gguf_storage_quant(path: Path) -> str:
     with requires("runner", "reading a GGUF file"):
         import gguf
 
-    reader = gguf.GGUFReader(str(path))
+    reader = reader if reader is not None else gguf.GGUFReader(str(path))
     field = reader.fields.get("general.file_type")
     if field is not None:
         value = int(field.parts[field.data[0]][0])
-        names = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 15: "Q4_K_M"}
+        # llama.cpp's file types (MOSTLY_Q4_K_M -> Q4_K_M); GUESSED means "not recorded"
+        names = {t.value: t.name.split("_", 1)[1] for t in gguf.LlamaFileType if t.name != "GUESSED"}
         if value in names:
             return names[value]
     counts: dict[str, int] = {}

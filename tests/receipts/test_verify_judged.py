@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from receipts.cli import main
+from receipts.errors import InputError
 from receipts.keys import generate
 from receipts.sign import sign_receipt
 from receipts.trust import new_root
@@ -110,3 +111,61 @@ def test_a_forged_validation_is_caught(world: dict[str, Any], capsys: pytest.Cap
     assert (
         "min_judged_agreement fail: judge not validated: the validation sample was judged by another" in text
     )
+
+
+def _lower_threshold(results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    # a consistent forgery: the run's threshold and the certificate derived from it both say 0.3
+    results["judge"]["kappa_threshold"] = 0.3
+    results["judged"]["certificate"]["threshold"] = 0.3
+
+
+def test_a_threshold_that_is_not_the_packs_is_caught_against_the_pack(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = _signed(world, "threshold", _lower_threshold)
+    # re-derivation alone cannot see it: every number follows from the signed (forged) set-up
+    code, text = _verify(capsys, world, bundle)
+    assert code == 0, text
+    code = main(
+        ["verify", str(bundle), "--trust-root", str(world["tmp"] / "trust.json"), "--pack", str(judging.PACK)]
+    )
+    text = capsys.readouterr().out
+    assert code == 4, text
+    assert "the run's kappa threshold 0.3 is not the pack's 0.6" in text
+
+
+def test_sign_refuses_a_run_whose_judge_set_up_is_not_its_packs(world: dict[str, Any]) -> None:
+    run = world["tmp"] / "run-threshold"  # written by the test above or here
+    if not run.exists():
+        _signed(world, "threshold", _lower_threshold)
+    with pytest.raises(InputError, match=r"kappa threshold 0\.3 is not the pack's 0\.6"):
+        sign_receipt(CARD, [world["key"]], world["tmp"] / "refused", runs=[run], packs=[judging.PACK])
+    assert list((world["tmp"] / "refused").iterdir()) == []  # no bundle, not even a staging folder
+
+
+def test_a_published_pack_catches_a_run_whose_rubric_is_not_the_packs(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = "3" * 64
+
+    def forge(results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        for part in (results["judge"]["rubric"], results["judge"]["validation"]):
+            part["sha256" if part is results["judge"]["rubric"] else "rubric_sha256"] = other
+        results["judged"]["certificate"]["rubric_sha256"] = other
+
+    _signed(world, "rubric-unpublished", forge)  # leaves the forged run in run-rubric-unpublished/
+    # a hand-made statement: sign's own check switched off, the pack published in the bundle
+    monkeypatch.setattr("receipts.packfiles.judge_problems", lambda pack, runs: [])
+    bundle = sign_receipt(
+        CARD,
+        [world["key"]],
+        world["tmp"] / "rubric",
+        runs=[world["tmp"] / "run-rubric-unpublished"],
+        packs=[judging.PACK],
+    )
+    assert (bundle / "packs" / "judge-capitals" / "pack.yaml").is_file()
+    monkeypatch.undo()
+    code, text = _verify(capsys, world, bundle)
+    assert code == 4, text
+    assert "the judge rubric 'judge/rubric.txt' digests to" in text
+    assert f"the run signed {other}" in text

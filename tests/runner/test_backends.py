@@ -52,7 +52,7 @@ def test_bad_specs_are_usage_errors(spec: str) -> None:
 
 
 def test_builtin_backends_are_registered_in_the_order_usage_errors_name_them() -> None:
-    assert kinds() == ("hf", "gguf", "openai", "replay", "fake")
+    assert kinds() == ("hf", "gguf", "llamacpp", "openai", "replay", "fake")
 
 
 def test_a_registered_backend_loads_by_its_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
