@@ -1,11 +1,10 @@
 """The ``llamacpp:FILE`` target of `receipts bench`: a GGUF measured through llama.cpp itself (issue #21).
 
 The parent process reads what identifies the file — without torch and without loading it — and the
-worker (`runner.bench.worker`) drives it with `runner.llamacpp.timing`. The identity is the one the
-``llamacpp:`` backend records, so the quantization table joins a footprint to the runs of the same file:
-the file's weights digest, its storage quantization, kind ``llamacpp``, ``extra.runtime`` (the llama.cpp
-build: `runner.llamacpp.toolchain.Toolchain.identity`) and ``extra.lineage`` (`lineage_of`) when
-``receipts quantize`` wrote the file.
+worker (`runner.bench.worker`) drives it with `runner.llamacpp.timing`. The identity is the
+``llamacpp:`` backend's own (`runner.llamacpp.identity.native_identity`: the weights digest ``gguf:``
+records for the same file, the file type, the GGUF's tokenizer digest, parameters, ``extra.runtime``,
+``extra.lineage``), so the quantization table joins a footprint to the runs of the same file.
 
 The point's quantization is the file's own: the quantize manifest's name for it, else the GGUF's file
 type. ``--quant`` does not apply (the file is the quantization), and llama.cpp is built for the CPU and
@@ -14,18 +13,13 @@ serves one request at a time here, so ``--device cuda`` and ``--concurrency`` ab
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from receipts.digests import digest_weights
-from receipts.errors import InputError, UsageError
+from receipts.errors import UsageError
 from runner.backends.base import ModelIdentity
-from runner.backends.local import gguf_storage_quant
 from runner.bench.plan import BenchConfig
-from runner.llamacpp.model import check_gguf
-from runner.llamacpp.quantize import lineage_of
-from runner.llamacpp.toolchain import find
+from runner.llamacpp.identity import native_identity
 
 __all__ = ["KIND", "NativeTarget", "native_target"]
 
@@ -43,34 +37,17 @@ class NativeTarget:
 
 
 def native_target(config: BenchConfig, location: str) -> NativeTarget:
-    """Check the file and the settings, and read the file's identity and quantization.
+    """Check the settings and the file, and read the file's identity and quantization.
 
     Raises:
         UsageError: ``--quant``, ``--device cuda`` or ``--concurrency`` above 1 with a llamacpp: file.
-        InputError: the file is missing, not a GGUF, unreadable, or llama.cpp is not built here.
+        InputError: the file is missing, not a GGUF, unreadable, its quantize manifest contradicts it,
+            or llama.cpp is not built here.
     """
     _check_settings(config)
-    path = check_gguf(Path(location).expanduser(), spec=config.spec)
-    try:
-        storage_quant = gguf_storage_quant(path)
-    except (ValueError, IndexError, KeyError, struct.error, OSError) as exc:
-        raise InputError(
-            f"model spec {config.spec!r}: {path} is not a readable GGUF file ({exc})",
-            file=path,
-            hint="the file is truncated or corrupt: convert it again (receipts quantize) or fetch it again",
-        ) from exc
-    lineage = lineage_of(path)
-    extra: dict[str, object] = {"runtime": find().identity}
-    if lineage is not None:
-        extra["lineage"] = lineage
-    identity = ModelIdentity(
-        spec=config.spec,
-        kind=KIND,
-        digest="sha256:" + digest_weights(path).root,
-        storage_quant=storage_quant,
-        extra=extra,
-    )
-    quant = str(lineage["quant"]) if lineage else storage_quant
+    identity, path, _ = native_identity(config.spec, location)
+    lineage = identity.extra.get("lineage")
+    quant = str(lineage["quant"]) if lineage else str(identity.storage_quant)
     return NativeTarget(path, identity, quant, replace(config, quants=(quant,)))
 
 

@@ -23,6 +23,7 @@ from receipts.cli import main
 from receipts.digests import digest_weights
 from receipts.footprint import rederive_footprint
 from receipts.formats import Footprint
+from runner.llamacpp.identity import native_identity
 from runner.llamacpp.model import NativeModel
 from runner.llamacpp.quantize import Quantized, lineage_of, quantize
 from runner.llamacpp.timing import NativeDecoder
@@ -89,6 +90,14 @@ def test_native_footprint_is_valid_and_carries_the_llamacpp_identity(
     assert model["storage_quant"] == "Q8_0"
     assert model["extra"]["runtime"] == find().identity
     assert model["extra"]["lineage"] == lineage_of(q8)
+    identity, _, _ = native_identity(f"llamacpp:{q8}", str(q8))  # what a llamacpp: run records
+    assert [model[k] for k in ("digest", "storage_quant", "tokenizer", "params", "extra")] == [
+        identity.digest,
+        identity.storage_quant,
+        identity.tokenizer,
+        identity.params,
+        identity.extra,
+    ]
     assert model["file_bytes"] == model["loaded_from_bytes"] == q8.stat().st_size  # llama.cpp maps the file
     assert fp["settings"]["quants"] == ["Q8_0"]  # the file's own quantization
     assert fp["hardware"]["fingerprint"]["llama_cpp"] == find().identity
