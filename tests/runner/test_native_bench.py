@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -189,12 +188,14 @@ def test_a_worker_does_not_inherit_its_parents_peak_rss(tmp_path: Path) -> None:
 def test_prefill_and_decode_agree_with_llama_bench_loosely(q8: Path, tmp_path: Path) -> None:
     """Labelled tolerant parity: within ±40% of llama-bench (pp N at depth 0; tg G at depth N).
 
-    Three rounds, each a llama-bench run then a receipts bench, so a burst of load on a shared machine
-    hits one round's ratio, not the median of three.
+    Three rounds, each a llama-bench run then a receipts bench; compared are the fastest repetition
+    and the fastest call of each side over the rounds, which a burst of other work on a shared machine
+    slows only where it lands (bench/README.md: a process there runs at a whole core or at half of one).
     """
     chain = find()
     sizes = ["-p", str(N), "-n", str(G), "-d", f"0,{N}", "-t", "1", "-r", "5"]
-    ratios: dict[str, list[float]] = {"prefill": [], "decode": []}
+    ours: dict[str, list[float]] = {"prefill": [], "decode": []}
+    theirs: dict[str, list[float]] = {"prefill": [], "decode": []}
     for round_ in range(3):
         done = subprocess.run(
             [str(chain.tool("llama-bench")), "-m", str(q8), *sizes, "-o", "json"],
@@ -205,21 +206,24 @@ def test_prefill_and_decode_agree_with_llama_bench_loosely(q8: Path, tmp_path: P
             check=True,
         )
         rows = json.loads(done.stdout)
+        theirs["prefill"] += _rates(rows, N, 0, 0)
+        theirs["decode"] += _rates(rows, 0, G, N)
         out = tmp_path / f"round{round_}.json"
         bench = ["bench", f"llamacpp:{q8}", "--min-duration", "0", "--min-calls", "11", "--warmups", "1"]
         assert main([*bench, *SIZES, "--no-context-search", "--out", str(out)]) == 0
-        metrics = json.loads(out.read_text())["points"][0]["metrics"]
-        ratios["prefill"].append(metrics["prefill_tps"]["p50"] / _median_ts(rows, N, 0, 0))
-        ratios["decode"].append(metrics["decode_tps"]["p50"] / _median_ts(rows, 0, G, N))
-    for name, values in ratios.items():
-        ratio = statistics.median(values)
-        assert 1 - PARITY_TOLERANCE < ratio < 1 + PARITY_TOLERANCE, (name, values)
+        samples = json.loads(out.read_text())["points"][0]["samples"]
+        calls = list(zip(samples["token_times_s"], samples["e2e_s"], strict=True))
+        ours["prefill"] += [N / times[0] for times, _ in calls]
+        ours["decode"] += [(G - 1) / (e2e - times[0]) for times, e2e in calls]
+    for name in ("prefill", "decode"):
+        ratio = max(ours[name]) / max(theirs[name])
+        assert 1 - PARITY_TOLERANCE < ratio < 1 + PARITY_TOLERANCE, (name, ratio)
 
 
-def _median_ts(rows: list[dict[str, Any]], prompt: int, gen: int, depth: int) -> float:
-    """llama-bench's tokens per second for one test, as the median of its repetitions."""
+def _rates(rows: list[dict[str, Any]], prompt: int, gen: int, depth: int) -> list[float]:
+    """llama-bench's tokens per second for one test, one value per repetition."""
     (row,) = [r for r in rows if (r["n_prompt"], r["n_gen"], r["n_depth"]) == (prompt, gen, depth)]
-    return statistics.median(1e9 * (prompt + gen) / ns for ns in row["samples_ns"])
+    return [1e9 * (prompt + gen) / ns for ns in row["samples_ns"]]
 
 
 @pytest.mark.parametrize(
