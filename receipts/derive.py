@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from receipts import derive_seqkl, gate
+from receipts import derive_quant, derive_seqkl, gate
 from receipts.errors import InputError
 from receipts.judged import derive_judged
 from receipts.metrics import calibration, diagnostics, fidelity, retention, uncertainty
@@ -74,8 +74,9 @@ DERIVED = (
 
 OPTIONAL = frozenset({"flips", "sequence_divergence"})
 """Sections results signed before issue #20 do not have: `rederive` checks them only where signed."""
-OPTIONAL_DERIVED = ("judged",)
-"""Sections computed from the rows only for some runs: ``judged`` where a judge ran (issue #20 part 2)."""
+OPTIONAL_DERIVED = ("judged", "quant_fidelity")
+"""Sections computed from the rows only for some runs: ``judged`` where a judge ran (issue #20 part 2),
+``quant_fidelity`` where a role is a llama.cpp quantization with its base (issue #21)."""
 
 MAX_RESAMPLES = 100_000
 MAX_SLICES = 10_000
@@ -565,6 +566,12 @@ def derive_results(
     if found is not None:
         results["similarity"] = found
     # --- end similarity ---
+    originals = [i.key for i in usable if i.variant == ORIGINAL]  # issue #21: quantization vs its base
+    quant = derive_quant.quant_fidelity_section(
+        originals, scored, header, resamples=facts.bootstrap_resamples, seed=facts.seed
+    )
+    if quant:
+        results["quant_fidelity"] = quant
     results["gate"] = _gate(results, facts)
     results["diagnostics"] = _diagnostics(results)
     results["summary"] = _summary(results)

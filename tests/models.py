@@ -8,7 +8,14 @@ because its ``__init__`` imports ``llm``).
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runner.llamacpp.quantize import Quantized
 
 WORDS = [
     "Question",
@@ -99,13 +106,47 @@ def tiny_llama(folder: Path, *, seed: int = 0, layers: int = 2, pad: bool = True
     return folder
 
 
+def shared_models() -> Path:
+    """Where tests keep real models they convert, across modules and runs (``$RECEIPTS_TEST_MODELS``).
+
+    Conversions are deterministic and keyed by their inputs' digests (the dequantised SmolLM2 by the GGUF's
+    sha256, quantizations by the source weights and the llama.cpp build), so sharing them is safe; no
+    model *outputs* are kept here (tests that run models keep those in their own ``RECEIPTS_CACHE``).
+    Without it each test module that isolates its cache paid ~60 s to convert SmolLM2 again.
+    """
+    return Path(os.environ.get("RECEIPTS_TEST_MODELS") or Path.home() / ".cache" / "receipts-test-models")
+
+
+@contextmanager
+def _converting_into_shared_models() -> Iterator[None]:
+    old = os.environ.get("RECEIPTS_CACHE")
+    os.environ["RECEIPTS_CACHE"] = str(shared_models())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("RECEIPTS_CACHE", None)
+        else:
+            os.environ["RECEIPTS_CACHE"] = old
+
+
 def smollm2_folder() -> Path:
-    """SmolLM2-135M-Instruct dequantised from its wheel's GGUF into the runner's cache (fp32 safetensors)."""
+    """SmolLM2-135M-Instruct dequantised from its wheel's GGUF (fp32 safetensors), in `shared_models`."""
     from runner.backends.local import local_identity
 
     path = smollm2_gguf()
-    _, folder = local_identity(f"gguf:{path}", "gguf", str(path), None)
+    with _converting_into_shared_models():
+        _, folder = local_identity(f"gguf:{path}", "gguf", str(path), None)
     return folder
+
+
+def smollm2_quantized(quants: Sequence[str], out: Path) -> Quantized:
+    """`smollm2_folder` through llama.cpp's converter and quantizer into ``out`` (converted once, shared)."""
+    from runner.llamacpp.quantize import quantize
+
+    folder = smollm2_folder()
+    with _converting_into_shared_models():
+        return quantize(folder, quants, out, base="F16")
 
 
 def tiny_smol(folder: Path, *, seed: int = 0, layers: int = 2, hidden: int = 256) -> Path:

@@ -8,6 +8,7 @@ print; heavy libraries are imported inside them, so ``receipts --help`` stays fa
 
 from receipts.cli import keys, validate, sign, run, bench, overlap, catalog, verify, trust, export  # noqa: F401, I001
 from receipts.cli import pack  # noqa: F401  (lm-eval import, issue #20)
+from receipts.cli import quant_kld  # noqa: F401  (llama.cpp quantization fidelity, issue #21)
 from receipts.cli.app import app, entry, main
 
 __all__ = ["app", "entry", "main"]

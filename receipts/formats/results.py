@@ -42,6 +42,7 @@ __all__ = [
     "McNemar",
     "Metric",
     "ModelIdentity",
+    "QuantFidelity",
     "Results",
     "Retention",
     "SeqEstimate",
@@ -325,6 +326,43 @@ class Similarity(Closed):
 # --- end similarity ---
 
 
+# --- quant fidelity (issue #21): each llama.cpp quantization against its full-precision base ---
+
+
+class QuantFlips(FlipCounts):
+    """The answers a quantization lost and gained against the full-precision student it was made from."""
+
+    against: Literal["student"]
+
+
+class QuantFidelity(Closed):
+    """``quant_fidelity.<role>``: llama-perplexity's KL-divergence statistics against the role's base GGUF."""
+
+    base: JsonObject
+    tokens: Annotated[Integer, Field(ge=1)]
+    items: Annotated[Integer, Field(ge=1)]
+    missing: Count
+    mean_kld: float
+    mean_kld_unc: float | None
+    kld_median: float
+    kld_p90: float
+    kld_p95: float
+    kld_p99: float
+    kld_max: float
+    delta_p_mean: float
+    delta_p_mean_unc: float | None
+    delta_p_rms: float
+    delta_p_rms_unc: float | None
+    same_top_rate: float
+    same_top_rate_unc: float | None
+    ln_ppl_ratio: float
+    ln_ppl_ratio_unc: float | None
+    flips: Omittable[QuantFlips] = None
+
+
+# --- end quant fidelity ---
+
+
 class Results(Document):
     """A run's results (``receipts.results/v1``): identities, the examples log, every metric with its CI."""
 
@@ -354,3 +392,4 @@ class Results(Document):
     sequence_divergence: Omittable[SequenceDivergence] = None  # issue #20 part 4
     judge: Omittable[JudgeSetup] = None  # issue #20 part 2
     judged: Omittable[Judged] = None  # issue #20 part 2
+    quant_fidelity: Omittable[dict[NonTeacher, QuantFidelity]] = None  # issue #21

@@ -16,6 +16,7 @@ from typing import Any
 
 from receipts import schemas
 from receipts.derive import RunFacts, derive_results, role_order
+from receipts.derive_quant import FIELD
 from receipts.metrics import fidelity
 from runner.eval import seqkl, similarity
 from runner.eval.config import RunConfig
@@ -76,6 +77,26 @@ def _examples(pack: Pack, outcome: RunOutcome, judged: JudgeRun | None = None) -
     return rows
 
 
+def _quant_fidelity(rows: list[dict[str, Any]], outcome: RunOutcome, config: RunConfig) -> dict[str, Any]:
+    """Each llama.cpp quantization role's ``quant_kld`` evidence into its cells; return the bases compared."""
+    from runner.llamacpp.fidelity import quantized_roles
+
+    if not quantized_roles(outcome.identities):
+        return {}
+    from runner.llamacpp.fidelity import measure
+
+    keys = [instance_key(inst) for inst in outcome.instances]
+    records, bases = measure(
+        outcome.identities, outcome.instances, keys, threads=config.threads, use_cache=config.use_cache
+    )
+    for row in rows:
+        key = f"{row['item']}\x1f{row['variant']}"
+        for role, found in records.items():
+            if key in found:
+                row["roles"][role][FIELD] = found[key]
+    return bases
+
+
 def write_reports(
     pack: Pack, config: RunConfig, outcome: RunOutcome, judged: JudgeRun | None = None
 ) -> dict[str, Any]:
@@ -90,6 +111,7 @@ def write_reports(
         [*similarity.pack_measures(pack.spec), *config.similarity], "--similarity"
     )
     similarity_settings = similarity.scored_settings(rows, measures) if measures else None
+    quant_bases = _quant_fidelity(rows, outcome, config)  # issue #21: llama.cpp quantizations vs their base
     tmp = run_dir / "examples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -117,6 +139,8 @@ def write_reports(
         header["judge"] = judged.header()
     if similarity_settings is not None:
         header["settings"]["similarity"] = similarity_settings
+    if quant_bases:
+        header["settings"]["quant_fidelity"] = quant_bases
     scorer = scorer_for(pack.task)
     facts = RunFacts(
         primary_metric=primary_metric(pack),

@@ -204,7 +204,8 @@ def _spec(request: RerunRequest, signed: ModelIdentity) -> str:
         raise UsageError("--rerun needs exactly one of --weights DIR and --model SPEC")
     if request.model is not None:
         return request.model
-    kind = signed.kind if signed.kind in ("hf", "gguf") else "hf"
+    # a llama.cpp role is re-run in llama.cpp (issue #21): its numbers are llama.cpp's, not transformers'
+    kind = signed.kind if signed.kind in ("hf", "gguf", "llamacpp") else "hf"
     variant = split_spec(signed.spec)[2] if signed.kind in ("hf", "gguf") else None
     variant = variant.partition("?")[0] if variant else None
     # chat templates (issue #20): a model the signed run posed through its template is posed so again
@@ -330,11 +331,22 @@ def _setup_differences(
         found.append(f"threads not recorded vs {threads}")
     elif recorded != {threads}:
         found.append(f"threads {'/'.join(map(str, sorted(recorded)))} vs {threads}")
+    runtime = (signed.extra or {}).get("runtime")  # a llamacpp: model's llama.cpp build (issue #21)
+    if runtime is not None and now.get("extra", {}).get("runtime") != runtime:
+        found.append(f"llama.cpp {_build(runtime)} vs {_build(now.get('extra', {}).get('runtime'))}")
     for name in ("torch", "transformers"):  # receipts signed before they were recorded compare on the rest
         signed_versions = {v[name] for v in signed_libraries if name in v}
         if signed_versions and signed_versions != {versions.get(name)}:
             found.append(f"{name} {'/'.join(sorted(signed_versions))} vs {versions.get(name)}")
     return found
+
+
+def _build(runtime: object) -> str:
+    """A llama.cpp build in words: ``llama-cpp-python 0.3.36 (0c1e570, flags f6f8957c)``."""
+    if not isinstance(runtime, Mapping):
+        return "none"
+    commit, flags = runtime.get("llama_cpp_commit"), str(runtime.get("build_flags_sha256", ""))[:8]
+    return f"llama-cpp-python {runtime.get('llama_cpp_python')} ({commit}, flags {flags})"
 
 
 def _versions() -> dict[str, str]:

@@ -8,9 +8,12 @@ becomes BOS (else EOS), and an input longer than the context is cut from the lef
 share one evaluation of its context (`runner.llamacpp.decoder`), several items go through one
 ``llama_decode``, and log-softmax is taken only at the positions that predict a continuation token.
 
-Generation is greedy (argmax) and stops at an end-of-generation token or ``max_new_tokens``; the text is
-cut at the first stop sequence as ``hf:`` cuts it. Threads follow ``OMP_NUM_THREADS`` (set from
-``--threads`` before the run starts), for prompt processing and generation alike.
+Generation is greedy (argmax) and stops at an end-of-generation token (whose log-probability is kept,
+as ``hf:`` keeps its EOS's) or ``max_new_tokens``; the text is cut at the first stop sequence as
+``hf:`` cuts it, and generation ends early once no later token can move that cut. A prompt is cut
+from the left to leave its new tokens room in the context (``hf:`` cuts it to the context alone).
+Threads follow ``OMP_NUM_THREADS`` (set from ``--threads`` before the run starts), for prompt
+processing and generation alike.
 
 The identity is read without loading the weights (`runner.llamacpp.identity`): a fully cached run
 never opens the file with llama.cpp.

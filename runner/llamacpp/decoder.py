@@ -11,7 +11,8 @@ rounds its activations to 8 bits and a last-bit change can flip a rounding: on S
 packing 40 capitals-mc items into shared decodes moved a choice's log-likelihood by up to 0.28 nats
 from its value alone (2026-12-07). So every continuation is evaluated at the same cells, right
 after its context, whatever else was asked: an item's numbers depend on the item alone (resume,
-cache hits and ``verify --rerun`` see the same values).
+cache hits and ``verify --rerun`` see the same values). They do not depend on the thread count either
+(each output element is computed by one thread): 30 capitals-mc items at 2 threads gave the bits of 1.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class Decoder:
         return int(self._lib.llama_n_threads(ctx)), int(self._lib.llama_n_threads_batch(ctx))
 
     def clear(self) -> None:
-        """Empty the KV cache."""
-        self._ctx.kv_cache_clear()
+        """Empty the KV cache (its cells are freed, not zeroed: a freed cell is masked out exactly)."""
+        self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx.ctx), False)
 
     def rewind(self, position: int) -> None:
         """Drop the cache from ``position`` on (the next tokens then sit where the dropped ones did)."""

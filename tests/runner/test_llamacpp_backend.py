@@ -29,7 +29,7 @@ from runner.llamacpp.backend import NativeBackend
 from runner.llamacpp.model import NativeModel
 from runner.llamacpp.quantize import Quantized, quantize
 from runner.llamacpp.toolchain import find
-from tests.models import smollm2_folder, tiny_smol
+from tests.models import smollm2_quantized, tiny_smol
 
 ROOT = Path(__file__).parents[2]
 MINIMAL = ROOT / "tests" / "data" / "pack_minimal"
@@ -167,6 +167,25 @@ def test_tokenisation_matches_the_transformers_tokenizer(
         assert q8._enc(text) == tokenizer.encode(text, add_special_tokens=False), text
 
 
+def test_long_inputs_are_cut_from_the_left_as_lm_eval_cuts_them(q8: NativeBackend) -> None:
+    """Past the 512-token context: lm-eval's ``(context + continuation)[-(n_ctx + 1):][:-1]`` per choice."""
+    context = "Question: " + "the capital of France is Paris and " * 80 + "so the capital is"
+    request = ChoiceRequest(context, (" Paris", " the city of Rome"))
+    [result] = q8.score_choices([request])
+    reference = NativeModel(q8.path, n_ctx=1024, threads=1)
+    try:
+        for cont, loglik in zip(request.continuations, result.logliks, strict=True):
+            context_enc, cont_enc = q8.encode_pair(context, cont)
+            assert len(context_enc) > q8.n_ctx
+            inputs = (context_enc + cont_enc)[-(q8.n_ctx + 1) :][:-1]
+            rows = reference.logprobs(inputs)[len(inputs) - len(cont_enc) :]
+            assert loglik == pytest.approx(float(sum(rows[i, t] for i, t in enumerate(cont_enc))), abs=0.05)
+    finally:
+        reference.close()
+    [text] = q8.generate([GenRequest(context, max_new_tokens=4)])  # the prompt keeps room for 4 tokens
+    assert len(text.token_logprobs) == 4
+
+
 def test_an_items_numbers_do_not_depend_on_its_batch(q8: NativeBackend) -> None:
     """Resume, cache hits and verify --rerun pose items in other company: the numbers must not move."""
     together = q8.score_choices(REQUESTS)
@@ -297,6 +316,12 @@ def test_chat_template_renders_as_transformers_does(tiny: tuple[Path, Quantized]
         hf.close()
 
 
+def test_asking_for_a_chat_template_the_gguf_lacks_is_one_clear_error(cache: Path, tmp_path: Path) -> None:
+    path = _unknown_architecture(tmp_path / "plain.gguf")  # no tokenizer.chat_template
+    with pytest.raises(InputError, match="asks for the chat template, but the GGUF has none"):
+        load_backend(f"llamacpp:{path}?chat_template=1")
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 
 
@@ -397,6 +422,52 @@ def test_run_end_to_end_records_the_native_identity(
     assert again["models"] == json.loads((tmp_path / "mc" / "results.json").read_text("utf-8"))["models"]
 
 
+def test_a_signed_llamacpp_run_reruns_bit_exact_in_llama_cpp(
+    tiny: tuple[Path, Quantized], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``verify --rerun`` re-executes a llamacpp: role in llama.cpp, not transformers: bit-exact."""
+    from datetime import UTC, datetime
+
+    from receipts.keys import generate
+    from receipts.sign import sign_receipt
+    from receipts.trust import new_root
+
+    gguf = tiny[1].file("Q4_K_M")
+    run = tmp_path / "run"
+    argv = ["run", MINIMAL, "--teacher", "fake:teacher", "--student", f"llamacpp:{gguf}", "--out", run]
+    assert main([str(a) for a in [*argv, "--threads", "1", "--no-cache"]]) == 0, "".join(capsys.readouterr())
+    publisher = generate()
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(new_root("receipts demo", [publisher.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    card = ROOT / "tests" / "data" / "card_fake_teacher.yaml"
+    sign_receipt(card, [publisher], tmp_path / "receipts", runs=[run], weights=gguf)
+    [receipt] = (tmp_path / "receipts").iterdir()
+    verify = ["verify", receipt, "--trust-root", trust, "--rerun", 2, "--weights", gguf, "--pack", MINIMAL]
+    code = main([str(a) for a in verify])
+    text = "".join(capsys.readouterr())
+    assert code == 0, text
+    assert "reproduced 2/2, bit-exact" in text  # the pack has 2 items
+
+
+def test_a_rerun_on_another_llama_cpp_build_says_so() -> None:
+    """Another llama.cpp build is a setup difference: the rerun is then held to a tolerance, labelled."""
+    from receipts.formats.results import ModelIdentity as SignedIdentity
+    from runner.eval.rerun import _setup_differences
+
+    build = find().identity
+    signed = SignedIdentity(
+        spec="llamacpp:m.gguf", kind="llamacpp", digest="sha256:" + "0" * 64, extra={"runtime": build}
+    )
+    same = {"kind": "llamacpp", "extra": {"runtime": build}}
+    assert _setup_differences(same, signed, 1, [1], [], {}) == []
+    other = {"kind": "llamacpp", "extra": {"runtime": {**build, "llama_cpp_commit": "1234567"}}}
+    [difference] = _setup_differences(other, signed, 1, [1], [], {})
+    assert difference == (
+        f"llama.cpp llama-cpp-python 0.3.36 (0c1e570, flags {build['build_flags_sha256'][:8]}) "
+        f"vs llama-cpp-python 0.3.36 (1234567, flags {build['build_flags_sha256'][:8]})"
+    )
+
+
 # --- parity on the real SmolLM2 ----------------------------------------------------------------------
 
 
@@ -414,7 +485,7 @@ def test_smollm2_q8_0_parity_with_the_dequantised_path(
     one whose reference top two choices are within that noise (0.112, 0.041 and 0.001 nats apart):
     one lost, one gained, one wrong either way.
     """
-    q = quantize(smollm2_folder(), ["Q8_0"], tmp_path / "q", base="F16")
+    q = smollm2_quantized(["Q8_0"], tmp_path / "q")
     gguf = q.file("Q8_0")
     argv = ["run", CAPITALS, "--teacher", f"gguf:{gguf}", "--student", f"llamacpp:{gguf}"]
     code = main([str(a) for a in [*argv, "--variant", "original", "--threads", "1", "--out", tmp_path / "r"]])
