@@ -166,3 +166,28 @@ def test_startup_quick(tmp_path):
     assert len(run["cold_runs_s"]) == len(run["cached_runs_s"]) == 1
     assert run["cold_over_cached"] == run["cold_median_s"] / run["cached_median_s"]
     assert "receipts run, 3 items" in stdout
+
+
+def test_llamacpp_bench_parity_quick(tmp_path):
+    out = tmp_path / "parity.json"
+    stdout = run_quick("llamacpp_bench_parity.py", "--work-dir", str(tmp_path / "work"), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "llamacpp_bench_parity"
+    assert result["machine"].keys() >= MACHINE_KEYS
+    assert result["settings"]["llama_bench_decode"] == "-p 0 -n 8 -d 32"  # tg after N = 32 tokens
+    assert result["quants"]["Q8_0"]["llama_bench_tg_depth0"]["decode_tps_depth0"] > 0
+    (row,) = result["quants"]["Q8_0"]["rounds"]
+    assert (
+        row["receipts"]["threads"]["llama_n_threads"]
+        == row["receipts"]["threads"]["llama_n_threads_batch"]
+        == 1
+    )
+    assert row["receipts"]["calls"] == 11
+    for key in ("prefill_tps", "decode_tps"):
+        summary = result["quants"]["Q8_0"][key]
+        assert summary["ratio"] == row["ratio"][key]  # the median of one round's ratio
+        assert summary["ratio_of_medians"] == summary["receipts_bench"] / summary["llama_bench"]
+        assert summary["round_ratios"] == [row["ratio"][key]]
+        assert summary["met"] in (True, False)
+        assert summary["best_ratio"] > 0
+    assert "prefill ratio" in stdout

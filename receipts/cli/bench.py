@@ -16,9 +16,18 @@ __all__ = ["bench"]
 
 
 # The options, one type each, so the command's signature reads as the list of what it takes.
-Spec = Annotated[str, typer.Argument(help="The model to measure: hf:DIR or gguf:FILE.")]
+Spec = Annotated[
+    str,
+    typer.Argument(help="The model: hf:DIR or gguf:FILE (via transformers), llamacpp:FILE (via llama.cpp)."),
+]
 OutFile = Annotated[Path, typer.Option("--out", help="Where to write footprint.json (schema/footprint).")]
-Quant = Annotated[str, typer.Option(help="Quantizations to bench, comma-separated: fp32, bf16, int8.")]
+Quant = Annotated[
+    str | None,
+    typer.Option(
+        help="Quantizations to bench, comma-separated: fp32, bf16, int8 (default fp32). "
+        "A llamacpp: file is benched at its own quantization."
+    ),
+]
 PromptTokens = Annotated[int, typer.Option(min=1, help="Prompt length N in tokens.")]
 NewTokens = Annotated[int, typer.Option(help="New tokens G per call (greedy, exactly G).")]
 Concurrency = Annotated[str, typer.Option(help="Requests served together, comma-separated, e.g. 1,4.")]
@@ -57,7 +66,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the footprint summar
 def bench(
     spec: Spec,
     out_file: OutFile,
-    quant: Quant = "fp32",
+    quant: Quant = None,
     prompt_tokens: PromptTokens = 128,
     new_tokens: NewTokens = 32,
     concurrency: Concurrency = "1",
@@ -86,6 +95,8 @@ def bench(
     VALID/INVALID verdict with reasons go into footprint.json (schema/footprint).
 
     Example: receipts bench hf:models/student --quant fp32,int8 --ram-budget 16GB --out runs/s/footprint.json
+
+    Example: receipts bench llamacpp:quants/student.Q4_K_M.gguf --threads 2 --out runs/q4/footprint.json
     """
     from runner.bench import BenchConfig, parse_ints, parse_quants, parse_size
     from runner.bench import bench as run_bench
@@ -95,7 +106,7 @@ def bench(
         raise UsageError("--resume and --force contradict each other", hint="choose one")
     config = BenchConfig(
         spec=spec,
-        quants=parse_quants(quant),
+        quants=parse_quants(quant) if quant is not None else (),
         prompt_tokens=prompt_tokens,
         new_tokens=new_tokens,
         concurrency=parse_ints(concurrency, "--concurrency"),

@@ -40,7 +40,9 @@ __all__ = [
     "Verdict",
 ]
 
-Quant = Literal["fp32", "bf16", "int8-dynamic"]
+GgufType = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$(?!\n)")]
+Quant = Literal["fp32", "bf16", "int8-dynamic"] | GgufType
+"""``$defs/quant``: a transformers variant, or the GGUF type of a ``llamacpp:`` file (Q8_0, Q4_K_M, ...)."""
 Count = Annotated[Integer, Field(ge=0)]
 Positive = Annotated[Integer, Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -58,13 +60,14 @@ class BenchModel(Open):
 
     spec: str
     digest: Digest
-    kind: Literal["hf", "gguf"]
+    kind: Literal["hf", "gguf", "llamacpp"]
     params: Count | None = None
     file_bytes: Count
     files: Omittable[list[ModelFile]] = None
     storage_quant: str | None
     tokenizer: str | None = None
     loaded_from_bytes: Omittable[Count] = None
+    extra: Omittable[dict[str, Any]] = None
 
 
 class Fingerprint(Open):

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ from runner.backends.registry import split_spec
 from runner.bench.context import search_context
 from runner.bench.footprint import Measurements, footprint
 from runner.bench.host import bandwidth, fingerprint, mem_total_bytes, set_page_cache
+from runner.bench.native import KIND as NATIVE
+from runner.bench.native import native_target
 from runner.bench.plan import BenchConfig
 
 __all__ = ["Progress", "bench"]
@@ -59,23 +61,24 @@ def bench(
     """
     config.check()
     kind, location = _local_target(config, out)
-    identity, folder = local_identity(config.spec, kind, location, None)
-    source = Path(location).expanduser()
-    session = _Session(config, identity, folder, out, resume=resume, force=force, progress=progress)
+    target = _target(config, kind, location)
+    config = target.config
+    session = _Session(target, out, resume=resume, force=force, progress=progress)
     machine = fingerprint()
     bandwidth_before = session.bandwidth_before()
     raw_points = session.points()
     context = session.context(raw_points[0][2])
     progress(f"memory bandwidth again ({config.threads} thread(s)) ...")
     bandwidth_after = {**bandwidth(config.threads), "at": _now()}
+    source = Path(location).expanduser()
     document: dict[str, Any] = footprint(
         Measurements(
             config=config,
-            identity=identity,
+            identity=target.identity,
             kind=kind,
             source=source,
             source_files=[source] if source.is_file() else _load_files(source),
-            load_files=session.load_files,
+            load_files=target.load_files,
             fingerprint=machine,
             bandwidth_before=bandwidth_before,
             bandwidth_after=bandwidth_after,
@@ -91,23 +94,59 @@ def bench(
     return document
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What a bench measures: the settings resolved for the model, its identity and the files it loads.
+
+    ``folder`` is what transformers loads (``hf:``/``gguf:``); ``file`` the GGUF llama.cpp loads.
+    """
+
+    config: BenchConfig
+    kind: str
+    identity: ModelIdentity
+    load_files: list[Path]
+    folder: Path | None = None
+    file: Path | None = None
+
+
+def _target(config: BenchConfig, kind: str, location: str) -> _Target:
+    """The model's identity and files, and the settings with its quantizations resolved.
+
+    Raises:
+        UsageError: settings that do not apply to this kind of model.
+        InputError: the model spec names nothing loadable.
+    """
+    if kind == NATIVE:
+        native = native_target(config, location)
+        return _Target(native.config, kind, native.identity, [native.file], file=native.file)
+    identity, folder = local_identity(config.spec, kind, location, None)
+    config = config if config.quants else replace(config, quants=("fp32",))
+    return _Target(config, kind, identity, _load_files(folder), folder=folder)
+
+
+def _split(spec: str) -> tuple[str, str, str | None]:
+    """``(kind, location, variant)``; a ``llamacpp:`` location is the file's path as written."""
+    kind, _, location = spec.partition(":")
+    return (kind, location, None) if kind == NATIVE else split_spec(spec)
+
+
 def _local_target(config: BenchConfig, out: Path) -> tuple[str, str]:
     """``(kind, location)`` of the model to bench, once the spec and ``--out`` are known to be usable.
 
     Raises:
         UsageError: not a local model, a spec with a variant, or an ``--out`` that cannot be written.
     """
-    kind, location, spec_variant = split_spec(config.spec)
+    kind, location, spec_variant = _split(config.spec)
     if f"?{CHAT_OPTION}" in config.spec:  # before the variant check, which would read it as a variant
         raise UsageError(
             f"model spec {config.spec!r} asks for a chat template",
             hint=f"drop ?{CHAT_OPTION}=1: receipts bench measures fixed prompt and output token counts, "
             "which a chat template does not change",
         )
-    if kind not in ("hf", "gguf"):
+    if kind not in ("hf", "gguf", NATIVE):
         raise UsageError(
             f"receipts bench measures local models; {config.spec!r} is a {kind}: spec",
-            hint="bench hf:DIR or gguf:FILE (a served endpoint's cost is the server's to measure)",
+            hint="bench hf:DIR, gguf:FILE or llamacpp:FILE (a served endpoint's cost is its server's)",
         )
     if spec_variant:
         raise UsageError(
@@ -124,21 +163,11 @@ def _local_target(config: BenchConfig, out: Path) -> tuple[str, str]:
 class _Session:
     """One bench's measurements: each in a fresh worker process, each kept in ``<out>.parts/`` at once."""
 
-    def __init__(
-        self,
-        config: BenchConfig,
-        identity: ModelIdentity,
-        folder: Path,
-        out: Path,
-        *,
-        resume: bool,
-        force: bool,
-        progress: Progress,
-    ):
-        self.config, self.identity, self.folder, self.progress = config, identity, folder, progress
-        self.load_files = _load_files(folder)
-        settings = {k: v for k, v in asdict(config).items() if k not in ("point_timeout_s",)}
-        settings["identity"] = identity.key
+    def __init__(self, target: _Target, out: Path, *, resume: bool, force: bool, progress: Progress):
+        self.target, self.config, self.identity = target, target.config, target.identity
+        self.progress, self.load_files = progress, target.load_files
+        settings = {k: v for k, v in asdict(self.config).items() if k not in ("point_timeout_s",)}
+        settings["identity"] = self.identity.key
         self.settings = json.loads(json.dumps(settings))  # as the parts folder holds it (lists, not tuples)
         make_folder(out.parent, what="the footprint")
         self.parts = _Parts(out, resume=resume, force=force, settings=self.settings)
@@ -209,12 +238,15 @@ class _Session:
         return raw
 
     def _job(self, mode: str, quant: str, **extra: Any) -> dict[str, Any]:
-        config = self.config
+        config, target = self.config, self.target
+        native = target.kind == NATIVE
         return {
             "mode": mode,
             "spec": config.spec,
-            "identity": with_variant(self.identity, quant).as_json(),
-            "folder": str(self.folder),
+            "kind": target.kind,
+            "identity": (self.identity if native else with_variant(self.identity, quant)).as_json(),
+            "folder": str(target.folder or ""),
+            "file": str(target.file or ""),
             "variant": quant,
             "device": config.device,
             "threads": config.threads,

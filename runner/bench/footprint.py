@@ -56,9 +56,10 @@ def footprint(m: Measurements) -> dict[str, Any]:
     reasons = _reasons(points, drift, config, m.context)
     valid = not any(r["severity"] == "invalid" for r in reasons)
     fp = dict(m.fingerprint, threads_used=config.threads)
-    worker_torch = next((p.get("torch") for p in points if p.get("torch")), None)
-    if worker_torch:
-        fp["torch"] = worker_torch
+    for runtime in ("torch", "llama_cpp"):  # as the worker read it
+        found = next((p.get(runtime) for p in points if p.get(runtime)), None)
+        if found:
+            fp[runtime] = found
     return {
         "format": FORMAT,
         "created": m.created,
@@ -127,6 +128,7 @@ def _model(m: Measurements) -> dict[str, Any]:
         "storage_quant": m.identity.storage_quant,
         "tokenizer": m.identity.tokenizer,
         "loaded_from_bytes": sum(p.stat().st_size for p in m.load_files),
+        **({"extra": m.identity.extra} if m.identity.extra else {}),
     }
 
 

@@ -198,7 +198,16 @@ def rss_bytes() -> int | None:
 
 
 def peak_rss_bytes() -> int:
-    """The getrusage high-water mark of this process (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    """The resident-memory high-water mark of this process since it started (``VmHWM``).
+
+    Not ``getrusage``'s ``ru_maxrss`` where ``VmHWM`` is readable: Linux carries the parent's peak into
+    a child's ``ru_maxrss`` across ``fork`` + ``exec``, so a worker spawned by a bench whose parent
+    measured memory bandwidth (512 MiB) would report at least that. Elsewhere ``ru_maxrss`` (KiB on
+    Linux, bytes on macOS).
+    """
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 

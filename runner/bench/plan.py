@@ -89,7 +89,8 @@ class BenchConfig:
     """Everything that decides what a bench measures (all of it is recorded in the footprint)."""
 
     spec: str
-    quants: tuple[str, ...] = ("fp32",)
+    quants: tuple[str, ...] = ()
+    """Empty: the model's own (fp32 for ``hf:``/``gguf:``, the file's quantization for ``llamacpp:``)."""
     prompt_tokens: int = 128
     new_tokens: int = 32
     concurrency: tuple[int, ...] = (1,)

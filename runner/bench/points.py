@@ -71,6 +71,7 @@ def _measured(
         "runtime_quant": raw.get("runtime_quant"),
         "threads": raw.get("threads"),
         "torch": raw.get("torch"),
+        **{k: raw[k] for k in ("llama_cpp", "llama_context") if k in raw},
         "gpu": raw.get("gpu"),
         "load": {
             "load_time_s": raw["load_time_s"],
@@ -129,10 +130,10 @@ def _reasons(
         reasons.append(
             reason("output_length", f"made {made} new tokens, asked {config.new_tokens}", point=name)
         )
-    threads = raw.get("threads") or {}
-    if threads.get("torch_num_threads") != config.threads:
-        used = threads.get("torch_num_threads")
-        reasons.append(reason("threads", f"torch used {used} threads, asked {config.threads}", point=name))
+    runtime, used = _threads_used(raw.get("threads") or {})
+    if used != config.threads:
+        detail = f"{runtime} used {used} threads, asked {config.threads}"
+        reasons.append(reason("threads", detail, point=name))
     steal = raw.get("steal_fraction")
     if steal is not None and steal > STEAL_LIMIT:
         detail = f"{steal:.1%} of CPU time stolen by other guests > {STEAL_LIMIT:.0%}"
@@ -143,6 +144,14 @@ def _reasons(
     detail = energy.get("reason") or str(energy["source"])
     reasons.append(reason(f"energy_{energy['status']}", detail, point=name, severity="info"))
     return reasons
+
+
+def _threads_used(threads: dict[str, Any]) -> tuple[str, Any]:
+    """Who ran the point and the threads it read back: torch's, or llama.cpp's (prompt and generation)."""
+    if "llama_n_threads" in threads:
+        used = {threads.get("llama_n_threads"), threads.get("llama_n_threads_batch")}
+        return "llama.cpp", used.pop() if len(used) == 1 else sorted(used, key=str)
+    return "torch", threads.get("torch_num_threads")
 
 
 def _cache_state(fraction: float | None) -> str:

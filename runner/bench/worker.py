@@ -23,8 +23,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.bench.host import (
     cpu_times,
@@ -37,7 +38,8 @@ from runner.bench.host import (
 )
 
 if TYPE_CHECKING:
-    from runner.backends.hf import DecodeBatch, HFBackend
+    from runner.backends.hf import HFBackend
+    from runner.llamacpp.timing import NativeDecoder
 
 __all__ = ["PASSAGE", "main", "measure", "passage_prompts"]
 
@@ -175,10 +177,20 @@ def _nvml_used(device: str) -> Any:
         return None
 
 
+class _Decoder(Protocol):
+    """What the timed calls need of a backend: `HFBackend`, or llama.cpp's `NativeDecoder`."""
+
+    tokenizer: Any
+
+    def decode_batch(self, prompts: Sequence[Sequence[int]]) -> Any: ...
+
+    def decode(self, batch: Any, new_tokens: int, on_step: Callable[[], None]) -> int: ...
+
+
 class _Caller:
     """Timed calls of the backend's greedy decoding: start, a clock reading per new token, end."""
 
-    def __init__(self, backend: HFBackend, watchdog: _Watchdog):
+    def __init__(self, backend: _Decoder, watchdog: _Watchdog):
         self.backend, self.watchdog = backend, watchdog
         self.stamps: list[float] = []
 
@@ -186,7 +198,7 @@ class _Caller:
         self.stamps.append(time.perf_counter())
         self.watchdog.first_token = True
 
-    def __call__(self, batch: DecodeBatch, new_tokens: int) -> tuple[float, list[float], float, int]:
+    def __call__(self, batch: Any, new_tokens: int) -> tuple[float, list[float], float, int]:
         """``(start, token times, end, new tokens made)`` of one call; tokenisation is not in it."""
         self.stamps.clear()
         self.watchdog.first_token = False
@@ -206,10 +218,14 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     watchdog.nvml = _nvml_used(device)
     watchdog.start()
     result["page_cache_resident_fraction"] = page_cache_residency([Path(f) for f in job["load_files"]])
-    torch = _import_runtime(job, result, device)
-    if result["status"] != "running":
-        return result
-    backend = _load(job, result, torch, device)
+    torch = None
+    if job.get("kind") == "llamacpp":
+        backend: Any = _load_native(job, result)
+    else:
+        torch = _import_runtime(job, result, device)
+        if result["status"] != "running":
+            return result
+        backend = _load(job, result, torch, device)
     if backend is None:
         return result
     n, g = int(job["prompt_tokens"]), int(job["new_tokens"])
@@ -227,7 +243,10 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     else:
         _timed_calls(job, caller, prompts, texts, result)
     result.update(peak_rss_bytes=peak_rss_bytes(), peak_rss_sampled_bytes=watchdog.peak_rss)
-    _vram(result, torch, device, watchdog)
+    if torch is not None:
+        _vram(result, torch, device, watchdog)
+    else:
+        backend.close()
     return result
 
 
@@ -302,6 +321,46 @@ def _load(job: dict[str, Any], result: dict[str, Any], torch: Any, device: str) 
         return None
     result["max_position_embeddings"] = getattr(model.config, "max_position_embeddings", None)
     return backend
+
+
+def _load_native(job: dict[str, Any], result: dict[str, Any]) -> NativeDecoder | None:
+    """Load the GGUF into llama.cpp (timed; the context holds N + G tokens) and record what it is.
+
+    None when over the RAM budget. llama.cpp's threads are read back from the context.
+    """
+    started = time.perf_counter()
+    from runner.llamacpp.timing import NativeDecoder, bindings
+    from runner.llamacpp.toolchain import find
+
+    bindings()
+    result["import_s"] = time.perf_counter() - started
+    result["llama_cpp"] = find().identity
+    threads, n_ctx = int(job["threads"]), int(job["prompt_tokens"]) + int(job["new_tokens"])
+    rss_before = rss_bytes()
+    t0 = time.perf_counter()
+    decoder = NativeDecoder(Path(job["file"]), n_ctx=n_ctx, threads=threads)
+    result["load_time_s"] = time.perf_counter() - t0
+    facts = decoder.facts
+    result.update(
+        rss_before_load_bytes=rss_before,
+        rss_after_load_bytes=rss_bytes(),
+        weights_bytes_resident=facts["weights_bytes"],
+        params=facts["params"],
+        compute_dtype="native",  # llama.cpp computes with the stored types (as the llamacpp: identity says)
+        runtime_quant=None,
+        threads={"requested": threads, **facts["threads"]},
+        llama_context=facts["context"],
+    )
+    budget = job.get("ram_budget_bytes")
+    if budget and peak_rss_bytes() > budget:
+        result.update(
+            status="over_ram_budget",
+            detail=f"peak RSS {peak_rss_bytes()} bytes after loading > budget {budget}",
+            peak_rss_bytes=peak_rss_bytes(),
+        )
+        return None
+    result["max_position_embeddings"] = facts["n_ctx_train"]
+    return decoder
 
 
 def _probe(caller: _Caller, prompts: list[list[int]], result: dict[str, Any]) -> None:
