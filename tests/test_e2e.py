@@ -108,6 +108,28 @@ def test_retention_comes_from_real_runs(demo: Path) -> None:
     assert results["models"]["student"]["digest"] == trio["digests"]["student"]  # the run saw these weights
 
 
+def test_the_student_quantized_in_llama_cpp_has_its_own_signed_rows(demo: Path) -> None:
+    """Issue #21: Q8_0 and Q4_K_M from llama.cpp's tools, run and benched natively, bound to the student."""
+    statement = _statement(demo / "receipts" / STUDENT)
+    quant = {q["quant"]: q for q in statement["predicate"]["quantization"]}
+    trio = json.loads((demo / "trio.json").read_text("utf-8"))
+    fp32_rss = min(b["peak_rss_bytes"] for b in quant["fp32"]["benched"] if b.get("peak_rss_bytes"))
+    for name in ("Q8_0", "Q4_K_M"):
+        row = quant[name]
+        assert row["quantized_from"] == trio["digests"]["student"]  # the signed lineage
+        assert row["file_bytes"]
+        evaluated = row["evaluated"]["capitals-mc@1.0.0"]
+        assert evaluated["role"] == f"student@{name}"
+        assert evaluated["retention"] is not None
+        assert evaluated["fidelity"]["mean_kld"] is not None  # KL divergence from the F16 GGUF, per token
+        assert 0 <= evaluated["fidelity"]["same_top_rate"] <= 1
+        benched = row["benched"]
+        assert benched  # a native footprint, joined by lineage
+        assert all(b["peak_rss_bytes"] < fp32_rss for b in benched)  # native memory, not fp32's
+    results = json.loads((demo / "runs" / "student" / "capitals-mc" / "results.json").read_text("utf-8"))
+    assert results["models"]["student@Q4_K_M"]["kind"] == "llamacpp"
+
+
 def test_the_students_exports_are_read_by_their_own_tools(demo: Path) -> None:
     """The Hugging Face card, the CycloneDX ML-BOM and the OpenSSF model.sig demo.sh writes."""
     from cyclonedx.schema import SchemaVersion
