@@ -485,7 +485,7 @@ def test_smollm2_q8_0_parity_with_the_dequantised_path(
     one whose reference top two choices are within that noise (0.112, 0.041 and 0.001 nats apart):
     one lost, one gained, one wrong either way.
     """
-    q = smollm2_quantized(["Q8_0"], tmp_path / "q")
+    q = smollm2_quantized(["F16", "Q8_0"], tmp_path / "q")  # the F16 beside: the run measures Q8_0 against it
     gguf = q.file("Q8_0")
     argv = ["run", CAPITALS, "--teacher", f"gguf:{gguf}", "--student", f"llamacpp:{gguf}"]
     code = main([str(a) for a in [*argv, "--variant", "original", "--threads", "1", "--out", tmp_path / "r"]])
