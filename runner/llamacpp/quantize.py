@@ -33,6 +33,7 @@ from receipts.digests import digest_weights, sha256_file
 from receipts.errors import InputError, SchemaError, UsageError
 from receipts.formats.quantize_manifest import FORMAT, QuantizeManifest, QuantLineage
 from receipts.output import check_folder, make_folder, refused
+from receipts.quantization import ORDER
 from runner.backends.paths import cache_root
 from runner.llamacpp.toolchain import Toolchain, find
 
@@ -52,22 +53,7 @@ __all__ = [
 MANIFEST = "manifest.json"
 BASE_TYPES = {"F16": "f16", "BF16": "bf16", "F32": "f32"}
 """Full-precision GGUF types the converter writes (name → ``--outtype``)."""
-QUANT_TYPES = (
-    "Q8_0",
-    "Q6_K",
-    "Q5_K_M",
-    "Q5_K_S",
-    "Q5_1",
-    "Q5_0",
-    "Q4_K_M",
-    "Q4_K_S",
-    "Q4_1",
-    "Q4_0",
-    "Q3_K_L",
-    "Q3_K_M",
-    "Q3_K_S",
-    "Q2_K",
-)
+QUANT_TYPES = tuple(q for q in ORDER if q.startswith("Q"))
 """The ``llama-quantize`` types receipts offers (each needs no importance matrix)."""
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _FOLDER = re.compile(r"[/\\\x00-\x1f]")
