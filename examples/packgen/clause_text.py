@@ -290,7 +290,7 @@ RARE_JURISDICTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Tasmania", ("the State of Tasmania",)),
 )
 
-# company names: an invented stem (first syllable + one or two later ones), maybe a sector word, a suffix.
+# company names: an invented stem (a first syllable + two later ones), maybe a sector word, a suffix.
 # The first syllables are split between train and eval, so no name is in both.
 FIRST_SYLLABLES = {
     "train": (

@@ -119,13 +119,10 @@ class _Drafter:
         """A fictional company name, new in this split (stems from the split's own first syllables)."""
         rng = self.rng
         while True:
-            stem = rng.choice(FIRST_SYLLABLES[self.split]) + rng.choice(LATER_SYLLABLES)
-            if rng.random() < 0.4:
-                stem += rng.choice(LATER_SYLLABLES)
+            stem, other = self._stem(), self._stem()
             roll = rng.random()
-            if roll < 0.1:
-                other = rng.choice(FIRST_SYLLABLES[self.split]) + rng.choice(LATER_SYLLABLES)
-                name = f"{stem} & {other} LLP" if other[:3] != stem[:3] else f"{stem} LLP"
+            if roll < 0.1 and other[:3] != stem[:3]:
+                name = f"{stem} & {other} LLP"
             elif roll < 0.75:
                 name = f"{stem} {rng.choice(SECTORS)} {rng.choice(SUFFIXES)}"
             else:
@@ -133,6 +130,11 @@ class _Drafter:
             if name not in self.names:
                 self.names.add(name)
                 return name
+
+    def _stem(self) -> str:
+        # three syllables (``Pell`` + ``ova`` + ``en``): short stems such as ``Pella`` can be real brands
+        second, third = self.rng.sample(LATER_SYLLABLES, 2)
+        return self.rng.choice(FIRST_SYLLABLES[self.split]) + second + third
 
     def period(self, kind: str, avoid: str | None = None) -> tuple[str, str, str]:
         """A period for ``kind``: its gold (``30 days``), noun form and adjective form as written."""
