@@ -247,3 +247,15 @@ def test_receipts_overlap_finds_no_eval_item_in_the_training_split(tmp_path, cap
     report = json.loads(out.read_text("utf-8"))
     assert report["items_checked"] == len(_rows(ITEMS))
     assert report["items_overlapping"] == 0
+
+
+def test_the_demo_cards_cite_items_the_smallest_demo_runs():
+    """A card's failure modes may only name items its signed runs hold: the demo runs the first N items."""
+    demo = (ROOT / "examples" / "demo.sh").read_text("utf-8")
+    smallest = min(int(n) for n in re.findall(r"GEN=\(--limit (\d+)", demo))
+    first = {row["id"] for row in _rows(ITEMS)[:smallest]}
+    cited = set()
+    for card in sorted((ROOT / "examples" / "demo").glob("*.card.yaml")):
+        cited |= set(re.findall(r"contract-clauses/([A-Za-z0-9._:-]+)", card.read_text("utf-8")))
+    assert cited
+    assert cited <= first, f"cite items among the first {smallest}: {sorted(first)}"
