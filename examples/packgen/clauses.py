@@ -112,8 +112,7 @@ class _Drafter:
         self.rng = rng
         self.split = split
         self.names: set[str] = set()
-        places = JURISDICTIONS + (RARE_JURISDICTIONS if split == "eval" else ())
-        self.places = places
+        self.places = JURISDICTIONS + (RARE_JURISDICTIONS if split == "eval" else ())  # rare ones: eval only
 
     def company(self) -> str:
         """A fictional company name, new in this split (stems from the split's own first syllables)."""
@@ -289,7 +288,7 @@ def curated() -> list[dict[str, Any]]:
 
 
 def build(seed: int) -> PackData:
-    """The pack's eval items (curated, then generated, stratified) and the training split.
+    """The pack's eval items (curated and generated, in stratified order) and the training split.
 
     Raises:
         RuntimeError: a training clause equals an eval clause (normalised): the splits must be disjoint.
