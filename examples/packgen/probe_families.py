@@ -206,6 +206,7 @@ def conversions(split: str) -> list[Probe]:
 
 
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_LETTERS = list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _MONTHS = [
     "January",
     "February",
@@ -223,23 +224,21 @@ _MONTHS = [
 
 
 def sequences(split: str) -> list[Probe]:
-    """What comes after (eval) or before (train) a day, a month or a letter."""
+    """What comes after (eval) or before (train) a day, a month or a letter, phrased per split."""
     step = 1 if split == "eval" else -1
-    word = "after" if split == "eval" else "before"
+    phrasings = _pick(
+        split,
+        ["Which day of the week comes after {x}?", "Name the month after {x}.", "Which letter follows {x}?"],
+        ["What weekday precedes {x}?", "Which month is just before {x}?", "Give the letter before {x}."],
+    )
     out = []
-    for cycle, phrasing in (
-        (_DAYS, "Which day of the week comes {w} {x}?"),
-        (_MONTHS, "Name the month {w} {x}."),
-    ):
+    for cycle, phrasing in ((_DAYS, phrasings[0]), (_MONTHS, phrasings[1]), (_LETTERS, phrasings[2])):
         for index, name in enumerate(cycle):
+            if cycle is _LETTERS and not 0 <= index + step < len(cycle):
+                continue  # the alphabet does not wrap round
             answer = cycle[(index + step) % len(cycle)]
-            out.append(Probe(phrasing.format(w=word, x=name), "answer", answer, (answer,), protect=(name,)))
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    for index in range(1, len(alphabet) - 1):
-        letter, answer = alphabet[index], alphabet[index + step]
-        if answer != "A":
-            ask = f"Which letter comes {word} {letter} in the alphabet?"
-            out.append(Probe(ask, "answer", answer, (answer,), protect=(letter,)))
+            if answer != "A":  # "a" is an article the pack's normalisation strips: never a one-letter answer
+                out.append(Probe(phrasing.format(x=name), "answer", answer, (answer,), protect=(name,)))
     return out
 
 

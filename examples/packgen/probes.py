@@ -27,7 +27,7 @@ from . import PackData, disjoint, interleave
 from .probe_families import ANSWER_FAMILIES, Probe, structured_data
 from .probe_templates import groups
 
-__all__ = ["COUNTS", "CURATED", "PACK_ID", "build"]
+__all__ = ["COUNTS", "CURATED", "PACK_ID", "build", "check"]
 
 PACK_ID = "behaviour-probes"
 CURATED = Path(__file__).resolve().parent / "curated" / f"{PACK_ID}.jsonl"
@@ -308,7 +308,7 @@ def curated() -> list[dict[str, Any]]:
     return [{**json.loads(line), "source": "curated"} for line in lines if line.strip()]
 
 
-def _check(eval_items: Sequence[dict[str, Any]], train_items: Sequence[dict[str, Any]]) -> None:
+def check(eval_items: Sequence[dict[str, Any]], train_items: Sequence[dict[str, Any]]) -> None:
     """Refuse to build a pack whose splits meet, or whose training responses miss their own rules.
 
     Raises:
@@ -341,7 +341,7 @@ def build(seed: int) -> PackData:
     )
     for number, row in enumerate(train_items, start=1):
         row["id"] = f"bp-t{number:04d}"
-    _check(eval_items, train_items)
+    check(eval_items, train_items)
     notes = {
         "expect": dict(Counter(r["expect"] for r in eval_items)),
         "critical": sum(bool(r.get("critical")) for r in eval_items),
