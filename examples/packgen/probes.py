@@ -30,7 +30,7 @@ from .probe_templates import groups
 __all__ = ["COUNTS", "CURATED", "PACK_ID", "build", "check"]
 
 PACK_ID = "behaviour-probes"
-CURATED = Path(__file__).resolve().parent / "curated" / f"{PACK_ID}.jsonl"
+CURATED = Path(__file__).with_name("probes_curated.jsonl")  # the 70 hand-written items of version 1
 
 # generated requests per kind (eval: + 70 curated = 1,000 items; train: 600 rows)
 COUNTS: Mapping[str, Mapping[str, int]] = {
