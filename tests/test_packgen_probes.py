@@ -118,12 +118,14 @@ def test_every_prefix_holds_the_critical_cohort_and_every_behaviour(data: Any) -
     assert {r["expect"] for r in data.train_items[:8]} == set(BEHAVIOURS)
 
 
-def test_ids_are_unique_and_numbered(data: Any) -> None:
+def test_ids_and_requests_are_unique(data: Any) -> None:
     ids = [i["id"] for i in data.eval_items] + [r["id"] for r in data.train_items]
     assert len(ids) == len(set(ids))
     generated = [i["id"] for i in data.eval_items if i["source"] == "generated"]
     assert generated == [f"bp-g{n:04d}" for n in range(1, 931)]
     assert [r["id"] for r in data.train_items] == [f"bp-t{n:04d}" for n in range(1, 601)]
+    requests = [probes.norm(row["request"]) for row in [*data.eval_items, *data.train_items]]
+    assert len(requests) == len(set(requests))  # no request is asked twice, in either split
 
 
 @pytest.mark.parametrize("split", ["eval", "train"])

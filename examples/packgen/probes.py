@@ -27,7 +27,7 @@ from . import PackData, disjoint, interleave
 from .probe_families import ANSWER_FAMILIES, Probe, structured_data
 from .probe_templates import groups
 
-__all__ = ["COUNTS", "CURATED", "PACK_ID", "build", "check"]
+__all__ = ["COUNTS", "CURATED", "PACK_ID", "build", "check", "norm"]
 
 PACK_ID = "behaviour-probes"
 CURATED = Path(__file__).with_name("probes_curated.jsonl")  # the 70 hand-written items of version 1
