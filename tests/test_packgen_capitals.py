@@ -94,6 +94,7 @@ def test_items_are_well_formed(data: capitals.PackData) -> None:
         choices = item["choices"]
         assert len(set(choices)) == len(choices) == 4, item["id"]
         assert 0 <= item["label"] < 4, item["id"]
+        assert item["question"] != item["question"].lower(), item["id"]  # the lowercase variant changes it
     positions = Counter(item["label"] for item in items)
     assert min(positions.values()) >= 0.2 * len(items)
 
@@ -138,6 +139,11 @@ def test_arithmetic_and_unit_answers_recompute(data: capitals.PackData) -> None:
     factor = {(big, small): f for big, small, f, _ in UNIT_PAIRS}
     ops = {"+": int.__add__, "plus": int.__add__, "-": int.__sub__, "minus": int.__sub__}
     ops |= {"times": int.__mul__, "multiplied by": int.__mul__, "divided by": int.__floordiv__}
+
+    def convert(n: int, have: str, want: str) -> str:
+        value = n * factor[(have, want)] if (have, want) in factor else n / factor[(want, have)]
+        return str(value).removesuffix(".0")
+
     checked = 0
     for item in [*data.eval_items, *data.train_items]:
         gold, question = item["choices"][item["label"]], item["question"]
@@ -145,9 +151,10 @@ def test_arithmetic_and_unit_answers_recompute(data: capitals.PackData) -> None:
             assert str(ops[m[2]](int(m[1]), int(m[3]))) == gold, question
             checked += 1
         elif m := re.fullmatch(r"How many (\w+)s are in (\d+) (\w+)s\?", question):
-            small, n, big = m[1], int(m[2]), m[3]
-            value = n * factor[(big, small)] if (big, small) in factor else n / factor[(small, big)]
-            assert str(value).removesuffix(".0") == gold, question
+            assert convert(int(m[2]), m[3], m[1]) == gold, question
+            checked += 1
+        elif m := re.fullmatch(r"In (\d+) (\w+)s, how many (\w+)s are there\?", question):
+            assert convert(int(m[1]), m[2], m[3]) == gold, question
             checked += 1
     assert checked > 400
 

@@ -168,7 +168,7 @@ CURATED_PAIRS = {
 WORD = (
     ("One {item} costs {a} euros. How many euros do {b} {items} cost?", "*"),
     ("A box holds {a} {items}. How many {items} are in {b} boxes?", "*"),
-    ("{p} {items} are shared equally among {b} people. How many {items} does each person get?", "/"),
+    ("If {p} {items} are shared equally among {b} people, how many {items} does each person get?", "/"),
     ("Chairs are set out in {a} rows of {b}. How many chairs are there?", "*"),
 )
 THINGS = (
@@ -267,13 +267,17 @@ def _unit_items(make: _Maker, facts: Sequence[tuple[int, int | str]]) -> None:
         total = n * factor
         hard = factor > 1000 or factor in (168,)
         if make.rng.random() < 0.5:
-            text = make.rng.choice(["How many {s}s are in {n} {b}s?", "{n} {b}s is how many {s}s?"])
+            text = make.rng.choice(
+                ["How many {s}s are in {n} {b}s?", "In {n} {b}s, how many {s}s are there?"]
+            )
             wrong = _near(total, *(n * f for f in confused), total + factor, total * 10)
             level = "hard" if hard else "easy" if factor in (60, 24, 7) and n <= 5 else "medium"
             question = text.format(s=small, b=big, n=n)
             make.add(question, str(total), make.mix(wrong), "units", level, critical=True)
         else:
-            text = make.rng.choice(["How many {b}s are in {t} {s}s?", "{t} {s}s is how many {b}s?"])
+            text = make.rng.choice(
+                ["How many {b}s are in {t} {s}s?", "In {t} {s}s, how many {b}s are there?"]
+            )
             wrong = _near(n, *(total // f for f in confused if total % f == 0), n + 1, n - 1, n * 10, n * 2)
             question = text.format(s=small, b=big, t=total)
             make.add(question, str(n), make.mix(wrong), "units", "hard" if hard else "medium", critical=True)
