@@ -303,8 +303,9 @@ def test_sign_and_verify_gate_flags_exit_0_on_a_pass_and_5_otherwise(
     """One CLI call per exit code: sign --gate and verify --gate pass a passing gate, exit 5 otherwise.
 
     The teacher as its own student passes a card's lenient rules (every drop is exactly 0; the critical
-    rule is optional); a slightly weaker student does not pass: the pack's own ECE rule fails it on the
-    first 60 items, and with the card lifting that rule its regressions stay inconclusive or underpowered.
+    rule is optional); a slightly weaker student does not pass: the pack's own rules fail it on the first
+    60 items (its ECE increase, its drop on the 24 critical items), and with the card lifting those two
+    rules its global regression and retention stay underpowered or inconclusive.
     """
     monkeypatch.setenv("RECEIPTS_PASSPHRASE", "pw")
     monkeypatch.chdir(tmp_path)
@@ -315,7 +316,7 @@ def test_sign_and_verify_gate_flags_exit_0_on_a_pass_and_5_otherwise(
     lenient.update(max_ece_increase=1.0, optional=["max_critical_regression"])
 
     def sign(run_dir: Path, out: str, *extra: str, rules: dict[str, Any] | None = None) -> tuple[int, str]:
-        card = _card(tmp_path, rules or {"max_ece_increase": 1.0})
+        card = _card(tmp_path, rules or {"max_ece_increase": 1.0, "max_critical_regression": 1.0})
         signing = ["sign", "--card", str(card), "--key", "keys/release.key.pem"]
         code = main([*signing, "--run", str(run_dir), "--out", out, *extra])
         return code, capsys.readouterr().err
