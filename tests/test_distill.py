@@ -84,7 +84,7 @@ def test_trio_from_a_tiny_teacher(tmp_path: Path, tiny_teacher: Path) -> None:
     assert len(corpus.splitlines()) == 12
     assert trio["lineage"]["corpus"]["sha256"] == "sha256:" + hashlib.sha256(corpus).hexdigest()
     overlap = trio["lineage"]["overlap_with_eval"]
-    assert (overlap["items_checked"], overlap["items_overlapping"], overlap["overlapping"]) == (105, 0, [])
+    assert (overlap["items_checked"], overlap["items_overlapping"], overlap["overlapping"]) == (1000, 0, [])
     signed = json.loads((tmp_path / "trio" / "overlap.json").read_text("utf-8"))
     assert signed["corpus"][0]["sha256"] == trio["lineage"]["corpus"]["sha256"]  # the corpus trained on
     assert trio["lineage"]["method"] == "logit"
