@@ -96,7 +96,7 @@ def test_retention_comes_from_real_runs(demo: Path) -> None:
     assert capitals["retention"] is not None
     quant = {q["quant"]: q for q in statement["predicate"]["quantization"]}
     assert {"fp32", "int8-dynamic"} <= set(quant)  # quantization survival: evaluated and benched
-    assert quant["int8-dynamic"]["evaluated"]["capitals-mc@1.0.0"]["retention"] is not None
+    assert quant["int8-dynamic"]["evaluated"]["capitals-mc@2.0.0"]["retention"] is not None
     assert quant["int8-dynamic"]["benched"]
     results = json.loads((demo / "receipts" / STUDENT / "runs" / "capitals-mc" / "results.json").read_text())
     overall = next(iter(results["metrics"].values()))["acc"]
@@ -118,7 +118,7 @@ def test_the_student_quantized_in_llama_cpp_has_its_own_signed_rows(demo: Path) 
         row = quant[name]
         assert row["quantized_from"] == trio["digests"]["student"]  # the signed lineage
         assert row["file_bytes"]
-        evaluated = row["evaluated"]["capitals-mc@1.0.0"]
+        evaluated = row["evaluated"]["capitals-mc@2.0.0"]
         assert evaluated["role"] == f"student@{name}"
         assert evaluated["retention"] is not None
         assert evaluated["fidelity"]["mean_kld"] is not None  # KL divergence from the F16 GGUF, per token

@@ -99,10 +99,10 @@ def test_each_failure_mode_lists_its_items_with_teacher_and_student_side_by_side
     start = page.index('id="fm-phrasing-sensitivity"')
     table = page[start : page.index("</table>", start)]
     assert "<th>teacher</th><th>student</th>" in table
-    rows = re.findall(r"<tr><td><code>(cap-\d+)</code></td><td class=\"rc-nowrap\">([a-z]+)</td>", table)
-    assert ("cap-002", "lowercase") in rows  # every prompt variant of a named item is a row
+    rows = re.findall(r"<tr><td><code>(cap-g?\d+)</code></td><td class=\"rc-nowrap\">([a-z]+)</td>", table)
+    assert ("cap-g0078", "lowercase") in rows  # every prompt variant of a named item is a row
     assert len(rows) == 16  # MAX_ROWS of 6 items x 4 prompt variants, in the card's order
-    assert {item for item, _ in rows} == {"cap-002", "cap-003", "cap-010", "cap-016"}
+    assert {item for item, _ in rows} == {"cap-g0078", "cap-g0895", "cap-g0112", "cap-g0636"}
     assert "and 8 more row(s) in the signed examples log" in page[start:]
     assert re.search(
         r"choice \d<br><span class=\"rc-fm-(right|wrong)\">(right|wrong)</span> · conf 0\.\d\d", table

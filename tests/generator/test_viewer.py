@@ -93,10 +93,10 @@ def test_slices_hold_the_rows_the_scorecard_counted(
 def test_published_pack_gives_inputs_and_unpublished_gives_the_hash(rendered: dict[str, bytes]):
     published = {r["item"]: r for r in page_rows(rendered, "0.1.0")}
     assert ["question", HOSTILE_TEXTS["evil-script"]] in published["evil-script"]["input"]
-    assert published["cap-001"]["gold"] == "Paris (choice 2)"
+    assert published["cap-028"]["gold"] == "Canberra (choice 3)"
     withheld = {r["item"]: r for r in page_rows(rendered, "0.2.0")}
-    assert withheld["cap-001"]["input"] is None
-    assert len(withheld["cap-001"]["prompt_sha256"]) == 64
+    assert withheld["cap-028"]["input"] is None
+    assert len(withheld["cap-028"]["prompt_sha256"]) == 64
     page = rendered[f"{MODEL}/0.2.0/{VIEWER}index.md"].decode()
     assert "<em>input not published</em>" in page
     assert (
@@ -141,7 +141,7 @@ def test_hostile_text_is_escaped_on_one_line_of_the_html_block(rendered: dict[st
 def test_card_links_failure_modes_slices_and_runs_to_the_viewer(rendered: dict[str, bytes]):
     card = rendered[f"{MODEL}/0.1.0/index.md"].decode()
     assert f'href="{VIEWER}?items=evil-script,evil-img">see these items in the capitals-mc viewer</a>' in card
-    assert f'href="{VIEWER}?items=cap-001,cap-002">see these items' in card
+    assert f'href="{VIEWER}?items=cap-028,cap-008">see these items' in card
     assert f'href="{VIEWER}?slice=domain%3Dgeography"' in card
     assert f'<a href="{VIEWER}">every example' in card
 

@@ -41,7 +41,7 @@ HOSTILE_TEXTS = {
 """Item id -> question: each must reach the page as text, and nothing in it may run or link."""
 MODES = [
     ("evil", ["capitals-mc/evil-script", "capitals-mc/evil-img"]),
-    ("plain", ["capitals-mc/cap-001", "capitals-mc/cap-002"]),
+    ("plain", ["capitals-mc/cap-028", "capitals-mc/cap-008"]),  # curated items in the first LIMIT
 ]
 
 
@@ -57,7 +57,7 @@ def hostile_pack(tmp: Path) -> Path:
     for number, (item, question) in enumerate(HOSTILE_TEXTS.items()):
         choices = ["Paris", "<b>Rome</b>", "javascript:alert(1)", question[:80]]
         line = {"id": item, "question": question, "choices": choices, "label": number % 4}
-        line |= {"domain": "geography", "difficulty": "hard"}
+        line |= {"domain": "geography", "difficulty": "hard", "source": "hostile"}
         if item == "evil-big":  # an input field the prompt template does not use (the runner caps prompts)
             line["notes"] = "<script>window.__pwned = 4</script>" + "A" * BIG
         lines.append(line)

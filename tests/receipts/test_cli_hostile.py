@@ -413,7 +413,8 @@ def test_run_limit_one_runs_exactly_one_item(world: World, capsys: pytest.Captur
     code, text = invoke(capsys, shlex.split(world.fill(f"{_RUN} --limit 1")))
     assert code == 0, text
     items = {json.loads(line)["item"] for line in Path("run/examples.jsonl").read_text().splitlines()}
-    assert items == {"cap-001"}
+    first = json.loads((PACK / "data" / "items.jsonl").read_text("utf-8").splitlines()[0])["id"]
+    assert items == {first}
 
 
 # --- what the consoles print is the text, never markup or emoji ---------------------------------

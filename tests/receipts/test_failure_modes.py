@@ -340,8 +340,8 @@ def _forge(bundle: Path, key: Path, edit: Any) -> None:
             "card $.failure_modes[1].description: typed-in number '0.324'",
         ),
         (
-            lambda c: c["failure_modes"][1].update(mitigation="{capitals-mc.student.acc@domain=units}"),
-            "card $.failure_modes[1].mitigation: {capitals-mc.student.acc@domain=units}: slice 'domain=",
+            lambda c: c["failure_modes"][1].update(mitigation="{capitals-mc.student.acc@domain=history}"),
+            "card $.failure_modes[1].mitigation: {capitals-mc.student.acc@domain=history}: slice 'domain=",
         ),
     ],
 )

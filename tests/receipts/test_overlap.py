@@ -101,11 +101,12 @@ def test_planted_items_are_found_and_the_count_matches_a_brute_force_count(tmp_p
     document = json.loads(out.read_text("utf-8"))
     listed = {item["id"] for item in document["items"]}
     assert listed == expected
-    assert document["items_checked"] == len(items) == 105
+    assert document["items_checked"] == len(items) == 1000
     assert document["items_overlapping"] == len(expected)
-    assert f"{len(expected)} of 105 items of capitals-mc@1.0.0 overlap corpus.jsonl" in text
+    assert f"{len(expected)} of 1000 items of capitals-mc@2.0.0 overlap corpus.jsonl" in text
     first = next(i for i in document["items"] if i["id"] == items[0]["id"])
-    assert first["whole_input"] == {"text": "what is the capital of france", "where": "corpus.jsonl:1"}
+    whole = " ".join(words(items[0]["question"]))  # e.g. "what is 20 3" (punctuation dropped)
+    assert first["whole_input"] == {"text": whole, "where": "corpus.jsonl:1"}
 
 
 def test_a_13_gram_across_question_and_answer_is_found_and_the_sha256_is_the_corpus_bytes(tmp_path, capsys):
@@ -401,7 +402,7 @@ def test_sign_refuses_an_overlap_check_of_another_pack(tmp_path, capsys, key):
     overlap = _overlap(tmp_path, capsys, pack=CAPITALS)
     with pytest.raises(
         VerificationError,
-        match=r"the overlap check is about capitals-mc@1.0.0 sha256:[0-9a-f]{64}, "
+        match=r"the overlap check is about capitals-mc@2.0.0 sha256:[0-9a-f]{64}, "
         r"but the signed runs used tiny-mc@1.0.0 sha256:",
     ) as caught:
         sign_receipt(CARD, [key], tmp_path / "out", runs=[RUN], overlap=overlap, issued_at=ISSUED)
@@ -489,7 +490,7 @@ def test_verify_checks_the_counts_of_a_signed_overlap(tmp_path, capsys, key, roo
 def test_verify_checks_the_pack_of_a_signed_overlap(tmp_path, capsys, key, root, monkeypatch):
     bundle = _lax_sign(monkeypatch, _overlap(tmp_path, capsys, pack=CAPITALS), tmp_path / "out", key)
     with pytest.raises(
-        VerificationError, match=r"is about capitals-mc@1\.0\.0 sha256:[0-9a-f]{64}, a pack no signed"
+        VerificationError, match=r"is about capitals-mc@2\.0\.0 sha256:[0-9a-f]{64}, a pack no signed"
     ):
         verify_receipt(bundle, root, now=NOW)
 

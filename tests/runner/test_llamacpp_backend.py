@@ -478,17 +478,21 @@ def test_smollm2_q8_0_parity_with_the_dequantised_path(
 ) -> None:
     """capitals-mc on SmolLM2-135M-Instruct Q8_0: llamacpp: against gguf: of the same file.
 
-    Measured (2026-12-07, 1 thread, 105 items x 4 choices, original variant): acc 0.657 both (69/105),
-    max |Δ loglik| 0.60 nats, mean 0.157. llama.cpp rounds a Q8_0 matmul's activations to 8 bits (the
-    dequantised path computes in fp32) and SmolLM2's large activations make that rounding coarse: the
-    same GGUF at F32 agrees to max 0.014 / mean 0.004 nats. Three items change their answer, each
-    one whose reference top two choices are within that noise (0.112, 0.041 and 0.001 nats apart):
-    one lost, one gained, one wrong either way.
+    Measured on capitals-mc 1.0.0's 105 items (2026-12-07, 1 thread, x 4 choices, original variant): acc
+    0.657 both (69/105), max |Δ loglik| 0.60 nats, mean 0.157; three items changed their answer, each
+    one whose reference top two choices were within that noise (0.112, 0.041 and 0.001 nats apart):
+    one lost, one gained, one wrong either way. On 2.0.0's first 105 items (the stratified order):
+    acc 47 vs 48 of 105, one item scored differently, max 0.59 nats, mean 0.132. llama.cpp rounds a
+    Q8_0 matmul's activations to 8 bits (the dequantised path computes in fp32) and SmolLM2's large
+    activations make that rounding coarse: the same GGUF at F32 agrees to max 0.014 / mean 0.004 nats.
     """
     q = smollm2_quantized(["F16", "Q8_0"], tmp_path / "q")  # the F16 beside: the run measures Q8_0 against it
     gguf = q.file("Q8_0")
     argv = ["run", CAPITALS, "--teacher", f"gguf:{gguf}", "--student", f"llamacpp:{gguf}"]
-    code = main([str(a) for a in [*argv, "--variant", "original", "--threads", "1", "--out", tmp_path / "r"]])
+    limit = ["--limit", "105"]  # the pack's first 105 items (its stratified order), as 1.0.0 held 105
+    code = main(
+        [str(a) for a in [*argv, *limit, "--variant", "original", "--threads", "1", "--out", tmp_path / "r"]]
+    )
     assert code == 0, "".join(capsys.readouterr())
     rows = [json.loads(line) for line in (tmp_path / "r" / "examples.jsonl").read_text("utf-8").splitlines()]
     deltas = []
@@ -502,9 +506,12 @@ def test_smollm2_q8_0_parity_with_the_dequantised_path(
             assert top[0] - top[1] < TOLERANCE_MAX, row["item"]
     assert max(deltas) < TOLERANCE_MAX
     acc = {role: [row["roles"][role]["score"] for row in rows] for role in ("teacher", "student")}
-    assert sum(acc["student"]) == sum(acc["teacher"])
+    changed = sum(t != s for t, s in zip(acc["teacher"], acc["student"], strict=True))
+    assert changed <= 5  # of 105, each one within the noise (checked above)
     assert float(np.mean(deltas)) < TOLERANCE_MEAN
     print(f"SmolLM2 Q8_0 capitals-mc: max |Δ| {max(deltas):.4f} nats, mean {np.mean(deltas):.4f}")
+    teacher, student = sum(acc["teacher"]), sum(acc["student"])
+    print(f"acc {teacher:.0f} vs {student:.0f} of {len(rows)}, {changed} scored differently")
 
 
 TOLERANCE_MAX = 1.0

@@ -172,7 +172,7 @@ def test_behaviour_probes_cover_every_behaviour():
 
 def test_bundled_pack_yaml_validates_through_the_cli(capsys):
     assert main(["validate", str(PACKS / "capitals-mc" / "pack.yaml")]) == 0
-    assert "valid pack capitals-mc@1.0.0" in capsys.readouterr().out
+    assert "valid pack capitals-mc@2.0.0" in capsys.readouterr().out
     assert main(["validate", *(str(PACKS / name) for name in BUNDLED)]) == 0
 
 
