@@ -6,7 +6,7 @@ enc(context + continuation)[len(context_enc):]``, no special tokens (lm-eval's d
 models), an empty context becomes the BOS (else EOS) token, and inputs longer than the model's maximum
 are truncated from the left. An item's choices are scored from one shared context (see
 ``HFBackend.score_choices``). An item's numbers are meant not to depend on which other items share a
-forward, but in float32 they do, in the last bits (see ROW_QUANTUM below).
+forward, but in float32 they do, in the last bits (see ROW_QUANTUM and GEN_BATCHING below).
 
 GGUF files load from their dequantised safetensors copy in the cache (`runner.backends.hf_load`). The
 identity records the storage quantization (e.g. Q4_1) and the compute dtype separately.
@@ -51,6 +51,18 @@ __all__ = ["DecodeBatch", "HFBackend"]
 ROW_QUANTUM = 2
 PACK_TOKENS = 1024
 MIN_GEMM_ROWS = 4
+
+# GEN_BATCHING: generate() decodes a call's requests together, lm-eval's generate_until: sub-batches of
+# prompts with the same max_new_tokens and stop sequences, longest first, left-padded, at most GEN_ROWS
+# rows and GEN_TOKENS padded tokens (`runner.backends.hf_decode`), each row ending at EOS or at its first
+# stop sequence instead of decoding all max_new_tokens and cutting afterwards. On CPU the per-token cost
+# of a small model is overhead, not FLOPs (SmolLM2-135M fp32, 2 threads: 21.6 tok/s at batch 1, 98 at
+# batch 8). A prompt decoded alone gets exactly what one-at-a-time decoding gave (tests/runner/
+# test_hf_generate.py); in a sub-batch, padding and companions move its log-probs in the last bits, as in
+# choice scoring, which is why `verify --rerun` poses a generated item in its signed batch too. Only
+# float32 models are batched, for the reasons given above for PACK_TOKENS: in bf16 the layout itself moves
+# the numbers by far more than the last bits, and int8-dynamic quantises activations over the whole
+# forward (a row's scale would depend on its companions); both decode one prompt at a time.
 
 
 class _Tree(NamedTuple):

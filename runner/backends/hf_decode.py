@@ -18,7 +18,7 @@ from runner.backends.base import GenRequest
 __all__ = ["GEN_ROWS", "GEN_TOKENS", "Decoded", "GreedyRows", "cut", "sub_batches"]
 
 GEN_ROWS = 16
-"""At most this many prompts decode together (see ``GEN_BATCHING`` in `runner.backends.hf`)."""
+"""At most this many prompts decode together (see the GEN_BATCHING note in `runner.backends.hf`)."""
 GEN_TOKENS = 12288
 """... and at most this many padded tokens: rows x (longest prompt + max_new_tokens)."""
 
