@@ -430,6 +430,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default="", help="output folder (default: $RECEIPTS_CACHE/trio/<settings key>)"
     )
     parser.add_argument(
+        "--packs",
+        type=lambda text: tuple(p for p in text.split(",") if p),
+        default=PACKS,
+        help=f"comma-separated packs whose training splits are used (default {','.join(PACKS)})",
+    )
+    parser.add_argument(
         "--rows", type=int, default=0, help="training rows per pack, a seeded sample (0: all)"
     )
     parser.add_argument(
