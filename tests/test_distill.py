@@ -64,7 +64,8 @@ def test_trio_from_a_tiny_instruct_model(tmp_path: Path, tiny_teacher: Path) -> 
     models = {role: Path(p) for role, p in trio["models"].items()}
     assert set(models) == {"teacher", "base", "student", "sft"}
     assert len(set(trio["digests"].values())) == 4  # four different sets of weights
-    assert "specialist teacher in" in err and "distilled student and SFT baseline in" in err
+    assert "specialist teacher in" in err
+    assert "distilled student and SFT baseline in" in err
 
     # The specialist teacher: the instruct model with its 2 frozen layers untouched and the top trained.
     start, teacher = _weights(tiny_teacher), _weights(models["teacher"])
@@ -72,7 +73,8 @@ def test_trio_from_a_tiny_instruct_model(tmp_path: Path, tiny_teacher: Path) -> 
         for layer in (0, 1):
             assert (teacher[f"model.layers.{layer}.{name}"] == start[f"model.layers.{layer}.{name}"]).all()
         for layer in (2, 3):
-            assert not (teacher[f"model.layers.{layer}.{name}"] == start[f"model.layers.{layer}.{name}"]).all()
+            key = f"model.layers.{layer}.{name}"
+            assert not (teacher[key] == start[key]).all()
     assert (teacher["model.embed_tokens.weight"] == start["model.embed_tokens.weight"]).all()
 
     # The base student is the teacher's layers 0 and 3, renumbered, and nothing else changed.
@@ -90,7 +92,8 @@ def test_trio_from_a_tiny_instruct_model(tmp_path: Path, tiny_teacher: Path) -> 
         moved = _weights(models[role])["model.layers.0.self_attn.q_proj.weight"]
         assert not (moved == base["model.layers.0.self_attn.q_proj.weight"]).all()
     log = json.loads((tmp_path / "trio" / "train-log.json").read_text("utf-8"))
-    assert log["teacher"]["loss"] == "cross_entropy_gold" and log["teacher"]["frozen_layers"] == 2
+    assert log["teacher"]["loss"] == "cross_entropy_gold"
+    assert log["teacher"]["frozen_layers"] == 2
     assert log["distillation"]["loss"] == "kl_teacher_student"
     assert log["sft"]["loss"] == "cross_entropy_gold"
     assert len(log["distillation"]["losses"]) == len(log["sft"]["losses"]) == 3  # 12 examples, batches of 4
@@ -98,11 +101,13 @@ def test_trio_from_a_tiny_instruct_model(tmp_path: Path, tiny_teacher: Path) -> 
     # The corpus is what was trained on: 4 rows of each pack's training split, posed as the pack poses them.
     corpus = (tmp_path / "trio" / "corpus.jsonl").read_bytes()
     rows = [json.loads(line) for line in corpus.splitlines()]
-    assert [r["pack"] for r in rows].count("contract-clauses") == 4 and len(rows) == 12
+    assert [r["pack"] for r in rows].count("contract-clauses") == 4
+    assert len(rows) == 12
     assert all(r["prompt"].startswith("<|im_start|>system") for r in rows)  # through the chat template
     assert trio["lineage"]["corpus"]["sha256"] == "sha256:" + hashlib.sha256(corpus).hexdigest()
     for summary in trio["overlap_with_eval"]:
-        assert summary["items_checked"] > 900 and summary["overlapping"] == []
+        assert summary["items_checked"] > 900
+        assert summary["overlapping"] == []
         signed = json.loads((tmp_path / "trio" / summary["file"]).read_text("utf-8"))
         assert signed["corpus"][0]["sha256"] == trio["lineage"]["corpus"]["sha256"]  # the corpus trained on
     assert trio["lineage"]["method"] == "logit"
@@ -155,7 +160,7 @@ def test_bad_teacher_is_one_clear_line(tmp_path: Path) -> None:
 
 @pytest.mark.model
 def test_smollm2_trio_keeps_part_of_the_teacher(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Reduced size: one epoch over 16 rows of each pack already pulls the truncated student to the teacher."""
+    """Reduced size: one epoch over 16 rows of each pack pulls the truncated student towards the teacher."""
     from receipts.cli import main
 
     trio, _ = distill(
