@@ -91,8 +91,16 @@ receipts run packs/capitals-mc "${ROLES[@]}" --student "hf:$SFT$CHAT" "${MC[@]}"
 receipts run packs/contract-clauses packs/behaviour-probes "${ROLES[@]}" --student "hf:$SFT$CHAT" "${GEN[@]}" \
   --out "$OUT/runs/sft" --force
 
-bench() {  # bench SPEC OUT [ARGS...]: a footprint measures this machine; reuse it once taken
-  if [ -f "$2" ]; then echo "reusing $2 (delete it to measure again)"; return; fi
+bench() {  # bench SPEC OUT [ARGS...]: a footprint measures this machine; reuse it while it measured these weights
+  if [ -f "$2" ] && python - "$1" "$2" <<'PY'
+import json, sys
+from pathlib import Path
+from receipts.digests import digest_weights
+path = Path(sys.argv[1].split(":", 1)[1].split("?", 1)[0].split("@", 1)[0])
+measured = json.loads(Path(sys.argv[2]).read_text("utf-8"))["model"]["digest"]
+sys.exit(0 if measured == "sha256:" + digest_weights(path).root else 1)
+PY
+  then echo "reusing $2 (delete it to measure again)"; return; fi
   receipts bench "$1" --ram-budget 16GB --price-per-hour 0.10 "${BENCH[@]}" "${@:3}" --out "$2"
 }
 step "3/8 measuring cost on this machine (receipts bench): the student at fp32 and int8, natively at Q8_0 and Q4_K_M; the SFT baseline at fp32"
