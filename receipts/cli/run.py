@@ -34,7 +34,11 @@ Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N items o
 Seed = Annotated[int, typer.Option(help="Seed for the bootstrap (and nothing else: decoding is greedy).")]
 Threads = Annotated[int, typer.Option(min=1, help="CPU threads for torch/BLAS (pinned, recorded).")]
 BatchSize = Annotated[
-    int, typer.Option(min=1, help="Items per model call (a throughput knob only: scores never depend on it).")
+    int,
+    typer.Option(
+        min=1,
+        help="Items per model call (a throughput knob; float32 log-probs may move in the last bits).",
+    ),
 ]
 Variant = Annotated[
     list[str] | None, typer.Option(help="Only these pack variants (repeatable; default all).")
