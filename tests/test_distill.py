@@ -203,6 +203,7 @@ def test_smollm2_trio_keeps_part_of_the_teacher(tmp_path: Path, capsys: pytest.C
     acc = {r: v["value"] for r, v in results["metrics"]["all"]["acc"]["roles"].items()}
     assert acc["teacher"] > acc["base"] + 0.1  # dropping a third of the layers costs a lot (0.45 vs 0.25)
     kl = {r: results["fidelity"][r]["kl"]["value"] for r in ("base", "student")}
-    assert results["fidelity"]["student"]["kl"]["level"] == "token"
+    # through the chat template the runs record each item's choice distribution, not token distributions
+    assert results["fidelity"]["student"]["kl"]["level"] == "choice"
     assert kl["student"] < 0.8 * kl["base"]  # distillation moved the student towards the teacher
     assert results["models"]["student"]["digest"] == trio["digests"]["student"]

@@ -280,7 +280,7 @@ def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
     card = by_location["models/smollm2-135m-distilled-20l/0.1.0/"]
     assert len(card) == 1, card  # one entry: no section of the card's evidence
     assert card[0]["title"] == "smollm2-135m-distilled-20l 0.1.0"
-    assert "Teacher: HuggingFaceTB/SmolLM2-135M-Instruct" in card[0]["text"]  # examples/card.yaml's teacher
+    assert "Teacher: receipts demo specialist teacher" in card[0]["text"]  # examples/card.yaml's teacher
     assert "Licence: Apache-2.0 (commercial use, computed:" in card[0]["text"]
     assert not [loc for loc in by_location if loc.startswith("models/smollm2") and "#" in loc]
     hostile = by_location["models/hostile-model/0.1.0/"][0]["text"]

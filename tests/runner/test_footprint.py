@@ -398,8 +398,10 @@ def test_quantization_survival_is_signed_next_to_cost(
     teacher_root = "sha256:" + digest_weights(models["teacher"]).root  # the card names the evaluated teacher
     card["lineage"]["teachers"][0]["weights_digest"] = teacher_root
     # the demo card's failure modes name items, slices and roles a six-item run of three models lacks
+    items = (ROOT / "packs" / "capitals-mc" / "data" / "items.jsonl").read_text("utf-8")
+    first_item = json.loads(items.splitlines()[0])["id"]
     card["failure_modes"] = [
-        {**card["failure_modes"][0], "pack_items": ["capitals-mc/cap-001"], "evidence": []}
+        {**card["failure_modes"][0], "pack_items": [f"capitals-mc/{first_item}"], "evidence": []}
     ]
     card["failure_modes"][0]["description"] = "Loses accuracy on rare countries (a hypothesis)."
     (tmp_path / "card.yaml").write_text(yaml.safe_dump(card), "utf-8")
