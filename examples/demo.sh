@@ -38,8 +38,8 @@ case "$SIZE" in
     RERUN=20                                # signed items a second party re-executes
     GEMMA=1 ;;
   small)
-    DISTILL=(--rows 8 --teacher-epochs 1 --epochs 1)
-    MC=(--limit 24)
+    DISTILL=(--rows 8 --teacher-epochs 0 --epochs 1)   # the instruct model itself is the teacher here
+    MC=(--limit 60)
     GEN=(--limit 3 --variant original)
     BENCH=(--min-duration 0.5 --min-calls 5 --warmups 1 --prompt-tokens 32 --new-tokens 8 --no-context-search)
     RERUN=5
