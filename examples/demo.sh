@@ -18,7 +18,8 @@
 #
 # Everything is cached ($RECEIPTS_CACHE, default ~/.cache/receipts; footprints and the key in demo-out/):
 # a second run takes about a minute. DEMO_SIZE=small runs the same pipeline at reduced size (fewer items,
-# steps and timed calls, no Gemma) - what the e2e test runs. DEMO_OUT changes the output folder.
+# training and timed calls, the instruct model as its own teacher, no Gemma) - what the e2e test runs.
+# DEMO_OUT changes the output folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
