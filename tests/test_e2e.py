@@ -243,7 +243,7 @@ def test_the_demo_tells_the_whole_story(demo: Path, serve: Any, browser: Any) ->
     cohorts that are not small-n, and the buyer's question answered with real, different numbers, ranked.
 
     On a full ``make demo`` (``RECEIPTS_E2E_DEMO_OUT=demo-out``) every pack must show all of it and the
-    buyer asks for contract-clause extraction, precision first. The small demo CI runs trains no
+    buyer asks for contract-clause extraction, precision first. The small demo that CI runs trains no
     specialist (its teacher is the instruct model, at the floor on the generation packs) and runs three
     items of each generation pack, so there only capitals-mc must show it, and the buyer ranks by quality.
     """
