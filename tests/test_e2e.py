@@ -69,8 +69,8 @@ def _verify(target: Path, trust: Path, capsys: pytest.CaptureFixture[str]) -> tu
     return code, captured.out + captured.err
 
 
-STUDENT = "smollm2-135m-distilled-20l@0.1.0"
-SFT = "smollm2-135m-sft-20l@0.1.0"
+STUDENT = "smollm2-135m-distilled-24l@0.1.0"
+SFT = "smollm2-135m-sft-24l@0.1.0"
 
 
 def test_every_file_validates_and_every_receipt_verifies(

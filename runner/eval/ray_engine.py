@@ -25,7 +25,7 @@ from receipts.errors import InputError, ReceiptsError, UsageError
 from runner.backends.base import ModelIdentity
 from runner.backends.registry import load_backend
 from runner.eval.packs import PromptInstance
-from runner.eval.roles import Progress, RoleRun, in_batches
+from runner.eval.roles import Progress, RoleRun, in_batches, instance_key
 from runner.eval.work import WorkItem, WorkResult, work
 
 __all__ = ["RayEngine"]
@@ -141,13 +141,19 @@ class RayEngine:
         Items that need no model (cached output, nothing else to measure) are finished here.
         """
         batches = []
-        for batch in in_batches(job.todo(instances), max(1, job.config.batch_size)):
+        for batch in in_batches(instances, max(1, job.config.batch_size)):
+            missing = {instance_key(inst) for inst in job.todo(batch)}
+            if not missing:
+                continue
+            # the batches a local run poses (`runner.eval.run._run_local`), whole; only missing rows are kept
+            job.enter(batch)
             items = [job.prepare(inst) for inst in batch]
-            local = [item for item in items if not item.needs_model]
-            for item, result in zip(local, work(None, local), strict=True):
-                job.finish(item, result)
-            if len(local) < len(items):
-                batches.append([item for item in items if item.needs_model])
+            if any(item.needs_model for item in items):
+                batches.append(items)
+                continue
+            for item, result in zip(items, work(None, items), strict=True):
+                if instance_key(item.inst) in missing:
+                    job.finish(item, result)
         size = -(-len(batches) // self.workers) if batches else 0
         return [batches[i : i + size] for i in range(0, len(batches), size)] if size else []
 
@@ -173,7 +179,8 @@ class RayEngine:
                     del streams[stream]
                     continue
                 for item, result in zip(next(batches), self._get(ref), strict=True):
-                    job.finish(item, result)
+                    if instance_key(item.inst) not in job.done:
+                        job.finish(item, result)
                 job.batch_done(progress)
         finally:  # an error or Ctrl-C: stop the shards still running (their finished rows are kept)
             for stream in streams:

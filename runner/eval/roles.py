@@ -28,7 +28,7 @@ from runner.eval.config import RunConfig
 from runner.eval.packs import Pack, PromptInstance
 from runner.eval.work import WorkItem, WorkResult, kl_target, request_for
 
-__all__ = ["Progress", "RoleRun", "TeacherDists", "in_batches", "instance_key"]
+__all__ = ["BATCH_INVARIANT", "Progress", "RoleRun", "TeacherDists", "in_batches", "instance_key"]
 
 Progress = Callable[[str, int, int], None]
 """Called after each batch with the role, its rows done and its total."""
@@ -37,6 +37,10 @@ Progress = Callable[[str, int, int], None]
 def instance_key(inst: PromptInstance) -> str:
     """The key of an instance's rows: item id and variant, joined by a unit separator."""
     return f"{inst.item_id}\x1f{inst.variant}"
+
+BATCH_INVARIANT = frozenset({"fake", "llamacpp", "openai", "replay"})
+"""Backend kinds whose output for a prompt does not depend on the prompts posed with it (llama.cpp decodes
+one sequence at a time; an endpoint is asked item by item); every other kind is cached per batch."""
 
 
 def in_batches(items: Sequence[PromptInstance], size: int) -> Iterator[list[PromptInstance]]:
@@ -74,10 +78,29 @@ class RoleRun:
         self.limit_errors = max(5, int(config.max_error_rate * total))
         self.sees_gold = False
         self.chat = is_chat(identity)  # chat templates (issue #20)
+        self._fresh = False  # compute every output of the current batch again (`enter`)
+        self._scopes: dict[str, str] = {}  # instance key -> the cache scope it was prepared in
 
     def todo(self, instances: Sequence[PromptInstance]) -> list[PromptInstance]:
         """The instances this role has no row for yet."""
         return [inst for inst in instances if instance_key(inst) not in self.done]
+
+    def enter(self, batch: Sequence[PromptInstance]) -> None:
+        """Scope the output cache to ``batch`` before its items are prepared.
+
+        A transformers model's last digits depend on which prompts share its padded forward, so its
+        outputs are cached per batch (the digest of the batch's requests, in order) and read back only
+        into that batch: a run with another ``--limit`` or ``--batch-size`` computes again rather than
+        mixing outputs of other layouts, which ``verify --rerun`` would then fail to reproduce. A batch is
+        read back whole or computed whole: when any of its outputs is missing (a crash mid-batch, an item
+        that failed) every item is computed again, as the uninterrupted run computed them.
+        """
+        self.cache.scope, self._fresh = "", False
+        if self.identity.kind in BATCH_INVARIANT:
+            return
+        keys = [request_for(self.sees_gold, inst, self.pack, chat=self.chat)[0] for inst in batch]
+        self.cache.scope = request_key("batch", requests=keys)
+        self._fresh = not all(self.cache.has(key) for key in keys)
 
     def _kl_key(self, inst: PromptInstance, target: str) -> str:
         assert self.teacher is not None  # noqa: S101
@@ -85,6 +108,7 @@ class RoleRun:
 
     def prepare(self, inst: PromptInstance) -> WorkItem:
         """What the model must still do for ``inst`` (nothing, when everything is cached)."""
+        self._scopes[instance_key(inst)] = self.cache.scope  # `finish` caches in the same batch's scope
         item = self._prepare(inst)
         # issue #20 part 4: the role's log-probability of the teacher's text, unless cached; a chat model
         # scores it after the rendered chat prompt, as it generates
@@ -92,11 +116,11 @@ class RoleRun:
         if self.role == "teacher":
             if inst.continuations is None and seqkl.teacher_forced_here(self.identity.kind):
                 text = seqkl.target(inst, item.output) if item.output is not None else None
-                if item.output is None or (text and seqkl.cache_key(inst, text) not in self.cache.values):
+                if item.output is None or (text and not self.cache.has(seqkl.cache_key(inst, text))):
                     return dataclasses.replace(item, seq_self=True, seq_messages=posed)
             return item
         text = self._teacher_text(inst)
-        if text and seqkl.cache_key(inst, text) not in self.cache.values:
+        if text and not self.cache.has(seqkl.cache_key(inst, text)):
             return dataclasses.replace(item, seq_target=text, seq_messages=posed)
         return item
 
@@ -115,12 +139,12 @@ class RoleRun:
         key = seqkl.cache_key(inst, text)
         if result.seq:
             self.cache.put(key, result.seq)
-        return dict(self.cache.values.get(key, {}))
+        return self.cache.peek(key)
 
     def _prepare(self, inst: PromptInstance) -> WorkItem:
         """What the model must still do for ``inst`` for its output and token-level KL."""
         key, request = request_for(self.sees_gold, inst, self.pack, chat=self.chat)
-        cached = self.cache.get(key)
+        cached = None if self._fresh else self.cache.get(key)
         if self.chat or (self.teacher is not None and self.teacher.chat):
             # chat templates (issue #20): token-level KL is not measured where either model reads a chat
             # template (its teacher-forced context would not be the prompt it was scored on)
@@ -136,7 +160,7 @@ class RoleRun:
         if self.teacher is None or self.teacher.tokenizer != self.identity.tokenizer:
             return item
         target = self.teacher.target(inst)
-        if target is None or self._kl_key(inst, target) in self.cache.values:
+        if target is None or self.cache.has(self._kl_key(inst, target)):
             return item
         p = self.teacher.load(inst, target)
         if p is None:
@@ -146,6 +170,7 @@ class RoleRun:
     def finish(self, item: WorkItem, result: WorkResult) -> None:
         """Record one finished item: cache, teacher distributions or KL, the partial row."""
         inst, output = item.inst, result.output
+        self.cache.scope = self._scopes.pop(instance_key(inst), self.cache.scope)
         if item.request is not None:
             self.computed += 1
             if "error" not in output:
@@ -162,7 +187,7 @@ class RoleRun:
                 kl_key = self._kl_key(inst, target)
                 if result.kl:
                     self.cache.put(kl_key, result.kl)
-                extra = dict(self.cache.values.get(kl_key, {}))
+                extra = self.cache.peek(kl_key)
         if "error" not in output:
             extra.update(self._sequence(item, result))
         row = {"key": instance_key(inst), "prompt_sha256": inst.prompt_sha256, "output": output, **extra}

@@ -209,6 +209,7 @@ def _run_local(
         # The whole batch is posed again, as an uninterrupted run posed it, and only the missing rows are
         # kept: a model's numbers can differ in their last digits with which items share a forward, so a
         # resumed run stays byte for byte the uninterrupted one.
+        job.enter(batch)
         items = [job.prepare(inst) for inst in batch]
         for item, result in zip(items, work(backend, items), strict=True):
             if instance_key(item.inst) in missing:

@@ -27,8 +27,8 @@ from receipts.sign import sign_receipt
 from receipts.trust import new_root
 from tests.generator.test_catalog import DATA, ROOT
 
-MODEL = "models/smollm2-135m-distilled-20l/0.1.0/"
-BUNDLE = "smollm2-135m-distilled-20l@0.1.0"
+MODEL = "models/smollm2-135m-distilled-24l/0.1.0/"
+BUNDLE = "smollm2-135m-distilled-24l@0.1.0"
 TEACHER = "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"  # examples/card.yaml's
 TEACHER_NAME = '<script>window.__pwned = 1</script> "teacher" <b>bold</b>'
 BASE_NAME = "javascript:window.__pwned=2"

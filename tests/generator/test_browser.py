@@ -118,7 +118,7 @@ def status_of(page: Any) -> tuple[str, str]:
     return str(status.get_attribute("data-state")), str(status.text_content())
 
 
-MODEL = "models/smollm2-135m-distilled-20l/0.1.0/"
+MODEL = "models/smollm2-135m-distilled-24l/0.1.0/"
 HOSTILE = "models/hostile-model/0.1.0/"
 
 
@@ -127,7 +127,7 @@ def test_a_valid_page_says_verified(site: Path, serve: Any, browser: Any) -> Non
     page.goto(serve(site) + "/" + MODEL)
     state, text = status_of(page)
     assert state == "verified", text
-    assert "smollm2-135m-distilled-20l@0.1.0" in text
+    assert "smollm2-135m-distilled-24l@0.1.0" in text
     assert "trusted signature(s) of receipts demo" in text
 
 
@@ -199,7 +199,7 @@ def test_instant_navigation_verifies_again(served: tuple[Path, str], browser: An
     page.wait_for_load_state("networkidle")  # Material fetches the sitemap before it intercepts links
     page.evaluate("() => { window.__sameDocument = true; }")
     for slug, name in (
-        ("smollm2-135m-distilled-20l/0.1.0/", "smollm2-135m-distilled-20l@"),
+        ("smollm2-135m-distilled-24l/0.1.0/", "smollm2-135m-distilled-24l@"),
         ("hostile-model/0.1.0/", "hostile-model@"),
     ):
         page.click(f"a[href$='{slug}']")

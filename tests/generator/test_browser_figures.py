@@ -94,7 +94,7 @@ def test_verified_page_shows_the_signed_figures(
         assert box["title"] == f"All {len(signed)} figures on this page are the signed ones"
         assert box["open"] is False  # folded: the label above prints them
         facts = dict(box["facts"])
-        assert facts["model name"] == "smollm2-135m-distilled-20l"
+        assert facts["model name"] == "smollm2-135m-distilled-24l"
         assert facts["gate verdict"] == "fail"
         assert facts["tiny-mc: student score"] == "0.429"
         assert facts["tiny-mc: student retention"] == "0.438"

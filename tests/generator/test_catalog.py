@@ -135,8 +135,8 @@ def test_build_cli_publishes_verified_receipts(
     )
     assert code == 0, text
     assert "built 2 receipt page(s)" in text
-    page = tmp_path / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / "index.html"
-    assert "smollm2-135m-distilled-20l" in page.read_text("utf-8")
+    page = tmp_path / "site" / "models" / "smollm2-135m-distilled-24l" / "0.1.0" / "index.html"
+    assert "smollm2-135m-distilled-24l" in page.read_text("utf-8")
     built = b"".join(p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file())
     assert b"PRIVATE KEY" not in built  # no key material leaks into the output
 
@@ -156,7 +156,7 @@ def test_hostile_card_text_renders_inert(
             if name in ("href", "src") and value:
                 assert not value.strip().lower().startswith(("javascript:", "http://evil")), (tag, attrs)
     honest = parse(
-        (tmp_path / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / "index.html").read_text()
+        (tmp_path / "site" / "models" / "smollm2-135m-distilled-24l" / "0.1.0" / "index.html").read_text()
     )
     assert len(page.scripts) == len(
         honest.scripts
@@ -257,8 +257,8 @@ def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
     assert code == 0, text
     first, second = site / "models" / "index.html", site / "catalog" / "2" / "index.html"
     assert 'href="../models/hostile-model/0.1.0/"' in first.read_text("utf-8")  # sorted by name
-    assert "models/smollm2-135m-distilled-20l/0.1.0/" not in first.read_text("utf-8")
-    assert 'href="../../models/smollm2-135m-distilled-20l/0.1.0/"' in second.read_text("utf-8")
+    assert "models/smollm2-135m-distilled-24l/0.1.0/" not in first.read_text("utf-8")
+    assert 'href="../../models/smollm2-135m-distilled-24l/0.1.0/"' in second.read_text("utf-8")
     assert "Page 2 of 2" in second.read_text("utf-8")
     for tag in ("distilled", "demo", "layer-pruned", "cpu"):  # examples/card.yaml's tags, on both cards
         assert (site / "tags" / tag / "index.html").is_file()
@@ -277,9 +277,9 @@ def test_listings_split_into_pages_with_tag_pages_and_links_resolve(
     by_location: dict[str, list[dict[str, str]]] = {}
     for doc in index["docs"]:
         by_location.setdefault(doc["location"], []).append(doc)
-    card = by_location["models/smollm2-135m-distilled-20l/0.1.0/"]
+    card = by_location["models/smollm2-135m-distilled-24l/0.1.0/"]
     assert len(card) == 1, card  # one entry: no section of the card's evidence
-    assert card[0]["title"] == "smollm2-135m-distilled-20l 0.1.0"
+    assert card[0]["title"] == "smollm2-135m-distilled-24l 0.1.0"
     assert "Teacher: receipts demo specialist teacher" in card[0]["text"]  # examples/card.yaml's teacher
     assert "Licence: Apache-2.0 (commercial use, computed:" in card[0]["text"]
     assert not [loc for loc in by_location if loc.startswith("models/smollm2") and "#" in loc]
@@ -312,7 +312,7 @@ def test_render_writes_engine_neutral_markdown(
         capsys, "render", world["receipts"], "--trust-root", world["trust"], "--out", tmp_path / "docs"
     )
     assert code == 0, text
-    page = (tmp_path / "docs" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / "index.md").read_text(
+    page = (tmp_path / "docs" / "models" / "smollm2-135m-distilled-24l" / "0.1.0" / "index.md").read_text(
         "utf-8"
     )
     assert page.startswith("---\ntitle: ")
@@ -345,9 +345,9 @@ def test_render_writes_engine_neutral_markdown(
         tmp_path
         / "docs"
         / "models"
-        / "smollm2-135m-distilled-20l"
+        / "smollm2-135m-distilled-24l"
         / "0.1.0"
-        / "smollm2-135m-distilled-20l@0.1.0"
+        / "smollm2-135m-distilled-24l@0.1.0"
     )
     assert (bundle / "receipt.json").read_bytes() == next(
         world["receipts"].glob("smollm2*/receipt.json")
@@ -373,7 +373,7 @@ def test_verify_a_built_site_checks_receipts_and_pages(
     # a site whose page was built from another receipt than the one it publishes fails
     page = site / "models" / "hostile-model" / "0.1.0" / "index.html"
     honest = next(
-        (site / "models" / "smollm2-135m-distilled-20l" / "0.1.0").glob("*@*/receipt.json")
+        (site / "models" / "smollm2-135m-distilled-24l" / "0.1.0").glob("*@*/receipt.json")
     ).read_bytes()
     text_html = page.read_text("utf-8")
     match = re.search(r'data-receipt-sha256="([0-9a-f]{64})"', text_html)

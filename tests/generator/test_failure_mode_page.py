@@ -58,7 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert main([str(a) for a in [*sign, "--out", tmp / "receipts"]]) == 0
         build = ["build", tmp / "receipts", "--trust-root", trust, "--out", tmp / "site"]
         assert main([str(a) for a in build]) == 0
-    folder = tmp / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0"
+    folder = tmp / "site" / "models" / "smollm2-135m-distilled-24l" / "0.1.0"
     return {
         "page": (folder / "index.html").read_text("utf-8"),
         "results": json.loads((run / "results.json").read_bytes()),

@@ -34,8 +34,8 @@ from tests.receipts.test_cli_hostile import changes, tree_snapshot
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests" / "data"
 INDEXES = DATA / "hostile_catalogs"
-BUNDLE = "smollm2-135m-distilled-20l@0.1.0"
-RECEIPT = f"models/smollm2-135m-distilled-20l/0.1.0/{BUNDLE}/receipt.json"
+BUNDLE = "smollm2-135m-distilled-24l@0.1.0"
+RECEIPT = f"models/smollm2-135m-distilled-24l/0.1.0/{BUNDLE}/receipt.json"
 
 Route = bytes | Callable[[http.server.BaseHTTPRequestHandler], None]
 

@@ -88,7 +88,7 @@ def test_the_card_page_shows_computed_terms_declared_claim_and_override_side_by_
 def test_the_catalog_index_carries_computed_terms_and_overrides(rendered):
     _, index = rendered
     rows = {m.name: m for m in index.models}
-    gemma, honest = rows["gemma-taught-student"], rows["smollm2-135m-distilled-20l"]
+    gemma, honest = rows["gemma-taught-student"], rows["smollm2-135m-distilled-24l"]
     assert gemma.commercial_use is True  # the card's claim, kept as a claim
     assert gemma.licence_terms is not None
     assert gemma.licence_terms.commercial_use == "no"

@@ -63,7 +63,7 @@ def _section(text: str) -> str:
 
 
 def test_the_signed_overlap_check_is_shown_with_its_corpus_digest_and_items(pages: dict[str, str]) -> None:
-    text = _section(pages["smollm2-135m-distilled-20l@0.1.0"])
+    text = _section(pages["smollm2-135m-distilled-24l@0.1.0"])
     assert "<strong>Contamination: 1 of 2 items overlap</strong> the distillation corpus at 13-grams" in text
     assert "or as MinHash near-duplicates (Jaccard ≥ 0.800). This is the signed overlap check" in text
     digest = text.split("(sha256 <code>", 1)[1].split("</code>", 1)[0]
@@ -72,7 +72,7 @@ def test_the_signed_overlap_check_is_shown_with_its_corpus_digest_and_items(page
 
 
 def test_untrusted_names_in_the_overlap_check_stay_text(pages: dict[str, str]) -> None:
-    text = _section(pages["smollm2-135m-distilled-20l@0.1.0"])
+    text = _section(pages["smollm2-135m-distilled-24l@0.1.0"])
     assert "<code>&lt;img src=x onerror=alert(1)&gt;.txt</code>" in text
     assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in text
     assert "<img src=x" not in text
@@ -85,6 +85,6 @@ def test_the_next_heading_still_starts_its_own_markdown_block(pages: dict[str, s
 
 
 def test_a_receipt_without_an_overlap_check_says_not_checked(pages: dict[str, str]) -> None:
-    text = _section(pages["smollm2-135m-distilled-20l@0.2.0"])
+    text = _section(pages["smollm2-135m-distilled-24l@0.2.0"])
     assert "<strong>Contamination</strong>: not checked (this receipt binds no overlap check" in text
     assert "items overlap" not in text

@@ -18,7 +18,7 @@ from receipts.trust import load_trust_root, new_root
 from receipts.verify import VerifiedReceipt, verify_receipt
 
 ROOT = Path(__file__).parents[2]
-NAME = "smollm2-135m-distilled-20l"
+NAME = "smollm2-135m-distilled-24l"
 
 
 def _outcome(k: int, n: int) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from receipts.sign import sign_receipt
 from receipts.trust import new_root
 from tests.generator.test_catalog import DATA, ROOT, cli
 
-MODEL = "models/smollm2-135m-distilled-20l/0.1.0/"
-BUNDLE = MODEL + "smollm2-135m-distilled-20l@0.1.0/"
+MODEL = "models/smollm2-135m-distilled-24l/0.1.0/"
+BUNDLE = MODEL + "smollm2-135m-distilled-24l@0.1.0/"
 PLAIN = "models/plain-model/0.1.0/"
 SUMMARY = {
     "primary_metric": "acc",
@@ -69,7 +69,7 @@ def build_figures_site(tmp: Path, out: Path) -> Path:
     (run / "results.json").write_text(json.dumps(results, indent=2), "utf-8")
     card = (ROOT / "examples" / "card.yaml").read_text("utf-8")
     plain = tmp / "plain.card.yaml"
-    plain.write_text(card.replace("name: smollm2-135m-distilled-20l", "name: plain-model", 1), "utf-8")
+    plain.write_text(card.replace("name: smollm2-135m-distilled-24l", "name: plain-model", 1), "utf-8")
     key = generate()
     trust = tmp / "trust.json"
     trust.write_bytes(new_root("receipts demo", [key.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
@@ -220,7 +220,7 @@ def test_verify_site_checks_every_page_figure(
     assert code == 0, text
     report = {r["model"]: r for r in json.loads(text)["receipts"]}
     assert len(report) == 2
-    checks = {c["name"]: c for c in report["smollm2-135m-distilled-20l@0.1.0"]["checks"]}
+    checks = {c["name"]: c for c in report["smollm2-135m-distilled-24l@0.1.0"]["checks"]}
     assert checks["figures"]["status"] == "pass"
     assert "shows its 13 headline figure(s) as signed" in checks["figures"]["detail"]  # and the retention CI
     checks = {c["name"]: c for c in report["plain-model@0.1.0"]["checks"]}
@@ -239,7 +239,7 @@ def test_an_edited_figure_fails_naming_page_key_and_both_values(
     code, text = verify(capsys, site, built[1])
     assert code == 4, text
     assert (
-        "✗ figures: models/smollm2-135m-distilled-20l/0.1.0/index.html: runs.tiny-mc.scores.student" in text
+        "✗ figures: models/smollm2-135m-distilled-24l/0.1.0/index.html: runs.tiny-mc.scores.student" in text
     )
     assert "shows '0.900' but the receipt signs '0.429'" in text
     assert "1 verified, 1 failed" in text  # the other page still passes
@@ -304,7 +304,7 @@ def test_verify_a_published_catalog_checks_its_figures(
     edit(site / MODEL / "index.html", gate.format("fail"), gate.format("pass"))
     code, text = verify(capsys, url, built[1])
     assert code == 4, text
-    assert "the page of smollm2-135m-distilled-20l@0.1.0: gate shows 'pass' but the receipt signs" in text
+    assert "the page of smollm2-135m-distilled-24l@0.1.0: gate shows 'pass' but the receipt signs" in text
 
 
 def test_figures_come_from_the_bytes_that_verified(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from receipts.cli import main
 from receipts.trust import trust_root_from_bytes
 from tests.generator.viewer_site import BIG, HOSTILE_TEXTS, examples, make_receipts
 
-MODEL = "models/smollm2-135m-distilled-20l"
+MODEL = "models/smollm2-135m-distilled-24l"
 VIEWER = "examples/capitals-mc/"
 
 
@@ -334,7 +334,7 @@ def test_rows_rendered_by_the_script_read_exactly_as_the_server_rendered_rows(br
 @pytest.mark.browser
 def test_the_card_page_verifies_its_published_pack_in_the_browser(browser, site):
     out, base = site
-    bundle = out / MODEL / "0.1.0" / "smollm2-135m-distilled-20l@0.1.0"
+    bundle = out / MODEL / "0.1.0" / "smollm2-135m-distilled-24l@0.1.0"
     signed = [p for p in bundle.rglob("*") if p.is_file() and p.name != "receipt.json"]
     assert len([p for p in signed if "packs" in p.parts]) == 3  # the manifest, pack.yaml, data/items.jsonl
     page, dialogs = open_page(browser, f"{base}/{MODEL}/0.1.0/", viewer=False)
@@ -356,7 +356,7 @@ def test_an_edited_published_pack_file_fails_in_the_browser(browser, site, tmp_p
         out
         / MODEL
         / "0.1.0"
-        / "smollm2-135m-distilled-20l@0.1.0"
+        / "smollm2-135m-distilled-24l@0.1.0"
         / "packs"
         / "capitals-mc"
         / "data"

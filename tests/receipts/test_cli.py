@@ -55,7 +55,7 @@ def world(tmp_path, monkeypatch, capsys):
         "receipts",
     )
     assert code == 0, text
-    return tmp_path / "receipts" / "smollm2-135m-distilled-20l@0.1.0"
+    return tmp_path / "receipts" / "smollm2-135m-distilled-24l@0.1.0"
 
 
 def test_keygen_writes_0600_encrypted_pkcs8(world):
@@ -80,7 +80,7 @@ def test_keygen_ed25519(world, capsys):
 def test_verify_passes_with_weights(world, capsys):
     code, text = run(capsys, "verify", world, "--trust-root", "trust.json", "--weights", "weights")
     assert code == 0, text
-    assert "VERIFIED smollm2-135m-distilled-20l@0.1.0" in text
+    assert "VERIFIED smollm2-135m-distilled-24l@0.1.0" in text
     assert "1 verified, 0 failed" in text
 
 

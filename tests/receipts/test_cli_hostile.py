@@ -27,7 +27,7 @@ ROOT = Path(__file__).parents[2]
 CARD = ROOT / "examples" / "card.yaml"
 PACK = ROOT / "packs" / "capitals-mc"
 WEIGHTS = Path(__file__).parents[1] / "data" / "weights_golden"
-BUNDLE = "receipts/smollm2-135m-distilled-20l@0.1.0"
+BUNDLE = "receipts/smollm2-135m-distilled-24l@0.1.0"
 PASSPHRASE = "correct horse"
 # not UTF-8, not JSON, not YAML, not PEM: what a wrong file or a bad disk hands a command
 GARBAGE = bytes([0xFF, 0xFE, 0x00, 0x9C]) + bytes(range(256)) * 3 + b"\xc3\x28:\x00[red]"

@@ -357,7 +357,7 @@ def test_hashes_are_the_signed_weights_digests(
     attestation = next(r for r in model["externalReferences"] if r["type"] == "attestation")
     receipt = (world["bundle"] / "receipt.json").read_bytes()
     assert attestation["hashes"] == [{"alg": "SHA-256", "content": hashlib.sha256(receipt).hexdigest()}]
-    assert attestation["url"] == "smollm2-135m-distilled-20l@0.1.0/receipt.json"
+    assert attestation["url"] == "smollm2-135m-distilled-24l@0.1.0/receipt.json"
     pack = subjects["pack"]
     assert bom[1]["components"][0]["hashes"] == [{"alg": "SHA-256", "content": pack["digest"]["sha256"]}]
 
@@ -366,7 +366,7 @@ def test_lineage_licences_and_considerations_come_from_the_card(bom: tuple[str, 
     card = yaml.safe_load(CARD.read_text("utf-8"))
     model = bom[1]["metadata"]["component"]
     assert (model["name"], model["version"], model["publisher"]) == (
-        "smollm2-135m-distilled-20l",
+        "smollm2-135m-distilled-24l",
         "0.1.0",
         "receipts demo",
     )

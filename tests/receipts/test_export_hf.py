@@ -156,7 +156,7 @@ def test_metadata_round_trips_through_huggingface_hub(world: dict[str, Path], tm
     front, _ = front_and_body(tmp_path / "README.md")
     assert set(front) <= FRONT_KEYS
     name, evals = model_index_to_eval_results(front["model-index"])
-    assert name == "smollm2-135m-distilled-20l"
+    assert name == "smollm2-135m-distilled-24l"
     assert eval_results_to_model_index(name, evals) == front["model-index"]
     assert data.to_dict() == front
     assert ModelCardData(**data.to_dict()).to_dict() == front
@@ -172,7 +172,7 @@ def test_body_states_self_reported_and_how_to_verify(world: dict[str, Path], tmp
     assert "pip install receipts" not in body  # that PyPI name is another project: never send users there
     assert "receipts verify " in body
     assert "tiny\\-mc" in body  # run_minimal is signed too: its scorecard is there
-    assert "receipts verify smollm2-135m-distilled-20l@0.1.0/ --trust-root trust.json" in body
+    assert "receipts verify smollm2-135m-distilled-24l@0.1.0/ --trust-root trust.json" in body
     assert f"--trust-root-sha256 {root_sha} --weights" in body
     acc = json.loads((world["run"] / "results.json").read_text("utf-8"))["metrics"]["all"]["acc"]["roles"]
     assert f"| acc | {acc['student']['value']:.3f} [" in body  # the scorecard shows the signed numbers
@@ -259,7 +259,7 @@ def test_lineage_and_license_of_real_cards(world: dict[str, Path], tmp_path: Pat
     assert (q4.base_model, q4["base_model_relation"]) == ("HuggingFaceTB/SmolLM2-135M-Instruct", "quantized")
     assert "HuggingFaceH4/ultrafeedback_binarized" in q4.datasets
     plain = _exported(world, "plain", tmp_path)
-    assert plain.base_model is None  # smollm2-135m-instruct-20of30-layers is no Hub repo id: not guessed
+    assert plain.base_model is None  # smollm2-135m-instruct-24of30-layers is no Hub repo id: not guessed
     assert "base_model_relation" not in plain
 
 

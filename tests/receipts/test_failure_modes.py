@@ -257,7 +257,7 @@ def test_sign_refuses_an_item_not_in_the_signed_run(
     assert f"{card}:$.failure_modes[2].pack_items[1]: item 'cap-104' is not in the signed run" in out
     assert "runs/capitals-mc/results.json" in out
     assert "fix: name only items" in out
-    assert not (tmp_path / "receipts" / "smollm2-135m-distilled-20l@0.1.0").exists()
+    assert not (tmp_path / "receipts" / "smollm2-135m-distilled-24l@0.1.0").exists()
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_verify_fails_a_hand_signed_card_bound_to_nothing(
 ) -> None:
     card = write(demo_card(), tmp_path / "card.yaml")
     assert sign(capsys, world, card, tmp_path / "receipts")[0] == 0
-    bundle = tmp_path / "receipts" / "smollm2-135m-distilled-20l@0.1.0"
+    bundle = tmp_path / "receipts" / "smollm2-135m-distilled-24l@0.1.0"
     _forge(bundle, world["key"], edit)
     code, out = cli(capsys, "verify", bundle, "--trust-root", world["trust"])
     assert code == 4, out

@@ -35,7 +35,7 @@ DEMO_CARD = ROOT / "examples" / "card.yaml"  # names SmolLM2 (by its GGUF digest
 RUN = DATA / "run_minimal"
 WEIGHTS = DATA / "weights_golden"
 FOOTPRINT = DATA / "footprint_minimal.json"
-BUNDLE = "smollm2-135m-distilled-20l@0.1.0"
+BUNDLE = "smollm2-135m-distilled-24l@0.1.0"
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
@@ -171,7 +171,7 @@ def test_the_built_site_publishes_exactly_the_signed_subjects(
 ) -> None:
     code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
     assert code == 0, text
-    published = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / BUNDLE
+    published = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-24l" / "0.1.0" / BUNDLE
     names = sorted(p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file())
     statement = json.loads(
         base64.b64decode(json.loads((world["bundle"] / "receipt.json").read_bytes())["payload"])
@@ -287,7 +287,7 @@ def test_build_refuses_an_unrelated_non_empty_out(
     assert not [p for p in tmp.iterdir() if p.name.startswith(".")]  # no staging or old folders left
 
 
-@pytest.mark.parametrize("out", ["receipts", ".", "receipts/smollm2-135m-distilled-20l@0.1.0"])
+@pytest.mark.parametrize("out", ["receipts", ".", "receipts/smollm2-135m-distilled-24l@0.1.0"])
 def test_build_never_replaces_its_own_inputs_even_with_force(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str], out: str
 ) -> None:
@@ -621,7 +621,7 @@ def test_an_unsigned_script_in_a_bundle_is_never_served(
     site = world["tmp"] / "site"
     assert not list(site.rglob("evil.*"))
 
-    model = "models/smollm2-135m-distilled-20l/0.1.0/"
+    model = "models/smollm2-135m-distilled-24l/0.1.0/"
     with _chromium_page(site) as (page, base):
         response = page.goto(base + model + f"{BUNDLE}/evil.html")
         assert response is not None
@@ -652,7 +652,7 @@ def test_verify_js_refuses_what_the_cli_refuses(
         assert code == 0, text
     code, text = cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")
     assert code == 0, text
-    folder = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0"
+    folder = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-24l" / "0.1.0"
     page_file = folder / "index.html"
     html = page_file.read_text("utf-8")
     if attack == "dot_slash_subject":
@@ -707,7 +707,7 @@ def test_verify_js_refuses_what_the_cli_refuses(
     page_file.write_text(html, "utf-8")
 
     with _chromium_page(world["tmp"] / "site") as (page, base):
-        page.goto(base + "models/smollm2-135m-distilled-20l/0.1.0/")
+        page.goto(base + "models/smollm2-135m-distilled-24l/0.1.0/")
         assert _settled(page) == "failed"
         assert expected in str(page.locator(".rc-status").text_content())
 
@@ -740,7 +740,7 @@ def test_a_card_page_without_its_verification_box_fails_verify_site(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(capsys, "build", "receipts", "--trust-root", "trust.json", "--out", "site")[0] == 0
-    page = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-20l" / "0.1.0" / "index.html"
+    page = world["tmp"] / "site" / "models" / "smollm2-135m-distilled-24l" / "0.1.0" / "index.html"
     html = page.read_text("utf-8")
     page.write_text(html.replace("rc-verify", "rc-verifx").replace(">receipts demo<", ">Acme Corp<"), "utf-8")
     code, text = cli(capsys, "verify", "site", "--trust-root", "trust.json")
@@ -749,7 +749,7 @@ def test_a_card_page_without_its_verification_box_fails_verify_site(
     page.unlink()
     code, text = cli(capsys, "verify", "site", "--trust-root", "trust.json")
     assert code == 4
-    assert "models/smollm2-135m-distilled-20l/0.1.0/index.html" in text
+    assert "models/smollm2-135m-distilled-24l/0.1.0/index.html" in text
 
 
 def test_a_fifo_or_link_in_place_of_receipt_json_is_refused_without_reading(

@@ -30,7 +30,7 @@ CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # the runs' teacher
 WEIGHTS = Path(__file__).parents[1] / "data" / "weights_golden"
 MODEL_SIGNING_CLI = Path(sys.executable).with_name("model_signing")
 PASSPHRASE = "correct horse"
-BUNDLE = "receipts/smollm2-135m-distilled-20l@0.1.0"
+BUNDLE = "receipts/smollm2-135m-distilled-24l@0.1.0"
 
 
 def run(capsys, *argv):

@@ -407,7 +407,7 @@ def test_sign_refuses_an_overlap_check_of_another_pack(tmp_path, capsys, key):
     ) as caught:
         sign_receipt(CARD, [key], tmp_path / "out", runs=[RUN], overlap=overlap, issued_at=ISSUED)
     assert caught.value.check == "bindings"
-    assert not (tmp_path / "out" / "smollm2-135m-distilled-20l@0.1.0").exists()
+    assert not (tmp_path / "out" / "smollm2-135m-distilled-24l@0.1.0").exists()
     with pytest.raises(VerificationError, match="but the signed runs used no run at all"):
         sign_receipt(CARD, [key], tmp_path / "out", overlap=overlap, issued_at=ISSUED)
 
@@ -443,7 +443,7 @@ def test_sign_command_line(tmp_path, capsys, monkeypatch):
     argv = ["sign", "--card", CARD, "--run", RUN, "--key", tmp_path / "k.key.pem", "--out", tmp_path / "r"]
     code, text = run(capsys, *argv, "--overlap", overlap)
     assert code == 0, text
-    assert (tmp_path / "r" / "smollm2-135m-distilled-20l@0.1.0" / "overlap.json").is_file()
+    assert (tmp_path / "r" / "smollm2-135m-distilled-24l@0.1.0" / "overlap.json").is_file()
     wrong = _overlap(tmp_path, capsys, pack=CAPITALS)
     code, text = run(capsys, *argv, "--overlap", wrong, "--force")
     assert code == 4

@@ -24,7 +24,7 @@ from tests.models import tiny_llama
 ROOT = Path(__file__).parents[2]
 PACK = ROOT / "tests" / "data" / "pack_rerun_tiny_vocab"
 CARD = ROOT / "tests" / "data" / "card_fake_teacher.yaml"  # names fake:teacher, the runs' teacher
-NAME = "smollm2-135m-distilled-20l@0.1.0"
+NAME = "smollm2-135m-distilled-24l@0.1.0"
 PASSPHRASE = "correct horse"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -360,3 +360,28 @@ def test_a_rerun_poses_exactly_the_batches_the_signed_run_posed(
     rerun = _signed_batches(load_pack(pack_dir), SignedRun(header, ()), wanted)
     assert [[(i.item_id, i.variant) for i in batch] for batch in rerun] == posed
     assert len(posed) > 1
+
+
+def test_outputs_cached_in_other_batches_are_computed_again_and_the_signed_run_reproduces(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A transformers model's outputs are cached per batch: a run in batches of 4 after one in batches of 5
+    computes every item again, so what it signs is what its own batches gave, bit for bit (issue #22: the
+    demo's `verify --rerun` failed on outputs a run with another --limit had cached)."""
+    base = ["run", PACK, "--teacher", "fake:teacher", "--student", f"hf:{world['student']}", "--json"]
+    for size, folder in (("5", "first"), ("5", "again"), ("4", "signed")):
+        assert main([str(a) for a in [*base, "--batch-size", size, "--out", tmp_path / folder]]) == 0
+        summary = json.loads(capsys.readouterr().out)[0]["run"]
+        computed, hits = summary["computed"]["student"], summary["cache_hits"]["student"]
+        # the same batches read back whole; batches of 4 share none of the batches of 5
+        assert (computed, hits) == ((0, 12) if folder == "again" else (12, 0)), folder
+    publisher = generate()
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(new_root("receipts demo", [publisher.public], now=datetime(2020, 1, 1, tzinfo=UTC)))
+    receipts = tmp_path / "receipts"
+    sign_receipt(CARD, [publisher], receipts, runs=[tmp_path / "signed"], weights=world["student"])
+    argv = ["verify", receipts / NAME, "--trust-root", trust, "--json", "--pack", PACK]
+    code = main([str(a) for a in [*argv, "--rerun", 12, "--weights", world["student"]]])
+    rerun = json.loads(capsys.readouterr().out)["rerun"]
+    assert code == 0, rerun
+    assert (rerun["reproduced"], rerun["n"], rerun["mode"]) == (12, 12, "exact")

@@ -100,6 +100,19 @@ def test_unchanged_rerun_reads_the_cache(tmp_path: Path, capsys: pytest.CaptureF
     assert a == b
 
 
+def test_a_batch_invariant_backend_reads_the_cache_across_batch_sizes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only models whose numbers move with their batch companions cache per batch (tests/runner/test_rerun.py
+    has the transformers side): a fake model, like llama.cpp or an endpoint, answers each prompt alone."""
+    first = run(capsys, "run", MINIMAL, *TRIO, "--batch-size", "2", "--out", tmp_path / "a", "--json")
+    second = run(capsys, "run", MINIMAL, *TRIO, "--batch-size", "3", "--out", tmp_path / "b", "--json")
+    assert first[0] == second[0] == 0
+    summary = json.loads(second[1])[0]["run"]
+    assert sum(summary["computed"].values()) == 0
+    assert sum(summary["cache_hits"].values()) == 6
+
+
 def test_existing_run_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "r")[0] == 0
     code, text = run(capsys, "run", MINIMAL, *TRIO, "--out", tmp_path / "r")
