@@ -365,9 +365,12 @@ def test_a_rerun_poses_exactly_the_batches_the_signed_run_posed(
 def test_outputs_cached_in_other_batches_are_computed_again_and_the_signed_run_reproduces(
     world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A transformers model's outputs are cached per batch: a run in batches of 4 after one in batches of 5
-    computes every item again, so what it signs is what its own batches gave, bit for bit (issue #22: the
-    demo's `verify --rerun` failed on outputs a run with another --limit had cached)."""
+    """A transformers model's outputs are cached per batch, and read back only into the same batch.
+
+    A run in batches of 4 after one in batches of 5 computes every item again, so what it signs is what its
+    own batches gave, bit for bit (issue #22: the demo's `verify --rerun` failed on outputs a run with
+    another --limit had cached).
+    """
     base = ["run", PACK, "--teacher", "fake:teacher", "--student", f"hf:{world['student']}", "--json"]
     for size, folder in (("5", "first"), ("5", "again"), ("4", "signed")):
         assert main([str(a) for a in [*base, "--batch-size", size, "--out", tmp_path / folder]]) == 0

@@ -103,8 +103,11 @@ def test_unchanged_rerun_reads_the_cache(tmp_path: Path, capsys: pytest.CaptureF
 def test_a_batch_invariant_backend_reads_the_cache_across_batch_sizes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Only models whose numbers move with their batch companions cache per batch (tests/runner/test_rerun.py
-    has the transformers side): a fake model, like llama.cpp or an endpoint, answers each prompt alone."""
+    """Only models whose numbers move with their batch companions cache per batch.
+
+    tests/runner/test_rerun.py has the transformers side; a fake model, like llama.cpp or an endpoint,
+    answers each prompt alone, so its cache serves any batch size.
+    """
     first = run(capsys, "run", MINIMAL, *TRIO, "--batch-size", "2", "--out", tmp_path / "a", "--json")
     second = run(capsys, "run", MINIMAL, *TRIO, "--batch-size", "3", "--out", tmp_path / "b", "--json")
     assert first[0] == second[0] == 0
