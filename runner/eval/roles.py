@@ -38,6 +38,7 @@ def instance_key(inst: PromptInstance) -> str:
     """The key of an instance's rows: item id and variant, joined by a unit separator."""
     return f"{inst.item_id}\x1f{inst.variant}"
 
+
 BATCH_INVARIANT = frozenset({"fake", "llamacpp", "openai", "replay"})
 """Backend kinds whose output for a prompt does not depend on the prompts posed with it (llama.cpp decodes
 one sequence at a time; an endpoint is asked item by item); every other kind is cached per batch."""
