@@ -8,7 +8,7 @@
 #     -> receipts quantize: the student to GGUF Q8_0 and Q4_K_M with llama.cpp's own converter and quantizer
 #     -> receipts run: 3 bundled packs on teacher / base / student / SFT (+ on capitals-mc the student at
 #        Q8_0 / Q4_K_M natively in llama.cpp, with their KL divergence from the F16 GGUF)
-#     -> receipts bench: the student at fp32 and int8, and natively at Q8_0 and Q4_K_M, on this machine
+#     -> receipts bench: the student at fp32 and natively at Q8_0 and Q4_K_M, on this machine
 #   Gemma 3 270M (a second family, from PyPI chunk packages; DEMO_GEMMA=0 leaves it out), scored against the
 #   same reference teacher
 #     -> receipts run + receipts bench
@@ -43,7 +43,7 @@ case "$SIZE" in
     MC=(--limit 120)                        # capitals-mc: the first 120 items, every prompt variant
     GEN=(--limit 110 --variant original)    # generation packs: the first 110 items
     GEMMA_MC=(--limit 120 --variant original)
-    GEMMA_GEN=(--limit 40 --variant original)  # a cross-family comparison, not the release decision
+    GEMMA_GEN=(--limit 16 --variant original)  # a cross-family comparison, not the release decision
     BENCH=(--max-context 1024)              # the design's minimums: >= 30 calls, >= 10 s, 3 warm-ups
     RERUN=20                                # signed items a second party re-executes
     GEMMA=${DEMO_GEMMA:-1}                  # DEMO_GEMMA=0 leaves the second family out
@@ -130,9 +130,9 @@ PY
   then echo "reusing $2 (delete it to measure again)"; return; fi
   receipts bench "$1" --ram-budget 16GB --price-per-hour 0.10 "${BENCH[@]}" "${@:3}" --out "$2"
 }
-step "3/8 measuring cost on this machine (receipts bench): the student at fp32 and int8, natively at Q8_0 and Q4_K_M; the SFT baseline at fp32"
+step "3/8 measuring cost on this machine (receipts bench): the student at fp32 and natively at Q8_0 and Q4_K_M; the SFT baseline at fp32"
 mkdir -p "$OUT/footprints"
-bench "hf:$STUDENT" "$OUT/footprints/student.json" --quant fp32,int8
+bench "hf:$STUDENT" "$OUT/footprints/student.json" --quant fp32
 # a GGUF is its own quantization: llama.cpp runs it as stored (no --quant)
 bench "llamacpp:$OUT/quant/student.Q8_0.gguf" "$OUT/footprints/student.Q8_0.json"
 bench "llamacpp:$OUT/quant/student.Q4_K_M.gguf" "$OUT/footprints/student.Q4_K_M.json"
