@@ -138,10 +138,13 @@ def number_problems(
     gate = differences(predicate.get("gate"), signed_gate(card, typed_runs, typed_footprints), "gate")
     if gate:
         problems.append(_listed("the statement's gate", gate))
-    table = as_signed_before_21(
-        predicate.get("quantization"), quantization_table(typed_runs, typed_footprints)
-    )
-    quantization = differences(predicate.get("quantization"), table or None, "quantization")
+    signed = predicate.get("quantization")
+    table = as_signed_before_21(signed, quantization_table(typed_runs, typed_footprints))
+    quantization = differences(signed, table or None, "quantization")
+    if quantization:  # signed before a natively run student had its own row: that receipt's rule
+        legacy = as_signed_before_21(signed, quantization_table(typed_runs, typed_footprints, legacy=True))
+        if not differences(signed, legacy or None, "quantization"):
+            quantization = []
     if quantization:
         problems.append(_listed("the statement's quantization table", quantization))
     return problems

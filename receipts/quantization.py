@@ -67,10 +67,17 @@ _BENCHED = (
 """What the table shows of each benched point (a footprint summary's ``by_quant`` entry)."""
 
 
-def _quant_of(role: str, model: ModelIdentity) -> str:
+def _quant_of(role: str, model: ModelIdentity, *, legacy: bool = False) -> str:
+    """The row a role belongs in: its variant, else what its identity says it computes in.
+
+    A student run natively from its stored quantization (llama.cpp: ``compute_dtype`` ``native``) is that
+    quantization's row, not fp32's. Receipts signed before that rule (``legacy``) filed it under fp32.
+    """
     variant = role.partition("@")[2]
     if variant:
         return variant
+    if not legacy and str(model.compute_dtype) == "native" and model.storage_quant:
+        return str(model.storage_quant)
     return model.runtime_quant or _DTYPE_QUANT.get(str(model.compute_dtype), "fp32")
 
 
@@ -157,7 +164,7 @@ def _lineage_source(model: Any) -> tuple[str | None, str | None, int | None]:
     return (found.quantized_from, found.quant, found.bytes) if found else (None, None, None)
 
 
-def _add_runs(rows: dict[str, dict[str, Any]], runs: Sequence[Results]) -> str | None:
+def _add_runs(rows: dict[str, dict[str, Any]], runs: Sequence[Results], *, legacy: bool) -> str | None:
     """The runs' student roles into ``rows``; returns the student's digest (the first run's)."""
     student_digest = None
     for results in runs:
@@ -169,7 +176,7 @@ def _add_runs(rows: dict[str, dict[str, Any]], runs: Sequence[Results]) -> str |
                 continue
             if role == "student":
                 student_digest = student_digest or model.digest
-            row = _row(rows, _quant_of(role, model))
+            row = _row(rows, _quant_of(role, model, legacy=legacy))
             row["evaluated"][pack] = _evaluated(results, role, entry)
             source, _, size = _lineage_source(model)
             if source is not None and role != "student":
@@ -178,15 +185,19 @@ def _add_runs(rows: dict[str, dict[str, Any]], runs: Sequence[Results]) -> str |
     return student_digest
 
 
-def quantization_table(runs: Sequence[Results], footprints: Sequence[Footprint]) -> list[dict[str, Any]]:
+def quantization_table(
+    runs: Sequence[Results], footprints: Sequence[Footprint], *, legacy: bool = False
+) -> list[dict[str, Any]]:
     """Quantization survival: per student quantization, what it keeps next to what it costs.
 
     Score and retention (with CIs), fidelity and flips per pack come from the runs' ``student`` and
     ``student@VARIANT`` roles; memory and speed from the footprints of the student's weights (matched by
     digest) or of a file quantized from them (by its recorded lineage, under that lineage's quantization).
+    ``legacy``: the rows as signed before a natively run student got its own quantization's row
+    (`_quant_of`), so those receipts keep verifying.
     """
     rows: dict[str, dict[str, Any]] = {}
-    student_digest = _add_runs(rows, runs)
+    student_digest = _add_runs(rows, runs, legacy=legacy)
     for fp in footprints if student_digest else ():
         source, native_quant, size = _lineage_source(fp.model)
         if fp.model.digest != student_digest and source != student_digest:

@@ -9,6 +9,7 @@ numbers re-derive and only the lineage is under test.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import shutil
 from datetime import UTC, datetime
@@ -255,3 +256,41 @@ def test_a_table_signed_before_issue_21_is_compared_in_its_own_shape(world: dict
         set(e) == {"role", "metric", "score", "retention"} for r in legacy for e in r["evaluated"].values()
     )
     assert as_signed_before_21(table, table) is table  # today's shape: compared whole
+
+
+def test_a_student_run_natively_is_its_quantizations_row_and_older_receipts_still_verify(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A student that is itself a GGUF run natively (Gemma in the demo) is evaluated at its quantization.
+
+    Its runs and its footprint share one row, Q4_K_M (the demo's buyer page called it "not evaluated at
+    this quantization" when the run was filed under fp32); a receipt signed under the old rule verifies.
+    """
+    run = world["tmp"] / "run-native"
+    shutil.copytree(world["tmp"] / "run", run)
+    results = json.loads((run / "results.json").read_bytes())
+    results["models"]["student"] |= {"digest": Q4, "storage_quant": "Q4_K_M", "compute_dtype": "native"}
+    (run / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True), "utf-8")
+    typed = Results.parse(results)
+    value = json.loads((ROOT / "tests" / "data" / "footprint_minimal.json").read_bytes())
+    value["model"] |= {"digest": Q4, "kind": "llamacpp", "file_bytes": 12_803_296}
+    point = value["summary"]["by_quant"]["fp32/c1"]
+    point |= {"quant": "Q4_K_M", "status": "ok", "verdict": "VALID", "peak_rss_bytes": 150_000_000}
+    table = {row["quant"]: row for row in quantization_table([typed], [Footprint.parse(value)])}
+    assert set(table) == {"Q4_K_M"}
+    (pack,) = table["Q4_K_M"]["evaluated"]
+    assert table["Q4_K_M"]["evaluated"][pack]["role"] == "student"
+    assert [b["peak_rss_bytes"] for b in table["Q4_K_M"]["benched"]] == [150_000_000]
+    legacy = quantization_table([typed], [], legacy=True)
+    assert [row["quant"] for row in legacy] == ["fp32"]
+    bundle = sign_receipt(CARD, [world["key"]], world["tmp"] / "native", runs=[run])
+    assert [row["quant"] for row in statement(bundle)["predicate"]["quantization"]] == ["Q4_K_M"]
+    assert verify(world, bundle, capsys)[0] == 0
+    import receipts.sign
+
+    old = functools.partial(quantization_table, legacy=True)
+    monkeypatch.setattr(receipts.sign, "quantization_table", old)
+    bundle = sign_receipt(CARD, [world["key"]], world["tmp"] / "native-old", runs=[run])
+    assert [row["quant"] for row in statement(bundle)["predicate"]["quantization"]] == ["fp32"]
+    code, text = verify(world, bundle, capsys)
+    assert code == 0, text
