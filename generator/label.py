@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator.figures import role_label, role_order
 from generator.latency import null_words
+from receipts.binding import lineage
 from receipts.formats.footprint import MeasuredPoint
 from receipts.metrics import diagnostics
 from receipts.metrics.retention import REASONS
@@ -29,6 +30,7 @@ from receipts.metrics.retention import REASONS
 if TYPE_CHECKING:
     from generator.failure_modes import FailureModeView
     from generator.reproductions import Shown
+    from receipts.formats import Footprint
     from receipts.verify import Check, VerifiedReceipt
 
 __all__ = ["FLOOR_WORDS", "label_view"]
@@ -173,21 +175,31 @@ def _pack_line(entry: VerifiedReceipt, index: int, shown: Mapping[str, str]) -> 
     )
 
 
-def _who(digest: str, entry: VerifiedReceipt) -> str:
-    """Whose footprint: the role whose signed evaluated identity has this digest ("model" if none)."""
+def _who(footprint: Footprint, entry: VerifiedReceipt) -> str:
+    """Whose footprint: the role whose signed evaluated identity has its digest ("model" if none).
+
+    A quantization of the student (``student@Q8_0``, or a file whose signed lineage leads to the student's
+    weights) is the student's: the row beside it names the quantization.
+    """
+    digest = footprint.model.digest
     for results in entry.results:
         for role, model in results.models.items():
-            if model.digest == digest and not role.startswith("student@"):
-                return role_label(role)
+            if model.digest == digest:
+                return "student" if role.startswith("student@") else role_label(role)
     weights = entry.predicate.weights
-    return "student" if weights is not None and weights.root == digest else "model"
+    try:
+        found = lineage(footprint.model)
+    except ValueError:
+        found = None
+    source = found.quantized_from if found is not None else None
+    return "student" if weights is not None and weights.root in (digest, source) else "model"
 
 
 def _cost(entry: VerifiedReceipt) -> list[dict[str, Any]]:
     """Per footprint: who was benched, where, its measured points, and its price key where one is signed."""
     out = []
     for number, footprint in enumerate(entry.footprints):
-        who = _who(footprint.model.digest, entry)
+        who = _who(footprint, entry)
         rows = []
         for point in footprint.points:
             if isinstance(point, MeasuredPoint):
