@@ -51,7 +51,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --durations=40
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -464,14 +464,24 @@
     root.setAttribute("data-ready", "true");
   }
 
+  /* The index, once fetched, is kept for this page session: instant navigation (back/forward included)
+     swaps in a fresh page, which is then drawn in the same task, so it never shows the form's defaults. */
+  var loaded = {};
+
+  function draw(root, index, base) {
+    if (root.getAttribute("data-rc-app") === "buyer") renderBuyer(root, index, base);
+    else renderCompare(root, index, base);
+  }
+
   async function run() {
     var root = document.querySelector("[data-rc-app]");
     if (!root) return;
     var base = root.getAttribute("data-base");
+    if (Object.prototype.hasOwnProperty.call(loaded, base)) { draw(root, loaded[base], base); return; }
     var response = await fetch(base + "catalog/index.json", { cache: "no-store" });
     var index = await response.json();
-    if (root.getAttribute("data-rc-app") === "buyer") renderBuyer(root, index, base);
-    else renderCompare(root, index, base);
+    loaded[base] = index;
+    if (document.querySelector("[data-rc-app]") === root) draw(root, index, base);
   }
 
   window.receiptsCatalog = { query: query, memory: memoryOf, parseQuery: parseQuery, run: run };
