@@ -174,7 +174,9 @@ receipts trust init --publisher "receipts demo" --key "$OUT/keys/demo.pub.pem" -
 echo "DEMO KEY: not for production"
 
 step "6/8 validating the cards and signing one receipt per model"
-KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --force)
+# --if-changed: a receipt whose inputs did not change is kept byte for byte (a warm run), so the second
+# party's reproduction of it (stage 8) still applies; anything changed is signed again.
+KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --if-changed)
 mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf '%h\n' | sort)
 mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)
 # The packs' licences (CC-BY-4.0) permit redistribution: each receipt publishes the packs its runs used, so
@@ -253,9 +255,15 @@ if [ ! -f "$OUT/keys/reproducer.key.pem" ]; then
   receipts keygen --out "$OUT/keys/reproducer"
 fi
 mkdir -p "$OUT/reproductions" && rm -f "$OUT/reproductions/student.json.tmp"
-receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --rerun "$RERUN" --weights "$STUDENT" \
-  --sign-with "$OUT/keys/reproducer.key.pem" --out "$OUT/reproductions/student.json.tmp" | tail -n 2
-mv "$OUT/reproductions/student.json.tmp" "$OUT/reproductions/student.json"
+if [ -f "$OUT/reproductions/student.json" ] && receipts verify-reproduction "$OUT/reproductions/student.json" \
+     --receipt "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" \
+     --reproducer-key "$OUT/keys/reproducer.pub.pem" > /dev/null 2>&1; then
+  echo "reusing $OUT/reproductions/student.json: it reproduces this very receipt (delete it to rerun)"
+else
+  receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --rerun "$RERUN" --weights "$STUDENT" \
+    --sign-with "$OUT/keys/reproducer.key.pem" --out "$OUT/reproductions/student.json.tmp" | tail -n 2
+  mv "$OUT/reproductions/student.json.tmp" "$OUT/reproductions/student.json"
+fi
 receipts build "$OUT/receipts" --trust-root "$OUT/trust.json" --out "$OUT/site" \
   --reproductions "$OUT/reproductions" --reproducer-key "demo reproducer=$OUT/keys/reproducer.pub.pem"
 receipts verify "$OUT/site" --trust-root "$OUT/trust.json" | tail -n 1

@@ -35,7 +35,7 @@ from receipts._version import __version__
 from receipts.binding import evidence_problems, lineage_problems, matches_teacher
 from receipts.digests import FOLDER_RULE, digest_weights, sha256_bytes
 from receipts.documents import load_document, read_bytes
-from receipts.dsse import sign_envelope
+from receipts.dsse import check_signatures, parse_envelope, sign_envelope
 from receipts.errors import GateError, InputError, UsageError, VerificationError
 from receipts.failure_modes import SignedPack, binding_problems, signed_packs
 from receipts.keys import PrivateKey
@@ -408,6 +408,41 @@ def _predicate(
     return predicate
 
 
+def _same_receipt(staging: Path, target: Path, payload: bytes, keys: Sequence[PrivateKey]) -> bool:
+    """Whether ``target`` already is the staged receipt, signed at another time.
+
+    The same regular files, byte for byte, and nothing else; a receipt.json signed validly by exactly
+    ``keys``, each once, over a statement equal to ``payload`` once both drop ``predicate.issuedAt``.
+    Anything unreadable or unexpected is "not the same" (the caller then replaces it).
+    """
+    import json
+
+    if target.is_symlink() or not target.is_dir():
+        return False
+    new, new_other = tree_files(staging)
+    old, old_other = tree_files(target)
+    if new_other or old_other or sorted(new) != sorted(old):
+        return False
+    try:
+        if any((staging / n).read_bytes() != (target / n).read_bytes() for n in new if n != "receipt.json"):
+            return False
+        envelope = parse_envelope((target / "receipt.json").read_bytes(), file=target / "receipt.json")
+        public = {key.public.keyid: key.public for key in keys}
+        checks = check_signatures(envelope, public)
+        if sorted(c.keyid for c in checks) != sorted(public) or any(c.status != "valid" for c in checks):
+            return False
+        if envelope.payload_type != PAYLOAD_TYPE:
+            return False
+        before, after = json.loads(envelope.payload), json.loads(payload)
+    except (OSError, ValueError, VerificationError):
+        return False
+    if not isinstance(before, dict) or not isinstance(before.get("predicate"), dict):
+        return False
+    before["predicate"].pop("issuedAt", None)
+    after["predicate"].pop("issuedAt", None)
+    return bool(before == after)
+
+
 def _seal(staging: Path, subjects: Sequence[Subject]) -> None:
     """The staged bundle holds exactly receipt.json and its file subjects; folders follow the umask.
 
@@ -452,8 +487,14 @@ def sign_receipt(
     force: bool = False,
     require_gate: bool = False,
     overlap: Path | None = None,
+    if_changed: bool = False,
+    kept: list[Path] | None = None,
 ) -> Path:
     """Validate the inputs, write the bundle and sign it. Returns the bundle folder.
+
+    With ``if_changed`` an existing bundle is replaced only when what it signs changed: one holding the
+    same files, validly signed by exactly ``keys`` over the same statement but for its signing time, is
+    kept as it is (its bytes, so a reproduction of it still applies) and appended to ``kept``.
 
     Each of ``packs`` is held to its run's digest; published if ``publish_packs`` and its licence permit.
 
@@ -479,7 +520,7 @@ def sign_receipt(
     card = Card.parse(value, file=card_path)
     licence_claims.check_card(card, file=card_path)  # declared permissions beyond the computed terms: refused
     target = out_dir / f"{card.model.name}@{card.model.version}"
-    if target.exists() and not force:
+    if target.exists() and not (force or if_changed):
         raise UsageError("receipt folder already exists", file=target, hint="pass --force to replace it")
     if weights is not None and not weights.exists():  # before anything is created
         raise InputError("weights path does not exist", file=weights, hint="pass a folder or a file")
@@ -507,6 +548,11 @@ def sign_receipt(
         payload = bytes(rfc8785.dumps(statement))
         (staging / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, payload, keys))
         _seal(staging, bundle.subjects)
+        if if_changed and _same_receipt(staging, target, payload, keys):
+            shutil.rmtree(staging)
+            if kept is not None:
+                kept.append(target)
+            return target
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

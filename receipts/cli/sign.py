@@ -70,6 +70,14 @@ def sign(
     no_pack: NoPackOption = False,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
+    if_changed: Annotated[
+        bool,
+        typer.Option(
+            help="Replace an existing receipt folder only if what it signs changed: one with the same "
+            "files, signed by these keys over the same statement (its signing time aside), is kept byte "
+            "for byte, so reproductions of it still apply."
+        ),
+    ] = False,
     model_sig: ModelSigOption = None,
     gate: GateOption = False,
     rederive: RederiveOption = True,
@@ -102,6 +110,7 @@ def sign(
         from receipts.modelsig import model_sig_key, write_model_sig
 
         sig_key = model_sig_key(keys, weights, model_sig)  # refuse before anything is written
+    kept: list[Path] = []
     bundle = sign_receipt(
         card,
         keys,
@@ -115,8 +124,13 @@ def sign(
         force=force,
         require_gate=gate,
         overlap=overlap,
+        if_changed=if_changed,
+        kept=kept,
     )
-    out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
+    if kept:
+        out.print(f"unchanged {escape(str(bundle / 'receipt.json'))} (kept: it signs the same inputs)")
+    else:
+        out.print(f"signed {escape(str(bundle / 'receipt.json'))}")
     out.print(f"verify: receipts verify {escape(str(bundle))} --trust-root trust.json")
     if model_sig is not None and weights is not None:
         write_model_sig(weights, sig_key, model_sig)

@@ -57,8 +57,15 @@ def convert_gguf(path: Path, digest: str) -> Path:
         tokenizer.save_pretrained(staging)
         (staging / "source.json").write_text(json.dumps({"gguf": path.name, "digest": digest}), "utf-8")
         (staging / "done").write_text("", "utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        # Another process (a parallel test worker, a second run) may have finished first: its copy has the
+        # same bytes and may be in use, so it stays; only a torn attempt (no "done") is replaced.
+        if not (target / "done").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not (target / "done").exists():
+                    raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
