@@ -165,18 +165,27 @@ fi
 
 step "5/8 demo signing key and trust root (labelled DEMO; reused when present)"
 mkdir -p "$OUT/keys"
+NEW_KEY=0
 if [ ! -f "$OUT/keys/demo.key.pem" ]; then
   receipts keygen --out "$OUT/keys/demo"
+  NEW_KEY=1
 fi
 # The publisher must be the one the cards name (verify refuses a card whose publisher is not the trust
-# root's). The key is a DEMO key: its passphrase is printed above.
-receipts trust init --publisher "receipts demo" --key "$OUT/keys/demo.pub.pem" --out "$OUT/trust.json" --force
+# root's). The key is a DEMO key: its passphrase is printed above. The root is kept while the key is: a new
+# root would date the key's validity from now, before which the receipts kept by --if-changed were signed.
+SIGN_AGAIN=--if-changed
+if [ "$NEW_KEY" = 1 ] || [ ! -f "$OUT/trust.json" ]; then
+  receipts trust init --publisher "receipts demo" --key "$OUT/keys/demo.pub.pem" --out "$OUT/trust.json" --force
+  SIGN_AGAIN=--force  # the receipts signed before this root are not valid under it: sign them all again
+else
+  echo "reusing $OUT/trust.json (delete it, or the key, to make a new one)"
+fi
 echo "DEMO KEY: not for production"
 
 step "6/8 validating the cards and signing one receipt per model"
 # --if-changed: a receipt whose inputs did not change is kept byte for byte (a warm run), so the second
 # party's reproduction of it (stage 8) still applies; anything changed is signed again.
-KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" --if-changed)
+KEY=(--key "$OUT/keys/demo.key.pem" --out "$OUT/receipts" "$SIGN_AGAIN")
 mapfile -t STUDENT_RUNS < <(find "$OUT/runs/student" -name results.json -printf '%h\n' | sort)
 mapfile -t SFT_RUNS < <(find "$OUT/runs/sft" -name results.json -printf '%h\n' | sort)
 # The packs' licences (CC-BY-4.0) permit redistribution: each receipt publishes the packs its runs used, so

@@ -18,6 +18,7 @@ from receipts import schemas
 from receipts.derive import RunFacts, derive_results, role_order
 from receipts.derive_quant import FIELD
 from receipts.metrics import fidelity
+from runner.backends.paths import cache_root
 from runner.eval import seqkl, similarity
 from runner.eval.config import RunConfig
 from runner.eval.judge import JudgeRun
@@ -110,7 +111,8 @@ def write_reports(
     measures = similarity.measures_of(
         [*similarity.pack_measures(pack.spec), *config.similarity], "--similarity"
     )
-    similarity_settings = similarity.scored_settings(rows, measures) if measures else None
+    cache = cache_root() if config.use_cache else None
+    similarity_settings = similarity.scored_settings(rows, measures, cache=cache) if measures else None
     quant_bases = _quant_fidelity(rows, outcome, config)  # issue #21: llama.cpp quantizations vs their base
     tmp = run_dir / "examples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:

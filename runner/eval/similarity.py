@@ -27,8 +27,11 @@ library gives it (chrF 0, ROUGE-L 0; cosine of the empty string's embedding).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import json
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -175,6 +178,36 @@ class Encoder:
         return out
 
 
+def embeddings(encoder: Encoder, texts: Sequence[str], cache: Path | None) -> list[list[float]]:
+    """``encoder.encode(texts)``, read back from ``cache`` when this very list was encoded before.
+
+    The key is the encoder's digest and pipeline and the whole list, in order: texts pad together in
+    batches, so a text's embedding moves in the last bits with its companions, and only the same list
+    gives the same bits. A cached run then loads no encoder (it took ~9 s of a cached generation run).
+    """
+    if cache is None:
+        return encoder.encode(texts)
+    what = {"encoder": encoder.digest, "max_seq_length": MAX_SEQ_LENGTH, "batch": 32, "texts": list(texts)}
+    key = hashlib.sha256(json.dumps(what, ensure_ascii=False).encode("utf-8")).hexdigest()
+    path = cache / "similarity" / f"{key}.npy"
+    import numpy as np
+
+    try:
+        found = np.load(path, allow_pickle=False)
+        if found.dtype == np.float32 and found.ndim == 2 and found.shape[0] == len(texts):
+            return [list(map(float, row)) for row in found]
+    except (OSError, ValueError):
+        pass  # absent, torn or not an array: encoded again
+    vectors = encoder.encode(texts)
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim == 2 and array.tolist() == vectors:  # float32 values: the file holds them exactly
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
+        np.save(tmp, array, allow_pickle=False)
+        os.replace(tmp, path)
+    return vectors
+
+
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return max(-1.0, min(1.0, sum(x * y for x, y in zip(a, b, strict=True))))
 
@@ -206,7 +239,10 @@ def _pairs(rows: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str, st
 
 
 def score_rows(
-    rows: Sequence[dict[str, Any]], measures: Sequence[str], encoder: Encoder | None = None
+    rows: Sequence[dict[str, Any]],
+    measures: Sequence[str],
+    encoder: Encoder | None = None,
+    cache: Path | None = None,
 ) -> None:
     """Add ``similarity`` to every role cell of ``rows`` that has output text (in place).
 
@@ -222,7 +258,7 @@ def score_rows(
     embedded: dict[str, list[float]] = {}
     if "cosine" in measures and encoder is not None:
         texts = sorted({_clean(t) for _, _, out, refs in pairs for t in (out, *refs)})
-        embedded = dict(zip(texts, encoder.encode(texts), strict=True))
+        embedded = dict(zip(texts, embeddings(encoder, texts, cache), strict=True))
     for cell, kind, output, refs in pairs:
         scores = cell.setdefault("similarity", {}).setdefault(kind, {})
         for measure in measures:
@@ -253,11 +289,18 @@ def similarity_settings(measures: Sequence[str], encoder: Encoder | None) -> dic
 
 
 def scored_settings(
-    rows: Sequence[dict[str, Any]], measures: Sequence[str], *, encoder_dir: Path | None = None
+    rows: Sequence[dict[str, Any]],
+    measures: Sequence[str],
+    *,
+    encoder_dir: Path | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Score ``rows`` (in place) and return ``settings.similarity``; the encoder loads only for cosine."""
+    """Score ``rows`` (in place) and return ``settings.similarity``; the encoder loads only for cosine.
+
+    ``cache``: where embeddings of a list of texts are kept (`embeddings`); None computes them afresh.
+    """
     encoder = Encoder(encoder_dir or default_encoder_dir()) if "cosine" in measures else None
-    score_rows(rows, measures, encoder)
+    score_rows(rows, measures, encoder, cache)
     return similarity_settings(measures, encoder)
 
 

@@ -172,3 +172,26 @@ def test_a_run_with_similarity_rederives_and_records_its_encoder(
     assert set(overall["chrf"]["gold"]["roles"]) == {"teacher", "base", "student"}
     assert "student-base" in overall["cosine"]["teacher"]["differences"]
     assert {"region=west", "region=south", "region=east"} <= set(results["similarity"]["slices"])
+
+
+@pytest.mark.model
+def test_embeddings_of_the_same_texts_are_read_back_bit_for_bit_without_the_encoder(
+    tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = ["Paris is the capital of France.", "The capital of France is Paris.", "a cat", ""]
+    first = similarity.embeddings(encoder, texts, tmp_path)
+    assert first == encoder.encode(texts)
+    [saved] = (tmp_path / "similarity").glob("*.npy")
+    fresh = Encoder(encoder.folder)  # never loaded: a cache hit must not need the model
+
+    def no_model() -> None:
+        raise AssertionError("the encoder was loaded for texts already encoded")
+
+    monkeypatch.setattr(fresh, "_model", no_model)
+    assert similarity.embeddings(fresh, texts, tmp_path) == first
+    with pytest.raises(AssertionError, match="already encoded"):
+        similarity.embeddings(fresh, [*texts, "one more"], tmp_path)  # another list: computed afresh
+    saved.write_bytes(saved.read_bytes()[:50])  # a torn file is encoded again, and replaced
+    assert similarity.embeddings(encoder, texts, tmp_path) == first
+    assert similarity.embeddings(fresh, texts, tmp_path) == first
+    assert similarity.embeddings(encoder, texts, None) == first
