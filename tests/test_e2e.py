@@ -41,6 +41,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if existing:
         return Path(existing).resolve()
     out = tmp_path_factory.mktemp("demo") / "out"
+    proc = _run_demo(out)
+    (out.parent / "demo.log").write_text(proc.stdout + proc.stderr, "utf-8")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for stage in range(1, 9):
+        assert f"] {stage}/8 " in proc.stdout  # every stage announced its progress
+    return out
+
+
+def _run_demo(out: Path) -> subprocess.CompletedProcess[str]:
+    """examples/demo.sh at DEMO_SIZE=small into ``out``, its cache beside it."""
     env = {
         **os.environ,
         "DEMO_SIZE": "small",
@@ -48,19 +58,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "RECEIPTS_CACHE": str(out.parent / "cache"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    proc = subprocess.run(
-        ["bash", str(ROOT / "examples" / "demo.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    (out.parent / "demo.log").write_text(proc.stdout + proc.stderr, "utf-8")
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    for stage in range(1, 9):
-        assert f"] {stage}/8 " in proc.stdout  # every stage announced its progress
-    return out
+    command = ["bash", str(ROOT / "examples" / "demo.sh")]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
 
 
 def _verify(target: Path, trust: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -290,3 +289,27 @@ def test_the_demo_tells_the_whole_story(demo: Path, serve: Any, browser: Any) ->
     assert values == sorted(values, reverse=True), rows  # the priority first
     assert values[0] > 0, rows
     page.close()
+
+
+def test_a_warm_demo_keeps_every_receipt_and_the_reproduction(demo: Path) -> None:
+    """A second ``make demo`` over the same output and cache (last in this module: it runs in place).
+
+    Every output is read back from the cache, every receipt is kept byte for byte (``sign --if-changed``:
+    the same inputs give the same statement), so the second party's reproduction still applies and is not
+    rerun. A receipt signed again here means some signed number is not reproducible from the cache.
+    """
+    if os.environ.get("RECEIPTS_E2E_DEMO_OUT"):
+        pytest.skip("checking a finished make demo's output: it is not run again")
+    before = {p: p.read_bytes() for p in sorted((demo / "receipts").glob("*@*/receipt.json"))}
+    reproduction = (demo / "reproductions" / "student.json").read_bytes()
+    assert before
+    proc = _run_demo(demo)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    computed = re.findall(r"cached (\d+), computed (\d+)", proc.stdout)
+    assert computed, proc.stdout[-2000:]
+    assert all(done == "0" for _, done in computed), computed
+    for path, data in before.items():
+        assert f"unchanged {path} (kept: it signs the same inputs)" in proc.stdout
+        assert path.read_bytes() == data
+    assert f"reusing {demo / 'reproductions' / 'student.json'}" in proc.stdout
+    assert (demo / "reproductions" / "student.json").read_bytes() == reproduction
