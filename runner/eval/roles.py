@@ -28,7 +28,15 @@ from runner.eval.config import RunConfig
 from runner.eval.packs import Pack, PromptInstance
 from runner.eval.work import WorkItem, WorkResult, kl_target, request_for
 
-__all__ = ["BATCH_INVARIANT", "Progress", "RoleRun", "TeacherDists", "in_batches", "instance_key"]
+__all__ = [
+    "BATCH_INVARIANT",
+    "BATCH_LAYOUT",
+    "Progress",
+    "RoleRun",
+    "TeacherDists",
+    "in_batches",
+    "instance_key",
+]
 
 Progress = Callable[[str, int, int], None]
 """Called after each batch with the role, its rows done and its total."""
@@ -42,6 +50,13 @@ def instance_key(inst: PromptInstance) -> str:
 BATCH_INVARIANT = frozenset({"fake", "llamacpp", "openai", "replay"})
 """Backend kinds whose output for a prompt does not depend on the prompts posed with it (llama.cpp decodes
 one sequence at a time; an endpoint is asked item by item); every other kind is cached per batch."""
+
+BATCH_LAYOUT = "pack1024/quantum2/gemm4/gen16x12288/greedy-rows-1"
+"""How a transformers model lays out a batch: `runner.backends.hf`'s PACK_TOKENS, ROW_QUANTUM and
+MIN_GEMM_ROWS, `runner.backends.hf_decode`'s GEN_ROWS and GEN_TOKENS, and the decoding loop. It is part of
+each batch's cache scope, so outputs computed under another layout are never read back into a run (they
+would be signed, then fail ``verify --rerun``). Written out here, where torch is not imported;
+tests/runner/test_hf_generate.py holds it to the constants. Change the last part when the loop changes."""
 
 
 def in_batches(items: Sequence[PromptInstance], size: int) -> Iterator[list[PromptInstance]]:
@@ -100,7 +115,7 @@ class RoleRun:
         if self.identity.kind in BATCH_INVARIANT:
             return
         keys = [request_for(self.sees_gold, inst, self.pack, chat=self.chat)[0] for inst in batch]
-        self.cache.scope = request_key("batch", requests=keys)
+        self.cache.scope = request_key("batch", requests=keys, layout=BATCH_LAYOUT)
         self._fresh = not all(self.cache.has(key) for key in keys)
 
     def _kl_key(self, inst: PromptInstance, target: str) -> str:

@@ -156,3 +156,15 @@ def test_smollm2_alone_as_before_and_batched_in_order() -> None:
         alone = one_at_a_time(backend, req)
         assert got.text == alone.text
         assert got.token_logprobs == pytest.approx(alone.token_logprobs, abs=1e-3)
+
+
+def test_the_cache_scope_names_the_batch_layout_in_use() -> None:
+    """Outputs are cached per batch *and layout*: changing a layout constant without BATCH_LAYOUT fails."""
+    from runner.backends import hf, hf_decode
+    from runner.eval.roles import BATCH_LAYOUT
+
+    constants = (
+        f"pack{hf.PACK_TOKENS}/quantum{hf.ROW_QUANTUM}/gemm{hf.MIN_GEMM_ROWS}/"
+        f"gen{hf_decode.GEN_ROWS}x{hf_decode.GEN_TOKENS}/"
+    )
+    assert BATCH_LAYOUT.startswith(constants), "update runner.eval.roles.BATCH_LAYOUT with the constants"
