@@ -408,6 +408,26 @@ def _predicate(
     return predicate
 
 
+def _place(
+    staging: Path,
+    target: Path,
+    payload: bytes,
+    keys: Sequence[PrivateKey],
+    *,
+    if_changed: bool,
+    kept: list[Path] | None,
+) -> None:
+    """Rename the staged bundle into place; with ``if_changed``, keep a ``target`` that already is it."""
+    if if_changed and _same_receipt(staging, target, payload, keys):
+        shutil.rmtree(staging)
+        if kept is not None:
+            kept.append(target)
+        return
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+
+
 def _same_receipt(staging: Path, target: Path, payload: bytes, keys: Sequence[PrivateKey]) -> bool:
     """Whether ``target`` already is the staged receipt, signed at another time.
 
@@ -548,14 +568,7 @@ def sign_receipt(
         payload = bytes(rfc8785.dumps(statement))
         (staging / "receipt.json").write_bytes(sign_envelope(PAYLOAD_TYPE, payload, keys))
         _seal(staging, bundle.subjects)
-        if if_changed and _same_receipt(staging, target, payload, keys):
-            shutil.rmtree(staging)
-            if kept is not None:
-                kept.append(target)
-            return target
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        _place(staging, target, payload, keys, if_changed=if_changed, kept=kept)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

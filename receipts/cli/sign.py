@@ -50,6 +50,15 @@ RederiveOption = Annotated[
     ),
 ]
 
+IfChangedOption = Annotated[
+    bool,
+    typer.Option(
+        help="Replace an existing receipt folder only if what it signs changed: one with the same "
+        "files, signed by these keys over the same statement (its signing time aside), is kept byte "
+        "for byte, so reproductions of it still apply."
+    ),
+]
+
 
 @app.command()
 def sign(
@@ -70,14 +79,7 @@ def sign(
     no_pack: NoPackOption = False,
     issued_at: Annotated[str | None, typer.Option(help="Override the signing time (RFC 3339).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing receipt folder.")] = False,
-    if_changed: Annotated[
-        bool,
-        typer.Option(
-            help="Replace an existing receipt folder only if what it signs changed: one with the same "
-            "files, signed by these keys over the same statement (its signing time aside), is kept byte "
-            "for byte, so reproductions of it still apply."
-        ),
-    ] = False,
+    if_changed: IfChangedOption = False,
     model_sig: ModelSigOption = None,
     gate: GateOption = False,
     rederive: RederiveOption = True,
