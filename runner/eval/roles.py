@@ -51,7 +51,7 @@ BATCH_INVARIANT = frozenset({"fake", "llamacpp", "openai", "replay"})
 """Backend kinds whose output for a prompt does not depend on the prompts posed with it (llama.cpp decodes
 one sequence at a time; an endpoint is asked item by item); every other kind is cached per batch."""
 
-BATCH_LAYOUT = "pack1024/quantum2/gemm4/gen16x12288/greedy-rows-1"
+BATCH_LAYOUT = "pack1024/quantum2/gemm4/gen32x12288/greedy-drop-2"
 """How a transformers model lays out a batch: `runner.backends.hf`'s PACK_TOKENS, ROW_QUANTUM and
 MIN_GEMM_ROWS, `runner.backends.hf_decode`'s GEN_ROWS and GEN_TOKENS, and the decoding loop. It is part of
 each batch's cache scope, so outputs computed under another layout are never read back into a run (they

@@ -117,15 +117,17 @@ def _record(stats: TokenStats) -> dict[str, Any]:
 
 
 def score_texts(
-    base: Path, quant: Path, texts: Sequence[str], *, threads: int = 1
-) -> list[dict[str, Any] | None]:
-    """Per text: the ``quant_kld`` record of ``quant`` against ``base`` (None for a text under two tokens).
+    base: Path, quants: Sequence[Path], texts: Sequence[str], *, threads: int = 1
+) -> list[list[dict[str, Any] | None]]:
+    """Per quantization, per text: its ``quant_kld`` record against ``base`` (None: a text under two tokens).
 
-    Both models are open at once; each text is evaluated whole from an empty context, with the BOS the
-    vocabulary adds, and every position but the last is scored against the next token.
+    The base and every quantization are open at once, and each text's base logits are computed once for
+    all of them (the demo's Q8_0 and Q4_K_M share their F16 base). Each text is evaluated whole from an
+    empty context, with the BOS the vocabulary adds, and every position but the last is scored against
+    the next token.
 
     Raises:
-        InputError: a model cannot be loaded, or the two tokenize a text differently.
+        InputError: a model cannot be loaded, or a quantization tokenizes a text differently from the base.
     """
     probe = ScoringModel(base, ctx=8, threads=threads)
     try:
@@ -135,18 +137,21 @@ def score_texts(
     ctx = max([8, *(len(t) for t in tokens)])
     models = [ScoringModel(base, ctx=ctx, threads=threads)]
     try:
-        models.append(ScoringModel(quant, ctx=ctx, threads=threads))
-        found: list[dict[str, Any] | None] = []
+        models.extend(ScoringModel(quant, ctx=ctx, threads=threads) for quant in quants)
+        found: list[list[dict[str, Any] | None]] = [[] for _ in quants]
         for text, ids in zip(texts, tokens, strict=True):
-            if models[1].tokenize(text) != ids:
-                raise InputError(
-                    f"{quant.name} tokenizes an item differently from its base {base.name}", file=quant
-                )
+            for quant, model in zip(quants, models[1:], strict=True):
+                if model.tokenize(text) != ids:
+                    raise InputError(
+                        f"{quant.name} tokenizes an item differently from its base {base.name}", file=quant
+                    )
             if len(ids) < 2:
-                found.append(None)
+                for records in found:
+                    records.append(None)
                 continue
             packed = pack_base(models[0].logits(ids, 0))
-            found.append(_record(token_stats(packed, models[1].logits(ids, 0), ids[1:])))
+            for records, model in zip(found, models[1:], strict=True):
+                records.append(_record(token_stats(packed, model.logits(ids, 0), ids[1:])))
         return found
     finally:
         for model in models:
@@ -211,14 +216,20 @@ def measure(
     records: dict[str, dict[str, dict[str, Any]]] = {}
     bases: dict[str, dict[str, Any]] = {}
     originals = [(k, _text(i)) for k, i in zip(keys, instances, strict=True) if i.variant == "original"]
+    by_base: dict[Path, list[tuple[str, Path, _Cache]]] = {}
     for role, (quant, base, identity) in quantized_roles(identities).items():
-        cache = _Cache(identity, quant, use_cache)
-        found = {k: cache.get(text) for k, text in originals}
-        todo = [(k, text) for k, text in originals if found[k] is None]
-        scored = score_texts(base, quant, [t for _, t in todo], threads=threads) if todo else []
-        for (k, text), record in zip(todo, scored, strict=True):
-            cache.put(text, record)
-            found[k] = record
-        records[role] = {k: r for k, r in found.items() if r is not None}
+        by_base.setdefault(base, []).append((role, quant, _Cache(identity, quant, use_cache)))
         bases[role] = {"base": identity}
+    for base, roles in by_base.items():  # a base shared by several quantizations is scored once per text
+        found = {role: {k: cache.get(text) for k, text in originals} for role, _, cache in roles}
+        todo = [(k, text) for k, text in originals if any(found[role][k] is None for role, _, _ in roles)]
+        if todo:
+            scored = score_texts(base, [q for _, q, _ in roles], [t for _, t in todo], threads=threads)
+            for (role, _, cache), computed in zip(roles, scored, strict=True):
+                for (k, text), record in zip(todo, computed, strict=True):
+                    if found[role][k] is None:
+                        cache.put(text, record)
+                        found[role][k] = record
+        for role, _, _ in roles:
+            records[role] = {k: r for k, r in found[role].items() if r is not None}
     return records, bases

@@ -168,3 +168,50 @@ def test_the_cache_scope_names_the_batch_layout_in_use() -> None:
         f"gen{hf_decode.GEN_ROWS}x{hf_decode.GEN_TOKENS}/"
     )
     assert BATCH_LAYOUT.startswith(constants), "update runner.eval.roles.BATCH_LAYOUT with the constants"
+
+
+def test_rows_leave_the_batch_as_they_end_with_the_texts_generate_gives(tiny: Path) -> None:
+    """`hf_decode.greedy` drops each ended row: generate()'s texts, log-probs within the last bits."""
+    backend = load_backend(f"hf:{tiny}")
+    assert backend._drop_rows
+    free = backend.generate([GenRequest(p, max_new_tokens=12) for p in PROMPTS])
+    # one setting (one sub-batch) with stops that end some rows early, at different steps, and not others
+    stops = ("Question", "d")
+    ends = sorted(
+        min((len(g.text[: g.text.index(s)].split()) for s in stops if s in g.text), default=12) for g in free
+    )
+    assert len(set(ends)) >= 3
+    assert ends[-1] == 12
+    requests = [GenRequest(p, max_new_tokens=12, stop=stops) for p in PROMPTS]
+    with forwards(backend) as rows:
+        dropping = backend.generate(requests)
+    assert rows[0] == len(PROMPTS)
+    assert rows == sorted(rows, reverse=True)
+    assert rows[-1] < len(PROMPTS)
+    backend.loaded._drop_rows = False  # transformers' generate() over the same sub-batch
+    with forwards(backend) as full_rows:
+        whole = backend.generate(requests)
+    assert set(full_rows) == {len(PROMPTS)}
+    assert len(full_rows) == len(rows)
+    for a, b in zip(dropping, whole, strict=True):
+        assert (a.text, len(a.token_logprobs)) == (b.text, len(b.token_logprobs))
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
+
+
+def test_a_generation_config_with_processors_decodes_with_generate(tiny: Path) -> None:
+    """A generation config that adds a logits processor is left to generate(): greedy does not mimic it."""
+    from runner.backends.hf_decode import plain_greedy
+
+    backend = load_backend(f"hf:{tiny}")
+    assert plain_greedy(backend.model)
+    backend.model.generation_config.repetition_penalty = 1.3
+    assert not plain_greedy(backend.model)
+    backend.model.generation_config.repetition_penalty = 1.0
+    backend.model.generation_config.suppress_tokens = [5]
+    assert not plain_greedy(backend.model)
+    reloaded = load_backend(f"hf:{tiny}")
+    reloaded.model.generation_config.no_repeat_ngram_size = 2
+    reloaded.loaded._drop_rows = plain_greedy(reloaded.model)  # what loading such a model decides
+    assert not reloaded._drop_rows
+    req = GenRequest(PROMPTS[0], max_new_tokens=8)
+    assert reloaded.generate([req]) == [one_at_a_time(reloaded, req)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -482,6 +482,40 @@ def test_pack_records_are_cached_and_a_missing_base_is_one_clear_error(
         fidelity.measure(
             {"student@Q8_0": {"spec": f"llamacpp:{lonely / ggufs['flat.Q8_0'].name}"}}, items, ["a", "b"]
         )
+
+
+def test_quantizations_of_one_base_score_it_once_per_text(
+    ggufs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Q8_0 and Q4_0 of the same F16: the F16's logits are computed once per text, the records as alone."""
+    from runner.llamacpp import fidelity
+
+    class Item(NamedTuple):
+        prompt: str
+        gold: int
+        variant: str = "original"
+        continuations: tuple[str, ...] = (" Oslo", " Bergen")
+
+    items = [Item("Question: What is the capital of Norway?\nAnswer:", 0), Item("Is it cold?", 1)]
+    roles = {"student@Q8_0": ggufs["flat.Q8_0"], "student@Q4_0": ggufs["flat.Q4_0"]}
+    identities = {role: {"spec": f"llamacpp:{path}"} for role, path in roles.items()}
+    calls: list[str] = []
+    logits = fidelity.ScoringModel.logits
+
+    def counted(self: Any, ids: Any, start: int) -> Any:
+        calls.append(self.path.name)
+        return logits(self, ids, start)
+
+    monkeypatch.setattr(fidelity.ScoringModel, "logits", counted)
+    monkeypatch.setenv("RECEIPTS_CACHE", str(tmp_path / "together"))
+    together, bases = fidelity.measure(identities, items, ["a", "b"], use_cache=False)
+    assert sorted(calls) == sorted([ggufs["flat.F16"].name] * 2 + [p.name for p in roles.values()] * 2)
+    assert {b["base"]["file"] for b in bases.values()} == {ggufs["flat.F16"].name}
+    for role in roles:
+        alone = fidelity.measure({role: identities[role]}, items, ["a", "b"], use_cache=False)[0]
+        assert alone[role] == together[role]
+        assert set(alone[role]) == {"a", "b"}
+    assert together["student@Q8_0"] != together["student@Q4_0"]
 
 
 def test_a_llamacpp_student_gets_its_fidelity_in_a_run(ggufs: dict[str, Path], tmp_path: Path):
