@@ -231,11 +231,9 @@ if [ -n "$GEMMA_GGUF" ]; then
   receipts sign --card examples/demo/gemma-3-270m.card.yaml --weights "$GEMMA_GGUF" \
     "${GEMMA_RUNS[@]/#/--run=}" "${PACKS[@]}" --footprint "$OUT/footprints/gemma.json" "${KEY[@]}"
 fi
-# verify recomputes every signed number from the signed examples and footprints, not only the signatures.
-for bundle in "$OUT"/receipts/*@*/; do
-  receipts verify "$bundle" --trust-root "$OUT/trust.json" > /dev/null
-  echo "verified $bundle"
-done
+# verify recomputes every signed number from the signed examples and footprints, not only the signatures;
+# one call checks the whole folder (a process per bundle cost ~0.7 s each of start-up alone).
+receipts verify "$OUT/receipts" --trust-root "$OUT/trust.json" | tail -n 1
 STUDENT_BUNDLE=$(ls -d "$OUT"/receipts/smollm2-135m-distilled-24l@*/)
 receipts verify "$STUDENT_BUNDLE" --trust-root "$OUT/trust.json" --weights "$STUDENT" \
   --model-sig "$OUT/exports/student.model.sig" | grep "model.sig"
