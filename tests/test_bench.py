@@ -191,3 +191,19 @@ def test_llamacpp_bench_parity_quick(tmp_path):
         assert summary["met"] in (True, False)
         assert summary["best_ratio"] > 0
     assert "prefill ratio" in stdout
+
+
+def test_generate_rows_quick(tmp_path):
+    """Both sides decode the same sub-batches of real pack requests; the record says what the README shows."""
+    out = tmp_path / "generate_rows.json"
+    stdout = run_quick("generate_rows.py", "--work-dir", str(tmp_path / "work"), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "generate_rows"
+    assert result["machine"].keys() >= MACHINE_KEYS
+    assert result["requests"] == 16  # 8 items of each generation pack
+    assert result["identical_texts"] == result["requests"]
+    assert 0 <= result["max_logprob_difference"] < 1e-3
+    assert result["tokens_generated"] > 0
+    assert [len(result["runs_s"][side]) for side in ("receipts", "generate")] == [1, 1]
+    assert result["speedup"] == result["median_s"]["generate"] / result["median_s"]["receipts"]
+    assert "speed-up generate()/receipts" in stdout
