@@ -25,7 +25,7 @@ from runner.backends.paths import cache_root
 from runner.backends.registry import load_backend
 from runner.eval.cache import OutputCache, request_key
 from runner.eval.packs import JudgeSetup, Pack, PromptInstance
-from runner.eval.roles import instance_key
+from runner.eval.roles import BATCH_INVARIANT, BATCH_LAYOUT, instance_key
 from runner.eval.templates import TemplateLimit, render_template
 
 __all__ = ["BATCH", "JudgeRun", "comparisons", "fence", "judge_prompt", "judge_run", "judge_spec"]
@@ -118,18 +118,33 @@ class _Judge:
         self.cache = OutputCache(cache_root() if use_cache else None, backend.identity.key)
 
     def verdicts(self, prompts: Sequence[str | None]) -> list[dict[str, Any]]:
-        """One logged verdict per prompt (None: the prompt went over the template limit)."""
+        """One logged verdict per prompt (None: the prompt went over the template limit).
+
+        The prompts are asked in batches of `BATCH`, in order, whatever the cache holds. A transformers
+        judge's last digits (and so, rarely, a greedy token) depend on which prompts share its batch, so,
+        as a role's outputs (`runner.eval.roles.RoleRunner.enter`), its replies are cached per batch and
+        read back only into the same batch, whole or not at all: a reply is a function of the judged list
+        alone, never of which replies an earlier run happened to leave in the cache.
+        """
         keys = [request_key("judge", prompt=p, max_new_tokens=self.setup.max_new_tokens) for p in prompts]
-        replies: list[dict[str, Any] | None] = [
-            None if p is None else self.cache.get(k) for p, k in zip(prompts, keys, strict=True)
-        ]
-        todo = [i for i, p in enumerate(prompts) if p is not None and replies[i] is None]
-        for start in range(0, len(todo), BATCH):
-            chunk = todo[start : start + BATCH]
-            for i, reply in zip(chunk, self._ask([str(prompts[i]) for i in chunk]), strict=True):
+        replies: list[dict[str, Any] | None] = [None] * len(prompts)
+        asked = [i for i, p in enumerate(prompts) if p is not None]
+        for start in range(0, len(asked), BATCH):
+            chunk = asked[start : start + BATCH]
+            self.cache.scope = (
+                ""
+                if self.backend.identity.kind in BATCH_INVARIANT
+                else request_key("judge-batch", requests=[keys[i] for i in chunk], layout=BATCH_LAYOUT)
+            )
+            found = [self.cache.get(keys[i]) for i in chunk]
+            if any(reply is None for reply in found):
+                found = list(self._ask([str(prompts[i]) for i in chunk]))
+                for i, reply in zip(chunk, found, strict=True):
+                    if reply is not None and "error" not in reply:
+                        self.cache.put(keys[i], reply)
+            for i, reply in zip(chunk, found, strict=True):
                 replies[i] = reply
-                if "error" not in reply:
-                    self.cache.put(keys[i], reply)
+        self.cache.scope = ""
         return [self._cell(p, r) for p, r in zip(prompts, replies, strict=True)]
 
     def _ask(self, prompts: Sequence[str]) -> list[dict[str, Any]]:

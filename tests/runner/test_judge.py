@@ -372,3 +372,54 @@ def test_judge_problems_are_one_message_before_any_model_runs(
     text = capsys.readouterr().err
     assert code == 1
     assert "missing.jsonl does not exist" in text
+
+
+class _BatchSensitiveJudge:
+    """A judge whose replies depend on their batch, as a transformers judge's last digits do."""
+
+    def __init__(self, kind: str):
+        from runner.backends.base import ModelIdentity
+
+        self.identity = ModelIdentity(spec=f"{kind}:stub", kind=kind, digest="sha256:" + "0" * 64)
+        self.batches: list[list[str]] = []
+
+    def generate(self, requests: list[Any]) -> list[Any]:
+        from runner.backends.base import GenResult
+
+        self.batches.append([r.prompt for r in requests])
+        return [GenResult(f"in a batch of {len(requests)}\nVERDICT: EQUIVALENT", ()) for _ in requests]
+
+
+@pytest.mark.parametrize("kind", ["hf", "replay"])
+def test_judge_replies_are_cached_per_batch_for_a_batch_sensitive_judge(tmp_path: Path, kind: str) -> None:
+    """An hf judge's cached replies go back only into the batch they were made in; a replay's anywhere."""
+    from runner.eval.judge import BATCH, _Judge
+
+    setup = load_pack(judging.PACK).judge
+    assert setup is not None
+    prompts = [f"prompt {i}" for i in range(BATCH + 2)]
+
+    def judged(asked: list[str | None]) -> tuple[list[dict[str, Any]], list[list[str]]]:
+        backend = _BatchSensitiveJudge(kind)
+        judge = _Judge(backend, setup, use_cache=True)  # type: ignore[arg-type]
+        try:
+            return judge.verdicts(asked), backend.batches
+        finally:
+            judge.cache.close()
+
+    cold, batches = judged(list(prompts))
+    assert batches == [prompts[:BATCH], prompts[BATCH:]]
+    firsts = [c["raw"].split("\n")[0] for c in cold]
+    assert firsts == [f"in a batch of {BATCH}"] * BATCH + ["in a batch of 2"] * 2
+    again, batches = judged(list(prompts))
+    assert (again, batches) == (cold, [])  # the same list: every batch read back whole
+    shifted, batches = judged([None, *prompts[1:]])  # one prompt over the limit: the batches move
+    assert shifted[0]["verdict"] == "unparseable"
+    if kind == "hf":
+        assert batches == [prompts[1 : BATCH + 1], prompts[BATCH + 1 :]]
+        assert [c["raw"].split("\n")[0] for c in shifted[1:]] == [f"in a batch of {BATCH}"] * BATCH + [
+            "in a batch of 1"
+        ]
+    else:  # replies do not depend on their companions: read back from any batch
+        assert batches == []
+        assert shifted[1:] == cold[1:]
