@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from rich.markup import escape
 
-from receipts.cli.app import app, out
+from receipts.cli.app import app, err, out
 from receipts.cli.keys import private_keys
 from receipts.errors import UsageError
 
@@ -62,8 +62,15 @@ def trust_init(
         )
     data = new_root(publisher, publics, threshold=threshold)
     _root_from_bytes(data, source=out_path)  # refuse to write something verify would reject
+    replacing = out_path.exists()
     write_file(out_path, data, what="the trust root", force=force)
     _show_root(_root_from_bytes(data, source=out_path), out_path)
+    if replacing:  # --force: the old root is gone, and with it the key validity older receipts relied on
+        err.print(
+            f"note: replaced {escape(str(out_path))} with a new version 1: its keys are valid from now, so a "
+            "receipt signed before now does not verify under it (keep the old root to verify those; to "
+            "change keys and keep them, use `receipts trust add` / `retire` on the existing root)"
+        )
 
 
 def _update(

@@ -3,6 +3,7 @@
 import json
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,23 @@ def test_verify_json_reports_a_refused_trust_root(world, capsys):
     assert report["ok"] is False
     assert report["error"]["name"] == "trust-root"
     assert "sha256" in report["error"]["detail"]
+
+
+def test_trust_init_force_says_older_receipts_no_longer_verify(world, capsys):
+    """A replaced root dates its keys from now: the receipt signed before fails, and init says so."""
+    init = ["trust", "init", "--publisher", "receipts demo", "--key", "keys/release.pub.pem"]
+    init += ["--out", "trust.json"]
+    code, text = run(capsys, *init)
+    assert code != 0
+    assert "--force" in text
+    time.sleep(1.1)  # validity has second precision: the new root's keys start after the receipt was signed
+    code, text = run(capsys, *init, "--force")
+    assert code == 0, text
+    assert "note: replaced trust.json" in text
+    assert "does not verify under it" in text
+    code, text = run(capsys, "verify", str(world), "--trust-root", "trust.json")
+    assert code == 4, text
+    assert "not valid before" in text
+    code, text = run(capsys, *init[:-1], "other.json")  # a new file: nothing replaced, no note
+    assert code == 0, text
+    assert "note: replaced" not in text
