@@ -51,7 +51,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --cov --cov-report=term:skip-covered --durations=40
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered --durations=40
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'

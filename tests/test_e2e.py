@@ -64,7 +64,8 @@ def _run_demo(out: Path) -> subprocess.CompletedProcess[str]:
     if not full:
         env["RECEIPTS_CACHE"] = str(out.parent / "cache")
     command = ["bash", str(ROOT / "examples" / "demo.sh")]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    # ~10 min alone; beside the other xdist worker's model tests on a slow host it took over 30 (2026-12-07)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600, check=False)
 
 
 def _verify(target: Path, trust: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

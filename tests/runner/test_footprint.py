@@ -30,6 +30,7 @@ from runner.bench.context import search_context
 from runner.bench.plan import BenchConfig, parse_quants, parse_size
 from tests import documents
 from tests.models import smollm2_gguf, tiny_llama
+from tests.processes import default_sigint
 
 ROOT = Path(__file__).parents[2]
 
@@ -267,7 +268,9 @@ def _finished_points(parts: Path) -> list[Path]:
 def _bench_until_first_point(bench: list[str], parts: Path, output: int) -> subprocess.Popen[str]:
     """Start ``receipts BENCH...`` in its own process group; return once its first point is kept."""
     argv = [sys.executable, "-m", "receipts.cli", *bench]
-    proc = subprocess.Popen(argv, stdout=output, stderr=output, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=output, stderr=output, text=True, start_new_session=True, preexec_fn=default_sigint
+    )
     deadline = time.monotonic() + 120
     while not _finished_points(parts):
         assert time.monotonic() < deadline, "no measurement point finished within 120 s"

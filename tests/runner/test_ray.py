@@ -19,6 +19,7 @@ import pytest
 
 from receipts.cli import main
 from tests.models import tiny_llama
+from tests.processes import default_sigint
 
 pytest.importorskip("ray")
 
@@ -109,7 +110,8 @@ def test_ctrl_c_leaves_a_run_that_resumes_to_the_same_result(models: dict[str, P
     out = tmp_path / "interrupted"
     args = run_args(models, MC, out, "--batch-size", "1", "--limit", "40", "--ray", "local")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "receipts.cli", *args], env=env, cwd=ROOT)
+    argv = [sys.executable, "-m", "receipts.cli", *args]
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, preexec_fn=default_sigint)
     teacher = out / "partial" / "teacher.jsonl"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
