@@ -71,11 +71,13 @@ MIN_GEMM_ROWS = 4
 # code, started 40 min earlier beside it, had not finished generating after 88 min wall and 38 CPU-min.
 # Rows leave the batch as they end (`hf_decode.greedy`, where the model's generation config asks for
 # nothing generate() would add): a step costs about 34 ms + 2.8 ms per live row (24-layer student fp32,
-# 2 threads), so waiting for the longest row wasted most of a sub-batch's decoding. Measured 2026-12-07
-# (/tmp/gen_bench.py: the demo's distilled student, contract-clauses' first 110 items through the chat
-# template in run batches of 64, 5,400 tokens generated, quiet machine): generate() with 16 rows 74.9 s;
-# dropping rows 61.3 s at 16 rows, 54.6 s at 32, 55.9 s at 64 (one 64-row sub-batch: prefill of 13.9k
-# padded tokens 13.8 s, 95 decode steps 13.0 s). Same 110 texts; log-probs within 5e-6 of generate()'s.
+# 2 threads), so generate() spent a row's cost on every row that had already ended. Measured 2026-12-07
+# (a throwaway script: the demo's distilled student, contract-clauses' first 110 items through the chat
+# template in run batches of 64, 5,400 tokens generated): generate() with 16 rows 74.9 s; dropping rows
+# 61.3 s at 16 rows, 54.6 s at 32, 55.9 s at 64 (one 64-row sub-batch: prefill of 13.9k padded tokens
+# 13.8 s, 95 decode steps 13.0 s). Same 110 texts; log-probs within 5e-6 of generate()'s. The gain is the
+# spread of answer lengths: bench/generate_rows.py, on the stock instruct model whose answers mostly run
+# to the limit, measures 1.04x.
 
 
 class _Tree(NamedTuple):
