@@ -31,6 +31,7 @@ from runner.eval.work import WorkItem, WorkResult, kl_target, request_for
 __all__ = [
     "BATCH_INVARIANT",
     "BATCH_LAYOUT",
+    "ITEM_LAYOUT",
     "Progress",
     "RoleRun",
     "TeacherDists",
@@ -57,6 +58,14 @@ MIN_GEMM_ROWS, `runner.backends.hf_decode`'s GEN_ROWS and GEN_TOKENS, and the de
 each batch's cache scope, so outputs computed under another layout are never read back into a run (they
 would be signed, then fail ``verify --rerun``). Written out here, where torch is not imported;
 tests/runner/test_hf_generate.py holds it to the constants. Change the last part when the loop changes."""
+
+
+ITEM_LAYOUT = {"llamacpp": "item-tree-8"}
+"""How a batch-invariant backend lays out one item, where that moves its numbers: `runner.llamacpp.backend`
+evaluates a multiple-choice item's context and up to ``SEQS`` choices in one ``llama_decode``
+(its ``LAYOUT``; tests/runner/test_llamacpp_backend.py holds them equal). It is the cache scope of the
+kind's outputs, so numbers of another layout are never read back into a run (they would be signed, then
+fail ``verify --rerun``)."""
 
 
 def in_batches(items: Sequence[PromptInstance], size: int) -> Iterator[list[PromptInstance]]:
@@ -113,6 +122,9 @@ class RoleRun:
         """
         self.cache.scope, self._fresh = "", False
         if self.identity.kind in BATCH_INVARIANT:
+            layout = ITEM_LAYOUT.get(self.identity.kind)
+            if layout is not None:
+                self.cache.scope = request_key("layout", layout=layout)
             return
         keys = [request_for(self.sees_gold, inst, self.pack, chat=self.chat)[0] for inst in batch]
         self.cache.scope = request_key("batch", requests=keys, layout=BATCH_LAYOUT)

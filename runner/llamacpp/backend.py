@@ -5,8 +5,8 @@ does, with llama.cpp's tokenizer: trailing context spaces move to the continuati
 enc(context)``, ``continuation_enc = enc(context + continuation)[len(context_enc):]``, no BOS added
 (special tokens spelled in the text are parsed, as a transformers tokenizer does), an empty context
 becomes BOS (else EOS), and an input longer than the context is cut from the left. An item's choices
-share one evaluation of its context (`runner.llamacpp.decoder`), several items go through one
-``llama_decode``, and log-softmax is taken only at the positions that predict a continuation token.
+share one evaluation of its context, in the same ``llama_decode`` (`runner.llamacpp.decoder`), and
+log-softmax is taken only at the positions that predict a continuation token.
 
 Generation is greedy (argmax) and stops at an end-of-generation token (whose log-probability is kept,
 as ``hf:`` keeps its EOS's) or ``max_new_tokens``; the text is cut at the first stop sequence as
@@ -40,6 +40,13 @@ __all__ = ["NativeBackend", "threads_from_env"]
 
 BATCH = 512
 """Tokens per ``llama_decode`` call (a longer context goes in several)."""
+SEQS = 8
+"""Choices evaluated together after their shared context (`Decoder.decode_tree`); an item with more
+choices is evaluated in groups of this many, its context once per group."""
+LAYOUT = f"item-tree-{SEQS}"
+"""How an item is laid out in llama.cpp (`_score_encoded`): part of the cache scope of every ``llamacpp:``
+output (`runner.eval.roles.RoleRun.enter`), so numbers of another layout are never read back into a run
+that ``verify --rerun`` would then fail to reproduce. Change it when the layout changes."""
 
 Encoded = tuple[list[int], list[list[int]]]
 """An item as token ids: its context, and each continuation's tokens after it."""
@@ -117,7 +124,7 @@ class NativeBackend:
             model = NativeModel(self.path, n_ctx=32, threads=threads, spec=self.identity.spec)
             try:
                 self._decoder = Decoder(
-                    model.llm, n_ctx=self.n_ctx, n_batch=BATCH, threads=threads, label=self.path
+                    model.llm, n_ctx=self.n_ctx, n_batch=BATCH, threads=threads, label=self.path, n_seq=SEQS
                 )
             except InputError:
                 model.close()
@@ -259,26 +266,33 @@ class NativeBackend:
     def _score_encoded(self, encoded: Sequence[Encoded]) -> list[list[npt.NDArray[np.float32]]]:
         """Per item, per choice: the log-prob rows [len(continuation), vocab] that predict it.
 
-        Each prefix is evaluated once; each choice's tokens then follow it at the same cells (the
-        cache is rewound after each), so a choice's numbers do not depend on the other choices or
-        items (see `runner.llamacpp.decoder`).
+        Each prefix is evaluated once, in the same ``llama_decode`` as the choices that follow it, each
+        on a sequence of its own (`Decoder.decode_tree`), from an empty cache: an item's numbers do not
+        depend on the other items (see `runner.llamacpp.decoder`).
         """
         decoder = self.decoder
         spans: list[list[Any]] = [[None] * len(conts) for _, conts in encoded]
         for item, (ctx, conts) in enumerate(encoded):
             for unit in self._units(ctx, conts):
-                end = len(unit.prefix)
-                decoder.clear()
-                first = decoder.decode(unit.prefix, 0, [i == end - 1 for i in range(end)])
-                for k, cont in unit.choices:
-                    rows = first
-                    if len(cont) > 1:
-                        tail = decoder.decode(cont[:-1], end, [True] * (len(cont) - 1))
-                        decoder.rewind(end)
-                        rows = np.concatenate([first, tail])
-                    spans[item][k] = log_softmax(rows)
+                for group in self._groups(unit):
+                    decoder.clear()
+                    first, tails = decoder.decode_tree(unit.prefix, [cont[:-1] for _, cont in group])
+                    for (k, _), tail in zip(group, tails, strict=True):
+                        spans[item][k] = log_softmax(np.concatenate([first, tail]))
         decoder.clear()
         return spans
+
+    def _groups(self, unit: _Unit) -> list[list[tuple[int, list[int]]]]:
+        """A unit's choices in order, cut into groups of at most ``SEQS`` that fit the context together."""
+        groups: list[list[tuple[int, list[int]]]] = []
+        used = 0
+        for k, cont in unit.choices:
+            if not groups or len(groups[-1]) >= SEQS or used + len(cont) - 1 > self.n_ctx:
+                groups.append([])
+                used = len(unit.prefix)
+            groups[-1].append((k, cont))
+            used += len(cont) - 1
+        return groups
 
     # -- generation -------------------------------------------------------------------------------
 

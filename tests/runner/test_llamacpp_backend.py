@@ -192,8 +192,60 @@ def test_an_items_numbers_do_not_depend_on_its_batch(q8: NativeBackend) -> None:
     alone = [q8.score_choices([request])[0] for request in REQUESTS]
     reordered = q8.score_choices(REQUESTS[::-1])[::-1]
     assert together == alone == reordered
-    single = q8.score_choices([ChoiceRequest(PROMPT, (" the city of Rome",))])[0]
-    assert single.logliks[0] == together[0].logliks[2]
+
+
+def test_an_items_context_and_choices_go_through_one_decode(
+    q8: NativeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``llama_decode`` per item (its context shared by a sequence per choice), in groups of SEQS."""
+    import llama_cpp
+
+    calls: list[int] = []
+    real = llama_cpp.llama_decode
+
+    def counted(ctx: Any, batch: Any) -> int:
+        calls.append(int(batch.n_tokens))
+        return int(real(ctx, batch))
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", counted)
+    q8.score_choices(REQUESTS)
+    assert len(calls) == len(REQUESTS)
+    for request, tokens in zip(REQUESTS, calls, strict=True):
+        pairs = [q8.encode_pair(request.context, cont) for cont in request.continuations]
+        assert tokens == len(pairs[0][0]) + sum(len(cont) - 1 for _, cont in pairs)
+    # more choices than sequences: groups of SEQS in order, each after its own evaluation of the context
+    many = ChoiceRequest(PROMPT, tuple(f" city number {k}" for k in range(backend_module.SEQS + 2)))
+    calls.clear()
+    [whole] = q8.score_choices([many])
+    assert len(calls) == 2
+    head, tail = (
+        q8.score_choices([ChoiceRequest(PROMPT, part)])[0]
+        for part in (many.continuations[: backend_module.SEQS], many.continuations[backend_module.SEQS :])
+    )
+    assert whole.logliks == head.logliks + tail.logliks
+
+
+def test_choices_that_do_not_fit_the_context_together_are_evaluated_apart(q8: NativeBackend) -> None:
+    """The KV cache holds the context once and each choice's tokens: what does not fit goes in a next one."""
+    context = "Question: " + "which of these long answers is right? " * 30
+    road = "the long and winding road that leads to your door " * 16
+    answers = tuple(f" answer {k}: {road}" for k in range(3))
+    request = ChoiceRequest(context, answers)
+    context_enc, _ = q8.encode_pair(context, answers[0])
+    lengths = [len(q8.encode_pair(context, a)[1]) for a in answers]
+    # each fits after the context (so none is cut from the left), no two together
+    assert len(context_enc) + max(lengths) <= q8.n_ctx < len(context_enc) + 2 * (min(lengths) - 1)
+    [result] = q8.score_choices([request])
+    alone = [q8.score_choices([ChoiceRequest(context, (a,))])[0].logliks[0] for a in answers]
+    assert list(result.logliks) == alone
+    assert all(math.isfinite(x) for x in alone)
+
+
+def test_the_layout_is_part_of_the_cache_scope() -> None:
+    """`runner.eval.roles` scopes llamacpp: outputs by the layout `runner.llamacpp.backend` uses."""
+    from runner.eval.roles import ITEM_LAYOUT
+
+    assert ITEM_LAYOUT["llamacpp"] == backend_module.LAYOUT
 
 
 @pytest.mark.parametrize(("quant", "tolerance"), [("F16", 0.02), ("Q8_0", 0.25)])
@@ -420,6 +472,15 @@ def test_run_end_to_end_records_the_native_identity(
     assert code == 0, "".join(capsys.readouterr())
     again = json.loads((tmp_path / "again" / "results.json").read_text("utf-8"))
     assert again["models"] == json.loads((tmp_path / "mc" / "results.json").read_text("utf-8"))["models"]
+    # outputs computed in another layout are not read back: they are computed again
+    monkeypatch.undo()
+    from runner.eval import roles
+
+    monkeypatch.setitem(roles.ITEM_LAYOUT, "llamacpp", "another-layout")
+    code = main([str(a) for a in [*argv, "--out", tmp_path / "relaid"]])
+    text = "".join(capsys.readouterr())
+    assert code == 0, text
+    assert "cached 2, computed 2" in text  # the teacher's from the cache, the student's computed
 
 
 def test_a_signed_llamacpp_run_reruns_bit_exact_in_llama_cpp(
