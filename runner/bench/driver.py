@@ -36,7 +36,7 @@ from runner.backends.base import ModelIdentity
 from runner.backends.chat import OPTION as CHAT_OPTION
 from runner.backends.local import local_identity, with_variant
 from runner.backends.registry import split_spec
-from runner.bench.context import search_context
+from runner.bench.context import limit_first, search_context
 from runner.bench.footprint import Measurements, footprint
 from runner.bench.host import bandwidth, fingerprint, mem_total_bytes, set_page_cache
 from runner.bench.native import KIND as NATIVE
@@ -216,7 +216,8 @@ class _Session:
             f" RAM budget {_gb(config.ram_budget_bytes or mem_total_bytes())},"
             f" TTFT budget {config.ttft_budget_s} s) ..."
         )
-        context = search_context(self._probe, config.prompt_tokens, limit, config)
+        guess = limit_first(_ttft_p50(head), config.prompt_tokens, limit, config.ttft_budget_s)
+        context = search_context(self._probe, config.prompt_tokens, limit, config, guess_limit=guess)
         context["quant"] = quant
         return context
 
@@ -360,6 +361,12 @@ def _no_result(code: int | None, log: Path, timeout: float) -> dict[str, Any]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _ttft_p50(raw: dict[str, Any]) -> float | None:
+    """The median time to first token of a timed point's calls (None without one)."""
+    firsts = sorted(times[0] for times in raw.get("samples", {}).get("token_times_s", []) if times)
+    return firsts[len(firsts) // 2] if firsts else None
 
 
 def _gb(value: int | None) -> str:

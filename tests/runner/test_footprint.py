@@ -26,7 +26,7 @@ from receipts.digests import digest_weights
 from receipts.footprint import derive_footprint, rederive_footprint
 from receipts.formats import Footprint
 from runner.bench import host as hostinfo
-from runner.bench.context import search_context
+from runner.bench.context import limit_first, search_context
 from runner.bench.plan import BenchConfig, parse_quants, parse_size
 from tests import documents
 from tests.models import smollm2_gguf, tiny_llama
@@ -86,6 +86,37 @@ def test_context_search_doubles_then_bisects() -> None:
     assert slow["value"] is None
     assert slow["null_reason"] == "no_context_fits_budget"
     assert slow["limited_by"] == "ttft_budget"
+
+
+def test_context_search_probes_the_limit_first_when_told_and_never_twice() -> None:
+    config = BenchConfig(spec="hf:x", ttft_budget_s=1.0)
+    asked: list[int] = []
+
+    def probe(length: int) -> dict[str, object]:
+        asked.append(length)
+        return {"status": "ok", "ttft_s": length / 1000}
+
+    found = search_context(probe, 64, 900, config, guess_limit=True)
+    assert asked == [900]  # it fits, so every shorter prompt does
+    assert found["value"] == 900
+    assert found["limited_by"] == "model_limit"
+
+    asked.clear()
+    found = search_context(probe, 64, 4000, config, guess_limit=True)  # a wrong guess: 4 s > 1 s
+    assert asked[:6] == [4000, 64, 128, 256, 512, 1024]  # then the search as without it
+    assert asked.count(4000) == 1
+    assert 1000 - max(16, 1000 // 16) <= found["value"] <= 1000
+    assert found["limited_by"] == "ttft_budget"
+    assert found == search_context(probe, 64, 4000, config) | {"probes": found["probes"]}
+
+
+def test_the_limit_is_guessed_from_the_measured_ttft_with_a_margin() -> None:
+    # 0.15 s at 128 tokens, linear to 1,024: 1.2 s, doubled 2.4 s
+    assert limit_first(0.15, 128, 1024, 10.0)
+    assert not limit_first(0.15, 128, 1024, 2.0)
+    assert not limit_first(0.15, 128, 8192, 10.0)  # 9.6 s, doubled 19.2 s: search from the start
+    assert not limit_first(None, 128, 1024, 10.0)
+    assert not limit_first(0.15, 1024, 1024, 10.0)  # nothing to guess
 
 
 def test_sizes_and_quants_parse_strictly() -> None:

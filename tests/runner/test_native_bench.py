@@ -131,7 +131,7 @@ def test_max_usable_context_probes_llama_cpp_contexts(native_footprint: dict[str
     assert ctx["value"] == 200  # --max-context: every probe fits a tiny model
     assert ctx["limited_by"] == "model_limit"
     lengths = [p["prompt_tokens"] for p in ctx["probes"]]
-    assert lengths == [N, 2 * N, 4 * N, 200]
+    assert lengths == [200]  # the TTFT measured at N tokens predicts the limit fits: probed first, alone
     assert all(p["fits"] and p["ttft_s"] > 0 for p in ctx["probes"])
 
 
