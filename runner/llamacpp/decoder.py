@@ -2,12 +2,13 @@
 
 A `Decoder` is a llama.cpp context on a `runner.llamacpp.model.NativeModel`'s weights that keeps logits
 only for the positions a caller asks for. `Decoder.decode` evaluates one sequence (generation);
-`Decoder.decode_tree` evaluates a multiple-choice item in one ``llama_decode``: its context once, shared
-by a sequence per choice, then every choice's tokens on its own sequence, as llama.cpp's own
-multiple-choice scorer lays out HellaSwag (``tools/perplexity``: a common prefix with one sequence id per
-ending, a unified KV cache). Before, each choice followed its context in a call of its own (the cache
-rewound between them): on SmolLM2-135M Q8_0 at 2 threads, 40 capitals-mc items spent 3.9 s of 8.6 in
-160 calls of ~3 tokens each, bound by reading the weights once per call (2026-12-07).
+`Decoder.decode_tree` evaluates a multiple-choice item in one ``llama_decode`` (``n_batch`` tokens a call:
+a longer item takes several): its context once, shared by a sequence per choice, then every choice's
+tokens on its own sequence, as llama.cpp's own multiple-choice scorer lays out HellaSwag
+(``tools/perplexity``: a common prefix with one sequence id per ending, a unified KV cache). Before,
+each choice followed its context in a call of its own (the cache rewound between them): on SmolLM2-135M
+Q8_0 at 2 threads, 40 capitals-mc items spent 3.9 s of 8.6 in 160 calls of ~3 tokens each, bound by
+reading the weights once per call (2026-12-07).
 
 Why one item, one layout: llama.cpp's numbers depend on where a token sits in the KV cache and on
 how many tokens share its ``llama_decode`` (SIMD lanes of the softmax and of the attention-weighted
@@ -36,7 +37,7 @@ __all__ = ["Decoder"]
 
 
 class Decoder:
-    """A one-sequence llama.cpp context over already loaded weights, logits kept only where asked."""
+    """A llama.cpp context over already loaded weights, logits kept only where asked."""
 
     def __init__(self, llm: Any, *, n_ctx: int, n_batch: int, threads: int, label: Any, n_seq: int = 1):
         """Open a context of ``n_ctx`` KV cells on ``llm``'s model (a ``llama_cpp.Llama``).
